@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install every Debian package that building, testing and the demo need.
+# Idempotent and quiet when everything is present.  Installing packages that
+# ship daemons must not start them in the root namespace: a temporary
+# policy-rc.d forbids service starts while apt runs.
+set -eu
+PKGS="build-essential pkg-config clang libmnl-dev libnetfilter-conntrack-dev libev-dev
+      libconfig-dev libssl-dev libcmocka-dev conntrack nftables iproute2 iputils-arping
+      procps"
+missing=()
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages: ${missing[*]} (run 'make deps' as root)" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}"
+prc=/usr/sbin/policy-rc.d
+created=0
+if [ ! -e "$prc" ]; then
+	printf '#!/bin/sh\nexit 101\n' > "$prc"; chmod 755 "$prc"; created=1
+fi
+cleanup() { [ "$created" = 1 ] && rm -f "$prc"; }
+trap cleanup EXIT
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,196 @@
+/* transport.c — UDP unicast and multicast datagrams (transport.h). */
+#include "cluster/transport.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+struct transport {
+	int fd;
+	struct transport_config cfg;
+	size_t mtu;
+	struct transport_stats st;
+};
+
+static socklen_t sa_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in);
+}
+
+static int join_group(struct transport *t, unsigned ifindex)
+{
+	const struct sockaddr_storage *g = &t->cfg.group;
+	int zero = 0, one = 1;
+
+	if (g->ss_family == AF_INET) {
+		struct ip_mreqn mr = {
+			.imr_multiaddr = ((const struct sockaddr_in *)g)->sin_addr,
+			.imr_ifindex = (int)ifindex,
+		};
+		if (setsockopt(t->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0 ||
+		    setsockopt(t->fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof(mr)) < 0 ||
+		    setsockopt(t->fd, IPPROTO_IP, IP_MULTICAST_LOOP, &zero, sizeof(zero)) < 0 ||
+		    setsockopt(t->fd, IPPROTO_IP, IP_MULTICAST_TTL, &one, sizeof(one)) < 0)
+			return -errno;
+	} else {
+		struct ipv6_mreq mr = {
+			.ipv6mr_multiaddr = ((const struct sockaddr_in6 *)g)->sin6_addr,
+			.ipv6mr_interface = ifindex,
+		};
+		int idx = (int)ifindex;
+		if (setsockopt(t->fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr, sizeof(mr)) < 0 ||
+		    setsockopt(t->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof(idx)) < 0 ||
+		    setsockopt(t->fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &zero, sizeof(zero)) < 0 ||
+		    setsockopt(t->fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &one, sizeof(one)) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int transport_open(struct transport **out, const struct transport_config *cfg)
+{
+	struct transport *t = calloc(1, sizeof(*t));
+	int one = 1, err;
+
+	if (!t)
+		return -ENOMEM;
+	t->cfg = *cfg;
+	int family = cfg->local.ss_family;
+	t->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (t->fd < 0) {
+		err = -errno;
+		free(t);
+		return err;
+	}
+	unsigned ifindex = cfg->ifname[0] ? if_nametoindex(cfg->ifname) : 0;
+	if (cfg->ifname[0] && !ifindex) {
+		err = -ENODEV;
+		goto fail;
+	}
+	setsockopt(t->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6)
+		setsockopt(t->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (cfg->ifname[0] &&
+	    setsockopt(t->fd, SOL_SOCKET, SO_BINDTODEVICE, cfg->ifname,
+		       (socklen_t)strlen(cfg->ifname)) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (cfg->rcvbuf > 0 &&
+	    setsockopt(t->fd, SOL_SOCKET, SO_RCVBUFFORCE, &cfg->rcvbuf, sizeof(int)) < 0)
+		setsockopt(t->fd, SOL_SOCKET, SO_RCVBUF, &cfg->rcvbuf, sizeof(int));
+	if (cfg->sndbuf > 0 &&
+	    setsockopt(t->fd, SOL_SOCKET, SO_SNDBUFFORCE, &cfg->sndbuf, sizeof(int)) < 0)
+		setsockopt(t->fd, SOL_SOCKET, SO_SNDBUF, &cfg->sndbuf, sizeof(int));
+
+	struct sockaddr_storage bind_to = cfg->local;
+	if (cfg->type == TRANSPORT_MULTICAST) {
+		/* Receive the group's datagrams: bind to the group and port. */
+		bind_to = cfg->group;
+		if (cfg->group.ss_family != family) {
+			err = -EAFNOSUPPORT;
+			goto fail;
+		}
+	}
+	if (bind(t->fd, (struct sockaddr *)&bind_to, sa_len(&bind_to)) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (cfg->type == TRANSPORT_MULTICAST && (err = join_group(t, ifindex)) < 0)
+		goto fail;
+
+	int mtu = 1500;
+	if (cfg->ifname[0]) {
+		struct ifreq ifr = { 0 };
+		memcpy(ifr.ifr_name, cfg->ifname, sizeof(ifr.ifr_name));
+		if (ioctl(t->fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu >= 576)
+			mtu = ifr.ifr_mtu;
+	}
+	t->mtu = (size_t)mtu - (family == AF_INET6 ? 40 : 20) - 8;
+	*out = t;
+	return 0;
+fail:
+	close(t->fd);
+	free(t);
+	return err;
+}
+
+void transport_close(struct transport *t)
+{
+	if (!t)
+		return;
+	close(t->fd);
+	free(t);
+}
+
+int transport_fd(const struct transport *t)
+{
+	return t->fd;
+}
+
+size_t transport_mtu(const struct transport *t)
+{
+	return t->mtu;
+}
+
+const struct transport_stats *transport_stats(const struct transport *t)
+{
+	return &t->st;
+}
+
+static int send_one(struct transport *t, const void *buf, size_t len,
+		    const struct sockaddr_storage *to)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		ssize_t r = sendto(t->fd, buf, len, 0, (const struct sockaddr *)to, sa_len(to));
+		if (r >= 0) {
+			t->st.tx_frames++;
+			t->st.tx_bytes += len;
+			return 0;
+		}
+		if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
+			break;
+		/* Send buffer full: give the NIC a moment (bounded). */
+		usleep(50);
+	}
+	t->st.tx_errors++;
+	return -errno;
+}
+
+int transport_send(struct transport *t, const void *buf, size_t len)
+{
+	int err = 0;
+
+	if (t->cfg.type == TRANSPORT_MULTICAST)
+		return send_one(t, buf, len, &t->cfg.group);
+	for (unsigned i = 0; i < t->cfg.npeers; i++) {
+		int e = send_one(t, buf, len, &t->cfg.peers[i]);
+		if (e)
+			err = e;
+	}
+	return err;
+}
+
+ssize_t transport_recv(struct transport *t, void *buf, size_t cap,
+		       struct sockaddr_storage *from)
+{
+	socklen_t fl = sizeof(*from);
+	ssize_t r = recvfrom(t->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC,
+			     (struct sockaddr *)from, &fl);
+	if (r < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			t->st.rx_errors++;
+		return -errno;
+	}
+	if ((size_t)r > cap) {          /* truncated: not one of ours */
+		t->st.rx_errors++;
+		return -EMSGSIZE;
+	}
+	t->st.rx_frames++;
+	t->st.rx_bytes += (size_t)r;
+	return r;
+}

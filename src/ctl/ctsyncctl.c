@@ -1,0 +1,181 @@
+/* ctsyncctl — ask ctsyncd what it knows, tell it what to do.
+ *
+ * Exit status: 0 success, 1 the daemon reported failure, 2 usage error,
+ * 3 the daemon could not be reached. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/control_proto.h"
+
+#define DEFAULT_SOCKET "/run/ctsyncd/ctsyncd.sock"
+#define TIMEOUT_MS 30000
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ctsyncctl [--socket PATH] [--json] COMMAND\n"
+		"commands:\n"
+		"  status                  role, flows, peers, in sync or not\n"
+		"  stats                   every counter\n"
+		"  dump [--local | --peer ID]  flows held (all, this node's, one peer's)\n"
+		"  promote                 become primary: own and advertise every flow held\n"
+		"  demote                  become backup\n"
+		"  commit                  write flows waiting in memory into the kernel\n"
+		"  resync                  re-read the kernel table, ask peers for their flows\n"
+		"exit status: 0 ok, 1 daemon reported failure, 2 usage, 3 daemon unreachable\n");
+}
+
+static int read_full(int fd, void *buf, size_t len, int *timeout_ms)
+{
+	size_t got = 0;
+	struct timespec t0, t1;
+
+	while (got < len) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int r = poll(&p, 1, *timeout_ms);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		*timeout_ms -= (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		if (r <= 0 || *timeout_ms <= 0)
+			return -ETIMEDOUT;
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EPIPE;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "local", no_argument, NULL, 'l' },
+		{ "peer", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static const struct { const char *name; enum ctl_cmd cmd; } cmds[] = {
+		{ "status", CTL_STATUS }, { "stats", CTL_STATS }, { "dump", CTL_DUMP },
+		{ "promote", CTL_PROMOTE }, { "demote", CTL_DEMOTE }, { "commit", CTL_COMMIT },
+		{ "resync", CTL_RESYNC },
+	};
+	const char *sock = getenv("CTSYNCCTL_SOCKET");
+	const char *peer = NULL;
+	bool json = false, local = false;
+	int c;
+
+	if (!sock)
+		sock = DEFAULT_SOCKET;
+	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': sock = optarg; break;
+		case 'j': json = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *name = argv[optind++];
+	int cmd = 0;
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(name, cmds[i].name) == 0)
+			cmd = (int)cmds[i].cmd;
+	if (!cmd) {
+		fprintf(stderr, "ctsyncctl: unknown command '%s'\n", name);
+		usage(stderr);
+		return 2;
+	}
+	/* Options after the command (dump's, and --json anywhere). */
+	int base = optind - 1;
+	char **av = argv + base;
+	int ac = argc - base;
+	av[0] = (char *)"ctsyncctl";
+	optind = 1;
+	while ((c = getopt_long(ac, av, "+jl", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'l': local = true; break;
+		case 'p': peer = optarg; break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < ac) {
+		fprintf(stderr, "ctsyncctl: unexpected argument '%s'\n", av[optind]);
+		return 2;
+	}
+	char arg[64] = "";
+	if ((local || peer) && cmd != CTL_DUMP) {
+		fprintf(stderr, "ctsyncctl: --local and --peer go with dump\n");
+		return 2;
+	}
+	if (local && peer) {
+		fprintf(stderr, "ctsyncctl: --local and --peer exclude each other\n");
+		return 2;
+	}
+	if (local)
+		snprintf(arg, sizeof(arg), "local");
+	if (peer) {
+		char *end;
+		unsigned long id = strtoul(peer, &end, 10);
+		if (*end || !*peer || id == 0 || id > 4294967295UL) {
+			fprintf(stderr, "ctsyncctl: --peer wants a node id, got '%s'\n", peer);
+			return 2;
+		}
+		snprintf(arg, sizeof(arg), "peer %lu", id);
+	}
+
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(sock) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "ctsyncctl: socket path too long\n");
+		return 2;
+	}
+	memcpy(sun.sun_path, sock, strlen(sock) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "ctsyncctl: cannot reach ctsyncd at %s: %s\n", sock, strerror(errno));
+		return 3;
+	}
+	size_t alen = strlen(arg);
+	struct ctl_hdr h = { CTL_MAGIC, CTL_VERSION, (uint16_t)cmd, json ? CTL_F_JSON : 0,
+			     (uint32_t)alen };
+	char req[CTL_HDR_LEN + 64];
+	memcpy(req, &h, sizeof(h));
+	memcpy(req + sizeof(h), arg, alen);
+	if (write(fd, req, sizeof(h) + alen) != (ssize_t)(sizeof(h) + alen)) {
+		fprintf(stderr, "ctsyncctl: sending to ctsyncd: %s\n", strerror(errno));
+		return 3;
+	}
+	int tmo = TIMEOUT_MS;
+	struct ctl_hdr r;
+	if (read_full(fd, &r, sizeof(r), &tmo) < 0 || r.magic != CTL_MAGIC) {
+		fprintf(stderr, "ctsyncctl: no valid answer from ctsyncd\n");
+		return 3;
+	}
+	char *body = malloc((size_t)r.len + 1);
+	if (!body || read_full(fd, body, r.len, &tmo) < 0) {
+		fprintf(stderr, "ctsyncctl: answer from ctsyncd cut short\n");
+		return 3;
+	}
+	close(fd);
+	fwrite(body, 1, r.len, r.code == CTL_OK ? stdout : stderr);
+	free(body);
+	if (r.code == CTL_OK)
+		return 0;
+	return r.code == CTL_BADREQ ? 2 : 1;
+}

@@ -1,0 +1,470 @@
+/* config.c — read and validate ctsyncd.conf (config.h). */
+#include "daemon/config.h"
+
+#include <arpa/inet.h>
+#include <libconfig.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/log.h"
+
+struct ctx {
+	const char *path;
+	FILE *errs;
+	int nerr;
+};
+
+__attribute__((format(printf, 3, 4)))
+static void err_at(struct ctx *c, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+	unsigned line = s ? config_setting_source_line(s) : 0;
+
+	fprintf(c->errs, "%s:%u: ", c->path, line);
+	va_start(ap, fmt);
+	vfprintf(c->errs, fmt, ap);
+	va_end(ap);
+	fputc('\n', c->errs);
+	c->nerr++;
+}
+
+/* Every member of a group must be one of `known`. */
+static void check_keys(struct ctx *c, const config_setting_t *g, const char *gname,
+		       const char *const *known)
+{
+	int n = config_setting_length(g);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		bool ok = false;
+		for (const char *const *k = known; *k; k++)
+			if (name && strcmp(name, *k) == 0)
+				ok = true;
+		if (!ok)
+			err_at(c, s, "unknown key '%s'%s%s", name ? name : "?",
+			       gname ? " in " : "", gname ? gname : "");
+	}
+}
+
+static const config_setting_t *group(struct ctx *c, const config_t *cf, const char *name,
+				     bool required)
+{
+	const config_setting_t *g = config_lookup(cf, name);
+
+	if (!g) {
+		if (required)
+			err_at(c, config_root_setting(cf), "missing section '%s'", name);
+		return NULL;
+	}
+	if (!config_setting_is_group(g)) {
+		err_at(c, g, "'%s' must be a group: %s = { ... };", name, name);
+		return NULL;
+	}
+	return g;
+}
+
+static const char *get_str(struct ctx *c, const config_setting_t *g, const char *name,
+			   const char *def, bool required)
+{
+	const config_setting_t *s = g ? config_setting_get_member(g, name) : NULL;
+
+	if (!s) {
+		if (required)
+			err_at(c, g, "missing key '%s'", name);
+		return def;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		err_at(c, s, "'%s' must be a string", name);
+		return def;
+	}
+	return config_setting_get_string(s);
+}
+
+static long long get_int(struct ctx *c, const config_setting_t *g, const char *name,
+			 long long def, long long min, long long max, bool required)
+{
+	const config_setting_t *s = g ? config_setting_get_member(g, name) : NULL;
+
+	if (!s) {
+		if (required)
+			err_at(c, g, "missing key '%s'", name);
+		return def;
+	}
+	int t = config_setting_type(s);
+	if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
+		err_at(c, s, "'%s' must be an integer", name);
+		return def;
+	}
+	long long v = config_setting_get_int64(s);
+	if (v < min || v > max) {
+		err_at(c, s, "'%s' must be between %lld and %lld (got %lld)", name, min, max, v);
+		return def;
+	}
+	return v;
+}
+
+static int choose(struct ctx *c, const config_setting_t *g, const char *name,
+		  const char *const *choices, int def)
+{
+	const char *v = get_str(c, g, name, NULL, false);
+
+	if (!v)
+		return def;
+	for (int i = 0; choices[i]; i++)
+		if (strcmp(v, choices[i]) == 0)
+			return i;
+	char list[256] = "";
+	for (int i = 0; choices[i]; i++) {
+		strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+		strncat(list, choices[i], sizeof(list) - strlen(list) - 1);
+	}
+	err_at(c, config_setting_get_member(g, name), "'%s' must be one of: %s (got \"%s\")",
+	       name, list, v);
+	return def;
+}
+
+static bool parse_ip(const char *s, struct sockaddr_storage *ss, uint16_t port)
+{
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, s, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		return true;
+	}
+	if (inet_pton(AF_INET6, s, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		return true;
+	}
+	return false;
+}
+
+static bool parse_net(const char *s, struct repl_net *n)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	unsigned long plen;
+	char *slash, *end;
+
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = 0;
+	memset(n, 0, sizeof(*n));
+	if (inet_pton(AF_INET, buf, &n->addr) == 1)
+		n->family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, &n->addr) == 1)
+		n->family = AF_INET6;
+	else
+		return false;
+	unsigned max = n->family == AF_INET ? 32 : 128;
+	if (!slash) {
+		n->plen = max;
+		return true;
+	}
+	plen = strtoul(slash + 1, &end, 10);
+	if (*end || end == slash + 1 || plen > max)
+		return false;
+	n->plen = (unsigned)plen;
+	return true;
+}
+
+static void add_ignore(struct config *cfg, const struct repl_net *n)
+{
+	if (cfg->repl.nignore < REPL_MAX_IGNORE)
+		cfg->repl.ignore[cfg->repl.nignore++] = *n;
+}
+
+static void defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->repl.inject_immediate = true;
+	cfg->repl.heartbeat_ms = 200;
+	cfg->repl.dead_after = 5;
+	cfg->tcp_liberal = true;
+	cfg->event_buffer = 64u << 20;
+	cfg->transport.rcvbuf = 32 << 20;
+	cfg->transport.sndbuf = 8 << 20;
+	cfg->log_level = LOG_LVL_INFO;
+	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", CONFIG_DEFAULT_SOCKET);
+}
+
+static void load_node(struct ctx *c, const config_t *cf, struct config *cfg)
+{
+	static const char *const keys[] = { "id", NULL };
+	const config_setting_t *g = group(c, cf, "node", true);
+
+	if (!g)
+		return;
+	check_keys(c, g, "node", keys);
+	cfg->repl.node_id = (uint32_t)get_int(c, g, "id", 0, 1, 4294967295LL, true);
+}
+
+static void load_sync(struct ctx *c, const config_t *cf, struct config *cfg)
+{
+	static const char *const keys[] = { "role", "inject", "tcp_window", "heartbeat_ms",
+					    "dead_after", NULL };
+	static const char *const roles[] = { "backup", "primary", NULL };
+	static const char *const injects[] = { "on-promote", "immediate", NULL };
+	static const char *const windows[] = { "strict", "liberal", NULL };
+	const config_setting_t *g = group(c, cf, "sync", false);
+
+	if (!g)
+		return;
+	check_keys(c, g, "sync", keys);
+	cfg->repl.primary = choose(c, g, "role", roles, 0) == 1;
+	cfg->repl.inject_immediate = choose(c, g, "inject", injects, 1) == 1;
+	cfg->tcp_liberal = choose(c, g, "tcp_window", windows, 1) == 1;
+	cfg->repl.heartbeat_ms = (uint32_t)get_int(c, g, "heartbeat_ms", 200, 10, 60000, false);
+	cfg->repl.dead_after = (uint32_t)get_int(c, g, "dead_after", 5, 2, 1000, false);
+}
+
+static void load_peers(struct ctx *c, const config_setting_t *list, struct config *cfg,
+		       int family, uint16_t port)
+{
+	static const char *const keys[] = { "id", "address", NULL };
+
+	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
+		err_at(c, list, "'peers' must be a list: peers = ( { id = 2; address = \"...\"; } );");
+		return;
+	}
+	int n = config_setting_length(list);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *p = config_setting_get_elem(list, (unsigned)i);
+		if (!config_setting_is_group(p)) {
+			err_at(c, p, "each peer must be a group { id = N; address = \"...\"; }");
+			continue;
+		}
+		check_keys(c, p, "peer", keys);
+		uint32_t id = (uint32_t)get_int(c, p, "id", 0, 1, 4294967295LL, true);
+		const char *a = get_str(c, p, "address", NULL, true);
+		struct sockaddr_storage ss;
+		if (a && !parse_ip(a, &ss, port)) {
+			err_at(c, config_setting_get_member(p, "address"),
+			       "bad address \"%s\"", a);
+			continue;
+		}
+		if (a && family && ss.ss_family != family) {
+			err_at(c, config_setting_get_member(p, "address"),
+			       "peer address \"%s\" is not of the local address's family", a);
+			continue;
+		}
+		if (!id || !a)
+			continue;
+		if (id == cfg->repl.node_id) {
+			err_at(c, config_setting_get_member(p, "id"),
+			       "duplicate node id %u (this node's own id)", id);
+			continue;
+		}
+		bool dup = false;
+		for (unsigned j = 0; j < cfg->repl.npeers; j++)
+			if (cfg->repl.peer_id[j] == id)
+				dup = true;
+		if (dup) {
+			err_at(c, config_setting_get_member(p, "id"), "duplicate node id %u", id);
+			continue;
+		}
+		if (cfg->repl.npeers == REPL_MAX_PEERS) {
+			err_at(c, p, "too many peers (at most %d)", REPL_MAX_PEERS);
+			return;
+		}
+		cfg->repl.peer_id[cfg->repl.npeers] = id;
+		cfg->repl.peer_addr[cfg->repl.npeers] = ss;
+		cfg->transport.peers[cfg->transport.npeers++] = ss;
+		cfg->repl.npeers++;
+	}
+}
+
+static void load_transport(struct ctx *c, const config_t *cf, struct config *cfg)
+{
+	static const char *const keys[] = { "type", "interface", "address", "port", "peers",
+					    "group", "rcvbuf", "sndbuf", NULL };
+	static const char *const types[] = { "udp", "multicast", NULL };
+	const config_setting_t *g = group(c, cf, "transport", true);
+
+	if (!g)
+		return;
+	check_keys(c, g, "transport", keys);
+	struct transport_config *t = &cfg->transport;
+	if (!config_setting_get_member(g, "type"))
+		err_at(c, g, "missing key 'type'");
+	t->type = choose(c, g, "type", types, 0) == 1 ? TRANSPORT_MULTICAST : TRANSPORT_UDP;
+	const char *ifn = get_str(c, g, "interface", NULL, true);
+	if (ifn) {
+		if (strlen(ifn) == 0 || strlen(ifn) >= IF_NAMESIZE)
+			err_at(c, config_setting_get_member(g, "interface"),
+			       "bad interface name \"%s\"", ifn);
+		else
+			snprintf(t->ifname, sizeof(t->ifname), "%s", ifn);
+	}
+	uint16_t port = (uint16_t)get_int(c, g, "port", 3780, 1, 65535, false);
+	const char *addr = get_str(c, g, "address", NULL, true);
+	int family = 0;
+	if (addr) {
+		if (!parse_ip(addr, &t->local, port))
+			err_at(c, config_setting_get_member(g, "address"), "bad address \"%s\"", addr);
+		else
+			family = t->local.ss_family;
+	}
+	t->rcvbuf = (int)get_int(c, g, "rcvbuf", t->rcvbuf, 65536, 1 << 30, false);
+	t->sndbuf = (int)get_int(c, g, "sndbuf", t->sndbuf, 65536, 1 << 30, false);
+
+	const config_setting_t *peers = config_setting_get_member(g, "peers");
+	if (peers)
+		load_peers(c, peers, cfg, family, port);
+	else
+		err_at(c, g, "missing key 'peers' (every other node: ( { id = N; address = \"...\"; } ))");
+
+	const char *grp = get_str(c, g, "group", NULL, t->type == TRANSPORT_MULTICAST);
+	if (grp && t->type == TRANSPORT_UDP)
+		err_at(c, config_setting_get_member(g, "group"),
+		       "'group' is only for type = \"multicast\"");
+	if (grp && t->type == TRANSPORT_MULTICAST) {
+		const config_setting_t *gs = config_setting_get_member(g, "group");
+		if (!parse_ip(grp, &t->group, port)) {
+			err_at(c, gs, "bad multicast group \"%s\"", grp);
+		} else {
+			bool mc = t->group.ss_family == AF_INET ?
+				  IN_MULTICAST(ntohl(((struct sockaddr_in *)&t->group)->sin_addr.s_addr)) :
+				  IN6_IS_ADDR_MULTICAST(&((struct sockaddr_in6 *)&t->group)->sin6_addr);
+			if (!mc)
+				err_at(c, gs, "\"%s\" is not a multicast address", grp);
+			else if (family && t->group.ss_family != family)
+				err_at(c, gs, "group \"%s\" is not of the local address's family", grp);
+		}
+	}
+}
+
+static void load_filter(struct ctx *c, const config_t *cf, struct config *cfg)
+{
+	static const char *const keys[] = { "ignore_addresses", "protocols", NULL };
+	static const char *const defproto[] = { "tcp", "udp", "icmp", "icmpv6", "sctp",
+						"dccp", "gre", "udplite", NULL };
+	const config_setting_t *g = group(c, cf, "filter", false);
+	const config_setting_t *ign = NULL, *pro = NULL;
+	struct repl_net n;
+
+	if (g) {
+		check_keys(c, g, "filter", keys);
+		ign = config_setting_get_member(g, "ignore_addresses");
+		pro = config_setting_get_member(g, "protocols");
+	}
+	if (ign) {
+		if (!config_setting_is_array(ign) && !config_setting_is_list(ign)) {
+			err_at(c, ign, "'ignore_addresses' must be an array of strings");
+		} else {
+			for (int i = 0; i < config_setting_length(ign); i++) {
+				const config_setting_t *e = config_setting_get_elem(ign, (unsigned)i);
+				const char *s = config_setting_get_string(e);
+				if (!s || !parse_net(s, &n))
+					err_at(c, e, "bad address or prefix \"%s\"", s ? s : "(not a string)");
+				else
+					add_ignore(cfg, &n);
+			}
+		}
+	} else {
+		parse_net("127.0.0.0/8", &n);
+		add_ignore(cfg, &n);
+		parse_net("::1/128", &n);
+		add_ignore(cfg, &n);
+	}
+	if (pro) {
+		if (!config_setting_is_array(pro) && !config_setting_is_list(pro)) {
+			err_at(c, pro, "'protocols' must be an array of strings");
+		} else {
+			for (int i = 0; i < config_setting_length(pro); i++) {
+				const config_setting_t *e = config_setting_get_elem(pro, (unsigned)i);
+				const char *s = config_setting_get_string(e);
+				int p = s ? ct_proto_by_name(s) : -1;
+				if (p < 0)
+					err_at(c, e, "unknown protocol \"%s\"", s ? s : "(not a string)");
+				else
+					cfg->repl.proto[p] = true;
+			}
+		}
+	} else {
+		for (int i = 0; defproto[i]; i++)
+			cfg->repl.proto[ct_proto_by_name(defproto[i])] = true;
+	}
+}
+
+static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
+{
+	static const char *const ckeys[] = { "socket", NULL };
+	static const char *const lkeys[] = { "level", "target", NULL };
+	static const char *const kkeys[] = { "event_buffer", NULL };
+	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
+	static const char *const targets[] = { "stderr", "syslog", NULL };
+	const config_setting_t *g;
+
+	if ((g = group(c, cf, "control", false))) {
+		check_keys(c, g, "control", ckeys);
+		const char *s = get_str(c, g, "socket", NULL, false);
+		if (s && (s[0] != '/' || strlen(s) >= sizeof(cfg->socket_path)))
+			err_at(c, config_setting_get_member(g, "socket"),
+			       "'socket' must be an absolute path shorter than %zu bytes",
+			       sizeof(cfg->socket_path));
+		else if (s)
+			snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", s);
+	}
+	if ((g = group(c, cf, "log", false))) {
+		check_keys(c, g, "log", lkeys);
+		cfg->log_level = choose(c, g, "level", levels, LOG_LVL_INFO);
+		cfg->log_syslog = choose(c, g, "target", targets, 0) == 1;
+	}
+	if ((g = group(c, cf, "kernel", false))) {
+		check_keys(c, g, "kernel", kkeys);
+		cfg->event_buffer = (size_t)get_int(c, g, "event_buffer", (long long)cfg->event_buffer,
+						    1 << 20, 1 << 30, false);
+	}
+}
+
+int config_load(const char *path, struct config *cfg, FILE *errs)
+{
+	static const char *const top[] = { "node", "sync", "transport", "filter", "control",
+					   "log", "kernel", NULL };
+	struct ctx c = { path, errs, 0 };
+	config_t cf;
+
+	defaults(cfg);
+	FILE *fp = fopen(path, "r");
+	if (!fp) {
+		fprintf(errs, "%s: cannot open: %m\n", path);
+		return -1;
+	}
+	config_init(&cf);
+	if (config_read(&cf, fp) != CONFIG_TRUE) {
+		fprintf(errs, "%s:%d: %s\n", path, config_error_line(&cf), config_error_text(&cf));
+		fclose(fp);
+		config_destroy(&cf);
+		return 1;
+	}
+	fclose(fp);
+	check_keys(&c, config_root_setting(&cf), NULL, top);
+	load_node(&c, &cf, cfg);
+	load_sync(&c, &cf, cfg);
+	load_transport(&c, &cf, cfg);
+	load_filter(&c, &cf, cfg);
+	load_misc(&c, &cf, cfg);
+
+	/* Flows to or from our own sync address are the sync traffic itself. */
+	if (cfg->transport.local.ss_family) {
+		struct repl_net n = { .family = cfg->transport.local.ss_family };
+		if (n.family == AF_INET) {
+			n.addr.ip4 = ((struct sockaddr_in *)&cfg->transport.local)->sin_addr.s_addr;
+			n.plen = 32;
+		} else {
+			memcpy(n.addr.ip6, &((struct sockaddr_in6 *)&cfg->transport.local)->sin6_addr, 16);
+			n.plen = 128;
+		}
+		add_ignore(cfg, &n);
+	}
+	config_destroy(&cf);
+	return c.nerr;
+}

@@ -1,0 +1,464 @@
+/* control.c — control socket: one request per connection (control_proto.h). */
+#include "daemon/control.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/control_proto.h"
+#include "daemon/log.h"
+
+#define CLIENT_TIMEOUT 5.0
+
+struct control {
+	struct ev_loop *loop;
+	int fd;
+	ev_io accept_w;
+	struct control_ctx ctx;
+	char path[108];
+};
+
+struct out {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+struct client {
+	struct control *c;
+	int fd;
+	ev_io io;
+	ev_timer timer;
+	uint8_t in[CTL_HDR_LEN + CTL_MAX_ARG];
+	size_t in_len;
+	struct out out;
+	size_t sent;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void outf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	for (;;) {
+		size_t room = o->cap - o->len;
+		va_start(ap, fmt);
+		int n = vsnprintf(o->p ? o->p + o->len : NULL, o->p ? room : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < room) {
+			o->len += (size_t)n;
+			return;
+		}
+		size_t ncap = o->cap ? o->cap * 2 : 4096;
+		while (ncap < o->len + (size_t)n + 1)
+			ncap *= 2;
+		char *np = realloc(o->p, ncap);
+		if (!np) {
+			o->oom = true;
+			return;
+		}
+		o->p = np;
+		o->cap = ncap;
+	}
+}
+
+static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const void *a = ss->ss_family == AF_INET6 ?
+			(const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr :
+			(const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	if (!inet_ntop(ss->ss_family, a, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+/* ---- renderers ---------------------------------------------------------- */
+
+static void render_status(struct control *c, struct out *o, bool json)
+{
+	struct repl_status st;
+	char ab[INET6_ADDRSTRLEN];
+
+	repl_status(c->ctx.repl, &st);
+	if (json) {
+		outf(o, "{\"node_id\":%u,\"role\":\"%s\",\"inject\":\"%s\",\"epoch\":\"%08x\","
+		     "\"flows_local\":%u,\"flows_total\":%u,\"pending_commit\":%u,"
+		     "\"in_sync\":%s,\"peers\":[",
+		     st.node_id, st.primary ? "primary" : "backup",
+		     st.immediate ? "immediate" : "on-promote", st.epoch, st.flows_local,
+		     st.flows_total, st.pending_commit, st.in_sync ? "true" : "false");
+		for (unsigned i = 0; i < st.npeers; i++) {
+			const struct repl_peer_status *p = &st.peer[i];
+			outf(o, "%s{\"id\":%u,\"address\":\"%s\",\"alive\":%s,\"last_heard_ms\":%lld,"
+			     "\"role\":\"%s\",\"flows_held\":%u,\"flows_advertised\":%u,"
+			     "\"lag_frames\":%u,\"lost_frames\":%llu,\"in_sync\":%s}",
+			     i ? "," : "", p->id, addr_str(&p->addr, ab, sizeof(ab)),
+			     p->alive ? "true" : "false", (long long)p->last_heard_ms,
+			     !p->known ? "unknown" : p->role ? "primary" : "backup",
+			     p->flows_held, p->flows_advertised, p->lag_frames,
+			     (unsigned long long)p->lost_frames, p->in_sync ? "true" : "false");
+		}
+		outf(o, "]}\n");
+		return;
+	}
+	outf(o, "node:           %u (epoch %08x)\n", st.node_id, st.epoch);
+	outf(o, "role:           %s\n", st.primary ? "primary" : "backup");
+	outf(o, "inject mode:    %s\n", st.immediate ? "immediate" : "on-promote");
+	outf(o, "flows owned locally: %u\n", st.flows_local);
+	outf(o, "flows held in total: %u", st.flows_total);
+	if (!st.immediate)
+		outf(o, " (%u waiting for commit)", st.pending_commit);
+	outf(o, "\nin sync:        %s\n", st.in_sync ? "yes" : "no");
+	outf(o, "\n%-6s %-40s %-6s %-10s %-8s %-11s %-11s %-6s %-6s %s\n", "PEER", "ADDRESS",
+	     "ALIVE", "HEARD", "ROLE", "FLOWS HELD", "ADVERTISED", "LAG", "LOST", "IN SYNC");
+	for (unsigned i = 0; i < st.npeers; i++) {
+		const struct repl_peer_status *p = &st.peer[i];
+		char heard[32];
+		if (p->last_heard_ms < 0)
+			snprintf(heard, sizeof(heard), "never");
+		else
+			snprintf(heard, sizeof(heard), "%lld ms", (long long)p->last_heard_ms);
+		outf(o, "%-6u %-40s %-6s %-10s %-8s %-11u %-11u %-6u %-6llu %s\n", p->id,
+		     addr_str(&p->addr, ab, sizeof(ab)), p->alive ? "yes" : "no", heard,
+		     !p->known ? "-" : p->role ? "primary" : "backup", p->flows_held,
+		     p->flows_advertised, p->lag_frames, (unsigned long long)p->lost_frames,
+		     p->in_sync ? "yes" : "no");
+	}
+}
+
+static void render_stats(struct control *c, struct out *o, bool json)
+{
+	const struct repl_stats *r = repl_stats(c->ctx.repl);
+	const struct ctnl_stats *k = ctnl_stats(c->ctx.nl);
+	const struct transport_stats *t = transport_stats(c->ctx.tr);
+	const struct { const char *name; uint64_t v; } all[] = {
+#define S(x) { #x, r->x }
+		S(rx_frames), S(rx_malformed), S(rx_bad_records), S(rx_unknown_node),
+		S(rx_bad_source), S(rx_self), S(rx_stale), S(rx_lost), S(rx_upserts),
+		S(rx_deletes), S(rx_heartbeats), S(rx_bulks), S(tx_frames), S(tx_records),
+		S(tx_bytes), S(tx_errors), S(tx_bulks), S(ev_new), S(ev_update), S(ev_destroy),
+		S(ev_own), S(ev_filtered), S(ev_foreign), S(adopted), S(ownership_conflicts),
+		S(swept), S(nat_clashes), S(inject_retries), S(inject_failed), S(committed),
+		S(overruns), S(resyncs),
+#undef S
+		{ "kernel_events", k->events }, { "kernel_events_bad", k->events_bad },
+		{ "kernel_overruns", k->overruns }, { "kernel_dumped", k->dumped },
+		{ "kernel_creates", k->injected[CTNL_OP_CREATE] },
+		{ "kernel_updates", k->injected[CTNL_OP_UPDATE] },
+		{ "kernel_deletes", k->injected[CTNL_OP_DELETE] },
+		{ "kernel_create_errors", k->inject_errors[CTNL_OP_CREATE] },
+		{ "kernel_update_errors", k->inject_errors[CTNL_OP_UPDATE] },
+		{ "kernel_delete_errors", k->inject_errors[CTNL_OP_DELETE] },
+		{ "kernel_batches", k->batches },
+		{ "link_tx_frames", t->tx_frames }, { "link_tx_bytes", t->tx_bytes },
+		{ "link_tx_errors", t->tx_errors }, { "link_rx_frames", t->rx_frames },
+		{ "link_rx_bytes", t->rx_bytes }, { "link_rx_errors", t->rx_errors },
+	};
+	size_t n = sizeof(all) / sizeof(all[0]);
+
+	if (json)
+		outf(o, "{");
+	for (size_t i = 0; i < n; i++) {
+		if (json)
+			outf(o, "%s\"%s\":%llu", i ? "," : "", all[i].name,
+			     (unsigned long long)all[i].v);
+		else
+			outf(o, "%-24s %llu\n", all[i].name, (unsigned long long)all[i].v);
+	}
+	if (json)
+		outf(o, "}\n");
+}
+
+struct dump_ctx {
+	struct out *o;
+	bool json, first;
+	int mode;               /* 0 all, 1 local, 2 one peer */
+	uint32_t self, peer;
+};
+
+static void dump_one(void *arg, const struct flow *f)
+{
+	struct dump_ctx *d = arg;
+	char desc[256];
+
+	if (d->mode == 1 && f->owner != d->self)
+		return;
+	if (d->mode == 2 && f->owner != d->peer)
+		return;
+	ct_format(&f->ct, desc, sizeof(desc));
+	const char *state = f->ct.l4 == 6 ? ct_tcp_state_name(f->ct.tcp.state) : "-";
+	if (d->json) {
+		outf(d->o, "%s{\"owner\":%u,\"flow\":\"%s\",\"state\":\"%s\",\"status\":%u,"
+		     "\"timeout\":%u,\"mark\":%u,\"in_kernel\":%s}",
+		     d->first ? "" : ",", f->owner, desc, state, f->ct.status, f->ct.timeout,
+		     f->ct.mark, f->owner == d->self || f->in_kernel ? "true" : "false");
+		d->first = false;
+	} else {
+		outf(d->o, "owner %-4u %-12s %s mark %u%s\n", f->owner, state, desc, f->ct.mark,
+		     f->owner != d->self && !f->in_kernel ? " [not in kernel]" : "");
+	}
+}
+
+static int render_dump(struct control *c, struct out *o, bool json, const char *arg)
+{
+	struct repl_status st;
+	struct dump_ctx d = { o, json, true, 0, 0, 0 };
+
+	repl_status(c->ctx.repl, &st);
+	d.self = st.node_id;
+	if (strcmp(arg, "local") == 0) {
+		d.mode = 1;
+	} else if (strncmp(arg, "peer ", 5) == 0) {
+		char *end;
+		unsigned long id = strtoul(arg + 5, &end, 10);
+		bool known = false;
+		for (unsigned i = 0; i < st.npeers; i++)
+			if (st.peer[i].id == id)
+				known = true;
+		if (*end || !known) {
+			outf(o, "no such peer: %s\n", arg + 5);
+			return CTL_FAILED;
+		}
+		d.mode = 2;
+		d.peer = (uint32_t)id;
+	} else if (arg[0]) {
+		outf(o, "bad dump argument\n");
+		return CTL_BADREQ;
+	}
+	if (json)
+		outf(o, "[");
+	repl_foreach(c->ctx.repl, dump_one, &d);
+	if (json)
+		outf(o, "]\n");
+	return CTL_OK;
+}
+
+static int handle(struct control *c, const struct ctl_hdr *h, const char *arg, struct out *o)
+{
+	bool json = h->flags & CTL_F_JSON;
+	int n;
+
+	switch (h->code) {
+	case CTL_STATUS:
+		render_status(c, o, json);
+		return CTL_OK;
+	case CTL_STATS:
+		render_stats(c, o, json);
+		return CTL_OK;
+	case CTL_DUMP:
+		return render_dump(c, o, json, arg);
+	case CTL_PROMOTE:
+		n = repl_promote(c->ctx.repl);
+		outf(o, json ? "{\"result\":\"promoted\",\"flows\":%d}\n" :
+		     "promoted: now primary, took ownership of %d flows\n", n);
+		return CTL_OK;
+	case CTL_DEMOTE:
+		repl_demote(c->ctx.repl);
+		outf(o, json ? "{\"result\":\"demoted\"}\n" : "demoted: now backup\n");
+		return CTL_OK;
+	case CTL_COMMIT:
+		n = repl_commit(c->ctx.repl);
+		outf(o, json ? "{\"result\":\"committed\",\"flows\":%d}\n" :
+		     "committed %d flows to the kernel\n", n);
+		return CTL_OK;
+	case CTL_RESYNC:
+		n = repl_resync(c->ctx.repl);
+		if (n < 0) {
+			outf(o, "resync failed: %s\n", strerror(-n));
+			return CTL_FAILED;
+		}
+		outf(o, json ? "{\"result\":\"resync\",\"flows\":%d}\n" :
+		     "resync started: kernel table re-read (%d flows held), peers asked for theirs\n", n);
+		return CTL_OK;
+	}
+	outf(o, "unknown command %u\n", h->code);
+	return CTL_BADREQ;
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static void client_free(struct client *cl)
+{
+	ev_io_stop(cl->c->loop, &cl->io);
+	ev_timer_stop(cl->c->loop, &cl->timer);
+	close(cl->fd);
+	free(cl->out.p);
+	free(cl);
+}
+
+static void client_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct client *cl = w->data;
+
+	while (cl->sent < cl->out.len) {
+		ssize_t n = send(cl->fd, cl->out.p + cl->sent, cl->out.len - cl->sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			break;
+		}
+		cl->sent += (size_t)n;
+	}
+	client_free(cl);
+}
+
+static void respond(struct client *cl, int status, struct out *body)
+{
+	struct ctl_hdr h = { CTL_MAGIC, CTL_VERSION, (uint16_t)status, 0,
+			     (uint32_t)(body->oom ? 0 : body->len) };
+	struct out o = { 0 };
+
+	o.p = malloc(sizeof(h) + h.len);
+	if (!o.p) {
+		client_free(cl);
+		return;
+	}
+	memcpy(o.p, &h, sizeof(h));
+	if (h.len)
+		memcpy(o.p + sizeof(h), body->p, h.len);
+	o.len = o.cap = sizeof(h) + h.len;
+	cl->out = o;
+	ev_io_stop(cl->c->loop, &cl->io);
+	ev_io_init(&cl->io, client_write, cl->fd, EV_WRITE);
+	cl->io.data = cl;
+	ev_io_start(cl->c->loop, &cl->io);
+}
+
+static void client_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct client *cl = w->data;
+	ssize_t n = recv(cl->fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len, MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_free(cl);
+		return;
+	}
+	cl->in_len += (size_t)n;
+	if (cl->in_len < CTL_HDR_LEN)
+		return;
+	struct ctl_hdr h;
+	memcpy(&h, cl->in, sizeof(h));
+	struct out body = { 0 };
+	if (h.magic != CTL_MAGIC || h.version != CTL_VERSION || h.len > CTL_MAX_ARG) {
+		outf(&body, "bad request (ctsyncctl and ctsyncd versions differ?)\n");
+		respond(cl, CTL_BADREQ, &body);
+		free(body.p);
+		return;
+	}
+	if (cl->in_len < CTL_HDR_LEN + h.len)
+		return;
+	char arg[CTL_MAX_ARG + 1];
+	memcpy(arg, cl->in + CTL_HDR_LEN, h.len);
+	arg[h.len] = 0;
+	int status = memchr(arg, 0, h.len) ? CTL_BADREQ : handle(cl->c, &h, arg, &body);
+	ev_timer_stop(loop, &cl->timer);
+	respond(cl, status, &body);
+	free(body.p);
+}
+
+static void client_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	client_free(w->data);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct control *c = w->data;
+	int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	struct client *cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		close(fd);
+		return;
+	}
+	cl->c = c;
+	cl->fd = fd;
+	ev_io_init(&cl->io, client_read, fd, EV_READ);
+	cl->io.data = cl;
+	ev_io_start(loop, &cl->io);
+	ev_timer_init(&cl->timer, client_timeout, CLIENT_TIMEOUT, 0);
+	cl->timer.data = cl;
+	ev_timer_start(loop, &cl->timer);
+}
+
+int control_open(struct control **out, struct ev_loop *loop, const char *path,
+		 const struct control_ctx *ctx)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct control *c;
+	int err;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->loop = loop;
+	c->ctx = *ctx;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+
+	/* Create the directory of the socket if it is missing (one level). */
+	char dir[108];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		mkdir(dir, 0750);
+	}
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		err = -errno;
+		free(c);
+		return err;
+	}
+	/* A stale socket from a previous run: only remove it if nobody answers. */
+	if (connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		close(c->fd);
+		free(c);
+		return -EADDRINUSE;
+	}
+	close(c->fd);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	unlink(path);
+	mode_t old = umask(0117);
+	if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(c->fd, 16) < 0) {
+		err = -errno;
+		umask(old);
+		if (c->fd >= 0)
+			close(c->fd);
+		free(c);
+		return err;
+	}
+	umask(old);
+	ev_io_init(&c->accept_w, on_accept, c->fd, EV_READ);
+	c->accept_w.data = c;
+	ev_io_start(loop, &c->accept_w);
+	*out = c;
+	return 0;
+}
+
+void control_close(struct control *c)
+{
+	if (!c)
+		return;
+	ev_io_stop(c->loop, &c->accept_w);
+	close(c->fd);
+	unlink(c->path);
+	free(c);
+}

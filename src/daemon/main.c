@@ -1,0 +1,289 @@
+/* main.c — ctsyncd: wires kernel, replication, transport and control
+ * together on one libev loop. */
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster/transport.h"
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "daemon/log.h"
+#include "kernel/ctnl.h"
+#include "sync/repl.h"
+#include "sync/wire.h"
+
+#define EVENT_BUDGET 4096       /* kernel events per loop iteration */
+
+struct daemon {
+	struct ev_loop *loop;
+	struct config cfg;
+	struct ctnl *nl;
+	struct transport *tr;
+	struct repl *repl;
+	struct control *ctl;
+	ev_io nl_w, tr_w;
+	ev_timer hb_w;
+	ev_prepare flush_w;
+	ev_signal sigint_w, sigterm_w;
+	uint8_t rxbuf[WIRE_MAX_FRAME + 1];
+};
+
+/* ---- glue: callbacks between the layers ------------------------------------ */
+
+static uint64_t now_ms(void *arg)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int op_inject(void *arg, enum ctnl_op op, const struct ct *ct)
+{
+	struct daemon *d = arg;
+	return ctnl_inject(d->nl, op, ct);
+}
+
+static int op_inject_flush(void *arg)
+{
+	struct daemon *d = arg;
+	return ctnl_inject_flush(d->nl);
+}
+
+static int op_dump(void *arg)
+{
+	struct daemon *d = arg;
+	return ctnl_dump(d->nl);
+}
+
+static int op_send(void *arg, const void *buf, size_t len)
+{
+	struct daemon *d = arg;
+	return transport_send(d->tr, buf, len);
+}
+
+static void on_kernel_event(void *arg, enum ctnl_event ev, const struct ct *ct, bool own)
+{
+	struct daemon *d = arg;
+	repl_kernel_event(d->repl, ev, ct, own);
+}
+
+static void on_inject_error(void *arg, enum ctnl_op op, const struct ct *ct, int err)
+{
+	struct daemon *d = arg;
+	repl_inject_error(d->repl, op, ct, err);
+}
+
+/* ---- watchers ----------------------------------------------------------------- */
+
+static void nl_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct daemon *d = w->data;
+	int n = ctnl_event_read(d->nl, EVENT_BUDGET);
+
+	if (n == -ENOBUFS)
+		repl_kernel_overrun(d->repl);
+	else if (n < 0)
+		log_limited(LOG_LVL_WARN, "reading kernel events: %s", strerror(-n));
+}
+
+static void tr_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct daemon *d = w->data;
+	struct sockaddr_storage from;
+
+	for (int i = 0; i < 1024; i++) {
+		ssize_t n = transport_recv(d->tr, d->rxbuf, sizeof(d->rxbuf) - 1, &from);
+		if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR)
+			return;
+		if (n < 0) {
+			if (n == -EMSGSIZE)
+				repl_receive(d->repl, d->rxbuf, 0, &from);      /* counted as malformed */
+			continue;
+		}
+		repl_receive(d->repl, d->rxbuf, (size_t)n, &from);
+	}
+}
+
+static void heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	repl_tick(d->repl);
+}
+
+/* Before the loop sleeps: everything queued goes out, coalesced. */
+static void before_sleep(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct daemon *d = w->data;
+	repl_flush(d->repl);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_info("signal %d: shutting down", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* ---- start-up ------------------------------------------------------------------- */
+
+/* Conntrack entries get event support only if a listener existed when they
+ * were created, unless nf_conntrack_events is 1 (per network namespace). */
+static void enable_events(void)
+{
+	int fd = open("/proc/sys/net/netfilter/nf_conntrack_events", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "1", 1) != 1)
+		log_warnx("could not set net.netfilter.nf_conntrack_events=1: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ctsyncd --config FILE [--socket PATH] [--foreground] [--check]\n"
+		"  -c, --config FILE   configuration file (libconfig syntax)\n"
+		"  -s, --socket PATH   control socket (overrides control.socket)\n"
+		"  -f, --foreground    do not detach; log to stderr\n"
+		"  -n, --check         validate the configuration and exit (0 valid, 1 not)\n"
+		"  -h, --help          this text\n");
+}
+
+static int run(struct daemon *d, bool foreground)
+{
+	struct config *cfg = &d->cfg;
+	int err;
+
+	enable_events();
+	struct ctnl_config nc = {
+		.event_rcvbuf = cfg->event_buffer,
+		.tcp_liberal = cfg->tcp_liberal,
+		.on_event = on_kernel_event,
+		.on_error = on_inject_error,
+		.arg = d,
+	};
+	/* Subscribe to events before the dump: nothing falls in between. */
+	if ((err = ctnl_open(&d->nl, &nc)) < 0) {
+		log_err("ctnetlink: %s (need CAP_NET_ADMIN and nf_conntrack_netlink)", strerror(-err));
+		return 1;
+	}
+	if ((err = transport_open(&d->tr, &cfg->transport)) < 0) {
+		log_err("transport on %s: %s", cfg->transport.ifname, strerror(-err));
+		return 1;
+	}
+	cfg->repl.frame_size = transport_mtu(d->tr);
+	struct repl_ops ops = {
+		.arg = d,
+		.inject = op_inject,
+		.inject_flush = op_inject_flush,
+		.dump = op_dump,
+		.send = op_send,
+		.now_ms = now_ms,
+	};
+	d->repl = repl_new(&cfg->repl, &ops);
+	if (!d->repl) {
+		log_err("out of memory");
+		return 1;
+	}
+	if (repl_load_kernel(d->repl) < 0)
+		return 1;
+
+	d->loop = ev_default_loop(EVFLAG_AUTO);
+	struct control_ctx cc = { d->repl, d->nl, d->tr };
+	if ((err = control_open(&d->ctl, d->loop, cfg->socket_path, &cc)) < 0) {
+		log_err("control socket %s: %s", cfg->socket_path, strerror(-err));
+		return 1;
+	}
+	if (!foreground && daemon(0, 0) < 0) {
+		log_err("daemon: %s", strerror(errno));
+		return 1;
+	}
+	ev_io_init(&d->nl_w, nl_readable, ctnl_event_fd(d->nl), EV_READ);
+	ev_io_init(&d->tr_w, tr_readable, transport_fd(d->tr), EV_READ);
+	ev_timer_init(&d->hb_w, heartbeat, 0, cfg->repl.heartbeat_ms / 1000.0);
+	ev_prepare_init(&d->flush_w, before_sleep);
+	ev_signal_init(&d->sigint_w, on_signal, SIGINT);
+	ev_signal_init(&d->sigterm_w, on_signal, SIGTERM);
+	d->nl_w.data = d->tr_w.data = d->hb_w.data = d->flush_w.data = d;
+	ev_io_start(d->loop, &d->nl_w);
+	ev_io_start(d->loop, &d->tr_w);
+	ev_timer_start(d->loop, &d->hb_w);
+	ev_prepare_start(d->loop, &d->flush_w);
+	ev_signal_start(d->loop, &d->sigint_w);
+	ev_signal_start(d->loop, &d->sigterm_w);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_info("node %u running: %s, inject %s, %u peer(s), control %s", cfg->repl.node_id,
+		 cfg->repl.primary ? "primary" : "backup",
+		 cfg->repl.inject_immediate ? "immediate" : "on-promote", cfg->repl.npeers,
+		 cfg->socket_path);
+	ev_run(d->loop, 0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *path = NULL, *sock = NULL;
+	bool foreground = false, check = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:s:fnh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 's': sock = optarg; break;
+		case 'f': foreground = true; break;
+		case 'n': check = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	struct daemon *d = calloc(1, sizeof(*d));
+	if (!d)
+		return 1;
+	int nerr = config_load(path, &d->cfg, stderr);
+	if (nerr != 0) {
+		if (nerr > 0)
+			fprintf(stderr, "%s: %d error%s\n", path, nerr, nerr == 1 ? "" : "s");
+		free(d);
+		return 1;
+	}
+	if (sock) {
+		if (sock[0] != '/' || strlen(sock) >= sizeof(d->cfg.socket_path)) {
+			fprintf(stderr, "--socket must be an absolute path shorter than %zu bytes\n",
+				sizeof(d->cfg.socket_path));
+			free(d);
+			return 2;
+		}
+		snprintf(d->cfg.socket_path, sizeof(d->cfg.socket_path), "%s", sock);
+	}
+	if (check) {
+		printf("%s: ok\n", path);
+		free(d);
+		return 0;
+	}
+	log_init((enum log_level)d->cfg.log_level, d->cfg.log_syslog, "ctsyncd");
+	int rc = run(d, foreground);
+	control_close(d->ctl);
+	repl_free(d->repl);
+	transport_close(d->tr);
+	ctnl_close(d->nl);
+	free(d);
+	return rc;
+}

@@ -1,0 +1,751 @@
+/* ctnl.c — ctnetlink events, dumps and batched injection (see ctnl.h). */
+#include "kernel/ctnl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
+
+#define BATCH_MAX    64         /* messages per sendmsg: the kernel's sweet spot */
+#define RECV_BUF     (64 * 1024)
+
+struct ctnl {
+	struct mnl_socket *ev, *dump, *inj;
+	uint32_t inj_portid;
+	struct ctnl_config cfg;
+	struct ctnl_stats st;
+	uint32_t seq;
+	/* the pending batch: bytes, and a copy of each entry for error reports */
+	char *batch;
+	size_t batch_len;
+	unsigned batch_n;
+	uint32_t batch_seq0;
+	struct {
+		enum ctnl_op op;
+		struct ct ct;
+	} pending[BATCH_MAX];
+	char rbuf[RECV_BUF];
+};
+
+/* ---- parsing ----------------------------------------------------------- */
+
+static int attr_cb(const struct nlattr *a, void *data, int max)
+{
+	const struct nlattr **tb = data;
+	int type = mnl_attr_get_type(a);
+
+	if (mnl_attr_type_valid(a, max) < 0)
+		return MNL_CB_OK;       /* unknown: skip */
+	tb[type] = a;
+	return MNL_CB_OK;
+}
+
+#define DEF_CB(name, max) \
+	static int name(const struct nlattr *a, void *d) { return attr_cb(a, d, max); }
+DEF_CB(cb_ct, CTA_MAX)
+DEF_CB(cb_tuple, CTA_TUPLE_MAX)
+DEF_CB(cb_ip, CTA_IP_MAX)
+DEF_CB(cb_proto, CTA_PROTO_MAX)
+DEF_CB(cb_protoinfo, CTA_PROTOINFO_MAX)
+DEF_CB(cb_tcp, CTA_PROTOINFO_TCP_MAX)
+DEF_CB(cb_sctp, CTA_PROTOINFO_SCTP_MAX)
+DEF_CB(cb_dccp, CTA_PROTOINFO_DCCP_MAX)
+DEF_CB(cb_seqadj, CTA_SEQADJ_MAX)
+DEF_CB(cb_help, CTA_HELP_MAX)
+
+static int get_u8(const struct nlattr *a, uint8_t *v)
+{
+	if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
+		return -EINVAL;
+	*v = mnl_attr_get_u8(a);
+	return 0;
+}
+
+static int get_u16(const struct nlattr *a, uint16_t *v)        /* raw (network order) */
+{
+	if (mnl_attr_validate(a, MNL_TYPE_U16) < 0)
+		return -EINVAL;
+	*v = mnl_attr_get_u16(a);
+	return 0;
+}
+
+static int get_be32(const struct nlattr *a, uint32_t *v)
+{
+	if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+		return -EINVAL;
+	*v = ntohl(mnl_attr_get_u32(a));
+	return 0;
+}
+
+static int get_bin(const struct nlattr *a, void *v, size_t len)
+{
+	if (mnl_attr_get_payload_len(a) != len)
+		return -EINVAL;
+	memcpy(v, mnl_attr_get_payload(a), len);
+	return 0;
+}
+
+static int parse_tuple(const struct nlattr *nest, int l3, struct ct_tuple *t,
+		       uint8_t *l4)
+{
+	const struct nlattr *tb[CTA_TUPLE_MAX + 1] = { 0 };
+	const struct nlattr *ip[CTA_IP_MAX + 1] = { 0 };
+	const struct nlattr *pr[CTA_PROTO_MAX + 1] = { 0 };
+
+	memset(t, 0, sizeof(*t));
+	if (mnl_attr_parse_nested(nest, cb_tuple, tb) < 0 || !tb[CTA_TUPLE_IP] ||
+	    !tb[CTA_TUPLE_PROTO])
+		return -EINVAL;
+	if (mnl_attr_parse_nested(tb[CTA_TUPLE_IP], cb_ip, ip) < 0 ||
+	    mnl_attr_parse_nested(tb[CTA_TUPLE_PROTO], cb_proto, pr) < 0)
+		return -EINVAL;
+	if (l3 == AF_INET) {
+		if (!ip[CTA_IP_V4_SRC] || !ip[CTA_IP_V4_DST] ||
+		    get_bin(ip[CTA_IP_V4_SRC], &t->src.ip4, 4) ||
+		    get_bin(ip[CTA_IP_V4_DST], &t->dst.ip4, 4))
+			return -EINVAL;
+	} else if (l3 == AF_INET6) {
+		if (!ip[CTA_IP_V6_SRC] || !ip[CTA_IP_V6_DST] ||
+		    get_bin(ip[CTA_IP_V6_SRC], t->src.ip6, 16) ||
+		    get_bin(ip[CTA_IP_V6_DST], t->dst.ip6, 16))
+			return -EINVAL;
+	} else {
+		return -EINVAL;
+	}
+	if (!pr[CTA_PROTO_NUM] || get_u8(pr[CTA_PROTO_NUM], l4))
+		return -EINVAL;
+	if (pr[CTA_PROTO_SRC_PORT] && get_u16(pr[CTA_PROTO_SRC_PORT], &t->sport))
+		return -EINVAL;
+	if (pr[CTA_PROTO_DST_PORT] && get_u16(pr[CTA_PROTO_DST_PORT], &t->dport))
+		return -EINVAL;
+	int id = l3 == AF_INET ? CTA_PROTO_ICMP_ID : CTA_PROTO_ICMPV6_ID;
+	int ty = l3 == AF_INET ? CTA_PROTO_ICMP_TYPE : CTA_PROTO_ICMPV6_TYPE;
+	int co = l3 == AF_INET ? CTA_PROTO_ICMP_CODE : CTA_PROTO_ICMPV6_CODE;
+	if (pr[id] && get_u16(pr[id], &t->sport))
+		return -EINVAL;
+	if (pr[ty] && get_u8(pr[ty], &t->icmp_type))
+		return -EINVAL;
+	if (pr[co] && get_u8(pr[co], &t->icmp_code))
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_seqadj(const struct nlattr *nest, struct ct_seqadj *s)
+{
+	const struct nlattr *tb[CTA_SEQADJ_MAX + 1] = { 0 };
+
+	if (mnl_attr_parse_nested(nest, cb_seqadj, tb) < 0)
+		return -EINVAL;
+	if (tb[CTA_SEQADJ_CORRECTION_POS] && get_be32(tb[CTA_SEQADJ_CORRECTION_POS], &s->pos))
+		return -EINVAL;
+	if (tb[CTA_SEQADJ_OFFSET_BEFORE] && get_be32(tb[CTA_SEQADJ_OFFSET_BEFORE], &s->before))
+		return -EINVAL;
+	if (tb[CTA_SEQADJ_OFFSET_AFTER] && get_be32(tb[CTA_SEQADJ_OFFSET_AFTER], &s->after))
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_protoinfo(const struct nlattr *nest, struct ct *ct)
+{
+	const struct nlattr *tb[CTA_PROTOINFO_MAX + 1] = { 0 };
+
+	if (mnl_attr_parse_nested(nest, cb_protoinfo, tb) < 0)
+		return -EINVAL;
+	if (tb[CTA_PROTOINFO_TCP]) {
+		const struct nlattr *t[CTA_PROTOINFO_TCP_MAX + 1] = { 0 };
+		if (mnl_attr_parse_nested(tb[CTA_PROTOINFO_TCP], cb_tcp, t) < 0)
+			return -EINVAL;
+		if (t[CTA_PROTOINFO_TCP_STATE] && get_u8(t[CTA_PROTOINFO_TCP_STATE], &ct->tcp.state))
+			return -EINVAL;
+		if (t[CTA_PROTOINFO_TCP_WSCALE_ORIGINAL] &&
+		    get_u8(t[CTA_PROTOINFO_TCP_WSCALE_ORIGINAL], &ct->tcp.wscale[0]))
+			return -EINVAL;
+		if (t[CTA_PROTOINFO_TCP_WSCALE_REPLY] &&
+		    get_u8(t[CTA_PROTOINFO_TCP_WSCALE_REPLY], &ct->tcp.wscale[1]))
+			return -EINVAL;
+		const int fl[2] = { CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, CTA_PROTOINFO_TCP_FLAGS_REPLY };
+		for (int i = 0; i < 2; i++) {
+			if (!t[fl[i]])
+				continue;
+			if (mnl_attr_get_payload_len(t[fl[i]]) < 1)
+				return -EINVAL;
+			ct->tcp.flags[i] = *(const uint8_t *)mnl_attr_get_payload(t[fl[i]]);
+		}
+		ct->has |= CT_HAS_TCP;
+	}
+	if (tb[CTA_PROTOINFO_SCTP]) {
+		const struct nlattr *t[CTA_PROTOINFO_SCTP_MAX + 1] = { 0 };
+		if (mnl_attr_parse_nested(tb[CTA_PROTOINFO_SCTP], cb_sctp, t) < 0)
+			return -EINVAL;
+		if (t[CTA_PROTOINFO_SCTP_STATE] && get_u8(t[CTA_PROTOINFO_SCTP_STATE], &ct->sctp.state))
+			return -EINVAL;
+		if (t[CTA_PROTOINFO_SCTP_VTAG_ORIGINAL] &&
+		    get_be32(t[CTA_PROTOINFO_SCTP_VTAG_ORIGINAL], &ct->sctp.vtag[0]))
+			return -EINVAL;
+		if (t[CTA_PROTOINFO_SCTP_VTAG_REPLY] &&
+		    get_be32(t[CTA_PROTOINFO_SCTP_VTAG_REPLY], &ct->sctp.vtag[1]))
+			return -EINVAL;
+		ct->has |= CT_HAS_SCTP;
+	}
+	if (tb[CTA_PROTOINFO_DCCP]) {
+		const struct nlattr *t[CTA_PROTOINFO_DCCP_MAX + 1] = { 0 };
+		if (mnl_attr_parse_nested(tb[CTA_PROTOINFO_DCCP], cb_dccp, t) < 0)
+			return -EINVAL;
+		if (t[CTA_PROTOINFO_DCCP_STATE] && get_u8(t[CTA_PROTOINFO_DCCP_STATE], &ct->dccp.state))
+			return -EINVAL;
+		if (t[CTA_PROTOINFO_DCCP_ROLE] && get_u8(t[CTA_PROTOINFO_DCCP_ROLE], &ct->dccp.role))
+			return -EINVAL;
+		if (t[CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ]) {
+			if (mnl_attr_validate(t[CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ], MNL_TYPE_U64) < 0)
+				return -EINVAL;
+			ct->dccp.hs_seq = be64toh(mnl_attr_get_u64(t[CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ]));
+		}
+		ct->has |= CT_HAS_DCCP;
+	}
+	return 0;
+}
+
+int ctnl_parse(const void *buf, size_t len, struct ct *ct)
+{
+	const struct nlmsghdr *nlh = buf;
+	const struct nlattr *tb[CTA_MAX + 1] = { 0 };
+
+	memset(ct, 0, sizeof(*ct));
+	if (len < sizeof(*nlh) || nlh->nlmsg_len > len ||
+	    nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)))
+		return -EINVAL;
+	const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
+	ct->l3 = nfg->nfgen_family;
+	if (mnl_attr_parse(nlh, sizeof(*nfg), cb_ct, tb) < 0 || !tb[CTA_TUPLE_ORIG])
+		return -EINVAL;
+	if (parse_tuple(tb[CTA_TUPLE_ORIG], ct->l3, &ct->orig, &ct->l4))
+		return -EINVAL;
+	if (tb[CTA_TUPLE_REPLY]) {
+		uint8_t l4r;
+		if (parse_tuple(tb[CTA_TUPLE_REPLY], ct->l3, &ct->reply, &l4r) || l4r != ct->l4)
+			return -EINVAL;
+		ct->has |= CT_HAS_REPLY;
+	}
+	if (tb[CTA_STATUS]) {
+		if (get_be32(tb[CTA_STATUS], &ct->status))
+			return -EINVAL;
+		ct->has |= CT_HAS_STATUS;
+	}
+	if (tb[CTA_TIMEOUT]) {
+		if (get_be32(tb[CTA_TIMEOUT], &ct->timeout))
+			return -EINVAL;
+		ct->has |= CT_HAS_TIMEOUT;
+	}
+	if (tb[CTA_MARK]) {
+		if (get_be32(tb[CTA_MARK], &ct->mark))
+			return -EINVAL;
+		ct->has |= CT_HAS_MARK;
+	}
+	if (tb[CTA_SECMARK]) {
+		if (get_be32(tb[CTA_SECMARK], &ct->secmark))
+			return -EINVAL;
+		ct->has |= CT_HAS_SECMARK;
+	}
+	if (tb[CTA_ID] && get_be32(tb[CTA_ID], &ct->id))
+		return -EINVAL;
+	if (tb[CTA_ZONE]) {
+		uint16_t z;
+		if (get_u16(tb[CTA_ZONE], &z))
+			return -EINVAL;
+		ct->zone = ntohs(z);
+		ct->has |= CT_HAS_ZONE;
+	}
+	if (tb[CTA_PROTOINFO] && parse_protoinfo(tb[CTA_PROTOINFO], ct))
+		return -EINVAL;
+	if (tb[CTA_SEQ_ADJ_ORIG]) {
+		if (parse_seqadj(tb[CTA_SEQ_ADJ_ORIG], &ct->seqadj[0]))
+			return -EINVAL;
+		ct->has |= CT_HAS_SEQADJ_O;
+	}
+	if (tb[CTA_SEQ_ADJ_REPLY]) {
+		if (parse_seqadj(tb[CTA_SEQ_ADJ_REPLY], &ct->seqadj[1]))
+			return -EINVAL;
+		ct->has |= CT_HAS_SEQADJ_R;
+	}
+	if (tb[CTA_HELP]) {
+		const struct nlattr *h[CTA_HELP_MAX + 1] = { 0 };
+		if (mnl_attr_parse_nested(tb[CTA_HELP], cb_help, h) < 0)
+			return -EINVAL;
+		if (h[CTA_HELP_NAME]) {
+			size_t n = mnl_attr_get_payload_len(h[CTA_HELP_NAME]);
+			const char *s = mnl_attr_get_payload(h[CTA_HELP_NAME]);
+			n = strnlen(s, n);
+			if (n >= CT_HELPER_LEN)
+				return -EINVAL;
+			memcpy(ct->helper, s, n);
+			ct->helper[n] = 0;
+		}
+		ct->has |= CT_HAS_HELPER;
+	}
+	if (tb[CTA_LABELS]) {
+		size_t n = mnl_attr_get_payload_len(tb[CTA_LABELS]);
+		if (n > CT_LABELS_LEN)
+			return -EINVAL;
+		memcpy(ct->labels, mnl_attr_get_payload(tb[CTA_LABELS]), n);
+		ct->has |= CT_HAS_LABELS;
+	}
+	return 0;
+}
+
+/* ---- building ---------------------------------------------------------- */
+
+static void put_tuple(struct nlmsghdr *nlh, int type, const struct ct *ct,
+		      const struct ct_tuple *t)
+{
+	struct nlattr *nt = mnl_attr_nest_start(nlh, type);
+	struct nlattr *ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+	if (ct->l3 == AF_INET) {
+		mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, t->src.ip4);
+		mnl_attr_put_u32(nlh, CTA_IP_V4_DST, t->dst.ip4);
+	} else {
+		mnl_attr_put(nlh, CTA_IP_V6_SRC, 16, t->src.ip6);
+		mnl_attr_put(nlh, CTA_IP_V6_DST, 16, t->dst.ip6);
+	}
+	mnl_attr_nest_end(nlh, ip);
+	struct nlattr *pr = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, ct->l4);
+	if (ct->l4 == IPPROTO_ICMP) {
+		mnl_attr_put_u16(nlh, CTA_PROTO_ICMP_ID, t->sport);
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_TYPE, t->icmp_type);
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMP_CODE, t->icmp_code);
+	} else if (ct->l4 == IPPROTO_ICMPV6) {
+		mnl_attr_put_u16(nlh, CTA_PROTO_ICMPV6_ID, t->sport);
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_TYPE, t->icmp_type);
+		mnl_attr_put_u8(nlh, CTA_PROTO_ICMPV6_CODE, t->icmp_code);
+	} else {
+		mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, t->sport);
+		mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, t->dport);
+	}
+	mnl_attr_nest_end(nlh, pr);
+	mnl_attr_nest_end(nlh, nt);
+}
+
+static bool nat_has_port(uint8_t l4)
+{
+	return l4 == IPPROTO_TCP || l4 == IPPROTO_UDP || l4 == IPPROTO_UDPLITE ||
+	       l4 == IPPROTO_SCTP || l4 == IPPROTO_DCCP || l4 == IPPROTO_ICMP ||
+	       l4 == IPPROTO_ICMPV6;
+}
+
+/* A NAT range of exactly one address and one port: the mapping the owner
+ * chose.  If it is taken here the kernel refuses the entry (EEXIST) instead
+ * of picking another, because the range leaves it no other choice. */
+static void put_nat(struct nlmsghdr *nlh, int type, const struct ct *ct,
+		    const union ct_addr *a, uint16_t port)
+{
+	struct nlattr *n = mnl_attr_nest_start(nlh, type);
+	if (ct->l3 == AF_INET) {
+		mnl_attr_put_u32(nlh, CTA_NAT_V4_MINIP, a->ip4);
+		mnl_attr_put_u32(nlh, CTA_NAT_V4_MAXIP, a->ip4);
+	} else {
+		mnl_attr_put(nlh, CTA_NAT_V6_MINIP, 16, a->ip6);
+		mnl_attr_put(nlh, CTA_NAT_V6_MAXIP, 16, a->ip6);
+	}
+	if (nat_has_port(ct->l4)) {
+		struct nlattr *p = mnl_attr_nest_start(nlh, CTA_NAT_PROTO);
+		mnl_attr_put_u16(nlh, CTA_PROTONAT_PORT_MIN, port);
+		mnl_attr_put_u16(nlh, CTA_PROTONAT_PORT_MAX, port);
+		mnl_attr_nest_end(nlh, p);
+	}
+	mnl_attr_nest_end(nlh, n);
+}
+
+static void put_seqadj(struct nlmsghdr *nlh, int type, const struct ct_seqadj *s)
+{
+	struct nlattr *n = mnl_attr_nest_start(nlh, type);
+	mnl_attr_put_u32(nlh, CTA_SEQADJ_CORRECTION_POS, htonl(s->pos));
+	mnl_attr_put_u32(nlh, CTA_SEQADJ_OFFSET_BEFORE, htonl(s->before));
+	mnl_attr_put_u32(nlh, CTA_SEQADJ_OFFSET_AFTER, htonl(s->after));
+	mnl_attr_nest_end(nlh, n);
+}
+
+/* Status bits userspace may set; the kernel owns the others (NAT_DONE,
+ * SEQ_ADJUST, DYING, ...) and an update that flips CONFIRMED, EXPECTED or
+ * DYING is refused with EBUSY. */
+#define STATUS_SETTABLE (IPS_SEEN_REPLY | IPS_ASSURED | IPS_CONFIRMED | \
+			 IPS_SRC_NAT | IPS_DST_NAT | IPS_FIXED_TIMEOUT)
+
+size_t ctnl_build(void *buf, enum ctnl_op op, const struct ct *ct, bool liberal,
+		  uint32_t seq)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) |
+			  (op == CTNL_OP_DELETE ? IPCTNL_MSG_CT_DELETE : IPCTNL_MSG_CT_NEW);
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	if (op == CTNL_OP_CREATE)
+		nlh->nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
+	nlh->nlmsg_seq = seq;
+	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = ct->l3;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = 0;
+
+	put_tuple(nlh, CTA_TUPLE_ORIG, ct, &ct->orig);
+	mnl_attr_put_u16(nlh, CTA_ZONE, htons(ct->zone));
+	if (op == CTNL_OP_DELETE)
+		return nlh->nlmsg_len;
+
+	struct ct_tuple rep;
+	const struct ct_tuple *r = &ct->reply;
+	if (!(ct->has & CT_HAS_REPLY)) {
+		if (!ct_mirror(ct, &rep))
+			rep = ct->orig;         /* the kernel recomputes it anyway */
+		r = &rep;
+	}
+	if (op == CTNL_OP_CREATE && (ct->status & (IPS_SRC_NAT | IPS_DST_NAT))) {
+		/* The kernel sets up NAT by comparing the tuple the range asks
+		 * for with the inverse of the reply tuple we give: hand it the
+		 * reply as it was before NAT, or it sees nothing to translate
+		 * and the entry would carry no NAT at all. */
+		struct ct_tuple plain = *r;
+		bool icmp = ct->l4 == IPPROTO_ICMP || ct->l4 == IPPROTO_ICMPV6;
+		if (ct->status & IPS_SRC_NAT) {
+			plain.dst = ct->orig.src;
+			if (icmp)
+				plain.sport = ct->orig.sport;
+			else
+				plain.dport = ct->orig.sport;
+		}
+		if (ct->status & IPS_DST_NAT) {
+			plain.src = ct->orig.dst;
+			if (!icmp)
+				plain.sport = ct->orig.dport;
+		}
+		put_tuple(nlh, CTA_TUPLE_REPLY, ct, &plain);
+	} else {
+		put_tuple(nlh, CTA_TUPLE_REPLY, ct, r);
+	}
+
+	uint32_t status = (ct->status & STATUS_SETTABLE) | IPS_CONFIRMED;
+	if (op == CTNL_OP_UPDATE)
+		status &= ~(uint32_t)(IPS_SRC_NAT | IPS_DST_NAT);
+	mnl_attr_put_u32(nlh, CTA_STATUS, htonl(status));
+	mnl_attr_put_u32(nlh, CTA_TIMEOUT,
+			 htonl((ct->has & CT_HAS_TIMEOUT) && ct->timeout ? ct->timeout : 1));
+	if (ct->mark)
+		mnl_attr_put_u32(nlh, CTA_MARK, htonl(ct->mark));
+
+	if (op == CTNL_OP_CREATE) {
+		/* The kernel applies DST first, then SRC; each maps the tuple as
+		 * the owner's kernel did, read back from the reply tuple. */
+		if (ct->status & IPS_DST_NAT)
+			put_nat(nlh, CTA_NAT_DST, ct, &r->src, r->sport);
+		if (ct->status & IPS_SRC_NAT)
+			put_nat(nlh, CTA_NAT_SRC, ct, &r->dst,
+				ct->l4 == IPPROTO_ICMP || ct->l4 == IPPROTO_ICMPV6 ?
+				r->sport : r->dport);
+	}
+
+	if (ct->l4 == IPPROTO_TCP && (ct->has & CT_HAS_TCP)) {
+		struct nlattr *pi = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
+		struct nlattr *t = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
+		mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_STATE, ct->tcp.state);
+		mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_WSCALE_ORIGINAL, ct->tcp.wscale[0]);
+		mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_WSCALE_REPLY, ct->tcp.wscale[1]);
+		for (int i = 0; i < 2; i++) {
+			struct nf_ct_tcp_flags f = {
+				.flags = (uint8_t)(ct->tcp.flags[i] |
+					 (liberal ? IP_CT_TCP_FLAG_BE_LIBERAL : 0)),
+				.mask = 0xff,
+			};
+			mnl_attr_put(nlh, i ? CTA_PROTOINFO_TCP_FLAGS_REPLY :
+				     CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, sizeof(f), &f);
+		}
+		mnl_attr_nest_end(nlh, t);
+		mnl_attr_nest_end(nlh, pi);
+	} else if (ct->l4 == IPPROTO_SCTP && (ct->has & CT_HAS_SCTP)) {
+		struct nlattr *pi = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
+		struct nlattr *t = mnl_attr_nest_start(nlh, CTA_PROTOINFO_SCTP);
+		mnl_attr_put_u8(nlh, CTA_PROTOINFO_SCTP_STATE, ct->sctp.state);
+		mnl_attr_put_u32(nlh, CTA_PROTOINFO_SCTP_VTAG_ORIGINAL, htonl(ct->sctp.vtag[0]));
+		mnl_attr_put_u32(nlh, CTA_PROTOINFO_SCTP_VTAG_REPLY, htonl(ct->sctp.vtag[1]));
+		mnl_attr_nest_end(nlh, t);
+		mnl_attr_nest_end(nlh, pi);
+	} else if (ct->l4 == IPPROTO_DCCP && (ct->has & CT_HAS_DCCP)) {
+		struct nlattr *pi = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
+		struct nlattr *t = mnl_attr_nest_start(nlh, CTA_PROTOINFO_DCCP);
+		mnl_attr_put_u8(nlh, CTA_PROTOINFO_DCCP_STATE, ct->dccp.state);
+		mnl_attr_put_u8(nlh, CTA_PROTOINFO_DCCP_ROLE, ct->dccp.role);
+		mnl_attr_put_u64(nlh, CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ, htobe64(ct->dccp.hs_seq));
+		mnl_attr_nest_end(nlh, t);
+		mnl_attr_nest_end(nlh, pi);
+	}
+	if ((ct->has & CT_HAS_SEQADJ_O) && (ct->seqadj[0].before || ct->seqadj[0].after))
+		put_seqadj(nlh, CTA_SEQ_ADJ_ORIG, &ct->seqadj[0]);
+	if ((ct->has & CT_HAS_SEQADJ_R) && (ct->seqadj[1].before || ct->seqadj[1].after))
+		put_seqadj(nlh, CTA_SEQ_ADJ_REPLY, &ct->seqadj[1]);
+	if (op == CTNL_OP_CREATE && ct->helper[0]) {
+		struct nlattr *h = mnl_attr_nest_start(nlh, CTA_HELP);
+		mnl_attr_put_strz(nlh, CTA_HELP_NAME, ct->helper);
+		mnl_attr_nest_end(nlh, h);
+	}
+	static const uint8_t zero[CT_LABELS_LEN];
+	if (memcmp(ct->labels, zero, sizeof(zero)) != 0) {
+		static const uint8_t ones[CT_LABELS_LEN] = {
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+		mnl_attr_put(nlh, CTA_LABELS, CT_LABELS_LEN, ct->labels);
+		mnl_attr_put(nlh, CTA_LABELS_MASK, CT_LABELS_LEN, ones);
+	}
+	return nlh->nlmsg_len;
+}
+
+/* ---- sockets ----------------------------------------------------------- */
+
+static struct mnl_socket *open_sock(unsigned groups)
+{
+	struct mnl_socket *s = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!s)
+		return NULL;
+	if (mnl_socket_bind(s, groups, MNL_SOCKET_AUTOPID) < 0) {
+		mnl_socket_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+int ctnl_open(struct ctnl **out, const struct ctnl_config *cfg)
+{
+	struct ctnl *nl = calloc(1, sizeof(*nl));
+	int err = -ENOMEM;
+
+	if (!nl)
+		return -ENOMEM;
+	nl->cfg = *cfg;
+	nl->batch = malloc(BATCH_MAX * CTNL_MSG_MAX);
+	if (!nl->batch)
+		goto fail;
+	err = -errno;
+	nl->ev = open_sock((1u << (NFNLGRP_CONNTRACK_NEW - 1)) |
+			   (1u << (NFNLGRP_CONNTRACK_UPDATE - 1)) |
+			   (1u << (NFNLGRP_CONNTRACK_DESTROY - 1)));
+	nl->dump = open_sock(0);
+	nl->inj = open_sock(0);
+	if (!nl->ev || !nl->dump || !nl->inj) {
+		err = errno ? -errno : -EIO;
+		goto fail;
+	}
+	int fd = mnl_socket_get_fd(nl->ev);
+	int sz = (int)(cfg->event_rcvbuf > (size_t)1 << 30 ? (size_t)1 << 30 : cfg->event_rcvbuf);
+	if (sz > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	int one = 1;
+	setsockopt(mnl_socket_get_fd(nl->inj), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	int isz = 4 << 20;
+	setsockopt(mnl_socket_get_fd(nl->inj), SOL_SOCKET, SO_RCVBUFFORCE, &isz, sizeof(isz));
+	nl->inj_portid = mnl_socket_get_portid(nl->inj);
+	nl->seq = (uint32_t)time(NULL);
+	*out = nl;
+	return 0;
+fail:
+	ctnl_close(nl);
+	return err;
+}
+
+void ctnl_close(struct ctnl *nl)
+{
+	if (!nl)
+		return;
+	if (nl->ev)
+		mnl_socket_close(nl->ev);
+	if (nl->dump)
+		mnl_socket_close(nl->dump);
+	if (nl->inj)
+		mnl_socket_close(nl->inj);
+	free(nl->batch);
+	free(nl);
+}
+
+int ctnl_event_fd(const struct ctnl *nl)
+{
+	return mnl_socket_get_fd(nl->ev);
+}
+
+const struct ctnl_stats *ctnl_stats(const struct ctnl *nl)
+{
+	return &nl->st;
+}
+
+static void deliver(struct ctnl *nl, const struct nlmsghdr *nlh, bool dump)
+{
+	struct ct ct;
+	int type = nlh->nlmsg_type & 0xff;
+	enum ctnl_event ev;
+
+	if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
+		return;
+	if (type == IPCTNL_MSG_CT_DELETE)
+		ev = CTNL_EV_DESTROY;
+	else if (type != IPCTNL_MSG_CT_NEW)
+		return;
+	else if (dump)
+		ev = CTNL_EV_DUMP;
+	else if (nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL))
+		ev = CTNL_EV_NEW;
+	else
+		ev = CTNL_EV_UPDATE;
+	if (ctnl_parse(nlh, nlh->nlmsg_len, &ct) < 0) {
+		nl->st.events_bad++;
+		return;
+	}
+	bool own = !dump && nl->inj_portid && nlh->nlmsg_pid == nl->inj_portid;
+	if (dump)
+		nl->st.dumped++;
+	else
+		nl->st.events++;
+	if (own)
+		nl->st.events_own++;
+	nl->cfg.on_event(nl->cfg.arg, ev, &ct, own);
+}
+
+int ctnl_event_read(struct ctnl *nl, int budget)
+{
+	int fd = mnl_socket_get_fd(nl->ev), n = 0;
+
+	while (n < budget) {
+		ssize_t r = recv(fd, nl->rbuf, sizeof(nl->rbuf), MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				break;
+			if (errno == ENOBUFS) {
+				nl->st.overruns++;
+				return -ENOBUFS;
+			}
+			return -errno;
+		}
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)nl->rbuf;
+		int len = (int)r;
+		while (mnl_nlmsg_ok(nlh, len)) {
+			deliver(nl, nlh, false);
+			nlh = mnl_nlmsg_next(nlh, &len);
+		}
+		n++;
+	}
+	return n;
+}
+
+static int dump_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	deliver(arg, nlh, true);
+	return MNL_CB_OK;
+}
+
+int ctnl_dump(struct ctnl *nl)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	uint32_t seq = ++nl->seq;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_UNSPEC;
+	nfg->version = NFNETLINK_V0;
+	if (mnl_socket_sendto(nl->dump, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	uint32_t portid = mnl_socket_get_portid(nl->dump);
+	for (;;) {
+		ssize_t r = mnl_socket_recvfrom(nl->dump, nl->rbuf, sizeof(nl->rbuf));
+		if (r < 0)
+			return -errno;
+		int ret = mnl_cb_run(nl->rbuf, (size_t)r, seq, portid, dump_cb, nl);
+		if (ret < 0)
+			return -errno;
+		if (ret == MNL_CB_STOP)
+			return 0;
+	}
+}
+
+/* Drain the inject socket: every nlmsgerr with an error names a message of
+ * the batch just sent, by sequence number.  Failed entries are copied out so
+ * that the error callback may queue retries into a fresh batch. */
+struct inj_err {
+	enum ctnl_op op;
+	int err;
+	struct ct ct;
+};
+
+static unsigned collect_errors(struct ctnl *nl, struct inj_err *out)
+{
+	int fd = mnl_socket_get_fd(nl->inj);
+	unsigned n = 0;
+
+	for (;;) {
+		ssize_t r = recv(fd, nl->rbuf, sizeof(nl->rbuf), MSG_DONTWAIT);
+		if (r <= 0)
+			return n;
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)nl->rbuf;
+		int len = (int)r;
+		while (mnl_nlmsg_ok(nlh, len)) {
+			if (nlh->nlmsg_type == NLMSG_ERROR &&
+			    nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(struct nlmsgerr))) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+				uint32_t idx = e->msg.nlmsg_seq - nl->batch_seq0;
+				if (e->error && idx < nl->batch_n && n < BATCH_MAX) {
+					out[n].op = nl->pending[idx].op;
+					out[n].err = e->error;
+					out[n].ct = nl->pending[idx].ct;
+					nl->st.inject_errors[out[n].op]++;
+					n++;
+				}
+			}
+			nlh = mnl_nlmsg_next(nlh, &len);
+		}
+	}
+}
+
+int ctnl_inject_flush(struct ctnl *nl)
+{
+	struct inj_err errs[BATCH_MAX];
+	int err = 0;
+
+	if (nl->batch_n == 0)
+		return 0;
+	if (mnl_socket_sendto(nl->inj, nl->batch, nl->batch_len) < 0)
+		err = -errno;
+	nl->st.batches++;
+	/* ctnetlink handles the batch inside sendmsg: every error is queued now. */
+	unsigned n = collect_errors(nl, errs);
+	if (err)
+		for (unsigned i = 0; i < nl->batch_n; i++)
+			nl->st.inject_errors[nl->pending[i].op]++;
+	nl->batch_len = 0;
+	nl->batch_n = 0;
+	for (unsigned i = 0; i < n && nl->cfg.on_error; i++)
+		nl->cfg.on_error(nl->cfg.arg, errs[i].op, &errs[i].ct, errs[i].err);
+	return err;
+}
+
+int ctnl_inject(struct ctnl *nl, enum ctnl_op op, const struct ct *ct)
+{
+	if (nl->batch_n == BATCH_MAX) {
+		int err = ctnl_inject_flush(nl);
+		if (err)
+			return err;
+	}
+	if (nl->batch_n == 0)
+		nl->batch_seq0 = nl->seq + 1;
+	uint32_t seq = ++nl->seq;
+	nl->pending[nl->batch_n].op = op;
+	nl->pending[nl->batch_n].ct = *ct;
+	nl->batch_len += ctnl_build(nl->batch + nl->batch_len, op, ct,
+				    nl->cfg.tcp_liberal && op != CTNL_OP_DELETE, seq);
+	nl->batch_n++;
+	nl->st.injected[op]++;
+	return 0;
+}

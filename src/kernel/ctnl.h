@@ -1,0 +1,83 @@
+/*
+ * ctnl.h — the daemon's conversation with the kernel's conntrack table over
+ * ctnetlink (libmnl, no other netlink library).
+ *
+ * Three sockets, one role each:
+ *  - events: subscribed to NEW/UPDATE/DESTROY before the initial dump, so no
+ *    change falls between the dump and the first event; large receive buffer;
+ *  - dump: synchronous full-table reads (start-up, overrun recovery);
+ *  - inject: batched create/update/delete, many messages per sendmsg, no
+ *    per-message ACK.  Errors come back as nlmsgerr on the same socket and are
+ *    collected after each batch.  Its netlink port id is what lets us tell
+ *    our own injections apart from the kernel's own changes: ctnetlink sends
+ *    events for a change with nlmsg_pid set to the port that asked for it.
+ */
+#ifndef CTSYNC_KERNEL_CTNL_H
+#define CTSYNC_KERNEL_CTNL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernel/ct.h"
+
+struct ctnl;
+
+enum ctnl_event {
+	CTNL_EV_NEW,
+	CTNL_EV_UPDATE,
+	CTNL_EV_DESTROY,
+	CTNL_EV_DUMP,           /* an entry read by ctnl_dump() */
+};
+
+enum ctnl_op {
+	CTNL_OP_CREATE,         /* NEW with CREATE|EXCL, NAT set up from the tuples */
+	CTNL_OP_UPDATE,         /* NEW without CREATE; NAT can't change */
+	CTNL_OP_DELETE,
+};
+
+struct ctnl_stats {
+	uint64_t events, events_own, events_bad, overruns;
+	uint64_t dumped;
+	uint64_t injected[3];           /* per ctnl_op, messages sent */
+	uint64_t inject_errors[3];      /* per ctnl_op, errors the kernel returned */
+	uint64_t batches;
+};
+
+/* `own` is true for events our own inject socket caused. */
+typedef void (*ctnl_event_cb)(void *arg, enum ctnl_event ev, const struct ct *ct,
+			      bool own);
+/* An injected message failed: op, the entry as sent, and -errno. */
+typedef void (*ctnl_error_cb)(void *arg, enum ctnl_op op, const struct ct *ct,
+			      int err);
+
+struct ctnl_config {
+	size_t event_rcvbuf;            /* bytes; SO_RCVBUFFORCE */
+	bool tcp_liberal;               /* inject TCP with BE_LIBERAL set */
+	ctnl_event_cb on_event;
+	ctnl_error_cb on_error;
+	void *arg;
+};
+
+int ctnl_open(struct ctnl **out, const struct ctnl_config *cfg);
+void ctnl_close(struct ctnl *nl);
+int ctnl_event_fd(const struct ctnl *nl);
+/* Read and deliver up to `budget` queued events.  Returns the number read,
+ * 0 when none were queued, -ENOBUFS when the kernel dropped events (the caller
+ * must resynchronise with ctnl_dump()), or another -errno. */
+int ctnl_event_read(struct ctnl *nl, int budget);
+/* Read the whole table; every entry is delivered as CTNL_EV_DUMP. */
+int ctnl_dump(struct ctnl *nl);
+/* Queue one message; sends the batch when it is full. */
+int ctnl_inject(struct ctnl *nl, enum ctnl_op op, const struct ct *ct);
+/* Send what is queued and collect the kernel's errors. */
+int ctnl_inject_flush(struct ctnl *nl);
+const struct ctnl_stats *ctnl_stats(const struct ctnl *nl);
+
+/* Message codec, exposed for tests and fuzzing.  Returns 0 or -EINVAL. */
+int ctnl_parse(const void *nlh, size_t len, struct ct *ct);
+/* Build one message at buf (which must hold CTNL_MSG_MAX bytes). Returns its length. */
+#define CTNL_MSG_MAX 1024
+size_t ctnl_build(void *buf, enum ctnl_op op, const struct ct *ct, bool liberal,
+		  uint32_t seq);
+
+#endif

@@ -1,0 +1,509 @@
+/* codec.c — frames and records (wire.h).  Everything read from the network
+ * goes through a bounds-checked cursor; nothing is cast onto the buffer. */
+#include "sync/codec.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* ---- primitive writers/readers ---------------------------------------- */
+
+static void be16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
+static void be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24; p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+static void be64(uint8_t *p, uint64_t v) { be32(p, v >> 32); be32(p + 4, (uint32_t)v); }
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) << 32 | rd32(p + 4); }
+
+static int get_bytes(struct cursor *c, const uint8_t **out, size_t n)
+{
+	if (c->left < n)
+		return -EINVAL;
+	*out = c->p;
+	c->p += n;
+	c->left -= n;
+	return 0;
+}
+
+/* ---- frames ------------------------------------------------------------ */
+
+void codec_frame_start(struct wbuf *w, uint8_t *buf, size_t cap)
+{
+	w->p = buf;
+	w->cap = cap > WIRE_MAX_FRAME ? WIRE_MAX_FRAME : cap;
+	w->len = WIRE_HDR_LEN;
+	w->nrec = 0;
+}
+
+size_t codec_frame_finish(struct wbuf *w, const struct frame_hdr *h)
+{
+	uint8_t *p = w->p;
+
+	be32(p, WIRE_MAGIC);
+	p[4] = WIRE_VERSION;
+	p[5] = h->flags;
+	p[6] = h->key_id;
+	p[7] = 0;
+	be32(p + 8, h->node);
+	be32(p + 12, h->epoch);
+	be32(p + 16, h->seq);
+	be16(p + 20, (uint16_t)(w->len - WIRE_HDR_LEN));
+	be16(p + 22, 0);
+	return w->len;
+}
+
+int codec_frame_open(const uint8_t *buf, size_t len, struct frame_hdr *h,
+		     struct cursor *records)
+{
+	if (len < WIRE_HDR_LEN || rd32(buf) != WIRE_MAGIC || buf[4] != WIRE_VERSION)
+		return -EINVAL;
+	h->flags = buf[5];
+	h->key_id = buf[6];
+	h->node = rd32(buf + 8);
+	h->epoch = rd32(buf + 12);
+	h->seq = rd32(buf + 16);
+	h->len = rd16(buf + 20);
+	if (h->node == 0 || (size_t)h->len != len - WIRE_HDR_LEN)
+		return -EINVAL;
+	records->p = buf + WIRE_HDR_LEN;
+	records->left = h->len;
+	return 0;
+}
+
+/* ---- record writing ----------------------------------------------------- */
+
+struct rbuild {
+	struct wbuf *w;
+	size_t start, len;      /* record start in w, bytes written so far */
+	bool overflow;
+};
+
+static void rb_begin(struct rbuild *b, struct wbuf *w, uint8_t type, uint8_t flags)
+{
+	b->w = w;
+	b->start = w->len;
+	b->len = 4;
+	b->overflow = w->len + 4 > w->cap;
+	if (!b->overflow) {
+		w->p[w->len] = type;
+		w->p[w->len + 1] = flags;
+	}
+}
+
+static uint8_t *rb_attr(struct rbuild *b, uint8_t type, uint8_t len)
+{
+	size_t at = b->start + b->len;
+
+	if (b->overflow || at + 2 + len > b->w->cap || b->len + 2 + len > 0xffff) {
+		b->overflow = true;
+		return NULL;
+	}
+	b->w->p[at] = type;
+	b->w->p[at + 1] = len;
+	b->len += 2 + (size_t)len;
+	return b->w->p + at + 2;
+}
+
+static void rb_u8(struct rbuild *b, uint8_t t, uint8_t v)
+{
+	uint8_t *p = rb_attr(b, t, 1);
+	if (p)
+		*p = v;
+}
+static void rb_u16(struct rbuild *b, uint8_t t, uint16_t v)
+{
+	uint8_t *p = rb_attr(b, t, 2);
+	if (p)
+		be16(p, v);
+}
+static void rb_u32(struct rbuild *b, uint8_t t, uint32_t v)
+{
+	uint8_t *p = rb_attr(b, t, 4);
+	if (p)
+		be32(p, v);
+}
+static void rb_u64(struct rbuild *b, uint8_t t, uint64_t v)
+{
+	uint8_t *p = rb_attr(b, t, 8);
+	if (p)
+		be64(p, v);
+}
+
+static int rb_end(struct rbuild *b)
+{
+	if (b->overflow)
+		return -ENOSPC;
+	be16(b->w->p + b->start + 2, (uint16_t)b->len);
+	b->w->len += b->len;
+	b->w->nrec++;
+	return 0;
+}
+
+static size_t addr_len(uint8_t l3) { return l3 == AF_INET6 ? 16 : 4; }
+
+static void rb_tuple(struct rbuild *b, uint8_t t, const struct ct *ct,
+		     const struct ct_tuple *tu)
+{
+	size_t al = addr_len(ct->l3);
+	uint8_t *p = rb_attr(b, t, (uint8_t)(2 * al + 6));
+	if (!p)
+		return;
+	memcpy(p, &tu->src, al);
+	memcpy(p + al, &tu->dst, al);
+	memcpy(p + 2 * al, &tu->sport, 2);
+	memcpy(p + 2 * al + 2, &tu->dport, 2);
+	p[2 * al + 4] = tu->icmp_type;
+	p[2 * al + 5] = tu->icmp_code;
+}
+
+static void rb_seqadj(struct rbuild *b, uint8_t t, const struct ct_seqadj *s)
+{
+	uint8_t *p = rb_attr(b, t, 12);
+	if (p) {
+		be32(p, s->pos);
+		be32(p + 4, s->before);
+		be32(p + 8, s->after);
+	}
+}
+
+int codec_put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct)
+{
+	struct rbuild b;
+	uint8_t *p;
+
+	rb_begin(&b, w, (uint8_t)type, 0);
+	p = rb_attr(&b, FA_PROTO | ATTR_MANDATORY, 2);
+	if (p) {
+		p[0] = ct->l3 == AF_INET6 ? 6 : 4;
+		p[1] = ct->l4;
+	}
+	rb_tuple(&b, FA_ORIG | ATTR_MANDATORY, ct, &ct->orig);
+	if (ct->zone)
+		rb_u16(&b, FA_ZONE, ct->zone);
+	if (type == REC_FLOW_DELETE)
+		return rb_end(&b);
+
+	struct ct_tuple m;
+	if ((ct->has & CT_HAS_REPLY) &&
+	    !(ct_mirror(ct, &m) && memcmp(&m, &ct->reply, sizeof(m)) == 0))
+		rb_tuple(&b, FA_REPLY, ct, &ct->reply);
+	if (ct->has & CT_HAS_STATUS)
+		rb_u32(&b, FA_STATUS, ct->status);
+	if (ct->has & CT_HAS_TIMEOUT)
+		rb_u32(&b, FA_TIMEOUT, ct->timeout);
+	if (ct->mark)
+		rb_u32(&b, FA_MARK, ct->mark);
+	if (ct->secmark)
+		rb_u32(&b, FA_SECMARK, ct->secmark);
+	if (ct->has & CT_HAS_TCP) {
+		p = rb_attr(&b, FA_TCP, 5);
+		if (p) {
+			p[0] = ct->tcp.state;
+			p[1] = ct->tcp.wscale[0];
+			p[2] = ct->tcp.wscale[1];
+			p[3] = ct->tcp.flags[0];
+			p[4] = ct->tcp.flags[1];
+		}
+	}
+	if (ct->has & CT_HAS_SCTP) {
+		p = rb_attr(&b, FA_SCTP, 9);
+		if (p) {
+			p[0] = ct->sctp.state;
+			be32(p + 1, ct->sctp.vtag[0]);
+			be32(p + 5, ct->sctp.vtag[1]);
+		}
+	}
+	if (ct->has & CT_HAS_DCCP) {
+		p = rb_attr(&b, FA_DCCP, 10);
+		if (p) {
+			p[0] = ct->dccp.state;
+			p[1] = ct->dccp.role;
+			be64(p + 2, ct->dccp.hs_seq);
+		}
+	}
+	if (ct->has & CT_HAS_SEQADJ_O)
+		rb_seqadj(&b, FA_SEQADJ_ORIG, &ct->seqadj[0]);
+	if (ct->has & CT_HAS_SEQADJ_R)
+		rb_seqadj(&b, FA_SEQADJ_REPLY, &ct->seqadj[1]);
+	size_t hl = strnlen(ct->helper, CT_HELPER_LEN - 1);
+	if (hl) {
+		p = rb_attr(&b, FA_HELPER, (uint8_t)hl);
+		if (p)
+			memcpy(p, ct->helper, hl);
+	}
+	size_t ll = CT_LABELS_LEN;
+	while (ll && ct->labels[ll - 1] == 0)
+		ll--;
+	if (ll) {
+		p = rb_attr(&b, FA_LABELS, (uint8_t)ll);
+		if (p)
+			memcpy(p, ct->labels, ll);
+	}
+	return rb_end(&b);
+}
+
+int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb)
+{
+	struct rbuild b;
+
+	rb_begin(&b, w, REC_HEARTBEAT, 0);
+	rb_u8(&b, HA_ROLE, hb->role);
+	rb_u32(&b, HA_FLOWS, hb->flows);
+	rb_u64(&b, HA_DIGEST, hb->digest);
+	rb_u32(&b, HA_LASTSEQ, hb->lastseq);
+	return rb_end(&b);
+}
+
+int codec_put_bulk(struct wbuf *w, enum wire_rec type, const struct bulk_info *bi)
+{
+	struct rbuild b;
+
+	rb_begin(&b, w, (uint8_t)type, 0);
+	rb_u32(&b, BA_ID, bi->id);
+	if (type == REC_BULK_END)
+		rb_u32(&b, BA_COUNT, bi->count);
+	if (type == REC_RESYNC_REQ)
+		rb_u32(&b, BA_TARGET, bi->target);
+	return rb_end(&b);
+}
+
+/* ---- record reading ----------------------------------------------------- */
+
+int codec_next(struct cursor *c, struct rec *r)
+{
+	const uint8_t *h;
+
+	if (c->left == 0)
+		return 0;
+	if (get_bytes(c, &h, 4))
+		return -EINVAL;
+	size_t len = rd16(h + 2);
+	if (len < 4 || len - 4 > c->left)
+		return -EINVAL;
+	r->type = h[0];
+	r->flags = h[1];
+	get_bytes(c, &r->body, len - 4);
+	r->len = len - 4;
+	return 1;
+}
+
+/* Walk attributes: calls fn for each; an unknown mandatory one fails. */
+typedef int (*attr_fn)(void *arg, uint8_t type, const uint8_t *v, uint8_t len);
+
+static int walk(const struct rec *r, attr_fn fn, void *arg)
+{
+	struct cursor c = { r->body, r->len };
+	const uint8_t *h, *v;
+
+	while (c.left) {
+		if (get_bytes(&c, &h, 2) || get_bytes(&c, &v, h[1]))
+			return -EINVAL;
+		int ret = fn(arg, h[0] & 0x7f, v, h[1]);
+		if (ret < 0)
+			return ret;
+		if (ret == 0 && (h[0] & ATTR_MANDATORY))
+			return -EINVAL;         /* mandatory but unknown */
+	}
+	return 0;
+}
+
+static int get_tuple(const struct ct *ct, const uint8_t *v, uint8_t len,
+		     struct ct_tuple *t)
+{
+	size_t al = addr_len(ct->l3);
+
+	if (ct->l3 == 0 || len != 2 * al + 6)
+		return -EINVAL;
+	memset(t, 0, sizeof(*t));
+	memcpy(&t->src, v, al);
+	memcpy(&t->dst, v + al, al);
+	memcpy(&t->sport, v + 2 * al, 2);
+	memcpy(&t->dport, v + 2 * al + 2, 2);
+	t->icmp_type = v[2 * al + 4];
+	t->icmp_code = v[2 * al + 5];
+	return 0;
+}
+
+static int get_seqadj(const uint8_t *v, uint8_t len, struct ct_seqadj *s)
+{
+	if (len != 12)
+		return -EINVAL;
+	s->pos = rd32(v);
+	s->before = rd32(v + 4);
+	s->after = rd32(v + 8);
+	return 0;
+}
+
+#define NEED(n) do { if (len != (n)) return -EINVAL; } while (0)
+
+/* returns 1 known, 0 unknown, <0 malformed */
+static int flow_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
+{
+	struct ct *ct = arg;
+
+	switch (type) {
+	case FA_PROTO:
+		NEED(2);
+		if (v[0] != 4 && v[0] != 6)
+			return -EINVAL;
+		ct->l3 = v[0] == 6 ? AF_INET6 : AF_INET;
+		ct->l4 = v[1];
+		return 1;
+	case FA_ORIG:
+		return get_tuple(ct, v, len, &ct->orig) ? -EINVAL : 1;
+	case FA_REPLY:
+		ct->has |= CT_HAS_REPLY;
+		return get_tuple(ct, v, len, &ct->reply) ? -EINVAL : 1;
+	case FA_ZONE:
+		NEED(2);
+		ct->zone = rd16(v);
+		ct->has |= CT_HAS_ZONE;
+		return 1;
+	case FA_STATUS:
+		NEED(4);
+		ct->status = rd32(v);
+		ct->has |= CT_HAS_STATUS;
+		return 1;
+	case FA_TIMEOUT:
+		NEED(4);
+		ct->timeout = rd32(v);
+		ct->has |= CT_HAS_TIMEOUT;
+		return 1;
+	case FA_MARK:
+		NEED(4);
+		ct->mark = rd32(v);
+		ct->has |= CT_HAS_MARK;
+		return 1;
+	case FA_SECMARK:
+		NEED(4);
+		ct->secmark = rd32(v);
+		ct->has |= CT_HAS_SECMARK;
+		return 1;
+	case FA_TCP:
+		NEED(5);
+		ct->tcp.state = v[0];
+		ct->tcp.wscale[0] = v[1];
+		ct->tcp.wscale[1] = v[2];
+		ct->tcp.flags[0] = v[3];
+		ct->tcp.flags[1] = v[4];
+		ct->has |= CT_HAS_TCP;
+		return 1;
+	case FA_SCTP:
+		NEED(9);
+		ct->sctp.state = v[0];
+		ct->sctp.vtag[0] = rd32(v + 1);
+		ct->sctp.vtag[1] = rd32(v + 5);
+		ct->has |= CT_HAS_SCTP;
+		return 1;
+	case FA_DCCP:
+		NEED(10);
+		ct->dccp.state = v[0];
+		ct->dccp.role = v[1];
+		ct->dccp.hs_seq = rd64(v + 2);
+		ct->has |= CT_HAS_DCCP;
+		return 1;
+	case FA_SEQADJ_ORIG:
+		ct->has |= CT_HAS_SEQADJ_O;
+		return get_seqadj(v, len, &ct->seqadj[0]) ? -EINVAL : 1;
+	case FA_SEQADJ_REPLY:
+		ct->has |= CT_HAS_SEQADJ_R;
+		return get_seqadj(v, len, &ct->seqadj[1]) ? -EINVAL : 1;
+	case FA_HELPER:
+		if (len == 0 || len >= CT_HELPER_LEN || memchr(v, 0, len))
+			return -EINVAL;
+		memcpy(ct->helper, v, len);
+		ct->helper[len] = 0;
+		ct->has |= CT_HAS_HELPER;
+		return 1;
+	case FA_LABELS:
+		if (len == 0 || len > CT_LABELS_LEN)
+			return -EINVAL;
+		memcpy(ct->labels, v, len);
+		ct->has |= CT_HAS_LABELS;
+		return 1;
+	}
+	return 0;
+}
+
+int codec_get_flow(const struct rec *r, struct ct *ct)
+{
+	memset(ct, 0, sizeof(*ct));
+	/* FA_PROTO must come first: the tuple lengths depend on it. */
+	if (r->len < 4 || (r->body[0] & 0x7f) != FA_PROTO)
+		return -EINVAL;
+	if (walk(r, flow_attr, ct) < 0 || ct->l3 == 0)
+		return -EINVAL;
+	static const struct ct_tuple zero;
+	if (memcmp(&ct->orig, &zero, sizeof(zero)) == 0)
+		return -EINVAL;         /* FA_ORIG is mandatory */
+	if (!(ct->has & CT_HAS_REPLY) && ct_mirror(ct, &ct->reply))
+		ct->has |= CT_HAS_REPLY;
+	/* The wire omits what is zero: an upsert is a complete state. */
+	if (r->type == REC_FLOW_UPSERT)
+		ct->has |= CT_HAS_MARK | CT_HAS_LABELS | CT_HAS_HELPER | CT_HAS_ZONE;
+	return 0;
+}
+
+static int hb_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
+{
+	struct hb_info *hb = arg;
+
+	switch (type) {
+	case HA_ROLE:
+		NEED(1);
+		hb->role = v[0];
+		return 1;
+	case HA_FLOWS:
+		NEED(4);
+		hb->flows = rd32(v);
+		return 1;
+	case HA_DIGEST:
+		NEED(8);
+		hb->digest = rd64(v);
+		return 1;
+	case HA_LASTSEQ:
+		NEED(4);
+		hb->lastseq = rd32(v);
+		return 1;
+	}
+	return 0;
+}
+
+int codec_get_heartbeat(const struct rec *r, struct hb_info *hb)
+{
+	memset(hb, 0, sizeof(*hb));
+	return walk(r, hb_attr, hb);
+}
+
+static int bulk_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
+{
+	struct bulk_info *b = arg;
+
+	switch (type) {
+	case BA_ID:
+		NEED(4);
+		b->id = rd32(v);
+		return 1;
+	case BA_COUNT:
+		NEED(4);
+		b->count = rd32(v);
+		return 1;
+	case BA_TARGET:
+		NEED(4);
+		b->target = rd32(v);
+		return 1;
+	}
+	return 0;
+}
+
+int codec_get_bulk(const struct rec *r, struct bulk_info *b)
+{
+	memset(b, 0, sizeof(*b));
+	return walk(r, bulk_attr, b);
+}

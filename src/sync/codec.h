@@ -1,0 +1,64 @@
+/* codec.h — encode and decode frames and records (format in wire.h). */
+#ifndef CTSYNC_SYNC_CODEC_H
+#define CTSYNC_SYNC_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernel/ct.h"
+#include "sync/wire.h"
+
+struct frame_hdr {
+	uint8_t flags, key_id;
+	uint16_t len;
+	uint32_t node, epoch, seq;
+};
+
+/* A frame being built in a caller-owned buffer. */
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+	unsigned nrec;
+};
+
+struct rec {
+	uint8_t type, flags;
+	const uint8_t *body;
+	size_t len;
+};
+
+struct cursor {
+	const uint8_t *p;
+	size_t left;
+};
+
+struct hb_info {
+	uint8_t role;
+	uint32_t flows, lastseq;
+	uint64_t digest;
+};
+
+struct bulk_info {
+	uint32_t id, count, target;
+};
+
+void codec_frame_start(struct wbuf *w, uint8_t *buf, size_t cap);
+/* Fill the header in front of the records; returns the frame length. */
+size_t codec_frame_finish(struct wbuf *w, const struct frame_hdr *h);
+/* Decode and check the header; on success the cursor covers the records. */
+int codec_frame_open(const uint8_t *buf, size_t len, struct frame_hdr *h,
+		     struct cursor *records);
+
+/* Append a record; -ENOSPC (buffer untouched) when it does not fit. */
+int codec_put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct);
+int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb);
+int codec_put_bulk(struct wbuf *w, enum wire_rec type, const struct bulk_info *b);
+
+/* Next record: 1 and *r filled, 0 at the end, -EINVAL if malformed. */
+int codec_next(struct cursor *c, struct rec *r);
+int codec_get_flow(const struct rec *r, struct ct *ct);
+int codec_get_heartbeat(const struct rec *r, struct hb_info *hb);
+int codec_get_bulk(const struct rec *r, struct bulk_info *b);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * repl.h — replication: kernel events in, frames out; frames in, kernel
+ * injections out.  The ownership rule of DESIGN.md lives here.
+ *
+ *  - A flow the local kernel reports (not caused by our own injection) and
+ *    that nobody else owns is owned by this node and advertised.
+ *  - A flow received from peer P is owned by P, held in the table, and (with
+ *    inject = immediate) written into the local kernel table.  It is never
+ *    re-advertised; its local expiry is not a delete.
+ *  - Packets on this node touching a peer's flow make this node adopt it when
+ *    this node is primary or the owner is dead.
+ *  - promote: take ownership of every flow held, commit what is not in the
+ *    kernel yet, advertise.  demote: stop claiming; a peer that advertises a
+ *    flow takes it over.
+ *
+ * Local changes are coalesced: a flow is queued once on a dirty list however
+ * often it changes, and repl_flush() encodes its latest state into frames
+ * filled to the MTU.
+ *
+ * The kernel and the network are reached only through struct repl_ops, so
+ * unit tests drive this file with a simulated kernel and link.
+ */
+#ifndef CTSYNC_SYNC_REPL_H
+#define CTSYNC_SYNC_REPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "kernel/ct.h"
+#include "kernel/ctnl.h"
+#include "sync/table.h"
+
+#define REPL_MAX_PEERS 32
+#define REPL_MAX_IGNORE 64
+
+struct repl_net {
+	int family;
+	union ct_addr addr;
+	unsigned plen;
+};
+
+struct repl_config {
+	uint32_t node_id;
+	bool primary;
+	bool inject_immediate;
+	unsigned npeers;
+	uint32_t peer_id[REPL_MAX_PEERS];
+	struct sockaddr_storage peer_addr[REPL_MAX_PEERS];
+	size_t frame_size;              /* bytes per datagram */
+	uint32_t heartbeat_ms;
+	uint32_t dead_after;            /* missed heartbeats */
+	bool proto[256];                /* protocols to sync */
+	unsigned nignore;
+	struct repl_net ignore[REPL_MAX_IGNORE];
+};
+
+struct repl_ops {
+	void *arg;
+	int (*inject)(void *arg, enum ctnl_op op, const struct ct *ct);
+	int (*inject_flush)(void *arg);
+	int (*dump)(void *arg);         /* delivers entries back via repl_kernel_event */
+	int (*send)(void *arg, const void *buf, size_t len);
+	uint64_t (*now_ms)(void *arg);
+};
+
+struct repl_stats {
+	uint64_t rx_frames, rx_malformed, rx_bad_records, rx_unknown_node;
+	uint64_t rx_bad_source, rx_self, rx_stale, rx_lost;
+	uint64_t rx_upserts, rx_deletes, rx_heartbeats, rx_bulks;
+	uint64_t tx_frames, tx_records, tx_bytes, tx_errors, tx_bulks;
+	uint64_t ev_new, ev_update, ev_destroy, ev_own, ev_filtered, ev_foreign;
+	uint64_t adopted, ownership_conflicts, swept;
+	uint64_t nat_clashes, inject_retries, inject_failed;
+	uint64_t committed, overruns, resyncs;
+};
+
+struct repl_peer_status {
+	uint32_t id;
+	struct sockaddr_storage addr;
+	bool alive, known, in_sync;
+	int64_t last_heard_ms;          /* -1: never */
+	uint32_t epoch;
+	uint8_t role;
+	uint32_t flows_held;            /* flows we hold owned by the peer */
+	uint32_t flows_advertised;      /* what its last heartbeat said */
+	uint32_t lag_frames;            /* frames it sent that we lack */
+	uint64_t lost_frames;
+};
+
+struct repl_status {
+	uint32_t node_id, epoch;
+	bool primary, immediate, in_sync;
+	uint32_t flows_local, flows_total, pending_commit;
+	unsigned npeers;
+	struct repl_peer_status peer[REPL_MAX_PEERS];
+};
+
+struct repl;
+
+struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops);
+void repl_free(struct repl *r);
+
+/* From the kernel (ctnl callbacks). */
+void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, bool own);
+void repl_inject_error(struct repl *r, enum ctnl_op op, const struct ct *ct, int err);
+/* The event socket overran: dump the kernel table and diff. */
+void repl_kernel_overrun(struct repl *r);
+/* Initial load of the local kernel table (call once, after subscribing). */
+int repl_load_kernel(struct repl *r);
+
+/* From the network. */
+void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
+		  const struct sockaddr_storage *from);
+
+/* Send what is dirty and flush queued injections. */
+void repl_flush(struct repl *r);
+/* Heartbeat and liveness; call every heartbeat interval. */
+void repl_tick(struct repl *r);
+
+/* Operator actions; return the number of flows affected or -errno. */
+int repl_promote(struct repl *r);
+int repl_demote(struct repl *r);
+int repl_commit(struct repl *r);
+int repl_resync(struct repl *r);
+
+void repl_status(const struct repl *r, struct repl_status *st);
+const struct repl_stats *repl_stats(const struct repl *r);
+void repl_foreach(struct repl *r, void (*fn)(void *arg, const struct flow *f), void *arg);
+
+#endif

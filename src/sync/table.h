@@ -1,0 +1,55 @@
+/*
+ * table.h — every flow this node knows, keyed by (family, protocol, zone,
+ * original tuple), each with its owner node id (DESIGN.md, "Ownership").
+ *
+ * One table holds the local flows and the peers' flows alike; the owner field
+ * says which is which, and per-owner counts and digests are kept up to date
+ * on every change so that heartbeats and `status` cost nothing to produce.
+ * The digest of an owner is the sum of the key hashes of its flows: order
+ * independent and updated in O(1) on insert, delete and owner change.
+ */
+#ifndef CTSYNC_SYNC_TABLE_H
+#define CTSYNC_SYNC_TABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernel/ct.h"
+
+struct flow {
+	struct flow *hnext;             /* hash chain */
+	struct flow *dnext;             /* dirty list (repl.c) */
+	uint64_t khash;
+	uint32_t owner;
+	uint32_t bulk_mark;             /* mark-and-sweep generation */
+	uint8_t dirty;                  /* 0, or the REC_* to advertise */
+	uint8_t in_kernel;              /* peer flow present in our kernel table */
+	uint8_t pending;                /* peer flow waiting for commit (on-promote) */
+	uint8_t dead;                   /* removed; freed once off the dirty list */
+	struct ct ct;
+};
+
+struct table;
+
+struct owner_stats {
+	uint32_t id;
+	uint32_t flows;
+	uint64_t digest;
+};
+
+struct table *table_new(void);
+void table_free(struct table *t);
+struct flow *table_find(struct table *t, const struct ct *key);
+/* Insert a copy of ct owned by `owner`; NULL on allocation failure. */
+struct flow *table_add(struct table *t, const struct ct *ct, uint32_t owner);
+/* Unlink from the table; the caller frees it (table_flow_free) when done. */
+void table_remove(struct table *t, struct flow *f);
+void table_flow_free(struct flow *f);
+void table_set_owner(struct table *t, struct flow *f, uint32_t owner);
+size_t table_count(const struct table *t);
+/* Counters of one owner; zeroes if it holds nothing. */
+struct owner_stats table_owner(const struct table *t, uint32_t owner);
+/* Visit every flow; fn may remove (and free) the flow it is given. */
+void table_foreach(struct table *t, void (*fn)(void *arg, struct flow *f), void *arg);
+
+#endif

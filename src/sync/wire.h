@@ -1,0 +1,98 @@
+/*
+ * wire.h — the ctsync replication protocol, version 1.
+ *
+ * One frame per UDP datagram.  Every integer is big-endian; addresses and
+ * ports are carried as the kernel holds them (network order).
+ *
+ * Frame header, 24 bytes, always exactly this size:
+ *    0  u32  magic 0x43545359 ("CTSY")
+ *    4  u8   version (1)
+ *    5  u8   flags: bit 0 UNSEQ — heartbeat/control frame outside the data
+ *            sequence; its seq field repeats the last data seq sent
+ *    6  u8   key id (0: no key; reserved for the AEAD layer)
+ *    7  u8   reserved, 0
+ *    8  u32  sender node id (non-zero)
+ *   12  u32  sender epoch: random, new at every daemon start, so a
+ *            restarted peer is recognised by its first frame
+ *   16  u32  frame sequence, per (node, epoch), +1 per data frame
+ *   20  u16  length of the records that follow
+ *   22  u16  reserved, 0
+ *
+ * Records follow back to back, each:
+ *    0  u8   type (REC_*)
+ *    1  u8   flags: bit 0 MANDATORY — a receiver that does not know the type
+ *            must drop the frame instead of skipping the record
+ *    2  u16  record length, header included (>= 4)
+ *    4  ...  attributes: u8 type (bit 7 = mandatory), u8 length, value
+ *
+ * Unknown record types and unknown attributes without the mandatory bit are
+ * skipped, so a newer node can talk to an older one during a rolling
+ * upgrade.  Every known attribute has exactly one valid length; a record
+ * whose attributes do not fit its length, or whose known attribute has the
+ * wrong length, is malformed and dropped (and counted).
+ *
+ * The owner of a flow record is the sender of its frame (DESIGN.md,
+ * "Ownership"): an upsert from node P says "P owns this flow, here is its
+ * latest state".
+ */
+#ifndef CTSYNC_SYNC_WIRE_H
+#define CTSYNC_SYNC_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernel/ct.h"
+
+#define WIRE_MAGIC      0x43545359u
+#define WIRE_VERSION    1
+#define WIRE_HDR_LEN    24
+#define WIRE_F_UNSEQ    0x01
+#define WIRE_MAX_FRAME  65507           /* largest UDP payload */
+
+enum wire_rec {
+	REC_FLOW_UPSERT = 1,
+	REC_FLOW_DELETE = 2,
+	REC_BULK_BEGIN  = 6,
+	REC_BULK_END    = 7,
+	REC_HEARTBEAT   = 8,
+	REC_RESYNC_REQ  = 9,
+};
+#define REC_F_MANDATORY 0x01
+#define ATTR_MANDATORY  0x80
+
+/* Flow attributes */
+enum {
+	FA_PROTO = 1,           /* u8 family (4|6), u8 IP protocol — mandatory */
+	FA_ORIG,                /* tuple — mandatory */
+	FA_REPLY,               /* tuple; absent = mirror of FA_ORIG */
+	FA_ZONE,                /* u16 */
+	FA_STATUS,              /* u32 */
+	FA_TIMEOUT,             /* u32 seconds */
+	FA_MARK,                /* u32 */
+	FA_TCP,                 /* u8 state, wscale[2], flags[2] */
+	FA_SCTP,                /* u8 state, u32 vtag[2] */
+	FA_DCCP,                /* u8 state, role, u64 handshake seq */
+	FA_SEQADJ_ORIG,         /* u32 pos, before, after */
+	FA_SEQADJ_REPLY,
+	FA_HELPER,              /* 1..15 bytes, no NUL */
+	FA_LABELS,              /* 1..16 bytes, trailing zero bytes trimmed */
+	FA_SECMARK,             /* u32 */
+};
+/* A tuple: src, dst (4 or 16 bytes each), sport, dport, icmp type, code:
+ * 14 bytes for IPv4, 38 for IPv6. */
+
+/* Heartbeat attributes */
+enum {
+	HA_ROLE = 1,            /* u8: 0 backup, 1 primary */
+	HA_FLOWS,               /* u32 flows the sender owns */
+	HA_DIGEST,              /* u64 order-independent digest of their keys */
+	HA_LASTSEQ,             /* u32 last data seq sent */
+};
+/* Bulk and resync attributes */
+enum {
+	BA_ID = 1,              /* u32 bulk id */
+	BA_COUNT,               /* u32 flows sent in the bulk (END only) */
+	BA_TARGET,              /* u32 node asked (RESYNC_REQ; 0 = everyone) */
+};
+
+#endif

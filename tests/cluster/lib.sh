@@ -1,0 +1,326 @@
+# tests/cluster/lib.sh — a two-firewall cluster in network namespaces.
+#
+#                 LAN 198.51.100.0/24                   WAN 203.0.113.0/24
+#                 2001:db8:1::/64                       2001:db8:2::/64
+#
+#   client .10 ---[ br-lan ]--- lan0 fw1 .2 wan0 ---[ br-wan ]--- server .10
+#                      |        (sync0 198.18.0.1)        |
+#                      |              |  sync link        |
+#                      |        (sync0 198.18.0.2)        |
+#                      +------- lan0 fw2 .3 wan0 ---------+
+#
+#   VIPs .1 on the LAN and the WAN side live on the active firewall; it SNATs
+#   client traffic to the WAN VIP.  The bridges live in a namespace of their
+#   own ("sw"), so nothing but `ip netns add` touches the root namespace.
+#
+# Every namespace name starts with $P (unique per run); cleanup() removes them
+# and stops every process by the PID recorded when it was started.
+
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+B=${BUILD:-$TOP/build}
+P="cts$$x$RANDOM"
+T=$(mktemp -d /tmp/ctsync-test.XXXXXX)
+PIDS=()
+DAEMON_PID=()
+NS_LIST=()
+FAILED=0
+: "${INJECT:=immediate}"
+: "${VERBOSE:=0}"
+
+NS_SW=$P-sw; NS_CL=$P-client; NS_SV=$P-server; NS_FW1=$P-fw1; NS_FW2=$P-fw2
+
+say()  { printf '%s\n' "$*"; }
+info() { printf '  %s\n' "$*"; }
+fail() { printf '  FAIL: %s\n' "$*"; FAILED=1; }
+ok()   { printf '  ok: %s\n' "$*"; }
+nsx()  { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}" "${DAEMON_PID[@]}"; do
+		[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	done
+	sleep 0.2
+	for pid in "${PIDS[@]}" "${DAEMON_PID[@]}"; do
+		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+	done
+	wait 2>/dev/null
+	local ns
+	for ns in "${NS_LIST[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	if [ "$FAILED" = 1 ] || [ "$VERBOSE" = 1 ]; then
+		for f in "$T"/*.log; do
+			[ -s "$f" ] || continue
+			say "---- $(basename "$f") (last 30 lines)"
+			tail -n 30 "$f"
+		done
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Refuse to run if a test range overlaps a route of the root namespace
+# (the default route aside) or if we are not root.
+preflight() {
+	if [ "$(id -u)" -ne 0 ]; then
+		say "SKIP: cluster tests need root"; exit 77
+	fi
+	local routes
+	routes=$( { ip -4 route show table all; ip -6 route show table all; } 2>/dev/null |
+		awk '{ r = ($1 ~ /^(local|broadcast|unicast|multicast|anycast|unreachable|blackhole|prohibit|throw)$/) ? $2 : $1;
+		       if (r != "default") print r }')
+	local bad
+	bad=$(printf '%s\n' "$routes" | python3 -c '
+import ipaddress, sys
+ours = [ipaddress.ip_network(n) for n in
+        ("198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15", "2001:db8::/32")]
+for line in sys.stdin:
+    line = line.strip()
+    if not line:
+        continue
+    try:
+        net = ipaddress.ip_network(line, strict=False)
+    except ValueError:
+        continue
+    if net.is_link_local or net.is_multicast or net.prefixlen == 0:
+        continue
+    for o in ours:
+        if net.version == o.version and net.overlaps(o):
+            print(line, "overlaps", o)
+')
+	if [ -n "$bad" ]; then
+		say "REFUSING to run: $bad (a route of the root namespace)"; exit 1
+	fi
+	for t in ctsyncd ctsyncctl ctsync-testtool; do
+		[ -x "$B/$t" ] || { say "missing $B/$t: run make"; exit 1; }
+	done
+}
+
+mkns() { ip netns add "$1" && NS_LIST+=("$1") && nsx "$1" ip link set lo up; }
+
+# veth from namespace $1 (name $2) to the bridge $3 in the switch namespace
+plug() {
+	local ns=$1 ifn=$2 br=$3 peer="${3:3:3}$RANDOM"
+	ip link add "$ifn" netns "$ns" type veth peer name "$peer" netns "$NS_SW"
+	nsx "$NS_SW" ip link set "$peer" master "$br" up
+	nsx "$ns" ip link set "$ifn" up
+}
+
+fw_sysctls() {
+	local ns=$1
+	nsx "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+		net.netfilter.nf_conntrack_tcp_loose=0 net.netfilter.nf_conntrack_events=1 \
+		net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+		net.ipv6.conf.default.ndisc_notify=1 net.ipv6.conf.all.ndisc_notify=1 >/dev/null
+}
+
+fw_ruleset() {
+	nsx "$1" nft -f - <<'EOF'
+table inet filter {
+	chain input {
+		type filter hook input priority 0; policy drop;
+		iif "lo" accept
+		ct state established,related accept
+		iifname "sync0" udp dport 3780 accept
+		meta l4proto { icmp, ipv6-icmp } accept
+	}
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+		ct state established,related accept
+		iifname "lan0" oifname "wan0" ct state new tcp flags & (fin|syn|rst|ack) == syn accept
+		iifname "lan0" oifname "wan0" ct state new meta l4proto { udp, icmp, ipv6-icmp } accept
+	}
+}
+table ip nat {
+	chain post {
+		type nat hook postrouting priority 100;
+		oifname "wan0" snat to 203.0.113.1
+	}
+}
+table ip6 nat {
+	chain post {
+		type nat hook postrouting priority 100;
+		oifname "wan0" snat to 2001:db8:2::1
+	}
+}
+EOF
+}
+
+topology() {
+	mkns "$NS_SW"; mkns "$NS_CL"; mkns "$NS_SV"; mkns "$NS_FW1"; mkns "$NS_FW2"
+	nsx "$NS_SW" ip link add br-lan type bridge
+	nsx "$NS_SW" ip link add br-wan type bridge
+	nsx "$NS_SW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null
+	nsx "$NS_SW" ip link set br-lan up
+	nsx "$NS_SW" ip link set br-wan up
+	for ns in "$NS_CL" "$NS_SV"; do
+		nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 >/dev/null
+	done
+	plug "$NS_CL" eth0 br-lan
+	plug "$NS_SV" eth0 br-wan
+	nsx "$NS_CL" ip addr add 198.51.100.10/24 dev eth0
+	nsx "$NS_CL" ip -6 addr add 2001:db8:1::10/64 dev eth0 nodad
+	nsx "$NS_CL" ip route add default via 198.51.100.1
+	nsx "$NS_CL" ip -6 route add default via 2001:db8:1::1
+	nsx "$NS_SV" ip addr add 203.0.113.10/24 dev eth0
+	nsx "$NS_SV" ip -6 addr add 2001:db8:2::10/64 dev eth0 nodad
+	local i ns
+	for i in 1 2; do
+		ns=$P-fw$i
+		fw_sysctls "$ns"
+		plug "$ns" lan0 br-lan
+		plug "$ns" wan0 br-wan
+		nsx "$ns" ip addr add 198.51.100.$((i + 1))/24 dev lan0
+		nsx "$ns" ip addr add 203.0.113.$((i + 1))/24 dev wan0
+		nsx "$ns" ip -6 addr add 2001:db8:1::$((i + 1))/64 dev lan0 nodad
+		nsx "$ns" ip -6 addr add 2001:db8:2::$((i + 1))/64 dev wan0 nodad
+		fw_ruleset "$ns"
+	done
+	ip link add sync0 netns "$NS_FW1" type veth peer name sync0 netns "$NS_FW2"
+	nsx "$NS_FW1" ip addr add 198.18.0.1/24 dev sync0
+	nsx "$NS_FW2" ip addr add 198.18.0.2/24 dev sync0
+	nsx "$NS_FW1" ip link set sync0 up
+	nsx "$NS_FW2" ip link set sync0 up
+	vip_add "$NS_FW1"
+}
+
+vip_add() {
+	local ns=$1
+	nsx "$ns" ip addr add 198.51.100.1/24 dev lan0
+	nsx "$ns" ip addr add 203.0.113.1/24 dev wan0
+	nsx "$ns" ip -6 addr add 2001:db8:1::1/64 dev lan0 nodad
+	nsx "$ns" ip -6 addr add 2001:db8:2::1/64 dev wan0 nodad
+	# Gratuitous ARP so that client and server learn the new owner's MAC;
+	# ndisc_notify makes the kernel send unsolicited NAs for the IPv6 VIPs.
+	nsx "$ns" arping -q -U -c 1 -I lan0 198.51.100.1 >/dev/null 2>&1 || true
+	nsx "$ns" arping -q -U -c 1 -I wan0 203.0.113.1 >/dev/null 2>&1 || true
+}
+
+vip_del() {
+	local ns=$1
+	nsx "$ns" ip addr del 198.51.100.1/24 dev lan0 2>/dev/null
+	nsx "$ns" ip addr del 203.0.113.1/24 dev wan0 2>/dev/null
+	nsx "$ns" ip -6 addr del 2001:db8:1::1/64 dev lan0 2>/dev/null
+	nsx "$ns" ip -6 addr del 2001:db8:2::1/64 dev wan0 2>/dev/null
+}
+
+# The active firewall "dies" (its LAN and WAN links go down; the sync link
+# and the daemon stay) and the other takes the VIPs, as keepalived would.
+# With daemons running, the new master is promoted and the old one demoted.
+failover() {          # failover FROM_NS TO_NS
+	local from=$1 to=$2
+	vip_del "$from"
+	nsx "$from" ip link set lan0 down
+	nsx "$from" ip link set wan0 down
+	vip_add "$to"
+	if [ "${#DAEMON_PID[@]}" -gt 0 ]; then
+		ctl "$to" promote >/dev/null || fail "promote on $to"
+		ctl "$from" demote >/dev/null || fail "demote on $from"
+	fi
+}
+
+# Bring a firewall's links back (after a failover away from it).
+revive() {
+	nsx "$1" ip link set lan0 up
+	nsx "$1" ip link set wan0 up
+}
+
+write_config() {      # write_config ID ROLE -> path
+	local id=$1 role=$2 other=$((3 - $1))
+	local f=$T/fw$id.conf
+	cat > "$f" <<EOF
+node = { id = $id; };
+sync = { role = "$role"; inject = "$INJECT"; heartbeat_ms = 100; dead_after = 5; };
+transport = {
+	type = "udp";
+	interface = "sync0";
+	address = "198.18.0.$id";
+	port = 3780;
+	peers = ( { id = $other; address = "198.18.0.$other"; } );
+};
+filter = { ignore_addresses = [ "127.0.0.0/8", "::1/128" ]; };
+control = { socket = "$T/fw$id.sock"; };
+log = { level = "info"; };
+EOF
+	printf '%s' "$f"
+}
+
+ctl() {               # ctl NS ARGS...
+	local ns=$1; shift
+	local id=${ns##*-fw}
+	nsx "$ns" "$B/ctsyncctl" --socket "$T/fw$id.sock" "$@"
+}
+
+start_daemons() {
+	local id role
+	for id in 1 2; do
+		role=backup; [ "$id" = 1 ] && role=primary
+		write_config "$id" "$role" >/dev/null
+		nsx "$P-fw$id" "$B/ctsyncd" --check --config "$T/fw$id.conf" >/dev/null ||
+			{ fail "config check fw$id"; return 1; }
+		nsx "$P-fw$id" "$B/ctsyncd" --foreground --config "$T/fw$id.conf" \
+			>"$T/ctsyncd-fw$id.log" 2>&1 &
+		DAEMON_PID+=($!)
+	done
+	# both up and talking to each other (bounded)
+	local deadline=$((SECONDS + 10))
+	while [ $SECONDS -lt $deadline ]; do
+		if ctl "$NS_FW1" status 2>/dev/null | grep -q '^in sync: *yes' &&
+		   ctl "$NS_FW2" status 2>/dev/null | grep -q '^in sync: *yes'; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "daemons did not come up in sync within 10 s"
+	return 1
+}
+
+stop_daemons() {
+	local pid
+	for pid in "${DAEMON_PID[@]}"; do kill "$pid" 2>/dev/null; done
+	for pid in "${DAEMON_PID[@]}"; do wait "$pid" 2>/dev/null; done
+	DAEMON_PID=()
+}
+
+# Wait until NS says it is in sync with every peer (bounded).
+wait_in_sync() {
+	local ns=$1 secs=${2:-10}
+	local deadline=$((SECONDS + secs))
+	while [ $SECONDS -lt $deadline ]; do
+		ctl "$ns" status 2>/dev/null | grep -q '^in sync: *yes' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Background process in a namespace, PID recorded for cleanup.
+bg() {                # bg NS LOGNAME CMD...
+	local ns=$1 log=$2; shift 2
+	nsx "$ns" "$@" >"$T/$log.log" 2>&1 &
+	PIDS+=($!)
+}
+
+# Put the cluster back to "fw1 active, tables empty" between phases.
+reset_cluster() {
+	stop_daemons
+	vip_del "$NS_FW2"
+	revive "$NS_FW1"
+	revive "$NS_FW2"
+	vip_del "$NS_FW1"
+	vip_add "$NS_FW1"
+	nsx "$NS_FW1" conntrack -F >/dev/null 2>&1
+	nsx "$NS_FW2" conntrack -F >/dev/null 2>&1
+	nsx "$NS_CL" ip neigh flush dev eth0 2>/dev/null
+	nsx "$NS_SV" ip neigh flush dev eth0 2>/dev/null
+}
+
+# kv KEY LINE: value of KEY=... in a summary line
+kv() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
+finish() {
+	if [ "$FAILED" = 0 ]; then say "PASS: $1"; exit 0; fi
+	say "FAIL: $1"; exit 1
+}

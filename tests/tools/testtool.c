@@ -1,0 +1,380 @@
+/* ctsync-testtool — traffic for the cluster tests.  Every mode is bounded in
+ * time and prints one summary line of key=value pairs.
+ *
+ *   tcp-echo PORT                       echo lines on every connection (v4+v6)
+ *   tcp-stream HOST PORT SECONDS MS     one connection, a numbered line every MS
+ *                                       milliseconds; checks every echo, in order
+ *   tcp-many HOST PORT N TRIGGER SECONDS
+ *                                       N connections, one echo each; then wait
+ *                                       for the file TRIGGER to exist and echo on
+ *                                       each again (SECONDS bounds the wait)
+ *   udp-push PORT SECONDS MS            on each client datagram, push numbered
+ *                                       datagrams to that client every MS ms
+ *   udp-recv HOST PORT SECONDS          send one datagram, then count what comes
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "testtool: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static int resolve(const char *host, const char *port, int type, struct sockaddr_storage *ss,
+		   socklen_t *len)
+{
+	struct addrinfo hints = { .ai_socktype = type, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo *ai;
+
+	if (getaddrinfo(host, port, &hints, &ai) != 0)
+		return -1;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static int listen_any(const char *port, int type)
+{
+	int fd = socket(AF_INET6, type | SOCK_CLOEXEC, 0), zero = 0, one = 1;
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)atoi(port)),
+				  .sin6_addr = IN6ADDR_ANY_INIT };
+
+	if (fd < 0)
+		die("socket");
+	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		die("bind");
+	if (type == SOCK_STREAM && listen(fd, 4096) < 0)
+		die("listen");
+	return fd;
+}
+
+/* ---- tcp-echo ------------------------------------------------------------- */
+
+#define MAXC 4096
+
+__attribute__((noreturn)) static int tcp_echo(const char *port)
+{
+	static struct pollfd p[MAXC + 1];
+	int n = 1;
+	char buf[4096];
+
+	p[0].fd = listen_any(port, SOCK_STREAM);
+	p[0].events = POLLIN;
+	for (;;) {
+		if (poll(p, (nfds_t)n, -1) < 0 && errno != EINTR)
+			die("poll");
+		if ((p[0].revents & POLLIN) && n <= MAXC) {
+			int c = accept4(p[0].fd, NULL, NULL, SOCK_CLOEXEC);
+			if (c >= 0) {
+				p[n].fd = c;
+				p[n].events = POLLIN;
+				p[n].revents = 0;
+				n++;
+			}
+		}
+		for (int i = 1; i < n; i++) {
+			if (!p[i].revents)
+				continue;
+			ssize_t r = read(p[i].fd, buf, sizeof(buf));
+			if (r <= 0 || write(p[i].fd, buf, (size_t)r) != r) {
+				close(p[i].fd);
+				p[i] = p[--n];
+				i--;
+			}
+		}
+	}
+}
+
+static int connect_to(const char *host, const char *port, int timeout_ms)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (resolve(host, port, SOCK_STREAM, &ss, &len) < 0) {
+		fprintf(stderr, "testtool: bad address %s\n", host);
+		exit(2);
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		die("socket");
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
+		return -1;
+	struct pollfd p = { fd, POLLOUT, 0 };
+	int err = 0;
+	socklen_t el = sizeof(err);
+	if (poll(&p, 1, timeout_ms) != 1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- tcp-stream ---------------------------------------------------------- */
+
+static int tcp_stream(const char *host, const char *port, int seconds, int interval)
+{
+	int fd = connect_to(host, port, 3000);
+	if (fd < 0) {
+		printf("connected=0\n");
+		return 1;
+	}
+	uint64_t start = now_ms(), end = start + (uint64_t)seconds * 1000;
+	uint64_t next = start, last_echo = start, maxgap = 0;
+	unsigned long sent = 0, echoed = 0;
+	bool inorder = true, reset = false;
+	char rbuf[65536], line[64];
+	size_t rlen = 0;
+
+	while (now_ms() < end) {
+		uint64_t t = now_ms();
+		if (t >= next) {
+			int l = snprintf(line, sizeof(line), "%lu\n", sent + 1);
+			ssize_t w = send(fd, line, (size_t)l, MSG_NOSIGNAL);
+			if (w == l)
+				sent++;
+			else if (w < 0 && (errno == ECONNRESET || errno == EPIPE))
+				reset = true;
+			next += (uint64_t)interval;
+		}
+		if (reset)
+			break;
+		struct pollfd p = { fd, POLLIN, 0 };
+		int wait = (int)(next > now_ms() ? next - now_ms() : 0);
+		if (poll(&p, 1, wait) == 1) {
+			ssize_t r = recv(fd, rbuf + rlen, sizeof(rbuf) - rlen - 1, 0);
+			if (r < 0 && errno == ECONNRESET) {
+				reset = true;
+				break;
+			}
+			if (r <= 0)
+				break;
+			rlen += (size_t)r;
+			char *s = rbuf, *nl;
+			while ((nl = memchr(s, '\n', rlen - (size_t)(s - rbuf)))) {
+				*nl = 0;
+				unsigned long v = strtoul(s, NULL, 10);
+				if (v != echoed + 1)
+					inorder = false;
+				echoed = v > echoed ? v : echoed;
+				s = nl + 1;
+				uint64_t t2 = now_ms();
+				if (t2 - last_echo > maxgap)
+					maxgap = t2 - last_echo;
+				last_echo = t2;
+			}
+			rlen -= (size_t)(s - rbuf);
+			memmove(rbuf, s, rlen);
+		}
+	}
+	/* Let the last echoes come back (bounded). */
+	uint64_t drain_end = now_ms() + 3000;
+	while (echoed < sent && !reset && now_ms() < drain_end) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (poll(&p, 1, 100) != 1)
+			continue;
+		ssize_t r = recv(fd, rbuf + rlen, sizeof(rbuf) - rlen - 1, 0);
+		if (r <= 0) {
+			reset = r < 0 && errno == ECONNRESET;
+			break;
+		}
+		rlen += (size_t)r;
+		char *s = rbuf, *nl;
+		while ((nl = memchr(s, '\n', rlen - (size_t)(s - rbuf)))) {
+			*nl = 0;
+			unsigned long v = strtoul(s, NULL, 10);
+			if (v != echoed + 1)
+				inorder = false;
+			echoed = v > echoed ? v : echoed;
+			s = nl + 1;
+		}
+		rlen -= (size_t)(s - rbuf);
+		memmove(rbuf, s, rlen);
+	}
+	uint64_t tail = now_ms() - last_echo;
+	printf("connected=1 sent=%lu echoed=%lu inorder=%d reset=%d maxgap_ms=%llu "
+	       "last_echo_ago_ms=%llu\n", sent, echoed, inorder, reset,
+	       (unsigned long long)maxgap, (unsigned long long)tail);
+	close(fd);
+	return !(echoed == sent && inorder && !reset);
+}
+
+/* ---- tcp-many -------------------------------------------------------------- */
+
+static int echo_all(int *fds, int n, const char *msg, int timeout_ms, bool *ok)
+{
+	size_t ml = strlen(msg);
+	int good = 0;
+	char buf[256];
+
+	for (int i = 0; i < n; i++) {
+		ok[i] = false;
+		if (fds[i] >= 0 && send(fds[i], msg, ml, MSG_NOSIGNAL) != (ssize_t)ml) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	static struct pollfd p[MAXC];
+	while (good < n && now_ms() < end) {
+		int np = 0;
+		int idx[MAXC];
+		for (int i = 0; i < n; i++)
+			if (fds[i] >= 0 && !ok[i]) {
+				p[np].fd = fds[i];
+				p[np].events = POLLIN;
+				idx[np++] = i;
+			}
+		if (np == 0)
+			break;
+		if (poll(p, (nfds_t)np, 100) <= 0)
+			continue;
+		for (int j = 0; j < np; j++) {
+			if (!p[j].revents)
+				continue;
+			ssize_t r = recv(p[j].fd, buf, sizeof(buf), 0);
+			if (r == (ssize_t)ml && memcmp(buf, msg, ml) == 0) {
+				ok[idx[j]] = true;
+				good++;
+			} else {
+				close(p[j].fd);
+				fds[idx[j]] = -1;
+			}
+		}
+	}
+	return good;
+}
+
+static int tcp_many(const char *host, const char *port, int n, const char *trigger, int seconds)
+{
+	static int fds[MAXC];
+	static bool ok[MAXC];
+	int connected = 0;
+
+	if (n > MAXC)
+		n = MAXC;
+	for (int i = 0; i < n; i++) {
+		fds[i] = connect_to(host, port, 3000);
+		if (fds[i] >= 0)
+			connected++;
+	}
+	int first = echo_all(fds, n, "before\n", 5000, ok);
+	printf("phase=1 connected=%d echoed=%d\n", connected, first);
+	fflush(stdout);
+	uint64_t end = now_ms() + (uint64_t)seconds * 1000;
+	struct stat st;
+	while (stat(trigger, &st) < 0 && now_ms() < end)
+		usleep(50000);
+	if (stat(trigger, &st) < 0) {
+		printf("phase=2 trigger=missing\n");
+		return 1;
+	}
+	int second = echo_all(fds, n, "after\n", 10000, ok);
+	printf("phase=2 echoed=%d of=%d\n", second, n);
+	return second == n ? 0 : 1;
+}
+
+/* ---- udp ----------------------------------------------------------------- */
+
+__attribute__((noreturn)) static int udp_push(const char *port, int seconds, int interval)
+{
+	int fd = listen_any(port, SOCK_DGRAM);
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof(peer);
+	char buf[64];
+
+	/* One client at a time; a new datagram restarts the push towards it. */
+	for (;;) {
+		if (recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&peer, &pl) < 0)
+			die("recvfrom");
+		uint64_t end = now_ms() + (uint64_t)seconds * 1000;
+		for (unsigned long seq = 1; now_ms() < end; seq++) {
+			int l = snprintf(buf, sizeof(buf), "%lu\n", seq);
+			sendto(fd, buf, (size_t)l, 0, (struct sockaddr *)&peer, pl);
+			usleep((useconds_t)interval * 1000);
+		}
+	}
+}
+
+static int udp_recv(const char *host, const char *port, int seconds)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char buf[64];
+
+	if (resolve(host, port, SOCK_DGRAM, &ss, &len) < 0) {
+		fprintf(stderr, "testtool: bad address %s\n", host);
+		return 2;
+	}
+	int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0)
+		die("udp connect");
+	if (send(fd, "hello\n", 6, 0) != 6)
+		die("send");
+	uint64_t start = now_ms(), end = start + (uint64_t)seconds * 1000, last = 0, maxgap = 0;
+	unsigned long got = 0, maxseq = 0;
+	while (now_ms() < end) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (poll(&p, 1, 100) != 1)
+			continue;
+		ssize_t r = recv(fd, buf, sizeof(buf) - 1, 0);
+		if (r <= 0)
+			continue;
+		buf[r] = 0;
+		unsigned long v = strtoul(buf, NULL, 10);
+		uint64_t t = now_ms();
+		if (got && t - last > maxgap)
+			maxgap = t - last;
+		last = t;
+		got++;
+		if (v > maxseq)
+			maxseq = v;
+	}
+	printf("received=%lu maxseq=%lu maxgap_ms=%llu last_ago_ms=%llu\n", got, maxseq,
+	       (unsigned long long)maxgap, (unsigned long long)(got ? now_ms() - last : 0));
+	return got ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 3 && strcmp(argv[1], "tcp-echo") == 0)
+		return tcp_echo(argv[2]);
+	if (argc == 6 && strcmp(argv[1], "tcp-stream") == 0)
+		return tcp_stream(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
+	if (argc == 7 && strcmp(argv[1], "tcp-many") == 0)
+		return tcp_many(argv[2], argv[3], atoi(argv[4]), argv[5], atoi(argv[6]));
+	if (argc == 5 && strcmp(argv[1], "udp-push") == 0)
+		return udp_push(argv[2], atoi(argv[3]), atoi(argv[4]));
+	if (argc == 5 && strcmp(argv[1], "udp-recv") == 0)
+		return udp_recv(argv[2], argv[3], atoi(argv[4]));
+	fprintf(stderr, "usage: see the comment at the top of tests/tools/testtool.c\n");
+	return 2;
+}
