@@ -661,8 +661,10 @@ static void take_one(void *arg, struct flow *f)
 	if (f->owner == r->cfg.node_id)
 		return;
 	table_set_owner(r->t, f, r->cfg.node_id);
-	if (!f->in_kernel)
-		inject(r, CTNL_OP_CREATE, f);
+	/* With inject = on-promote the kernel may hold an older state of the
+	 * flow (from when it was ours): the owner's latest one replaces it. */
+	if (!f->in_kernel || f->pending)
+		inject(r, f->in_kernel ? CTNL_OP_UPDATE : CTNL_OP_CREATE, f);
 	mark_dirty(r, f, REC_FLOW_UPSERT);
 	o->n++;
 }
@@ -690,9 +692,9 @@ static void commit_one(void *arg, struct flow *f)
 {
 	struct own_ctx *o = arg;
 
-	if (f->owner == o->r->cfg.node_id || f->in_kernel)
+	if (f->owner == o->r->cfg.node_id || (f->in_kernel && !f->pending))
 		return;
-	inject(o->r, CTNL_OP_CREATE, f);
+	inject(o->r, f->in_kernel ? CTNL_OP_UPDATE : CTNL_OP_CREATE, f);
 	o->n++;
 }
 

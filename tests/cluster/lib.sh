@@ -114,7 +114,7 @@ fw_sysctls() {
 	nsx "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
 		net.netfilter.nf_conntrack_tcp_loose=0 net.netfilter.nf_conntrack_events=1 \
 		net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
-		net.ipv6.conf.default.ndisc_notify=1 net.ipv6.conf.all.ndisc_notify=1 >/dev/null
+		net.ipv6.conf.all.keep_addr_on_down=1 net.ipv6.conf.default.keep_addr_on_down=1 >/dev/null
 }
 
 fw_ruleset() {
@@ -193,10 +193,15 @@ vip_add() {
 	nsx "$ns" ip addr add 203.0.113.1/24 dev wan0
 	nsx "$ns" ip -6 addr add 2001:db8:1::1/64 dev lan0 nodad
 	nsx "$ns" ip -6 addr add 2001:db8:2::1/64 dev wan0 nodad
-	# Gratuitous ARP so that client and server learn the new owner's MAC;
-	# ndisc_notify makes the kernel send unsolicited NAs for the IPv6 VIPs.
-	nsx "$ns" arping -q -U -c 1 -I lan0 198.51.100.1 >/dev/null 2>&1 || true
-	nsx "$ns" arping -q -U -c 1 -I wan0 203.0.113.1 >/dev/null 2>&1 || true
+	# Gratuitous ARP and unsolicited neighbour advertisements, so that
+	# client and server learn the new owner's MAC at once.
+	# (arping lingers a second after sending: let it do so in the background)
+	nsx "$ns" arping -q -U -c 1 -I lan0 198.51.100.1 >/dev/null 2>&1 &
+	PIDS+=($!)
+	nsx "$ns" arping -q -U -c 1 -I wan0 203.0.113.1 >/dev/null 2>&1 &
+	PIDS+=($!)
+	nsx "$ns" "$B/ctsync-testtool" unsol-na lan0 2001:db8:1::1 || true
+	nsx "$ns" "$B/ctsync-testtool" unsol-na wan0 2001:db8:2::1 || true
 }
 
 vip_del() {
@@ -296,10 +301,11 @@ wait_in_sync() {
 	return 1
 }
 
-# Background process in a namespace, PID recorded for cleanup.
+# Background process in a namespace, PID recorded for cleanup (and in BG_PID).
 bg() {                # bg NS LOGNAME CMD...
 	local ns=$1 log=$2; shift 2
 	nsx "$ns" "$@" >"$T/$log.log" 2>&1 &
+	BG_PID=$!
 	PIDS+=($!)
 }
 

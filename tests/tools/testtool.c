@@ -11,12 +11,18 @@
  *   udp-push PORT SECONDS MS            on each client datagram, push numbered
  *                                       datagrams to that client every MS ms
  *   udp-recv HOST PORT SECONDS          send one datagram, then count what comes
+ *   unsol-na IFNAME ADDR                unsolicited neighbour advertisement for
+ *                                       ADDR (IPv6 "gratuitous ARP")
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netdb.h>
+#include <netinet/icmp6.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -361,6 +367,43 @@ static int udp_recv(const char *host, const char *port, int seconds)
 	return got ? 0 : 1;
 }
 
+static int unsol_na(const char *ifname, const char *addr)
+{
+	struct {
+		struct nd_neighbor_advert na;
+		struct nd_opt_hdr opt;
+		uint8_t mac[6];
+	} __attribute__((packed)) m;
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+	int hops = 255;
+	unsigned idx = if_nametoindex(ifname);
+
+	if (fd < 0 || !idx)
+		die("unsol-na socket/interface");
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
+		die("SIOCGIFHWADDR");
+	memset(&m, 0, sizeof(m));
+	m.na.nd_na_type = ND_NEIGHBOR_ADVERT;
+	m.na.nd_na_flags_reserved = ND_NA_FLAG_OVERRIDE;
+	if (inet_pton(AF_INET6, addr, &m.na.nd_na_target) != 1) {
+		fprintf(stderr, "testtool: bad address %s\n", addr);
+		return 2;
+	}
+	m.opt.nd_opt_type = ND_OPT_TARGET_LINKADDR;
+	m.opt.nd_opt_len = 1;
+	memcpy(m.mac, ifr.ifr_hwaddr.sa_data, 6);
+	setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops));
+	setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof(idx));
+	struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_scope_id = idx };
+	inet_pton(AF_INET6, "ff02::1", &to.sin6_addr);
+	if (sendto(fd, &m, sizeof(m), 0, (struct sockaddr *)&to, sizeof(to)) != sizeof(m))
+		die("sendto");
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -375,6 +418,8 @@ int main(int argc, char **argv)
 		return udp_push(argv[2], atoi(argv[3]), atoi(argv[4]));
 	if (argc == 5 && strcmp(argv[1], "udp-recv") == 0)
 		return udp_recv(argv[2], argv[3], atoi(argv[4]));
+	if (argc == 4 && strcmp(argv[1], "unsol-na") == 0)
+		return unsol_na(argv[2], argv[3]);
 	fprintf(stderr, "usage: see the comment at the top of tests/tools/testtool.c\n");
 	return 2;
 }
