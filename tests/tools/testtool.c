@@ -312,18 +312,29 @@ __attribute__((noreturn)) static int udp_push(const char *port, int seconds, int
 {
 	int fd = listen_any(port, SOCK_DGRAM);
 	struct sockaddr_storage peer;
-	socklen_t pl = sizeof(peer);
+	socklen_t pl = 0;
+	uint64_t end = 0, next = 0;
+	unsigned long seq = 0;
 	char buf[64];
 
-	/* One client at a time; a new datagram restarts the push towards it. */
+	/* A datagram from a client (re)starts the push towards it. */
 	for (;;) {
-		if (recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&peer, &pl) < 0)
-			die("recvfrom");
-		uint64_t end = now_ms() + (uint64_t)seconds * 1000;
-		for (unsigned long seq = 1; now_ms() < end; seq++) {
-			int l = snprintf(buf, sizeof(buf), "%lu\n", seq);
+		struct pollfd p = { fd, POLLIN, 0 };
+		uint64_t t = now_ms();
+		int wait = pl && t < end ? (int)(next > t ? next - t : 0) : 1000;
+		if (poll(&p, 1, wait) == 1) {
+			pl = sizeof(peer);
+			if (recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&peer, &pl) < 0)
+				die("recvfrom");
+			end = now_ms() + (uint64_t)seconds * 1000;
+			next = now_ms();
+			seq = 0;
+		}
+		t = now_ms();
+		if (pl && t < end && t >= next) {
+			int l = snprintf(buf, sizeof(buf), "%lu\n", ++seq);
 			sendto(fd, buf, (size_t)l, 0, (struct sockaddr *)&peer, pl);
-			usleep((useconds_t)interval * 1000);
+			next += (uint64_t)interval;
 		}
 	}
 }
