@@ -118,7 +118,7 @@ static void render_status(struct control *c, struct out *o, bool json)
 	if (!st.immediate)
 		outf(o, " (%u waiting for commit)", st.pending_commit);
 	outf(o, "\nin sync:        %s\n", st.in_sync ? "yes" : "no");
-	outf(o, "\n%-6s %-40s %-6s %-10s %-8s %-11s %-11s %-6s %-6s %s\n", "PEER", "ADDRESS",
+	outf(o, "\n%-6s %-22s %-6s %-10s %-8s %-11s %-11s %-6s %-6s %s\n", "PEER", "ADDRESS",
 	     "ALIVE", "HEARD", "ROLE", "FLOWS HELD", "ADVERTISED", "LAG", "LOST", "IN SYNC");
 	for (unsigned i = 0; i < st.npeers; i++) {
 		const struct repl_peer_status *p = &st.peer[i];
@@ -127,7 +127,7 @@ static void render_status(struct control *c, struct out *o, bool json)
 			snprintf(heard, sizeof(heard), "never");
 		else
 			snprintf(heard, sizeof(heard), "%lld ms", (long long)p->last_heard_ms);
-		outf(o, "%-6u %-40s %-6s %-10s %-8s %-11u %-11u %-6u %-6llu %s\n", p->id,
+		outf(o, "%-6u %-22s %-6s %-10s %-8s %-11u %-11u %-6u %-6llu %s\n", p->id,
 		     addr_str(&p->addr, ab, sizeof(ab)), p->alive ? "yes" : "no", heard,
 		     !p->known ? "-" : p->role ? "primary" : "backup", p->flows_held,
 		     p->flows_advertised, p->lag_frames, (unsigned long long)p->lost_frames,

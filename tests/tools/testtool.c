@@ -11,6 +11,10 @@
  *   udp-push PORT SECONDS MS            on each client datagram, push numbered
  *                                       datagrams to that client every MS ms
  *   udp-recv HOST PORT SECONDS          send one datagram, then count what comes
+ *   udp-garbage HOST PORT COUNT NODE    COUNT hostile datagrams: random bytes,
+ *                                       frames with a valid header from unknown
+ *                                       nodes, and frames claiming NODE whose
+ *                                       records are malformed
  *   unsol-na IFNAME ADDR                unsolicited neighbour advertisement for
  *                                       ADDR (IPv6 "gratuitous ARP")
  */
@@ -378,6 +382,54 @@ static int udp_recv(const char *host, const char *port, int seconds)
 	return got ? 0 : 1;
 }
 
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+static int udp_garbage(const char *host, const char *port, int count, uint32_t node)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	uint8_t buf[2048];
+
+	if (resolve(host, port, SOCK_DGRAM, &ss, &len) < 0)
+		return 2;
+	int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("socket");
+	srandom(12345);
+	int sent = 0;
+	for (int i = 0; i < count; i++) {
+		size_t n = (size_t)(random() % 1500);
+		for (size_t j = 0; j < n; j++)
+			buf[j] = (uint8_t)random();
+		int kind = i % 4;
+		if (kind >= 1 && n < 24 + 8)
+			n = 24 + 8 + (size_t)(random() % 200);
+		if (kind >= 1) {                /* a header that parses */
+			put32(buf, 0x43545359);
+			buf[4] = 1;
+			buf[5] = (uint8_t)(random() & 1);
+			put32(buf + 8, kind == 1 ? (uint32_t)random() | 0x10000 : node);
+			buf[20] = (uint8_t)((n - 24) >> 8);
+			buf[21] = (uint8_t)(n - 24);
+			if (kind >= 2) {        /* a first record that cannot be valid */
+				buf[24] = 1;    /* flow upsert */
+				buf[25] = 0;
+				buf[26] = 0xff; /* longer than the frame */
+				buf[27] = 0xff;
+			}
+		}
+		if (sendto(fd, buf, n, 0, (struct sockaddr *)&ss, len) == (ssize_t)n)
+			sent++;
+		if (i % 64 == 0)
+			usleep(1000);
+	}
+	printf("sent=%d\n", sent);
+	return 0;
+}
+
 static int unsol_na(const char *ifname, const char *addr)
 {
 	struct {
@@ -429,6 +481,8 @@ int main(int argc, char **argv)
 		return udp_push(argv[2], atoi(argv[3]), atoi(argv[4]));
 	if (argc == 5 && strcmp(argv[1], "udp-recv") == 0)
 		return udp_recv(argv[2], argv[3], atoi(argv[4]));
+	if (argc == 6 && strcmp(argv[1], "udp-garbage") == 0)
+		return udp_garbage(argv[2], argv[3], atoi(argv[4]), (uint32_t)atoi(argv[5]));
 	if (argc == 4 && strcmp(argv[1], "unsol-na") == 0)
 		return unsol_na(argv[2], argv[3]);
 	fprintf(stderr, "usage: see the comment at the top of tests/tools/testtool.c\n");

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Bad input: `ctsyncd --check` reports every mistake of a config as
+# FILE:LINE and exits 1; 1000 hostile datagrams sent to the sync port leave
+# the daemon running, are counted, and sync with the honest peer goes on.
+. "$(dirname "$0")/lib.sh"
+NAME="bad config and hostile datagrams"
+say "== $NAME"
+preflight
+
+# -- config with three mistakes
+conf=$TOP/tests/cluster/data/three-mistakes.conf
+out=$("$B/ctsyncd" --check --config "$conf" 2>&1); rc=$?
+printf '%s\n' "$out" | sed 's/^/    /'
+n=$(printf '%s\n' "$out" | grep -c "^$conf:[0-9]*: ")
+if [ "$rc" = 1 ] && [ "$n" = 3 ] &&
+   printf '%s\n' "$out" | grep -q "^$conf:4: " &&
+   printf '%s\n' "$out" | grep -q "^$conf:8: " &&
+   printf '%s\n' "$out" | grep -q "^$conf:12: "; then
+	ok "three FILE:LINE errors, exit 1"
+else
+	fail "expected three errors at lines 4, 8, 12 and exit 1 (got $n, exit $rc)"
+fi
+"$B/ctsyncd" --check --config /nonexistent/ctsyncd.conf >/dev/null 2>&1
+[ $? = 1 ] && ok "missing config file: exit 1" || fail "missing config file not reported"
+
+# -- hostile datagrams
+topology
+start_daemons || finish "$NAME"
+before=$(ctl "$NS_FW2" stats | awk '$1 == "rx_frames" { print $2 }')
+nsx "$NS_FW1" "$B/ctsync-testtool" udp-garbage 198.18.0.2 3780 1000 1 | sed 's/^/    /'
+sleep 0.5
+if kill -0 "${DAEMON_PID[1]}" 2>/dev/null; then ok "ctsyncd on fw2 still running"; else fail "ctsyncd on fw2 died"; fi
+stats=$(ctl "$NS_FW2" stats)
+get() { printf '%s\n' "$stats" | awk -v k="$1" '$1 == k { print $2 }'; }
+after=$(get rx_frames)
+dropped=$(( $(get rx_malformed) + $(get rx_unknown_node) + $(get rx_bad_records) ))
+info "frames received +$((after - before)), dropped as malformed $(get rx_malformed), from unknown nodes $(get rx_unknown_node)"
+[ "$dropped" -ge 1000 ] && ok "every hostile datagram dropped and counted" ||
+	fail "only $dropped of 1000 hostile datagrams counted"
+
+# sync still works: a new connection through fw1 reaches fw2's table
+bg "$NS_SV" echo "$B/ctsync-testtool" tcp-echo 8080
+sleep 0.3
+bg "$NS_CL" stream "$B/ctsync-testtool" tcp-stream 203.0.113.10 8080 2 50
+sleep 1
+if wait_in_sync "$NS_FW2" 5 && [ "$(ctl "$NS_FW2" dump --peer 1 | grep -c 'tcp 198.51.100.10')" -ge 1 ]; then
+	ok "fw2 still in sync with fw1 and holds the new connection"
+else
+	fail "sync with the honest peer stopped"
+fi
+finish "$NAME"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `make check`: unit tests (cmocka), then the cluster tests in network
+# namespaces.  Prints a closing "N passed, N failed" line; exit 1 on failure.
+#   CLUSTER=0 skips the cluster tests (they need root).
+set -u
+cd "$(dirname "$0")/.."
+passed=0; failed=0; skipped=0
+failures=()
+
+for t in "$@"; do
+	out=$("$t" 2>&1); rc=$?
+	printf '%s\n' "$out" | grep -E '^\[ *(OK|FAILED|ERROR|LINE) *\]|^\[==========\] [0-9]+ test' 
+	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p')
+	f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p')
+	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+	if [ "$rc" != 0 ] && [ -z "$f" ]; then failed=$((failed + 1)); fi
+	[ "$rc" != 0 ] && failures+=("$(basename "$t")")
+done
+
+cluster() {       # cluster "ENV=... script"
+	local desc=$1; shift
+	local start=$SECONDS out rc
+	out=$(env "$@" 2>&1); rc=$?
+	printf '%s\n' "$out" | sed 's/^/    /'
+	printf '  [%ds] %s\n' $((SECONDS - start)) "$desc"
+	case $rc in
+	0) passed=$((passed + 1)) ;;
+	77) skipped=$((skipped + 1)) ;;
+	*) failed=$((failed + 1)); failures+=("$desc") ;;
+	esac
+}
+
+if [ "${CLUSTER:-1}" != 0 ]; then
+	C=tests/cluster
+	cluster "tcp stream IPv4, inject immediate"   FAMILY=4 INJECT=immediate  bash $C/tcp-stream.sh
+	cluster "tcp stream IPv4, inject on-promote"  FAMILY=4 INJECT=on-promote bash $C/tcp-stream.sh
+	cluster "tcp stream IPv6, inject immediate"   FAMILY=6 INJECT=immediate  bash $C/tcp-stream.sh
+	cluster "tcp stream IPv6, inject on-promote"  FAMILY=6 INJECT=on-promote bash $C/tcp-stream.sh
+	cluster "udp server push, inject immediate"   INJECT=immediate  bash $C/udp-push.sh
+	cluster "udp server push, inject on-promote"  INJECT=on-promote bash $C/udp-push.sh
+	cluster "1000 tcp connections, immediate"     INJECT=immediate  bash $C/tcp-many.sh
+	cluster "1000 tcp connections, on-promote"    INJECT=on-promote bash $C/tcp-many.sh
+	cluster "bad config and hostile datagrams"    INJECT=immediate  bash $C/hostile.sh
+fi
+
+if [ ${#failures[@]} -gt 0 ]; then
+	echo "failed: ${failures[*]}"
+fi
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" = 0 ]

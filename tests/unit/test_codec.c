@@ -1,0 +1,351 @@
+/* Wire codec: table-driven round trips, and every truncation and corruption
+ * of a valid frame is rejected without reading out of bounds. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/ct.h"
+#include "sync/codec.h"
+
+static struct ct v4_tcp_nat(void)
+{
+	struct ct c = { .l3 = AF_INET, .l4 = IPPROTO_TCP };
+	inet_pton(AF_INET, "198.51.100.10", &c.orig.src);
+	inet_pton(AF_INET, "203.0.113.10", &c.orig.dst);
+	c.orig.sport = htons(40000);
+	c.orig.dport = htons(80);
+	inet_pton(AF_INET, "203.0.113.10", &c.reply.src);
+	inet_pton(AF_INET, "203.0.113.1", &c.reply.dst);
+	c.reply.sport = htons(80);
+	c.reply.dport = htons(61000);
+	c.status = 0x1be;
+	c.timeout = 431999;
+	c.mark = 0xdeadbeef;
+	c.zone = 7;
+	c.tcp.state = 3;
+	c.tcp.wscale[0] = 7;
+	c.tcp.wscale[1] = 9;
+	c.tcp.flags[0] = 0x23;
+	c.tcp.flags[1] = 0x22;
+	c.seqadj[0] = (struct ct_seqadj){ 1000, 5, 7 };
+	c.seqadj[1] = (struct ct_seqadj){ 2000, 0, 0 };
+	strcpy(c.helper, "ftp");
+	c.labels[0] = 0x81;
+	c.labels[5] = 0x01;
+	c.has = CT_HAS_REPLY | CT_HAS_STATUS | CT_HAS_TIMEOUT | CT_HAS_MARK | CT_HAS_TCP |
+		CT_HAS_SEQADJ_O | CT_HAS_SEQADJ_R | CT_HAS_HELPER | CT_HAS_LABELS | CT_HAS_ZONE;
+	return c;
+}
+
+static struct ct v6_udp(void)
+{
+	struct ct c = { .l3 = AF_INET6, .l4 = IPPROTO_UDP };
+	inet_pton(AF_INET6, "2001:db8:1::10", &c.orig.src);
+	inet_pton(AF_INET6, "2001:db8:2::10", &c.orig.dst);
+	c.orig.sport = htons(5353);
+	c.orig.dport = htons(53);
+	ct_mirror(&c, &c.reply);
+	c.status = 0x0e;
+	c.timeout = 120;
+	c.has = CT_HAS_REPLY | CT_HAS_STATUS | CT_HAS_TIMEOUT | CT_HAS_MARK | CT_HAS_LABELS |
+		CT_HAS_HELPER | CT_HAS_ZONE;
+	return c;
+}
+
+static struct ct v4_icmp(void)
+{
+	struct ct c = { .l3 = AF_INET, .l4 = IPPROTO_ICMP };
+	inet_pton(AF_INET, "198.51.100.10", &c.orig.src);
+	inet_pton(AF_INET, "203.0.113.10", &c.orig.dst);
+	c.orig.sport = htons(77);
+	c.orig.icmp_type = 8;
+	c.reply = c.orig;
+	c.reply.src = c.orig.dst;
+	c.reply.dst = c.orig.src;
+	c.reply.icmp_type = 0;
+	c.status = 0x08;
+	c.timeout = 30;
+	c.has = CT_HAS_REPLY | CT_HAS_STATUS | CT_HAS_TIMEOUT | CT_HAS_MARK | CT_HAS_LABELS |
+		CT_HAS_HELPER | CT_HAS_ZONE;
+	return c;
+}
+
+static struct ct sctp_dccp(uint8_t l4)
+{
+	struct ct c = v4_tcp_nat();
+	c.l4 = l4;
+	c.has &= ~(uint32_t)CT_HAS_TCP;
+	memset(&c.tcp, 0, sizeof(c.tcp));
+	if (l4 == IPPROTO_SCTP) {
+		c.sctp.state = 3;
+		c.sctp.vtag[0] = 0x01020304;
+		c.sctp.vtag[1] = 0xa0b0c0d0;
+		c.has |= CT_HAS_SCTP;
+	} else {
+		c.dccp.state = 4;
+		c.dccp.role = 1;
+		c.dccp.hs_seq = 0x0102030405060708ULL;
+		c.has |= CT_HAS_DCCP;
+	}
+	return c;
+}
+
+/* Fields a receiver gets back must equal what was sent. */
+static void assert_ct_equal(const struct ct *a, const struct ct *b)
+{
+	assert_true(ct_key_equal(a, b));
+	assert_memory_equal(&a->reply, &b->reply, sizeof(a->reply));
+	assert_int_equal(a->status, b->status);
+	assert_int_equal(a->timeout, b->timeout);
+	assert_int_equal(a->mark, b->mark);
+	assert_memory_equal(&a->tcp, &b->tcp, sizeof(a->tcp));
+	assert_memory_equal(&a->sctp, &b->sctp, sizeof(a->sctp));
+	assert_memory_equal(&a->dccp, &b->dccp, sizeof(a->dccp));
+	assert_memory_equal(a->seqadj, b->seqadj, sizeof(a->seqadj));
+	assert_string_equal(a->helper, b->helper);
+	assert_memory_equal(a->labels, b->labels, sizeof(a->labels));
+}
+
+static size_t one_record_frame(uint8_t *buf, size_t cap, enum wire_rec type, const struct ct *c)
+{
+	struct wbuf w;
+	struct frame_hdr h = { .node = 3, .epoch = 0xabcdef01, .seq = 42 };
+
+	codec_frame_start(&w, buf, cap);
+	assert_int_equal(codec_put_flow(&w, type, c), 0);
+	return codec_frame_finish(&w, &h);
+}
+
+static void roundtrip(const struct ct *c)
+{
+	uint8_t buf[1500];
+	size_t len = one_record_frame(buf, sizeof(buf), REC_FLOW_UPSERT, c);
+	struct frame_hdr h;
+	struct cursor cur;
+	struct rec r;
+	struct ct out;
+
+	assert_int_equal(codec_frame_open(buf, len, &h, &cur), 0);
+	assert_int_equal(h.node, 3);
+	assert_int_equal(h.epoch, 0xabcdef01);
+	assert_int_equal(h.seq, 42);
+	assert_int_equal(codec_next(&cur, &r), 1);
+	assert_int_equal(r.type, REC_FLOW_UPSERT);
+	assert_int_equal(codec_get_flow(&r, &out), 0);
+	assert_ct_equal(c, &out);
+	assert_int_equal(codec_next(&cur, &r), 0);
+}
+
+static void test_roundtrips(void **state)
+{
+	struct ct cases[] = { v4_tcp_nat(), v6_udp(), v4_icmp(), sctp_dccp(IPPROTO_SCTP),
+			      sctp_dccp(IPPROTO_DCCP) };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		roundtrip(&cases[i]);
+}
+
+/* A flow without NAT does not spend bytes on its mirrored reply tuple. */
+static void test_mirror_omitted(void **state)
+{
+	uint8_t a[1500], b[1500];
+	struct ct c = v6_udp();
+	size_t with = one_record_frame(a, sizeof(a), REC_FLOW_UPSERT, &c);
+	c.has &= ~(uint32_t)CT_HAS_REPLY;
+	size_t without = one_record_frame(b, sizeof(b), REC_FLOW_UPSERT, &c);
+	assert_int_equal(with, without);
+	struct ct n = v4_tcp_nat();
+	size_t nat = one_record_frame(a, sizeof(a), REC_FLOW_UPSERT, &n);
+	assert_true(nat > 24 + 40);
+	/* A TCP/IPv4 upsert with NAT, state and timeout stays small. */
+	struct ct small = v4_tcp_nat();
+	small.has &= ~(uint32_t)(CT_HAS_SEQADJ_O | CT_HAS_SEQADJ_R);
+	small.helper[0] = 0;
+	memset(small.labels, 0, sizeof(small.labels));
+	small.mark = 0;
+	small.zone = 0;
+	size_t sl = one_record_frame(a, sizeof(a), REC_FLOW_UPSERT, &small) - WIRE_HDR_LEN;
+	assert_true(sl <= 60);
+}
+
+static void test_delete_is_key_only(void **state)
+{
+	uint8_t buf[1500];
+	struct ct c = v4_tcp_nat();
+	size_t len = one_record_frame(buf, sizeof(buf), REC_FLOW_DELETE, &c);
+	struct frame_hdr h;
+	struct cursor cur;
+	struct rec r;
+	struct ct out;
+
+	assert_int_equal(codec_frame_open(buf, len, &h, &cur), 0);
+	assert_int_equal(codec_next(&cur, &r), 1);
+	assert_int_equal(r.type, REC_FLOW_DELETE);
+	assert_int_equal(codec_get_flow(&r, &out), 0);
+	assert_true(ct_key_equal(&c, &out));
+	assert_int_equal(out.timeout, 0);
+}
+
+/* Every prefix of a valid frame is rejected by the header check; every
+ * corruption of one byte either decodes or fails cleanly. */
+static void test_truncation_and_corruption(void **state)
+{
+	uint8_t buf[1500], copy[1500];
+	struct ct c = v4_tcp_nat();
+	size_t len = one_record_frame(buf, sizeof(buf), REC_FLOW_UPSERT, &c);
+	struct frame_hdr h;
+	struct cursor cur;
+	struct rec r;
+	struct ct out;
+
+	for (size_t n = 0; n < len; n++) {
+		uint8_t *t = malloc(n ? n : 1);
+		memcpy(t, buf, n);
+		assert_int_equal(codec_frame_open(t, n, &h, &cur), -EINVAL);
+		free(t);
+	}
+	for (size_t i = 0; i < len; i++) {
+		for (int bit = 0; bit < 8; bit++) {
+			memcpy(copy, buf, len);
+			copy[i] ^= (uint8_t)(1 << bit);
+			uint8_t *t = malloc(len);
+			memcpy(t, copy, len);
+			if (codec_frame_open(t, len, &h, &cur) == 0) {
+				int ret;
+				while ((ret = codec_next(&cur, &r)) > 0)
+					(void)codec_get_flow(&r, &out);
+			}
+			free(t);
+		}
+	}
+}
+
+static void test_unknown_attributes(void **state)
+{
+	uint8_t buf[1500];
+	struct ct c = v6_udp();
+	size_t len = one_record_frame(buf, sizeof(buf), REC_FLOW_UPSERT, &c);
+	struct frame_hdr h;
+	struct cursor cur;
+	struct rec r;
+	struct ct out;
+
+	/* append an unknown, optional attribute to the record */
+	uint8_t ext[1500];
+	memcpy(ext, buf, len);
+	ext[len] = 99;
+	ext[len + 1] = 3;
+	ext[len + 2] = ext[len + 3] = ext[len + 4] = 0xee;
+	size_t rl = (size_t)(ext[26] << 8 | ext[27]) + 5;
+	ext[26] = (uint8_t)(rl >> 8);
+	ext[27] = (uint8_t)rl;
+	size_t pl = len + 5 - WIRE_HDR_LEN;
+	ext[20] = (uint8_t)(pl >> 8);
+	ext[21] = (uint8_t)pl;
+	assert_int_equal(codec_frame_open(ext, len + 5, &h, &cur), 0);
+	assert_int_equal(codec_next(&cur, &r), 1);
+	assert_int_equal(codec_get_flow(&r, &out), 0);
+	assert_ct_equal(&c, &out);
+
+	/* the same attribute marked mandatory makes the record invalid */
+	ext[len] = 99 | ATTR_MANDATORY;
+	assert_int_equal(codec_frame_open(ext, len + 5, &h, &cur), 0);
+	assert_int_equal(codec_next(&cur, &r), 1);
+	assert_int_equal(codec_get_flow(&r, &out), -EINVAL);
+
+	/* a known attribute with the wrong length is malformed */
+	memcpy(ext, buf, len);
+	for (size_t i = WIRE_HDR_LEN + 4; i + 1 < len; ) {
+		if ((ext[i] & 0x7f) == FA_TIMEOUT) {
+			ext[i + 1] = 3;
+			break;
+		}
+		i += 2 + ext[i + 1];
+	}
+	assert_int_equal(codec_frame_open(ext, len, &h, &cur), 0);
+	assert_int_equal(codec_next(&cur, &r), 1);
+	assert_int_equal(codec_get_flow(&r, &out), -EINVAL);
+}
+
+static void test_frame_fill_and_control_records(void **state)
+{
+	uint8_t buf[512];
+	struct wbuf w;
+	struct ct c = v4_tcp_nat();
+	int n = 0;
+
+	codec_frame_start(&w, buf, sizeof(buf));
+	while (codec_put_flow(&w, REC_FLOW_UPSERT, &c) == 0)
+		n++;
+	assert_true(n >= 4);
+	size_t before = w.len;
+	assert_int_equal(codec_put_flow(&w, REC_FLOW_UPSERT, &c), -ENOSPC);
+	assert_int_equal(w.len, before);        /* untouched on ENOSPC */
+	assert_true(w.len <= sizeof(buf));
+
+	struct hb_info hb = { 1, 12345, 99, 0xfedcba9876543210ULL }, hb2;
+	struct bulk_info b = { 7, 1000, 3 }, b2;
+	codec_frame_start(&w, buf, sizeof(buf));
+	assert_int_equal(codec_put_heartbeat(&w, &hb), 0);
+	assert_int_equal(codec_put_bulk(&w, REC_BULK_END, &b), 0);
+	assert_int_equal(codec_put_bulk(&w, REC_RESYNC_REQ, &b), 0);
+	struct frame_hdr h = { .flags = WIRE_F_UNSEQ, .node = 9, .epoch = 1, .seq = 5 };
+	size_t len = codec_frame_finish(&w, &h);
+	struct cursor cur;
+	struct rec r;
+	assert_int_equal(codec_frame_open(buf, len, &h, &cur), 0);
+	assert_int_equal(h.flags, WIRE_F_UNSEQ);
+	assert_int_equal(codec_next(&cur, &r), 1);
+	assert_int_equal(codec_get_heartbeat(&r, &hb2), 0);
+	assert_int_equal(hb2.role, 1);
+	assert_int_equal(hb2.flows, 12345);
+	assert_int_equal(hb2.lastseq, 99);
+	assert_true(hb2.digest == 0xfedcba9876543210ULL);
+	assert_int_equal(codec_next(&cur, &r), 1);
+	assert_int_equal(codec_get_bulk(&r, &b2), 0);
+	assert_int_equal(b2.id, 7);
+	assert_int_equal(b2.count, 1000);
+	assert_int_equal(codec_next(&cur, &r), 1);
+	assert_int_equal(codec_get_bulk(&r, &b2), 0);
+	assert_int_equal(b2.target, 3);
+	assert_int_equal(codec_next(&cur, &r), 0);
+}
+
+static void test_header_rules(void **state)
+{
+	uint8_t buf[64];
+	struct wbuf w;
+	struct frame_hdr h = { .node = 1, .epoch = 2, .seq = 3 };
+	struct cursor cur;
+
+	codec_frame_start(&w, buf, sizeof(buf));
+	size_t len = codec_frame_finish(&w, &h);
+	assert_int_equal(len, WIRE_HDR_LEN);
+	assert_int_equal(codec_frame_open(buf, len, &h, &cur), 0);
+	buf[4] = 2;                             /* unknown version */
+	assert_int_equal(codec_frame_open(buf, len, &h, &cur), -EINVAL);
+	buf[4] = 1;
+	buf[8] = buf[9] = buf[10] = buf[11] = 0;        /* node 0 */
+	assert_int_equal(codec_frame_open(buf, len, &h, &cur), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrips),
+		cmocka_unit_test(test_mirror_omitted),
+		cmocka_unit_test(test_delete_is_key_only),
+		cmocka_unit_test(test_truncation_and_corruption),
+		cmocka_unit_test(test_unknown_attributes),
+		cmocka_unit_test(test_frame_fill_and_control_records),
+		cmocka_unit_test(test_header_rules),
+	};
+	return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
+}

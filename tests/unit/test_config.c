@@ -1,0 +1,166 @@
+/* Config parsing: a full valid file, and errors reported as FILE:LINE, all
+ * of them in one pass. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "daemon/log.h"
+
+static char path[64];
+
+static int load(const char *text, struct config *cfg, char *errs, size_t errlen)
+{
+	strcpy(path, "/tmp/ctsync-test-conf.XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	FILE *e = fmemopen(errs, errlen, "w");
+	int n = config_load(path, cfg, e);
+	fclose(e);
+	unlink(path);
+	return n;
+}
+
+static const char *good =
+	"node = { id = 1; };\n"
+	"sync = { role = \"primary\"; inject = \"on-promote\"; tcp_window = \"strict\";\n"
+	"         heartbeat_ms = 100; dead_after = 4; };\n"
+	"transport = {\n"
+	"  type = \"multicast\"; interface = \"sync0\"; address = \"2001:db8:ff::1\";\n"
+	"  port = 4000; group = \"ff02::1:3\"; rcvbuf = 1048576;\n"
+	"  peers = ( { id = 2; address = \"2001:db8:ff::2\"; }, { id = 3; address = \"2001:db8:ff::3\"; } );\n"
+	"};\n"
+	"filter = { ignore_addresses = [ \"198.51.100.0/24\", \"2001:db8::1\" ];\n"
+	"           protocols = [ \"tcp\", \"udp\" ]; };\n"
+	"control = { socket = \"/run/x.sock\"; };\n"
+	"log = { level = \"debug\"; target = \"syslog\"; };\n"
+	"kernel = { event_buffer = 8388608; };\n";
+
+static void test_good(void **state)
+{
+	struct config c;
+	char errs[4096] = "";
+
+	assert_int_equal(load(good, &c, errs, sizeof(errs)), 0);
+	assert_int_equal(c.repl.node_id, 1);
+	assert_true(c.repl.primary);
+	assert_false(c.repl.inject_immediate);
+	assert_false(c.tcp_liberal);
+	assert_int_equal(c.repl.heartbeat_ms, 100);
+	assert_int_equal(c.repl.dead_after, 4);
+	assert_int_equal(c.transport.type, TRANSPORT_MULTICAST);
+	assert_string_equal(c.transport.ifname, "sync0");
+	assert_int_equal(c.repl.npeers, 2);
+	assert_int_equal(c.repl.peer_id[1], 3);
+	assert_int_equal(c.transport.group.ss_family, AF_INET6);
+	assert_true(c.repl.proto[6] && c.repl.proto[17] && !c.repl.proto[1]);
+	/* two configured, plus our own sync address */
+	assert_int_equal(c.repl.nignore, 3);
+	assert_int_equal(c.repl.ignore[0].plen, 24);
+	assert_int_equal(c.repl.ignore[1].plen, 128);
+	assert_string_equal(c.socket_path, "/run/x.sock");
+	assert_int_equal(c.log_level, LOG_LVL_DEBUG);
+	assert_true(c.log_syslog);
+	assert_int_equal(c.event_buffer, 8388608);
+}
+
+static void test_defaults(void **state)
+{
+	struct config c;
+	char errs[4096] = "";
+	const char *min =
+		"node = { id = 7; };\n"
+		"transport = { type = \"udp\"; interface = \"eth1\"; address = \"198.18.0.7\";\n"
+		"  peers = ( { id = 8; address = \"198.18.0.8\"; } ); };\n";
+
+	assert_int_equal(load(min, &c, errs, sizeof(errs)), 0);
+	assert_false(c.repl.primary);
+	assert_true(c.repl.inject_immediate);
+	assert_true(c.tcp_liberal);
+	assert_int_equal(c.repl.heartbeat_ms, 200);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&c.transport.local)->sin_port), 3780);
+	assert_true(c.repl.proto[6] && c.repl.proto[1] && c.repl.proto[47] && c.repl.proto[132]);
+	assert_string_equal(c.socket_path, CONFIG_DEFAULT_SOCKET);
+}
+
+/* Each case: the text, and the "LINE: " prefixes expected, in order. */
+static void test_errors(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *expect[4];
+	} cases[] = {
+		{ "node = { id = 0; };\n"
+		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n",
+		  { ":1: 'id' must be between" } },
+		{ "node = { id = 1; colour = \"blue\"; };\n"
+		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.300\";\n"
+		  "  peers = ( { id = 2; address = \"198.18.0.2\"; },\n"
+		  "            { id = 2; address = \"198.18.0.3\"; } ); };\n",
+		  { ":1: unknown key 'colour'", ":2: bad address", ":4: duplicate node id 2" } },
+		{ "node = { id = 1; };\n"
+		  "sync = { inject = \"later\"; heartbeat_ms = \"fast\"; };\n"
+		  "transport = { type = \"multicast\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		  "  group = \"198.18.0.9\"; peers = ( { id = 2; address = \"2001:db8::2\"; } ); };\n",
+		  { ":2: 'inject' must be one of", ":2: 'heartbeat_ms' must be an integer",
+		    ":4: peer address", ":4: \"198.18.0.9\" is not a multicast" } },
+		{ "node = { id = 1; };\n"
+		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
+		  "filter = { ignore_addresses = [ \"10.0.0.0/33\" ]; protocols = [ \"tcp\", \"xtp\" ]; };\n",
+		  { ":4: bad address or prefix", ":4: unknown protocol \"xtp\"" } },
+		{ "node = { id = 1; };\n"            /* syntax error: no value */
+		  "transport = { type = ; };\n",
+		  { ":2: syntax error" } },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config c;
+		char errs[4096] = "";
+		int want = 0;
+		while (want < 4 && cases[i].expect[want])
+			want++;
+		int n = load(cases[i].text, &c, errs, sizeof(errs));
+		if (n != want)
+			fail_msg("case %zu: %d errors, want %d:\n%s", i, n, want, errs);
+		char *line = errs;
+		for (int k = 0; k < want; k++) {
+			char *nl = strchr(line, '\n');
+			assert_non_null(nl);
+			*nl = 0;
+			assert_true(strncmp(line, path, strlen(path)) == 0);
+			if (!strstr(line, cases[i].expect[k]))
+				fail_msg("case %zu: '%s' lacks '%s'", i, line, cases[i].expect[k]);
+			line = nl + 1;
+		}
+	}
+}
+
+/* The shipped example documents every key: it must stay valid. */
+static void test_example_conf(void **state)
+{
+	struct config c;
+	assert_int_equal(config_load("conf/ctsyncd.conf", &c, stderr), 0);
+	assert_int_equal(c.repl.node_id, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_example_conf),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
