@@ -1,6 +1,10 @@
 # ctsync — see README.md.  `make`, `make check`, `make demo`, `make deps`.
 CC      ?= cc
+ifeq ($(SANITIZE),1)
+BUILD   ?= build/asan
+else
 BUILD   ?= build
+endif
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
@@ -24,7 +28,7 @@ CORE_SRC    = $(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) src/daemon/config.c src/d
 
 obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
 
-all: $(BUILD)/ctsyncd $(BUILD)/ctsyncctl $(BUILD)/ctsync-testtool
+all: $(BUILD)/ctsyncd $(BUILD)/ctsyncctl $(BUILD)/ctsync-testtool $(BUILD)/ctsync-ctgen
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
@@ -64,7 +68,14 @@ unit: deps all $(UNIT_BINS)
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
-	@bash tests/run-all.sh $(UNIT_BINS)
+	@$(MAKE) --no-print-directory clang-build
+	@BUILD=$(abspath $(BUILD)) bash tests/run-all.sh $(UNIT_BINS)
+
+# The same sources must build warning-free under clang too.
+clang-build:
+	@if command -v clang >/dev/null; then \
+	    $(MAKE) --no-print-directory -s CC=clang BUILD=$(BUILD)/clang SANITIZE= \
+	        $(BUILD)/clang/ctsyncd $(BUILD)/clang/ctsyncctl && echo "clang build: ok"; fi
 
 demo: deps all
 	@bash scripts/demo.sh
@@ -72,4 +83,4 @@ demo: deps all
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps unit check demo clean
+.PHONY: all deps unit check demo clean clang-build

@@ -40,6 +40,8 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "udp server push, inject on-promote"  INJECT=on-promote bash $C/udp-push.sh
 	cluster "1000 tcp connections, immediate"     INJECT=immediate  bash $C/tcp-many.sh
 	cluster "1000 tcp connections, on-promote"    INJECT=on-promote bash $C/tcp-many.sh
+	cluster "10,000 synthetic flows, immediate"   INJECT=immediate  bash $C/synthetic.sh
+	cluster "10,000 synthetic flows, on-promote"  INJECT=on-promote bash $C/synthetic.sh
 	cluster "bad config and hostile datagrams"    INJECT=immediate  bash $C/hostile.sh
 fi
 

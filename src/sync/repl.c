@@ -38,7 +38,7 @@ struct repl {
 	struct wbuf w;
 	uint8_t *buf;
 	bool want_bulk;                 /* a peer needs all our flows */
-	bool in_dump;                   /* repl_kernel_event is fed by a dump */
+	bool loading;                   /* the initial dump is being read */
 	uint32_t dump_gen;
 };
 
@@ -302,7 +302,10 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 			return;
 		f->in_kernel = 1;
 		f->bulk_mark = r->dump_gen;
-		mark_dirty(r, f, REC_FLOW_UPSERT);
+		/* At start-up, peers get our flows in the bulk they are sent
+		 * when we first hear from them: no need to send them twice. */
+		if (!r->loading)
+			mark_dirty(r, f, REC_FLOW_UPSERT);
 		return;
 	}
 	f->in_kernel = 1;
@@ -405,7 +408,9 @@ static int dump_and_diff(struct repl *r, bool sweep_local)
 
 int repl_load_kernel(struct repl *r)
 {
+	r->loading = true;
 	int err = dump_and_diff(r, false);
+	r->loading = false;
 	if (err == 0)
 		log_info("loaded %u flows from the kernel table",
 			 table_owner(r->t, r->cfg.node_id).flows);
