@@ -36,6 +36,8 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "tcp stream IPv4, inject on-promote"  FAMILY=4 INJECT=on-promote bash $C/tcp-stream.sh
 	cluster "tcp stream IPv6, inject immediate"   FAMILY=6 INJECT=immediate  bash $C/tcp-stream.sh
 	cluster "tcp stream IPv6, inject on-promote"  FAMILY=6 INJECT=on-promote bash $C/tcp-stream.sh
+	cluster "tcp stream, IPv4 multicast transport" TRANSPORT=multicast4 bash $C/tcp-stream.sh
+	cluster "tcp stream, IPv6 multicast transport" TRANSPORT=multicast6 bash $C/tcp-stream.sh
 	cluster "udp server push, inject immediate"   INJECT=immediate  bash $C/udp-push.sh
 	cluster "udp server push, inject on-promote"  INJECT=on-promote bash $C/udp-push.sh
 	cluster "1000 tcp connections, immediate"     INJECT=immediate  bash $C/tcp-many.sh

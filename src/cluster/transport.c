@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 struct transport {
-	int fd;
+	int fd;         /* receives; in unicast mode also sends */
+	int tx;         /* multicast: sends, bound to our own address so that
+			 * peers see the source they expect (for an IPv6
+			 * link-scope group the kernel would pick fe80::) */
 	struct transport_config cfg;
 	size_t mtu;
 	struct transport_stats st;
@@ -32,9 +35,9 @@ static int join_group(struct transport *t, unsigned ifindex)
 			.imr_ifindex = (int)ifindex,
 		};
 		if (setsockopt(t->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0 ||
-		    setsockopt(t->fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof(mr)) < 0 ||
-		    setsockopt(t->fd, IPPROTO_IP, IP_MULTICAST_LOOP, &zero, sizeof(zero)) < 0 ||
-		    setsockopt(t->fd, IPPROTO_IP, IP_MULTICAST_TTL, &one, sizeof(one)) < 0)
+		    setsockopt(t->tx, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof(mr)) < 0 ||
+		    setsockopt(t->tx, IPPROTO_IP, IP_MULTICAST_LOOP, &zero, sizeof(zero)) < 0 ||
+		    setsockopt(t->tx, IPPROTO_IP, IP_MULTICAST_TTL, &one, sizeof(one)) < 0)
 			return -errno;
 	} else {
 		struct ipv6_mreq mr = {
@@ -43,65 +46,95 @@ static int join_group(struct transport *t, unsigned ifindex)
 		};
 		int idx = (int)ifindex;
 		if (setsockopt(t->fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr, sizeof(mr)) < 0 ||
-		    setsockopt(t->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof(idx)) < 0 ||
-		    setsockopt(t->fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &zero, sizeof(zero)) < 0 ||
-		    setsockopt(t->fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &one, sizeof(one)) < 0)
+		    setsockopt(t->tx, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof(idx)) < 0 ||
+		    setsockopt(t->tx, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &zero, sizeof(zero)) < 0 ||
+		    setsockopt(t->tx, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &one, sizeof(one)) < 0)
 			return -errno;
+		((struct sockaddr_in6 *)&t->cfg.group)->sin6_scope_id = ifindex;
 	}
 	return 0;
+}
+
+/* A UDP socket of the family, bound to the device, with the buffers. */
+static int udp_socket(const struct transport_config *cfg, int family)
+{
+	int one = 1;
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (cfg->ifname[0] &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, cfg->ifname,
+		       (socklen_t)strlen(cfg->ifname)) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	if (cfg->rcvbuf > 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &cfg->rcvbuf, sizeof(int)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &cfg->rcvbuf, sizeof(int));
+	if (cfg->sndbuf > 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &cfg->sndbuf, sizeof(int)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cfg->sndbuf, sizeof(int));
+	return fd;
 }
 
 int transport_open(struct transport **out, const struct transport_config *cfg)
 {
 	struct transport *t = calloc(1, sizeof(*t));
-	int one = 1, err;
+	int err;
 
 	if (!t)
 		return -ENOMEM;
 	t->cfg = *cfg;
+	t->fd = t->tx = -1;
 	int family = cfg->local.ss_family;
-	t->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
-	if (t->fd < 0) {
-		err = -errno;
-		free(t);
-		return err;
-	}
 	unsigned ifindex = cfg->ifname[0] ? if_nametoindex(cfg->ifname) : 0;
 	if (cfg->ifname[0] && !ifindex) {
 		err = -ENODEV;
 		goto fail;
 	}
-	setsockopt(t->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (family == AF_INET6)
-		setsockopt(t->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (cfg->ifname[0] &&
-	    setsockopt(t->fd, SOL_SOCKET, SO_BINDTODEVICE, cfg->ifname,
-		       (socklen_t)strlen(cfg->ifname)) < 0) {
-		err = -errno;
+	if ((t->fd = udp_socket(cfg, family)) < 0) {
+		err = t->fd;
 		goto fail;
 	}
-	if (cfg->rcvbuf > 0 &&
-	    setsockopt(t->fd, SOL_SOCKET, SO_RCVBUFFORCE, &cfg->rcvbuf, sizeof(int)) < 0)
-		setsockopt(t->fd, SOL_SOCKET, SO_RCVBUF, &cfg->rcvbuf, sizeof(int));
-	if (cfg->sndbuf > 0 &&
-	    setsockopt(t->fd, SOL_SOCKET, SO_SNDBUFFORCE, &cfg->sndbuf, sizeof(int)) < 0)
-		setsockopt(t->fd, SOL_SOCKET, SO_SNDBUF, &cfg->sndbuf, sizeof(int));
-
-	struct sockaddr_storage bind_to = cfg->local;
 	if (cfg->type == TRANSPORT_MULTICAST) {
-		/* Receive the group's datagrams: bind to the group and port. */
-		bind_to = cfg->group;
 		if (cfg->group.ss_family != family) {
 			err = -EAFNOSUPPORT;
 			goto fail;
 		}
+		/* receive the group's datagrams: bind to the group and port */
+		if (bind(t->fd, (const struct sockaddr *)&cfg->group, sa_len(&cfg->group)) < 0) {
+			err = -errno;
+			goto fail;
+		}
+		if ((t->tx = udp_socket(cfg, family)) < 0) {
+			err = t->tx;
+			goto fail;
+		}
+		struct sockaddr_storage src = cfg->local;
+		if (family == AF_INET6) {
+			((struct sockaddr_in6 *)&src)->sin6_port = 0;
+			((struct sockaddr_in6 *)&src)->sin6_scope_id = ifindex;
+		} else {
+			((struct sockaddr_in *)&src)->sin_port = 0;
+		}
+		if (bind(t->tx, (struct sockaddr *)&src, sa_len(&src)) < 0) {
+			err = -errno;
+			goto fail;
+		}
+		if ((err = join_group(t, ifindex)) < 0)
+			goto fail;
+	} else {
+		if (bind(t->fd, (const struct sockaddr *)&cfg->local, sa_len(&cfg->local)) < 0) {
+			err = -errno;
+			goto fail;
+		}
+		t->tx = t->fd;
 	}
-	if (bind(t->fd, (struct sockaddr *)&bind_to, sa_len(&bind_to)) < 0) {
-		err = -errno;
-		goto fail;
-	}
-	if (cfg->type == TRANSPORT_MULTICAST && (err = join_group(t, ifindex)) < 0)
-		goto fail;
 
 	int mtu = 1500;
 	if (cfg->ifname[0]) {
@@ -114,8 +147,7 @@ int transport_open(struct transport **out, const struct transport_config *cfg)
 	*out = t;
 	return 0;
 fail:
-	close(t->fd);
-	free(t);
+	transport_close(t);
 	return err;
 }
 
@@ -123,7 +155,10 @@ void transport_close(struct transport *t)
 {
 	if (!t)
 		return;
-	close(t->fd);
+	if (t->tx >= 0 && t->tx != t->fd)
+		close(t->tx);
+	if (t->fd >= 0)
+		close(t->fd);
 	free(t);
 }
 
@@ -146,7 +181,7 @@ static int send_one(struct transport *t, const void *buf, size_t len,
 		    const struct sockaddr_storage *to)
 {
 	for (int tries = 0; tries < 1000; tries++) {
-		ssize_t r = sendto(t->fd, buf, len, 0, (const struct sockaddr *)to, sa_len(to));
+		ssize_t r = sendto(t->tx, buf, len, 0, (const struct sockaddr *)to, sa_len(to));
 		if (r >= 0) {
 			t->st.tx_frames++;
 			t->st.tx_bytes += len;

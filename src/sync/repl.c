@@ -547,9 +547,14 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
 		return;
 	}
 	if (from && !same_addr(from, &p->addr)) {
+		char ab[INET6_ADDRSTRLEN] = "?";
+		const void *a = from->ss_family == AF_INET6 ?
+				(const void *)&((const struct sockaddr_in6 *)from)->sin6_addr :
+				(const void *)&((const struct sockaddr_in *)from)->sin_addr;
+		inet_ntop(from->ss_family, a, ab, sizeof(ab));
 		r->st.rx_bad_source++;
-		log_limited(LOG_LVL_WARN, "dropped a frame claiming node %u from a wrong address",
-			    h.node);
+		log_limited(LOG_LVL_WARN, "dropped a frame claiming node %u from %s, "
+			    "not its configured address", h.node, ab);
 		return;
 	}
 	/* Validate every record before acting on any: a frame is applied whole

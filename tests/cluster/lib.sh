@@ -26,6 +26,7 @@ DAEMON_PID=()
 NS_LIST=()
 FAILED=0
 : "${INJECT:=immediate}"
+: "${TRANSPORT:=udp}"            # udp | multicast4 | multicast6
 : "${VERBOSE:=0}"
 
 NS_SW=$P-sw; NS_CL=$P-client; NS_SV=$P-server; NS_FW1=$P-fw1; NS_FW2=$P-fw2
@@ -182,6 +183,8 @@ topology() {
 	ip link add sync0 netns "$NS_FW1" type veth peer name sync0 netns "$NS_FW2"
 	nsx "$NS_FW1" ip addr add 198.18.0.1/24 dev sync0
 	nsx "$NS_FW2" ip addr add 198.18.0.2/24 dev sync0
+	nsx "$NS_FW1" ip -6 addr add 2001:db8:ff::1/64 dev sync0 nodad
+	nsx "$NS_FW2" ip -6 addr add 2001:db8:ff::2/64 dev sync0 nodad
 	nsx "$NS_FW1" ip link set sync0 up
 	nsx "$NS_FW2" ip link set sync0 up
 	vip_add "$NS_FW1"
@@ -235,16 +238,22 @@ revive() {
 
 write_config() {      # write_config ID ROLE -> path
 	local id=$1 role=$2 other=$((3 - $1))
-	local f=$T/fw$id.conf
+	local f=$T/fw$id.conf type=udp me=198.18.0.$id peer=198.18.0.$other group=
+	case $TRANSPORT in
+	multicast4) type=multicast; group='group = "239.255.67.83";' ;;
+	multicast6) type=multicast; group='group = "ff02::6373";'
+		    me=2001:db8:ff::$id; peer=2001:db8:ff::$other ;;
+	esac
 	cat > "$f" <<EOF
 node = { id = $id; };
 sync = { role = "$role"; inject = "$INJECT"; heartbeat_ms = 100; dead_after = 5; };
 transport = {
-	type = "udp";
+	type = "$type";
 	interface = "sync0";
-	address = "198.18.0.$id";
+	address = "$me";
 	port = 3780;
-	peers = ( { id = $other; address = "198.18.0.$other"; } );
+	$group
+	peers = ( { id = $other; address = "$peer"; } );
 };
 filter = { ignore_addresses = [ "127.0.0.0/8", "::1/128" ]; };
 control = { socket = "$T/fw$id.sock"; };

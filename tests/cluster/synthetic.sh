@@ -51,5 +51,27 @@ else
 	fail "conntrack -L -o extended differs"
 	diff <(norm "$NS_FW1") <(norm "$NS_FW2") | head -6
 fi
+# A NAT mapping that is taken on fw2 is refused and counted, never remapped.
+nsx "$NS_FW2" conntrack -I -p udp -s 203.0.113.50 -d 203.0.113.1 --sport 53 --dport 30000 \
+	-t 600 -u SEEN_REPLY >/dev/null 2>&1 || fail "could not occupy the mapping on fw2"
+clash0=$(ctl "$NS_FW2" stats | awk '$1 == "nat_clashes" { print $2 }')
+# (with inject = immediate that entry is replicated to fw1: remove fw1's copy
+# by hand so that the two tables diverge, as they would after a partition)
+sleep 0.3
+nsx "$NS_FW1" conntrack -D -p udp -s 203.0.113.50 -d 203.0.113.1 --sport 53 --dport 30000 \
+	>/dev/null 2>&1
+nsx "$NS_FW1" conntrack -I -p udp -s 198.19.250.1 -d 203.0.113.50 --sport 4444 --dport 53 \
+	-t 600 -u SEEN_REPLY --src-nat 203.0.113.1:30000 >/dev/null 2>&1 || fail "conntrack -I on fw1"
+sleep 0.5
+[ "$INJECT" = on-promote ] && ctl "$NS_FW2" commit >/dev/null
+sleep 0.2
+clash1=$(ctl "$NS_FW2" stats | awk '$1 == "nat_clashes" { print $2 }')
+remapped=$(nsx "$NS_FW2" conntrack -L -s 198.19.250.1 2>/dev/null | grep -c udp)
+if [ "$((clash1 - clash0))" = 1 ] && [ "$remapped" = 0 ] &&
+   grep -q "NAT mapping clash" "$T/ctsyncd-fw2.log"; then
+	ok "a clashing NAT mapping is counted and logged, not remapped"
+else
+	fail "NAT clash: counted $((clash1 - clash0)), entries on fw2 $remapped"
+fi
 info "fw2: $(ctl "$NS_FW2" stats | awk '$1 ~ /^(rx_upserts|kernel_creates|kernel_create_errors|nat_clashes)$/ { printf "%s=%s ", $1, $2 }')"
 finish "$NAME"

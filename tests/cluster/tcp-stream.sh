@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 FAMILY=${FAMILY:-4}
 if [ "$FAMILY" = 6 ]; then SERVER=2001:db8:2::10; else SERVER=203.0.113.10; fi
-NAME="tcp stream IPv$FAMILY, failover and failback (inject $INJECT)"
+NAME="tcp stream IPv$FAMILY, failover and failback (inject $INJECT, transport $TRANSPORT)"
 say "== $NAME"
 preflight
 topology
