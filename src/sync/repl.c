@@ -245,14 +245,16 @@ static void flow_drop(struct repl *r, struct flow *f)
 		table_flow_free(f);
 }
 
+/* Retries after a kernel error, at most one of each kind per injection. */
+#define RETRY_UPDATE 1          /* a create said EEXIST: we sent an update */
+#define RETRY_CREATE 2          /* an update said ENOENT: we sent a create */
+
 static void inject(struct repl *r, enum ctnl_op op, struct flow *f)
 {
 	r->ops.inject(r->ops.arg, op, &f->ct);
-	if (op == CTNL_OP_DELETE)
-		f->in_kernel = 0;
-	else
-		f->in_kernel = 1;
+	f->in_kernel = op != CTNL_OP_DELETE;
 	f->pending = 0;
+	f->retry = 0;
 }
 
 static void adopt(struct repl *r, struct flow *f)
@@ -285,7 +287,6 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 		if (!f)
 			return;
 		if (f->owner == self) {
-			f->ct.has |= ct->has & CT_HAS_STATUS;
 			mark_dirty(r, f, REC_FLOW_DELETE);
 			flow_drop(r, f);
 		} else {
@@ -331,29 +332,40 @@ void repl_inject_error(struct repl *r, enum ctnl_op op, const struct ct *ct, int
 
 	if (op == CTNL_OP_DELETE && err == -ENOENT)
 		return;                 /* already gone: fine */
-	if (f && f->owner != r->cfg.node_id) {
-		if (op == CTNL_OP_CREATE && err == -EEXIST) {
-			/* Either the flow is already there (update it) or its NAT
-			 * mapping clashes with another flow (the update will say
-			 * ENOENT). */
-			r->st.inject_retries++;
-			r->ops.inject(r->ops.arg, CTNL_OP_UPDATE, &f->ct);
-			f->in_kernel = 1;
-			return;
-		}
-		if (op == CTNL_OP_UPDATE && err == -ENOENT && f->in_kernel) {
-			/* The previous create failed with EEXIST, and there is no
-			 * flow with this original tuple: its reply tuple clashes. */
-			f->in_kernel = 0;
+	if (f && op == CTNL_OP_CREATE && err == -EEXIST && !(f->retry & RETRY_UPDATE)) {
+		/* Either the flow is already there (update it), or its NAT
+		 * mapping is taken by another flow (the update will say ENOENT). */
+		f->retry |= RETRY_UPDATE;
+		f->in_kernel = 1;
+		r->st.inject_retries++;
+		r->ops.inject(r->ops.arg, CTNL_OP_UPDATE, &f->ct);
+		return;
+	}
+	if (f && op == CTNL_OP_UPDATE && err == -ENOENT) {
+		f->in_kernel = 0;
+		if (f->retry & RETRY_UPDATE) {
+			/* the create found a clash, yet no flow has this original
+			 * tuple: the reply tuple, i.e. the NAT mapping, is taken */
+			f->retry = 0;
 			r->st.nat_clashes++;
 			ct_format(&f->ct, desc, sizeof(desc));
 			log_limited(LOG_LVL_WARN, "NAT mapping clash, not injected: %s", desc);
 			return;
 		}
+		if (!(f->retry & RETRY_CREATE)) {
+			/* the entry we meant to update expired meanwhile */
+			f->retry |= RETRY_CREATE;
+			f->in_kernel = 1;
+			r->st.inject_retries++;
+			r->ops.inject(r->ops.arg, CTNL_OP_CREATE, &f->ct);
+			return;
+		}
 	}
 	r->st.inject_failed++;
-	if (f)
+	if (f) {
 		f->in_kernel = 0;
+		f->retry = 0;
+	}
 	ct_format(ct, desc, sizeof(desc));
 	log_limited(LOG_LVL_WARN, "kernel refused %s of %s: %s",
 		    op == CTNL_OP_CREATE ? "create" : op == CTNL_OP_UPDATE ? "update" : "delete",
@@ -364,7 +376,6 @@ struct sweep_ctx {
 	struct repl *r;
 	uint32_t owner, gen;
 	unsigned n;
-	bool kernel_delete;
 };
 
 static void sweep_one(void *arg, struct flow *f)
@@ -374,16 +385,18 @@ static void sweep_one(void *arg, struct flow *f)
 		return;
 	if (s->owner == s->r->cfg.node_id) {
 		mark_dirty(s->r, f, REC_FLOW_DELETE);   /* gone from our kernel */
-	} else if (s->kernel_delete && f->in_kernel) {
+	} else if (f->in_kernel) {
 		inject(s->r, CTNL_OP_DELETE, f);
 	}
 	flow_drop(s->r, f);
 	s->n++;
 }
 
-static unsigned sweep(struct repl *r, uint32_t owner, uint32_t gen, bool kernel_delete)
+/* Drop the flows of `owner` not marked with `gen`: ours are advertised as
+ * deleted, a peer's are deleted from our kernel too. */
+static unsigned sweep(struct repl *r, uint32_t owner, uint32_t gen)
 {
-	struct sweep_ctx s = { r, owner, gen, 0, kernel_delete };
+	struct sweep_ctx s = { r, owner, gen, 0 };
 	table_foreach(r->t, sweep_one, &s);
 	r->st.swept += s.n;
 	return s.n;
@@ -399,7 +412,7 @@ static int dump_and_diff(struct repl *r, bool sweep_local)
 		r->dump_gen = 0;
 		return err;
 	}
-	unsigned n = sweep_local ? sweep(r, r->cfg.node_id, r->dump_gen, false) : 0;
+	unsigned n = sweep_local ? sweep(r, r->cfg.node_id, r->dump_gen) : 0;
 	if (n)
 		log_info("kernel dump: %u local flows were gone", n);
 	r->dump_gen = 0;
@@ -517,7 +530,7 @@ static void apply_bulk(struct repl *r, struct peer *p, const struct rec *rec)
 		log_warnx("peer %u: bulk %u had gaps, not sweeping", p->id, b.id);
 		return;
 	}
-	unsigned n = sweep(r, p->id, p->bulk_gen, r->cfg.inject_immediate);
+	unsigned n = sweep(r, p->id, p->bulk_gen);
 	log_info("peer %u: bulk %u complete, %u flows, %u stale removed",
 		 p->id, b.id, b.count, n);
 }

@@ -26,6 +26,7 @@ struct flow {
 	uint8_t in_kernel;              /* peer flow present in our kernel table */
 	uint8_t pending;                /* peer flow waiting for commit (on-promote) */
 	uint8_t dead;                   /* removed; freed once off the dirty list */
+	uint8_t retry;                  /* RETRY_* already tried after an error */
 	struct ct ct;
 };
 

@@ -36,6 +36,10 @@ info() { printf '  %s\n' "$*"; }
 fail() { printf '  FAIL: %s\n' "$*"; FAILED=1; }
 ok()   { printf '  ok: %s\n' "$*"; }
 nsx()  { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+# NB: never put nsx (a shell function) in the background: `nsx ... &` forks a
+# subshell whose PID is not the process's, and killing it orphans the
+# process.  Background processes are started as `ip netns exec NS CMD &`
+# (ip execs CMD, so $! is CMD's own PID) through bg() and start_daemons.
 
 cleanup() {
 	local pid
@@ -47,8 +51,15 @@ cleanup() {
 		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
 	done
 	wait 2>/dev/null
-	local ns
+	local ns left
 	for ns in "${NS_LIST[@]}"; do
+		# anything still running in a namespace we made is ours: report it
+		left=$(ip netns pids "$ns" 2>/dev/null)
+		if [ -n "$left" ]; then
+			say "  cleanup: processes left in $ns: $left (stopping them)"
+			kill -9 $left 2>/dev/null
+			FAILED=1
+		fi
 		ip netns del "$ns" 2>/dev/null
 	done
 	if [ "$FAILED" = 1 ] || [ "$VERBOSE" = 1 ]; then
@@ -59,6 +70,8 @@ cleanup() {
 		done
 	fi
 	rm -rf "$T"
+	# a test that leaves processes behind has failed, whatever it said
+	[ "$FAILED" = 1 ] && exit 1
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -199,9 +212,9 @@ vip_add() {
 	# Gratuitous ARP and unsolicited neighbour advertisements, so that
 	# client and server learn the new owner's MAC at once.
 	# (arping lingers a second after sending: let it do so in the background)
-	nsx "$ns" arping -q -U -c 1 -I lan0 198.51.100.1 >/dev/null 2>&1 &
+	ip netns exec "$ns" arping -q -U -c 1 -I lan0 198.51.100.1 >/dev/null 2>&1 &
 	PIDS+=($!)
-	nsx "$ns" arping -q -U -c 1 -I wan0 203.0.113.1 >/dev/null 2>&1 &
+	ip netns exec "$ns" arping -q -U -c 1 -I wan0 203.0.113.1 >/dev/null 2>&1 &
 	PIDS+=($!)
 	nsx "$ns" "$B/ctsync-testtool" unsol-na lan0 2001:db8:1::1 || true
 	nsx "$ns" "$B/ctsync-testtool" unsol-na wan0 2001:db8:2::1 || true
@@ -275,7 +288,7 @@ start_daemons() {
 		write_config "$id" "$role" >/dev/null
 		nsx "$P-fw$id" "$B/ctsyncd" --check --config "$T/fw$id.conf" >/dev/null ||
 			{ fail "config check fw$id"; return 1; }
-		nsx "$P-fw$id" "$B/ctsyncd" --foreground --config "$T/fw$id.conf" \
+		ip netns exec "$P-fw$id" "$B/ctsyncd" --foreground --config "$T/fw$id.conf" \
 			>"$T/ctsyncd-fw$id.log" 2>&1 &
 		DAEMON_PID+=($!)
 	done
@@ -292,10 +305,22 @@ start_daemons() {
 	return 1
 }
 
+# Stop the daemons with SIGTERM: each must exit 0, and its log must hold no
+# sanitizer report (make check SANITIZE=1).
 stop_daemons() {
-	local pid
+	local pid rc i=0
 	for pid in "${DAEMON_PID[@]}"; do kill "$pid" 2>/dev/null; done
-	for pid in "${DAEMON_PID[@]}"; do wait "$pid" 2>/dev/null; done
+	for pid in "${DAEMON_PID[@]}"; do
+		i=$((i + 1))
+		wait "$pid" 2>/dev/null; rc=$?
+		[ "$rc" = 0 ] || fail "ctsyncd on fw$i exited with status $rc"
+	done
+	for f in "$T"/ctsyncd-fw*.log; do
+		[ -f "$f" ] || continue
+		if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"; then
+			fail "sanitizer report in $(basename "$f")"
+		fi
+	done
 	DAEMON_PID=()
 }
 
@@ -313,7 +338,7 @@ wait_in_sync() {
 # Background process in a namespace, PID recorded for cleanup (and in BG_PID).
 bg() {                # bg NS LOGNAME CMD...
 	local ns=$1 log=$2; shift 2
-	nsx "$ns" "$@" >"$T/$log.log" 2>&1 &
+	ip netns exec "$ns" "$@" >"$T/$log.log" 2>&1 &
 	BG_PID=$!
 	PIDS+=($!)
 }
@@ -336,6 +361,7 @@ reset_cluster() {
 kv() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 finish() {
+	stop_daemons
 	if [ "$FAILED" = 0 ]; then say "PASS: $1"; exit 0; fi
 	say "FAIL: $1"; exit 1
 }

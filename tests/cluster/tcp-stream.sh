@@ -55,6 +55,7 @@ if [ "$(kv echoed "$line")" = "$(kv sent "$line")" ] && [ "$(kv sent "$line")" -
 else
 	fail "the stream did not survive failover and failback"
 fi
+wait_in_sync "$NS_FW2" 3; wait_in_sync "$NS_FW1" 3
 say "  fw1: $(ctl "$NS_FW1" status | grep -E '^(role|flows owned|in sync)' | tr '\n' ' ')"
 say "  fw2: $(ctl "$NS_FW2" status | grep -E '^(role|flows owned|in sync)' | tr '\n' ' ')"
 finish "$NAME"
