@@ -45,6 +45,7 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "10,000 synthetic flows, immediate"   INJECT=immediate  bash $C/synthetic.sh
 	cluster "10,000 synthetic flows, on-promote"  INJECT=on-promote bash $C/synthetic.sh
 	cluster "bad config and hostile datagrams"    INJECT=immediate  bash $C/hostile.sh
+	cluster "ctsyncctl exit codes and JSON"       INJECT=immediate  bash $C/ctl.sh
 fi
 
 if [ ${#failures[@]} -gt 0 ]; then
