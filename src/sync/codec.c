@@ -273,6 +273,23 @@ int codec_put_bulk(struct wbuf *w, enum wire_rec type, const struct bulk_info *b
 	return rb_end(&b);
 }
 
+int codec_put_nack(struct wbuf *w, const struct nack_info *n)
+{
+	struct rbuild b;
+
+	rb_begin(&b, w, REC_NACK, 0);
+	rb_u32(&b, NA_TARGET, n->target);
+	rb_u32(&b, NA_EPOCH, n->epoch);
+	for (unsigned i = 0; i < n->nranges && i < NACK_MAX_RANGES; i++) {
+		uint8_t *p = rb_attr(&b, NA_RANGE, 8);
+		if (p) {
+			be32(p, n->range[i].first);
+			be32(p + 4, n->range[i].last);
+		}
+	}
+	return rb_end(&b);
+}
+
 /* ---- record reading ----------------------------------------------------- */
 
 int codec_next(struct cursor *c, struct rec *r)
@@ -506,4 +523,37 @@ int codec_get_bulk(const struct rec *r, struct bulk_info *b)
 {
 	memset(b, 0, sizeof(*b));
 	return walk(r, bulk_attr, b);
+}
+
+static int nack_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
+{
+	struct nack_info *n = arg;
+
+	switch (type) {
+	case NA_TARGET:
+		NEED(4);
+		n->target = rd32(v);
+		return 1;
+	case NA_EPOCH:
+		NEED(4);
+		n->epoch = rd32(v);
+		return 1;
+	case NA_RANGE:
+		NEED(8);
+		if (n->nranges == NACK_MAX_RANGES)
+			return -EINVAL;
+		n->range[n->nranges].first = rd32(v);
+		n->range[n->nranges].last = rd32(v + 4);
+		if ((int32_t)(n->range[n->nranges].last - n->range[n->nranges].first) < 0)
+			return -EINVAL;
+		n->nranges++;
+		return 1;
+	}
+	return 0;
+}
+
+int codec_get_nack(const struct rec *r, struct nack_info *n)
+{
+	memset(n, 0, sizeof(*n));
+	return walk(r, nack_attr, n);
 }

@@ -43,6 +43,12 @@ struct bulk_info {
 	uint32_t id, count, target;
 };
 
+struct nack_info {
+	uint32_t target, epoch;
+	unsigned nranges;
+	struct { uint32_t first, last; } range[NACK_MAX_RANGES];
+};
+
 void codec_frame_start(struct wbuf *w, uint8_t *buf, size_t cap);
 /* Fill the header in front of the records; returns the frame length. */
 size_t codec_frame_finish(struct wbuf *w, const struct frame_hdr *h);
@@ -54,11 +60,13 @@ int codec_frame_open(const uint8_t *buf, size_t len, struct frame_hdr *h,
 int codec_put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct);
 int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb);
 int codec_put_bulk(struct wbuf *w, enum wire_rec type, const struct bulk_info *b);
+int codec_put_nack(struct wbuf *w, const struct nack_info *n);
 
 /* Next record: 1 and *r filled, 0 at the end, -EINVAL if malformed. */
 int codec_next(struct cursor *c, struct rec *r);
 int codec_get_flow(const struct rec *r, struct ct *ct);
 int codec_get_heartbeat(const struct rec *r, struct hb_info *hb);
 int codec_get_bulk(const struct rec *r, struct bulk_info *b);
+int codec_get_nack(const struct rec *r, struct nack_info *n);
 
 #endif

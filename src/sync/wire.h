@@ -31,6 +31,16 @@
  * whose attributes do not fit its length, or whose known attribute has the
  * wrong length, is malformed and dropped (and counted).
  *
+ * Reliability is per sender (node, epoch): receivers apply data frames in
+ * sequence order, hold frames that arrive after a gap, and ask for the
+ * missing ones with NACK records (in UNSEQ frames) naming ranges of
+ * sequence numbers.  The sender retransmits them from a ring of recently
+ * sent frames; a NACK for frames no longer there makes it send a bulk of
+ * all its flows (BULK_BEGIN ... BULK_END) instead, after which receivers
+ * drop that sender's flows the bulk did not mention (mark and sweep).
+ * Heartbeats carry the last data sequence sent (so a lost tail is seen) and
+ * a digest of the sender's flows (so silent divergence is seen).
+ *
  * The owner of a flow record is the sender of its frame (DESIGN.md,
  * "Ownership"): an upsert from node P says "P owns this flow, here is its
  * latest state".
@@ -56,6 +66,7 @@ enum wire_rec {
 	REC_BULK_END    = 7,
 	REC_HEARTBEAT   = 8,
 	REC_RESYNC_REQ  = 9,
+	REC_NACK        = 10,
 };
 #define REC_F_MANDATORY 0x01
 #define ATTR_MANDATORY  0x80
@@ -88,6 +99,14 @@ enum {
 	HA_DIGEST,              /* u64 order-independent digest of their keys */
 	HA_LASTSEQ,             /* u32 last data seq sent */
 };
+/* NACK attributes: which sender, which epoch, and the missing frames */
+enum {
+	NA_TARGET = 1,          /* u32 node whose frames are missing */
+	NA_EPOCH,               /* u32 its epoch */
+	NA_RANGE,               /* u32 first, u32 last (inclusive); repeated */
+};
+#define NACK_MAX_RANGES 64
+
 /* Bulk and resync attributes */
 enum {
 	BA_ID = 1,              /* u32 bulk id */
