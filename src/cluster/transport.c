@@ -210,6 +210,20 @@ int transport_send(struct transport *t, const void *buf, size_t len)
 	return err;
 }
 
+int transport_send_to(struct transport *t, const struct sockaddr_storage *to,
+		      const void *buf, size_t len)
+{
+	if (t->cfg.type == TRANSPORT_MULTICAST)
+		return send_one(t, buf, len, &t->cfg.group);
+	struct sockaddr_storage dst = *to;
+	/* peers listen on the configured port */
+	if (dst.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&dst)->sin6_port = ((struct sockaddr_in6 *)&t->cfg.local)->sin6_port;
+	else
+		((struct sockaddr_in *)&dst)->sin_port = ((struct sockaddr_in *)&t->cfg.local)->sin_port;
+	return send_one(t, buf, len, &dst);
+}
+
 ssize_t transport_recv(struct transport *t, void *buf, size_t cap,
 		       struct sockaddr_storage *from)
 {

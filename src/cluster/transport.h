@@ -39,6 +39,10 @@ void transport_close(struct transport *t);
 int transport_fd(const struct transport *t);
 /* Send one datagram to every peer (or the group). 0 or -errno. */
 int transport_send(struct transport *t, const void *buf, size_t len);
+/* Send one datagram to one peer (with multicast: to the group, where the
+ * peer listens).  0 or -errno. */
+int transport_send_to(struct transport *t, const struct sockaddr_storage *to,
+		      const void *buf, size_t len);
 /* Receive one datagram; -EAGAIN when none is queued. */
 ssize_t transport_recv(struct transport *t, void *buf, size_t cap,
 		       struct sockaddr_storage *from);

@@ -29,7 +29,7 @@ struct daemon {
 	struct repl *repl;
 	struct control *ctl;
 	ev_io nl_w, tr_w;
-	ev_timer hb_w;
+	ev_timer hb_w, poll_w;
 	ev_prepare flush_w;
 	ev_signal sigint_w, sigterm_w;
 	uint8_t rxbuf[WIRE_MAX_FRAME + 1];
@@ -66,6 +66,12 @@ static int op_send(void *arg, const void *buf, size_t len)
 {
 	struct daemon *d = arg;
 	return transport_send(d->tr, buf, len);
+}
+
+static int op_send_to(void *arg, const struct sockaddr_storage *to, const void *buf, size_t len)
+{
+	struct daemon *d = arg;
+	return transport_send_to(d->tr, to, buf, len);
 }
 
 static void on_kernel_event(void *arg, enum ctnl_event ev, const struct ct *ct, bool own)
@@ -115,6 +121,13 @@ static void heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = w->data;
 	repl_tick(d->repl);
+}
+
+/* NACK retries, gap time-outs, start-up: fine-grained, cheap when idle. */
+static void poll_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	repl_poll(d->repl);
 }
 
 /* Before the loop sleeps: everything queued goes out, coalesced. */
@@ -183,6 +196,7 @@ static int run(struct daemon *d, bool foreground)
 		.inject_flush = op_inject_flush,
 		.dump = op_dump,
 		.send = op_send,
+		.send_to = op_send_to,
 		.now_ms = now_ms,
 	};
 	d->repl = repl_new(&cfg->repl, &ops);
@@ -206,13 +220,15 @@ static int run(struct daemon *d, bool foreground)
 	ev_io_init(&d->nl_w, nl_readable, ctnl_event_fd(d->nl), EV_READ);
 	ev_io_init(&d->tr_w, tr_readable, transport_fd(d->tr), EV_READ);
 	ev_timer_init(&d->hb_w, heartbeat, 0, cfg->repl.heartbeat_ms / 1000.0);
+	ev_timer_init(&d->poll_w, poll_timer, 0.01, 0.01);
 	ev_prepare_init(&d->flush_w, before_sleep);
 	ev_signal_init(&d->sigint_w, on_signal, SIGINT);
 	ev_signal_init(&d->sigterm_w, on_signal, SIGTERM);
-	d->nl_w.data = d->tr_w.data = d->hb_w.data = d->flush_w.data = d;
+	d->nl_w.data = d->tr_w.data = d->hb_w.data = d->poll_w.data = d->flush_w.data = d;
 	ev_io_start(d->loop, &d->nl_w);
 	ev_io_start(d->loop, &d->tr_w);
 	ev_timer_start(d->loop, &d->hb_w);
+	ev_timer_start(d->loop, &d->poll_w);
 	ev_prepare_start(d->loop, &d->flush_w);
 	ev_signal_start(d->loop, &d->sigint_w);
 	ev_signal_start(d->loop, &d->sigterm_w);

@@ -1,4 +1,5 @@
-/* repl.c — replication engine (repl.h). */
+/* repl.c — replication engine (repl.h): the kernel side, sending, timers and
+ * operator actions.  Receiving is in recv.c. */
 #include "sync/repl.h"
 
 #include <arpa/inet.h>
@@ -9,38 +10,9 @@
 #include <sys/random.h>
 
 #include "daemon/log.h"
-#include "sync/codec.h"
+#include "sync/repl_int.h"
 
-struct peer {
-	uint32_t id;
-	struct sockaddr_storage addr;
-	bool known, alive, hb_valid;
-	uint32_t epoch, next_seq;
-	uint64_t last_heard;
-	struct hb_info hb;
-	uint64_t lost;
-	bool bulk_active, bulk_clean;
-	uint32_t bulk_gen;
-};
-
-struct repl {
-	struct repl_config cfg;
-	struct repl_ops ops;
-	struct table *t;
-	struct repl_stats st;
-	uint32_t epoch, seq;            /* seq: last data frame sent */
-	uint32_t bulk_id, gen;
-	bool primary;
-	struct peer peer[REPL_MAX_PEERS];
-	/* dirty list: flows whose latest state is to be advertised */
-	struct flow *dhead, **dtail;
-	/* the frame being filled */
-	struct wbuf w;
-	uint8_t *buf;
-	bool want_bulk;                 /* a peer needs all our flows */
-	bool loading;                   /* the initial dump is being read */
-	uint32_t dump_gen;
-};
+#define BULK_MIN_INTERVAL_MS 500        /* between two bulks of ours */
 
 struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 {
@@ -51,28 +23,38 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 	r->cfg = *cfg;
 	r->ops = *ops;
 	r->primary = cfg->primary;
-	r->t = table_new();
+	if (!r->cfg.resend_bytes)
+		r->cfg.resend_bytes = 64u << 20;
+	if (!r->cfg.nack_ms)
+		r->cfg.nack_ms = 20;
+	if (!r->cfg.gap_timeout_ms)
+		r->cfg.gap_timeout_ms = 3000;
 	size_t fs = cfg->frame_size < 512 ? 512 : cfg->frame_size;
 	if (fs > WIRE_MAX_FRAME)
 		fs = WIRE_MAX_FRAME;
 	r->cfg.frame_size = fs;
+	r->t = table_new();
 	r->buf = malloc(fs);
-	if (!r->t || !r->buf) {
-		repl_free(r);
-		return NULL;
+	r->sent = ring_new(r->cfg.resend_bytes);
+	if (!r->t || !r->buf || !r->sent)
+		goto fail;
+	for (unsigned i = 0; i < cfg->npeers; i++) {
+		r->peer[i].id = cfg->peer_id[i];
+		r->peer[i].addr = cfg->peer_addr[i];
+		r->peer[i].held = reorder_new(REORDER_CAP);
+		if (!r->peer[i].held)
+			goto fail;
 	}
 	if (getrandom(&r->epoch, sizeof(r->epoch), 0) != sizeof(r->epoch))
 		r->epoch = (uint32_t)ops->now_ms(ops->arg);
 	if (r->epoch == 0)
 		r->epoch = 1;
-	r->seq = 0;
-	for (unsigned i = 0; i < cfg->npeers; i++) {
-		r->peer[i].id = cfg->peer_id[i];
-		r->peer[i].addr = cfg->peer_addr[i];
-	}
 	r->dtail = &r->dhead;
 	codec_frame_start(&r->w, r->buf, fs);
 	return r;
+fail:
+	repl_free(r);
+	return NULL;
 }
 
 void repl_free(struct repl *r)
@@ -86,17 +68,20 @@ void repl_free(struct repl *r)
 		if (f->dead)
 			table_flow_free(f);
 	}
+	for (unsigned i = 0; i < r->cfg.npeers; i++)
+		reorder_free(r->peer[i].held);
 	table_free(r->t);
+	ring_free(r->sent);
 	free(r->buf);
 	free(r);
 }
 
-static uint64_t now(struct repl *r)
+uint64_t repl_now(struct repl *r)
 {
 	return r->ops.now_ms(r->ops.arg);
 }
 
-static struct peer *peer_by_id(struct repl *r, uint32_t id)
+struct peer *repl_peer(struct repl *r, uint32_t id)
 {
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
 		if (r->peer[i].id == id)
@@ -106,7 +91,7 @@ static struct peer *peer_by_id(struct repl *r, uint32_t id)
 
 static bool peer_dead(struct repl *r, uint32_t id)
 {
-	struct peer *p = peer_by_id(r, id);
+	struct peer *p = repl_peer(r, id);
 	return !p || !p->alive;
 }
 
@@ -123,14 +108,34 @@ static void frame_send(struct repl *r, bool unseq)
 		.seq = unseq ? r->seq : r->seq + 1,
 	};
 	size_t len = codec_frame_finish(&r->w, &h);
-	if (!unseq)
+	if (!unseq) {
 		r->seq++;
+		/* kept for NACKs; if it cannot be, a NACK escalates to a bulk */
+		ring_put(r->sent, r->seq, r->buf, len);
+	}
 	if (r->ops.send(r->ops.arg, r->buf, len) < 0)
 		r->st.tx_errors++;
 	r->st.tx_frames++;
 	r->st.tx_records += r->w.nrec;
 	r->st.tx_bytes += len;
 	codec_frame_start(&r->w, r->buf, r->cfg.frame_size);
+}
+
+void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n)
+{
+	uint8_t buf[1500];
+	struct wbuf w;
+	struct frame_hdr h = {
+		.flags = WIRE_F_UNSEQ, .node = r->cfg.node_id, .epoch = r->epoch, .seq = r->seq,
+	};
+
+	codec_frame_start(&w, buf, sizeof(buf));
+	if (codec_put_nack(&w, n) < 0)
+		return;
+	size_t len = codec_frame_finish(&w, &h);
+	r->ops.send_to(r->ops.arg, &p->addr, buf, len);
+	r->st.tx_frames++;
+	r->st.tx_bytes += len;
 }
 
 static void emit_flow(struct repl *r, enum wire_rec type, const struct ct *ct)
@@ -141,7 +146,7 @@ static void emit_flow(struct repl *r, enum wire_rec type, const struct ct *ct)
 	}
 }
 
-static void emit_bulk(struct repl *r, enum wire_rec type, const struct bulk_info *b)
+void repl_emit_bulk(struct repl *r, enum wire_rec type, const struct bulk_info *b)
 {
 	if (codec_put_bulk(&r->w, type, b) == -ENOSPC) {
 		frame_send(r, false);
@@ -202,23 +207,29 @@ static void send_bulk(struct repl *r)
 	struct bulk_info bi = { .id = ++r->bulk_id };
 
 	flush_dirty(r);
-	emit_bulk(r, REC_BULK_BEGIN, &bi);
+	repl_emit_bulk(r, REC_BULK_BEGIN, &bi);
 	table_foreach(r->t, bulk_one, &b);
 	bi.count = b.count;
-	emit_bulk(r, REC_BULK_END, &bi);
+	repl_emit_bulk(r, REC_BULK_END, &bi);
 	frame_send(r, false);
 	r->st.tx_bulks++;
+	r->last_bulk = repl_now(r);
 	log_info("sent bulk %u: %u flows", bi.id, b.count);
 }
 
 void repl_flush(struct repl *r)
 {
-	if (r->want_bulk) {
+	/* A primary still holding flows without owner sends its bulk once it
+	 * has settled them (see start-up below); anyone else sends at once. */
+	bool settling = r->starting && r->primary && table_owner(r->t, OWNER_NONE).flows;
+	if (r->want_bulk && !settling &&
+	    (!r->last_bulk || repl_now(r) - r->last_bulk >= BULK_MIN_INTERVAL_MS)) {
 		r->want_bulk = false;
 		send_bulk(r);
 	}
 	if (r->dhead)
 		flush_dirty(r);
+	frame_send(r, false);           /* records emitted outside the dirty list */
 	r->ops.inject_flush(r->ops.arg);
 }
 
@@ -236,7 +247,7 @@ static bool filtered(struct repl *r, const struct ct *ct)
 	return false;
 }
 
-static void flow_drop(struct repl *r, struct flow *f)
+void repl_drop(struct repl *r, struct flow *f)
 {
 	table_remove(r->t, f);
 	if (f->dirty)
@@ -249,7 +260,7 @@ static void flow_drop(struct repl *r, struct flow *f)
 #define RETRY_UPDATE 1          /* a create said EEXIST: we sent an update */
 #define RETRY_CREATE 2          /* an update said ENOENT: we sent a create */
 
-static void inject(struct repl *r, enum ctnl_op op, struct flow *f)
+void repl_inject(struct repl *r, enum ctnl_op op, struct flow *f)
 {
 	r->ops.inject(r->ops.arg, op, &f->ct);
 	f->in_kernel = op != CTNL_OP_DELETE;
@@ -288,9 +299,11 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 			return;
 		if (f->owner == self) {
 			mark_dirty(r, f, REC_FLOW_DELETE);
-			flow_drop(r, f);
+			repl_drop(r, f);
+		} else if (f->owner == OWNER_NONE) {
+			repl_drop(r, f);        /* nobody will speak for it again */
 		} else {
-			f->in_kernel = 0;       /* expired here: not a delete */
+			f->in_kernel = 0;       /* a peer's, expired here: not a delete */
 		}
 		return;
 	}
@@ -298,13 +311,13 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 		struct ct full = *ct;
 		if (ev == CTNL_EV_NEW || ev == CTNL_EV_DUMP)
 			full.has |= CT_HAS_MARK | CT_HAS_LABELS | CT_HAS_HELPER | CT_HAS_ZONE;
-		f = table_add(r->t, &full, self);
+		/* What the kernel holds when we start may be ours or a copy of a
+		 * peer's: it stays without owner until the peers' bulks tell. */
+		f = table_add(r->t, &full, r->loading ? OWNER_NONE : self);
 		if (!f)
 			return;
 		f->in_kernel = 1;
 		f->bulk_mark = r->dump_gen;
-		/* At start-up, peers get our flows in the bulk they are sent
-		 * when we first hear from them: no need to send them twice. */
 		if (!r->loading)
 			mark_dirty(r, f, REC_FLOW_UPSERT);
 		return;
@@ -312,9 +325,8 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 	f->in_kernel = 1;
 	f->bulk_mark = r->dump_gen;
 	if (f->owner != self) {
-		if (ev == CTNL_EV_DUMP) {
-			return;         /* our injected copy, seen in a dump */
-		}
+		if (ev == CTNL_EV_DUMP)
+			return;         /* a copy we hold for its owner */
 		if (!r->primary && !peer_dead(r, f->owner)) {
 			r->st.ev_foreign++;     /* the owner will tell us */
 			return;
@@ -383,18 +395,17 @@ static void sweep_one(void *arg, struct flow *f)
 	struct sweep_ctx *s = arg;
 	if (f->owner != s->owner || f->bulk_mark == s->gen)
 		return;
-	if (s->owner == s->r->cfg.node_id) {
+	if (s->owner == s->r->cfg.node_id)
 		mark_dirty(s->r, f, REC_FLOW_DELETE);   /* gone from our kernel */
-	} else if (f->in_kernel) {
-		inject(s->r, CTNL_OP_DELETE, f);
-	}
-	flow_drop(s->r, f);
+	else if (f->in_kernel)
+		repl_inject(s->r, CTNL_OP_DELETE, f);
+	repl_drop(s->r, f);
 	s->n++;
 }
 
 /* Drop the flows of `owner` not marked with `gen`: ours are advertised as
  * deleted, a peer's are deleted from our kernel too. */
-static unsigned sweep(struct repl *r, uint32_t owner, uint32_t gen)
+unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen)
 {
 	struct sweep_ctx s = { r, owner, gen, 0 };
 	table_foreach(r->t, sweep_one, &s);
@@ -412,7 +423,7 @@ static int dump_and_diff(struct repl *r, bool sweep_local)
 		r->dump_gen = 0;
 		return err;
 	}
-	unsigned n = sweep_local ? sweep(r, r->cfg.node_id, r->dump_gen) : 0;
+	unsigned n = sweep_local ? repl_sweep(r, r->cfg.node_id, r->dump_gen) : 0;
 	if (n)
 		log_info("kernel dump: %u local flows were gone", n);
 	r->dump_gen = 0;
@@ -424,9 +435,11 @@ int repl_load_kernel(struct repl *r)
 	r->loading = true;
 	int err = dump_and_diff(r, false);
 	r->loading = false;
+	r->starting = true;
+	r->started = repl_now(r);
 	if (err == 0)
-		log_info("loaded %u flows from the kernel table",
-			 table_owner(r->t, r->cfg.node_id).flows);
+		log_info("found %u flows in the kernel table; owners settle once "
+			 "the peers' bulks are in", table_owner(r->t, OWNER_NONE).flows);
 	return err;
 }
 
@@ -437,217 +450,65 @@ void repl_kernel_overrun(struct repl *r)
 	dump_and_diff(r, true);
 }
 
-/* ---- network side ------------------------------------------------------- */
-
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+/* ---- start-up ----------------------------------------------------------------
+ *
+ * A (re)started daemon finds flows in its kernel without knowing whose they
+ * are: its own, or copies it injected for a peer in its previous life.  They
+ * are held without owner; each live peer's bulk claims the peer's flows.
+ * Once every peer has sent a complete bulk (or is dead after a grace
+ * period), a primary takes the rest as its own and advertises them, while a
+ * backup leaves them without owner: like a dead peer's flows, they are
+ * adopted by the first packet that touches them here, or taken by promote.
+ * A primary's own bulk waits until then, so that peers never sweep flows it
+ * is about to claim.
+ */
+static uint64_t grace_ms(const struct repl *r)
 {
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	if (a->ss_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-			      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
-	return false;
+	uint64_t g = 2ull * r->cfg.heartbeat_ms * r->cfg.dead_after;
+	return g < 2000 ? 2000 : g;
 }
 
-static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct)
+static void settle_one(void *arg, struct flow *f)
 {
-	struct flow *f = table_find(r->t, ct);
-
-	r->st.rx_upserts++;
-	if (!f) {
-		f = table_add(r->t, ct, p->id);
-		if (!f)
-			return;
-	} else {
-		if (f->owner == r->cfg.node_id && r->primary)
-			r->st.ownership_conflicts++;
-		table_set_owner(r->t, f, p->id);
-		uint32_t id = f->ct.id;
-		f->ct = *ct;
-		f->ct.id = id;
-	}
-	if (p->bulk_active)
-		f->bulk_mark = p->bulk_gen;
-	if (r->cfg.inject_immediate)
-		inject(r, f->in_kernel ? CTNL_OP_UPDATE : CTNL_OP_CREATE, f);
-	else
-		f->pending = 1;
+	struct repl *r = arg;
+	if (f->owner != OWNER_NONE)
+		return;
+	table_set_owner(r->t, f, r->cfg.node_id);
+	if (!r->want_bulk)              /* else the bulk carries it */
+		mark_dirty(r, f, REC_FLOW_UPSERT);
 }
 
-static void apply_delete(struct repl *r, struct peer *p, const struct ct *ct)
+static void startup_poll(struct repl *r)
 {
-	struct flow *f = table_find(r->t, ct);
-
-	r->st.rx_deletes++;
-	if (!f || f->owner != p->id)
+	if (!r->starting)
 		return;
-	if (f->in_kernel)
-		inject(r, CTNL_OP_DELETE, f);
-	flow_drop(r, f);
-}
-
-static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *rec)
-{
-	struct hb_info hb;
-
-	if (codec_get_heartbeat(rec, &hb) < 0) {
-		r->st.rx_bad_records++;
-		return;
-	}
-	r->st.rx_heartbeats++;
-	p->hb = hb;
-	p->hb_valid = true;
-}
-
-static void apply_bulk(struct repl *r, struct peer *p, const struct rec *rec)
-{
-	struct bulk_info b;
-
-	if (codec_get_bulk(rec, &b) < 0) {
-		r->st.rx_bad_records++;
-		return;
-	}
-	if (rec->type == REC_BULK_BEGIN) {
-		p->bulk_active = true;
-		p->bulk_clean = true;
-		p->bulk_gen = ++r->gen;
-		return;
-	}
-	if (rec->type == REC_RESYNC_REQ) {
-		if (b.target == 0 || b.target == r->cfg.node_id)
-			r->want_bulk = true;
-		return;
-	}
-	/* BULK_END */
-	if (!p->bulk_active)
-		return;
-	p->bulk_active = false;
-	r->st.rx_bulks++;
-	if (!p->bulk_clean) {
-		log_warnx("peer %u: bulk %u had gaps, not sweeping", p->id, b.id);
-		return;
-	}
-	unsigned n = sweep(r, p->id, p->bulk_gen);
-	log_info("peer %u: bulk %u complete, %u flows, %u stale removed",
-		 p->id, b.id, b.count, n);
-}
-
-void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
-		  const struct sockaddr_storage *from)
-{
-	struct frame_hdr h;
-	struct cursor c;
-	struct rec rec;
-	struct ct ct;
-
-	r->st.rx_frames++;
-	if (codec_frame_open(buf, len, &h, &c) < 0) {
-		r->st.rx_malformed++;
-		log_limited(LOG_LVL_WARN, "dropped a malformed frame (%zu bytes)", len);
-		return;
-	}
-	if (h.node == r->cfg.node_id) {
-		r->st.rx_self++;
-		return;
-	}
-	struct peer *p = peer_by_id(r, h.node);
-	if (!p) {
-		r->st.rx_unknown_node++;
-		log_limited(LOG_LVL_WARN, "dropped a frame from unknown node %u", h.node);
-		return;
-	}
-	if (from && !same_addr(from, &p->addr)) {
-		char ab[INET6_ADDRSTRLEN] = "?";
-		const void *a = from->ss_family == AF_INET6 ?
-				(const void *)&((const struct sockaddr_in6 *)from)->sin6_addr :
-				(const void *)&((const struct sockaddr_in *)from)->sin_addr;
-		inet_ntop(from->ss_family, a, ab, sizeof(ab));
-		r->st.rx_bad_source++;
-		log_limited(LOG_LVL_WARN, "dropped a frame claiming node %u from %s, "
-			    "not its configured address", h.node, ab);
-		return;
-	}
-	/* Validate every record before acting on any: a frame is applied whole
-	 * or not at all. */
-	struct cursor scan = c;
-	int ret;
-	while ((ret = codec_next(&scan, &rec)) > 0)
-		if ((rec.flags & REC_F_MANDATORY) &&
-		    (rec.type < REC_FLOW_UPSERT || rec.type > REC_RESYNC_REQ))
-			ret = -EINVAL;
-	if (ret < 0) {
-		r->st.rx_malformed++;
-		log_limited(LOG_LVL_WARN, "dropped a malformed frame from node %u", h.node);
-		return;
-	}
-
-	uint64_t t = now(r);
-	if (!p->known || p->epoch != h.epoch) {
-		log_info("peer %u: %s (epoch %08x)", p->id,
-			 p->known ? "restarted" : "first contact", h.epoch);
-		p->known = true;
-		p->epoch = h.epoch;
-		p->next_seq = (h.flags & WIRE_F_UNSEQ) ? h.seq + 1 : h.seq;
-		p->hb_valid = false;
-		p->bulk_active = false;
-		r->want_bulk = true;    /* it has none of our flows yet */
-	}
-	if (!p->alive)
-		log_info("peer %u is alive", p->id);
-	p->alive = true;
-	p->last_heard = t;
-
-	if (!(h.flags & WIRE_F_UNSEQ)) {
-		if (h.seq != p->next_seq) {
-			if ((int32_t)(h.seq - p->next_seq) < 0) {
-				r->st.rx_stale++;
+	if (repl_now(r) - r->started < grace_ms(r)) {
+		for (unsigned i = 0; i < r->cfg.npeers; i++)
+			if (!r->peer[i].bulk_done)
 				return;
-			}
-			uint32_t lost = h.seq - p->next_seq;
-			p->lost += lost;
-			r->st.rx_lost += lost;
-			p->bulk_clean = false;
-			log_limited(LOG_LVL_WARN, "peer %u: %u frames lost", p->id, lost);
-		}
-		p->next_seq = h.seq + 1;
 	}
-
-	while (codec_next(&c, &rec) > 0) {
-		switch (rec.type) {
-		case REC_FLOW_UPSERT:
-		case REC_FLOW_DELETE:
-			if (codec_get_flow(&rec, &ct) < 0) {
-				r->st.rx_bad_records++;
-				log_limited(LOG_LVL_WARN, "peer %u: bad flow record", p->id);
-				break;
-			}
-			if (rec.type == REC_FLOW_UPSERT)
-				apply_upsert(r, p, &ct);
-			else
-				apply_delete(r, p, &ct);
-			break;
-		case REC_HEARTBEAT:
-			apply_heartbeat(r, p, &rec);
-			break;
-		case REC_BULK_BEGIN:
-		case REC_BULK_END:
-		case REC_RESYNC_REQ:
-			apply_bulk(r, p, &rec);
-			break;
-		default:
-			break;          /* unknown, not mandatory: skip */
-		}
+	r->starting = false;
+	unsigned n = table_owner(r->t, OWNER_NONE).flows;
+	if (r->primary && n) {
+		table_foreach(r->t, settle_one, r);
+		log_info("start-up complete: %u flows found in the kernel are ours", n);
+	} else {
+		log_info("start-up complete: %u flows found in the kernel left without owner", n);
 	}
 }
 
 /* ---- timers and operator actions ---------------------------------------- */
 
+void repl_poll(struct repl *r)
+{
+	for (unsigned i = 0; i < r->cfg.npeers; i++)
+		recv_poll(r, &r->peer[i]);
+	startup_poll(r);
+}
+
 void repl_tick(struct repl *r)
 {
-	uint64_t t = now(r);
+	uint64_t t = repl_now(r);
 	uint64_t dead_ms = (uint64_t)r->cfg.heartbeat_ms * r->cfg.dead_after;
 
 	for (unsigned i = 0; i < r->cfg.npeers; i++) {
@@ -658,6 +519,7 @@ void repl_tick(struct repl *r)
 				  (unsigned long long)(t - p->last_heard));
 		}
 	}
+	repl_poll(r);
 	/* Data first, so the heartbeat's lastseq covers it. */
 	repl_flush(r);
 	struct owner_stats o = table_owner(r->t, r->cfg.node_id);
@@ -687,7 +549,7 @@ static void take_one(void *arg, struct flow *f)
 	/* With inject = on-promote the kernel may hold an older state of the
 	 * flow (from when it was ours): the owner's latest one replaces it. */
 	if (!f->in_kernel || f->pending)
-		inject(r, f->in_kernel ? CTNL_OP_UPDATE : CTNL_OP_CREATE, f);
+		repl_inject(r, f->in_kernel ? CTNL_OP_UPDATE : CTNL_OP_CREATE, f);
 	mark_dirty(r, f, REC_FLOW_UPSERT);
 	o->n++;
 }
@@ -717,7 +579,7 @@ static void commit_one(void *arg, struct flow *f)
 
 	if (f->owner == o->r->cfg.node_id || (f->in_kernel && !f->pending))
 		return;
-	inject(o->r, f->in_kernel ? CTNL_OP_UPDATE : CTNL_OP_CREATE, f);
+	repl_inject(o->r, f->in_kernel ? CTNL_OP_UPDATE : CTNL_OP_CREATE, f);
 	o->n++;
 }
 
@@ -739,8 +601,9 @@ int repl_resync(struct repl *r)
 	if (err < 0)
 		return err;
 	struct bulk_info b = { .id = ++r->bulk_id, .target = 0 };
-	emit_bulk(r, REC_RESYNC_REQ, &b);
+	repl_emit_bulk(r, REC_RESYNC_REQ, &b);
 	r->want_bulk = true;
+	r->last_bulk = 0;
 	repl_flush(r);
 	return (int)table_count(r->t);
 }
@@ -757,7 +620,7 @@ static void count_pending(void *arg, struct flow *f)
 void repl_status(const struct repl *rc, struct repl_status *st)
 {
 	struct repl *r = (struct repl *)rc;
-	uint64_t t = now(r);
+	uint64_t t = repl_now(r);
 
 	memset(st, 0, sizeof(*st));
 	st->node_id = r->cfg.node_id;
@@ -766,14 +629,15 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 	st->immediate = r->cfg.inject_immediate;
 	st->flows_local = table_owner(r->t, r->cfg.node_id).flows;
 	st->flows_total = (uint32_t)table_count(r->t);
+	st->orphans = table_owner(r->t, OWNER_NONE).flows;
+	st->starting = r->starting;
 	if (!r->cfg.inject_immediate)
 		table_foreach(r->t, count_pending, &st->pending_commit);
 	st->npeers = r->cfg.npeers;
-	st->in_sync = true;
+	st->in_sync = !r->starting;
 	for (unsigned i = 0; i < r->cfg.npeers; i++) {
 		const struct peer *p = &r->peer[i];
 		struct repl_peer_status *ps = &st->peer[i];
-		struct owner_stats o = table_owner(r->t, p->id);
 		ps->id = p->id;
 		ps->addr = p->addr;
 		ps->alive = p->alive;
@@ -781,14 +645,13 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 		ps->last_heard_ms = p->known ? (int64_t)(t - p->last_heard) : -1;
 		ps->epoch = p->epoch;
 		ps->role = p->hb.role;
-		ps->flows_held = o.flows;
+		ps->flows_held = table_owner(r->t, p->id).flows;
 		ps->flows_advertised = p->hb.flows;
-		ps->lost_frames = p->lost;
-		ps->lag_frames = p->hb_valid && p->next_seq ?
-				 (uint32_t)(p->hb.lastseq - (p->next_seq - 1)) : 0;
-		ps->in_sync = p->alive && p->hb_valid && !p->bulk_active &&
-			      o.flows == p->hb.flows && o.digest == p->hb.digest &&
-			      ps->lag_frames == 0;
+		ps->lost_frames = p->c.lost;
+		ps->lag_frames = recv_lag(p);
+		ps->held_frames = reorder_count(p->held);
+		ps->c = p->c;
+		ps->in_sync = recv_in_sync(r, p);
 		if (!ps->in_sync)
 			st->in_sync = false;
 	}

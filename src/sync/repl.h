@@ -50,6 +50,9 @@ struct repl_config {
 	size_t frame_size;              /* bytes per datagram */
 	uint32_t heartbeat_ms;
 	uint32_t dead_after;            /* missed heartbeats */
+	size_t resend_bytes;            /* ring of sent frames kept for NACKs */
+	uint32_t nack_ms;               /* NACK a gap again after this long */
+	uint32_t gap_timeout_ms;        /* give a gap up (and resync) after this */
 	bool proto[256];                /* protocols to sync */
 	unsigned nignore;
 	struct repl_net ignore[REPL_MAX_IGNORE];
@@ -60,7 +63,9 @@ struct repl_ops {
 	int (*inject)(void *arg, enum ctnl_op op, const struct ct *ct);
 	int (*inject_flush)(void *arg);
 	int (*dump)(void *arg);         /* delivers entries back via repl_kernel_event */
-	int (*send)(void *arg, const void *buf, size_t len);
+	int (*send)(void *arg, const void *buf, size_t len);            /* to every peer */
+	int (*send_to)(void *arg, const struct sockaddr_storage *to,    /* to one peer */
+		       const void *buf, size_t len);
 	uint64_t (*now_ms)(void *arg);
 };
 
@@ -73,6 +78,15 @@ struct repl_stats {
 	uint64_t adopted, ownership_conflicts, swept;
 	uint64_t nat_clashes, inject_retries, inject_failed;
 	uint64_t committed, overruns, resyncs;
+	uint64_t rx_dup, tx_retransmits, tx_nacks, rx_nacks, resync_escalations;
+	uint64_t resyncs_asked, digest_mismatches, orphans_claimed;
+};
+
+/* Per-peer counters (`ctsyncctl stats`). */
+struct repl_peer_counters {
+	uint64_t rx_frames, rx_bytes, rx_dup, rx_malformed;
+	uint64_t gaps, lost, nacks_sent, nacks_received, retransmitted;
+	uint64_t resyncs_asked, bulks_received, bulks_clean;
 };
 
 struct repl_peer_status {
@@ -85,13 +99,17 @@ struct repl_peer_status {
 	uint32_t flows_held;            /* flows we hold owned by the peer */
 	uint32_t flows_advertised;      /* what its last heartbeat said */
 	uint32_t lag_frames;            /* frames it sent that we lack */
-	uint64_t lost_frames;
+	uint64_t lost_frames;           /* given up on (repaired by resync) */
+	unsigned held_frames;           /* received after a gap, waiting */
+	struct repl_peer_counters c;
 };
 
 struct repl_status {
 	uint32_t node_id, epoch;
 	bool primary, immediate, in_sync;
 	uint32_t flows_local, flows_total, pending_commit;
+	uint32_t orphans;               /* from the kernel at start, no owner yet */
+	bool starting;                  /* still collecting peers' bulks */
 	unsigned npeers;
 	struct repl_peer_status peer[REPL_MAX_PEERS];
 };
@@ -117,6 +135,8 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
 void repl_flush(struct repl *r);
 /* Heartbeat and liveness; call every heartbeat interval. */
 void repl_tick(struct repl *r);
+/* NACK retries, gap time-outs, start-up completion; call every ~10 ms. */
+void repl_poll(struct repl *r);
 
 /* Operator actions; return the number of flows affected or -errno. */
 int repl_promote(struct repl *r);

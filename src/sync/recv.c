@@ -1,0 +1,438 @@
+/*
+ * recv.c — frames from peers: checked whole, then applied in sequence order
+ * per (node, epoch).  A gap holds later frames back and is NACKed (again
+ * every nack_ms) until filled; one that cannot be filled within
+ * gap_timeout_ms, or that is too wide to hold, is given up: the frames are
+ * counted as lost and the sender is asked for a bulk resync, whose mark and
+ * sweep repairs whatever they carried.  Heartbeats reveal a lost tail (their
+ * last sequence) and silent divergence (their digest).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/log.h"
+#include "sync/repl_int.h"
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+	return false;
+}
+
+/* ---- applying records ------------------------------------------------------- */
+
+static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct)
+{
+	struct flow *f = table_find(r->t, ct);
+
+	r->st.rx_upserts++;
+	if (!f) {
+		f = table_add(r->t, ct, p->id);
+		if (!f)
+			return;
+	} else {
+		if (f->owner == r->cfg.node_id && r->primary)
+			r->st.ownership_conflicts++;
+		if (f->owner == OWNER_NONE)
+			r->st.orphans_claimed++;
+		table_set_owner(r->t, f, p->id);
+		uint32_t id = f->ct.id;
+		f->ct = *ct;
+		f->ct.id = id;
+	}
+	if (p->bulk_active)
+		f->bulk_mark = p->bulk_gen;
+	if (r->cfg.inject_immediate)
+		repl_inject(r, f->in_kernel ? CTNL_OP_UPDATE : CTNL_OP_CREATE, f);
+	else
+		f->pending = 1;
+}
+
+static void apply_delete(struct repl *r, struct peer *p, const struct ct *ct)
+{
+	struct flow *f = table_find(r->t, ct);
+
+	r->st.rx_deletes++;
+	if (!f || f->owner != p->id)
+		return;
+	if (f->in_kernel)
+		repl_inject(r, CTNL_OP_DELETE, f);
+	repl_drop(r, f);
+}
+
+static void ask_resync(struct repl *r, struct peer *p, const char *why)
+{
+	uint64_t t = repl_now(r);
+
+	if (p->resync_asked_at && t - p->resync_asked_at < RESYNC_RETRY_MS)
+		return;
+	p->resync_asked_at = t;
+	p->c.resyncs_asked++;
+	r->st.resyncs_asked++;
+	struct bulk_info b = { .id = ++r->bulk_id, .target = p->id };
+	repl_emit_bulk(r, REC_RESYNC_REQ, &b);
+	log_info("peer %u: asking for a resync (%s)", p->id, why);
+}
+
+static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *rec)
+{
+	struct hb_info hb;
+
+	if (codec_get_heartbeat(rec, &hb) < 0) {
+		r->st.rx_bad_records++;
+		return;
+	}
+	r->st.rx_heartbeats++;
+	p->hb = hb;
+	p->hb_valid = true;
+	/* a lost tail: the sender sent more than we have */
+	if ((int32_t)(hb.lastseq - p->next_seq) >= 0) {
+		if (!p->gap_since) {
+			p->gap_since = repl_now(r);
+			p->c.gaps++;
+		}
+		recv_poll(r, p);
+		return;
+	}
+	/* everything it sent is applied: its flows must be what we hold */
+	struct owner_stats o = table_owner(r->t, p->id);
+	if (p->bulk_active || reorder_count(p->held) ||
+	    (o.flows == hb.flows && o.digest == hb.digest)) {
+		p->mismatch = 0;
+		return;
+	}
+	/* Three in a row, not one: a flow can change hands between the
+	 * sender's count and ours (a promotion in flight). */
+	if (++p->mismatch >= 3) {
+		r->st.digest_mismatches++;
+		p->mismatch = 0;
+		ask_resync(r, p, "its digest differs from what we hold");
+	}
+}
+
+static void apply_bulk(struct repl *r, struct peer *p, const struct rec *rec)
+{
+	struct bulk_info b;
+
+	if (codec_get_bulk(rec, &b) < 0) {
+		r->st.rx_bad_records++;
+		return;
+	}
+	if (rec->type == REC_BULK_BEGIN) {
+		p->bulk_active = true;
+		p->bulk_clean = true;
+		p->bulk_gen = ++r->gen;
+		return;
+	}
+	if (rec->type == REC_RESYNC_REQ) {
+		if (b.target == 0 || b.target == r->cfg.node_id)
+			r->want_bulk = true;
+		return;
+	}
+	/* BULK_END */
+	if (!p->bulk_active)
+		return;
+	p->bulk_active = false;
+	p->c.bulks_received++;
+	r->st.rx_bulks++;
+	if (!p->bulk_clean) {
+		log_warnx("peer %u: bulk %u lost frames, not sweeping", p->id, b.id);
+		p->resync_asked_at = 0;
+		ask_resync(r, p, "its last bulk lost frames");
+		return;
+	}
+	p->c.bulks_clean++;
+	p->bulk_done = true;
+	p->resync_asked_at = 0;
+	unsigned n = repl_sweep(r, p->id, p->bulk_gen);
+	log_info("peer %u: bulk %u complete, %u flows, %u stale removed",
+		 p->id, b.id, b.count, n);
+}
+
+static void apply_nack(struct repl *r, struct peer *p, const struct rec *rec)
+{
+	struct nack_info n;
+	unsigned budget = 4096;         /* frames resent per NACK, at most */
+	bool escalated = false;
+
+	if (codec_get_nack(rec, &n) < 0) {
+		r->st.rx_bad_records++;
+		return;
+	}
+	if (n.target != r->cfg.node_id || n.epoch != r->epoch)
+		return;                 /* about someone else, or our past life */
+	p->c.nacks_received++;
+	r->st.rx_nacks++;
+	for (unsigned i = 0; i < n.nranges && budget; i++) {
+		for (uint32_t s = n.range[i].first;
+		     (int32_t)(n.range[i].last - s) >= 0 && budget; s++, budget--) {
+			size_t len;
+			const uint8_t *f = ring_get(r->sent, s, &len);
+			if (!f) {
+				escalated = true;
+				break;
+			}
+			r->ops.send_to(r->ops.arg, &p->addr, f, len);
+			p->c.retransmitted++;
+			r->st.tx_retransmits++;
+		}
+	}
+	if (escalated && !r->want_bulk) {
+		r->want_bulk = true;
+		r->st.resync_escalations++;
+		log_warnx("peer %u asked for frames no longer held: sending a bulk resync", p->id);
+	}
+}
+
+/* Every record of a frame already checked whole. */
+static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size_t len)
+{
+	struct frame_hdr h;
+	struct cursor c;
+	struct rec rec;
+	struct ct ct;
+
+	if (codec_frame_open(buf, len, &h, &c) < 0)
+		return;
+	while (codec_next(&c, &rec) > 0) {
+		switch (rec.type) {
+		case REC_FLOW_UPSERT:
+		case REC_FLOW_DELETE:
+			if (codec_get_flow(&rec, &ct) < 0) {
+				r->st.rx_bad_records++;
+				log_limited(LOG_LVL_WARN, "peer %u: bad flow record", p->id);
+				break;
+			}
+			if (rec.type == REC_FLOW_UPSERT)
+				apply_upsert(r, p, &ct);
+			else
+				apply_delete(r, p, &ct);
+			break;
+		case REC_HEARTBEAT:
+			apply_heartbeat(r, p, &rec);
+			break;
+		case REC_BULK_BEGIN:
+		case REC_BULK_END:
+		case REC_RESYNC_REQ:
+			apply_bulk(r, p, &rec);
+			break;
+		case REC_NACK:
+			apply_nack(r, p, &rec);
+			break;
+		default:
+			break;          /* unknown, not mandatory: skip */
+		}
+	}
+}
+
+/* ---- ordering ------------------------------------------------------------------ */
+
+/* Apply what is held from next_seq on; close the gap if nothing is left. */
+static void drain(struct repl *r, struct peer *p)
+{
+	size_t len;
+	uint8_t *f;
+
+	while ((f = reorder_take(p->held, p->next_seq, &len))) {
+		p->next_seq++;
+		apply_frame(r, p, f, len);
+		free(f);
+	}
+	if (reorder_count(p->held) == 0 &&
+	    !(p->hb_valid && (int32_t)(p->hb.lastseq - p->next_seq) >= 0)) {
+		p->gap_since = 0;
+		p->nack_at = 0;
+	}
+}
+
+/* Stop waiting for the frames before `upto`: count them lost, ask for a
+ * bulk (its mark and sweep repairs what they carried), go on. */
+static void give_up(struct repl *r, struct peer *p, uint32_t upto, const char *why)
+{
+	uint32_t lost = upto - p->next_seq;
+
+	p->c.lost += lost;
+	r->st.rx_lost += lost;
+	p->next_seq = upto;
+	if (p->bulk_active)
+		p->bulk_clean = false;
+	log_warnx("peer %u: %u frames lost (%s)", p->id, lost, why);
+	p->gap_since = 0;
+	ask_resync(r, p, "frames lost");
+	drain(r, p);
+}
+
+static void deliver(struct repl *r, struct peer *p, const uint8_t *buf, size_t len, uint32_t seq)
+{
+	if ((int32_t)(seq - p->next_seq) < 0) {
+		p->c.rx_dup++;
+		r->st.rx_dup++;
+		return;
+	}
+	/* Too far ahead to hold: give up on the frames before it (each round
+	 * applies at least the frame it stops at, so this ends). */
+	while (seq - p->next_seq >= REORDER_CAP) {
+		uint32_t upto = reorder_count(p->held) ? reorder_lowest(p->held, p->next_seq) : seq;
+		give_up(r, p, upto, "gap too wide to hold");
+	}
+	if (seq != p->next_seq) {
+		int ret = reorder_put(p->held, p->next_seq, seq, buf, len);
+		if (ret == 1) {
+			p->c.rx_dup++;
+			r->st.rx_dup++;
+		}
+		if (!p->gap_since) {
+			p->gap_since = repl_now(r);
+			p->c.gaps++;
+		}
+		recv_poll(r, p);
+		return;
+	}
+	p->next_seq++;
+	apply_frame(r, p, buf, len);
+	drain(r, p);
+}
+
+/* Ask again for what is missing, or give up on it. */
+void recv_poll(struct repl *r, struct peer *p)
+{
+	uint64_t t = repl_now(r);
+
+	if (!p->gap_since || !p->known)
+		return;
+	if (t - p->gap_since > r->cfg.gap_timeout_ms) {
+		uint32_t upto = reorder_count(p->held) ? reorder_lowest(p->held, p->next_seq)
+						      : p->hb.lastseq + 1;
+		give_up(r, p, upto, "not repaired in time");
+		return;
+	}
+	if (p->nack_at && t < p->nack_at)
+		return;
+	uint32_t upto = reorder_count(p->held) ? reorder_highest(p->held) : p->next_seq;
+	if (p->hb_valid && (int32_t)(p->hb.lastseq - upto) > 0)
+		upto = p->hb.lastseq;
+	struct nack_info n = { .target = p->id, .epoch = p->epoch };
+	reorder_holes(p->held, p->next_seq, upto, &n);
+	if (n.nranges == 0)
+		return;
+	repl_send_control(r, p, &n);
+	p->nack_at = t + r->cfg.nack_ms;
+	p->c.nacks_sent++;
+	r->st.tx_nacks++;
+}
+
+void recv_reset(struct peer *p)
+{
+	reorder_clear(p->held);
+	p->gap_since = p->nack_at = 0;
+	p->hb_valid = false;
+	p->bulk_active = false;
+	p->mismatch = 0;
+	p->resync_asked_at = 0;
+}
+
+uint32_t recv_lag(const struct peer *p)
+{
+	if (!p->hb_valid)
+		return 0;
+	int32_t lag = (int32_t)(p->hb.lastseq - (p->next_seq - 1));
+	return lag > 0 ? (uint32_t)lag : 0;
+}
+
+bool recv_in_sync(struct repl *r, const struct peer *p)
+{
+	struct owner_stats o = table_owner(r->t, p->id);
+	return p->alive && p->hb_valid && !p->bulk_active && !p->gap_since &&
+	       reorder_count(p->held) == 0 && recv_lag(p) == 0 &&
+	       o.flows == p->hb.flows && o.digest == p->hb.digest;
+}
+
+/* ---- the entry point -------------------------------------------------------------- */
+
+void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
+		  const struct sockaddr_storage *from)
+{
+	struct frame_hdr h;
+	struct cursor c;
+	struct rec rec;
+
+	r->st.rx_frames++;
+	if (codec_frame_open(buf, len, &h, &c) < 0) {
+		r->st.rx_malformed++;
+		log_limited(LOG_LVL_WARN, "dropped a malformed frame (%zu bytes)", len);
+		return;
+	}
+	if (h.node == r->cfg.node_id) {
+		r->st.rx_self++;
+		return;
+	}
+	struct peer *p = repl_peer(r, h.node);
+	if (!p) {
+		r->st.rx_unknown_node++;
+		log_limited(LOG_LVL_WARN, "dropped a frame from unknown node %u", h.node);
+		return;
+	}
+	if (from && !same_addr(from, &p->addr)) {
+		char ab[INET6_ADDRSTRLEN] = "?";
+		const void *a = from->ss_family == AF_INET6 ?
+				(const void *)&((const struct sockaddr_in6 *)from)->sin6_addr :
+				(const void *)&((const struct sockaddr_in *)from)->sin_addr;
+		inet_ntop(from->ss_family, a, ab, sizeof(ab));
+		r->st.rx_bad_source++;
+		log_limited(LOG_LVL_WARN, "dropped a frame claiming node %u from %s, "
+			    "not its configured address", h.node, ab);
+		return;
+	}
+	/* Check every record before acting on any, and before the frame may
+	 * move this peer's epoch or sequence: a frame is taken whole or not. */
+	int ret;
+	while ((ret = codec_next(&c, &rec)) > 0)
+		if ((rec.flags & REC_F_MANDATORY) &&
+		    (rec.type < REC_FLOW_UPSERT || rec.type > REC_NACK))
+			ret = -EINVAL;
+	if (ret < 0) {
+		r->st.rx_malformed++;
+		p->c.rx_malformed++;
+		log_limited(LOG_LVL_WARN, "dropped a malformed frame from node %u", h.node);
+		return;
+	}
+
+	bool unseq = h.flags & WIRE_F_UNSEQ;
+	if (!p->known || p->epoch != h.epoch) {
+		log_info("peer %u: %s (epoch %08x)", p->id,
+			 p->known ? "restarted" : "first contact", h.epoch);
+		recv_reset(p);
+		/* A peer we knew restarted: its sequence began again at 1, and
+		 * any frame we missed of the new epoch is in its ring.  One we
+		 * never knew sends us a bulk when it hears us: start here. */
+		if (p->known)
+			p->next_seq = 1;
+		else
+			p->next_seq = unseq ? h.seq + 1 : h.seq;
+		p->known = true;
+		p->epoch = h.epoch;
+		p->bulk_done = false;
+		r->want_bulk = true;    /* it has none of our flows yet */
+	}
+	if (!p->alive)
+		log_info("peer %u is alive", p->id);
+	p->alive = true;
+	p->last_heard = repl_now(r);
+	p->c.rx_frames++;
+	p->c.rx_bytes += len;
+
+	if (unseq)
+		apply_frame(r, p, buf, len);
+	else
+		deliver(r, p, buf, len, h.seq);
+}

@@ -1,0 +1,77 @@
+/*
+ * repl_int.h — what repl.c (kernel side, sending, operator actions) and
+ * recv.c (receiving: ordering, NACKs, heartbeats, bulks) share.  Not for use
+ * outside src/sync/.
+ */
+#ifndef CTSYNC_SYNC_REPL_INT_H
+#define CTSYNC_SYNC_REPL_INT_H
+
+#include "sync/codec.h"
+#include "sync/reorder.h"
+#include "sync/repl.h"
+#include "sync/ring.h"
+
+#define OWNER_NONE 0u           /* a flow found in the kernel at start-up */
+#define REORDER_CAP 8192u       /* frames held per peer while a gap is repaired */
+#define RESYNC_RETRY_MS 3000u   /* ask a peer for a bulk again after this */
+
+struct peer {
+	uint32_t id;
+	struct sockaddr_storage addr;
+	bool known, alive, hb_valid;
+	uint32_t epoch;
+	uint32_t next_seq;              /* next data frame to apply */
+	uint64_t last_heard;
+	struct hb_info hb;
+	/* ordering and repair */
+	struct reorder *held;
+	uint64_t gap_since, nack_at;
+	unsigned mismatch;              /* heartbeats in a row whose digest differs */
+	uint64_t resync_asked_at;
+	/* its bulk being received */
+	bool bulk_active, bulk_clean;
+	uint32_t bulk_gen;
+	bool bulk_done;                 /* a complete bulk since we started */
+	struct repl_peer_counters c;
+};
+
+struct repl {
+	struct repl_config cfg;
+	struct repl_ops ops;
+	struct table *t;
+	struct repl_stats st;
+	uint32_t epoch, seq;            /* seq: last data frame sent */
+	uint32_t bulk_id, gen;
+	bool primary;
+	struct peer peer[REPL_MAX_PEERS];
+	struct ring *sent;
+	/* dirty list: flows whose latest state is to be advertised */
+	struct flow *dhead, **dtail;
+	/* the data frame being filled */
+	struct wbuf w;
+	uint8_t *buf;
+	bool want_bulk;                 /* a peer needs all our flows */
+	uint64_t last_bulk;
+	bool loading;                   /* the initial dump is being read */
+	bool starting;                  /* orphans not yet settled (see repl.c) */
+	uint64_t started;
+	uint32_t dump_gen;
+};
+
+/* repl.c */
+uint64_t repl_now(struct repl *r);
+struct peer *repl_peer(struct repl *r, uint32_t id);
+void repl_emit_bulk(struct repl *r, enum wire_rec type, const struct bulk_info *b);
+void repl_inject(struct repl *r, enum ctnl_op op, struct flow *f);
+void repl_drop(struct repl *r, struct flow *f);
+unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen);
+/* Send one control record (NACK) outside the data sequence, to one peer. */
+void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n);
+
+/* recv.c */
+void recv_poll(struct repl *r, struct peer *p);
+void recv_reset(struct peer *p);
+bool recv_in_sync(struct repl *r, const struct peer *p);
+uint32_t recv_lag(const struct peer *p);
+
+#endif
