@@ -18,6 +18,7 @@
 
 #define DEFAULT_SOCKET "/run/ctsyncd/ctsyncd.sock"
 #define TIMEOUT_MS 30000
+#define CMD_WAIT_SYNC 1000      /* client-side: polls CTL_IN_SYNC */
 
 static void usage(FILE *f)
 {
@@ -31,6 +32,7 @@ static void usage(FILE *f)
 		"  demote                  become backup\n"
 		"  commit                  write flows waiting in memory into the kernel\n"
 		"  resync                  re-read the kernel table, ask peers for their flows\n"
+		"  wait-sync [--timeout S] wait until in sync (exit 0) or S seconds (default 60) pass (exit 1)\n"
 		"exit status: 0 ok, 1 daemon reported failure, 2 usage, 3 daemon unreachable\n");
 }
 
@@ -57,6 +59,51 @@ static int read_full(int fd, void *buf, size_t len, int *timeout_ms)
 	return 0;
 }
 
+/* One request, one answer.  0 with *code and *body (NUL-terminated, the
+ * caller frees it) set, or 3 when the daemon cannot be reached. */
+static int request(const char *sock, int cmd, uint32_t flags, const char *arg,
+		   uint16_t *code, char **body)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	memcpy(sun.sun_path, sock, strlen(sock) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "ctsyncctl: cannot reach ctsyncd at %s: %s\n", sock, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 3;
+	}
+	size_t alen = strlen(arg);
+	struct ctl_hdr h = { CTL_MAGIC, CTL_VERSION, (uint16_t)cmd, flags, (uint32_t)alen };
+	char req[CTL_HDR_LEN + 64];
+	memcpy(req, &h, sizeof(h));
+	memcpy(req + sizeof(h), arg, alen);
+	if (write(fd, req, sizeof(h) + alen) != (ssize_t)(sizeof(h) + alen)) {
+		fprintf(stderr, "ctsyncctl: sending to ctsyncd: %s\n", strerror(errno));
+		close(fd);
+		return 3;
+	}
+	int tmo = TIMEOUT_MS;
+	struct ctl_hdr r;
+	if (read_full(fd, &r, sizeof(r), &tmo) < 0 || r.magic != CTL_MAGIC) {
+		fprintf(stderr, "ctsyncctl: no valid answer from ctsyncd\n");
+		close(fd);
+		return 3;
+	}
+	char *b = malloc((size_t)r.len + 1);
+	if (!b || read_full(fd, b, r.len, &tmo) < 0) {
+		fprintf(stderr, "ctsyncctl: answer from ctsyncd cut short\n");
+		free(b);
+		close(fd);
+		return 3;
+	}
+	close(fd);
+	b[r.len] = 0;
+	*code = r.code;
+	*body = b;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -64,17 +111,20 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "local", no_argument, NULL, 'l' },
 		{ "peer", required_argument, NULL, 'p' },
+		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	static const struct { const char *name; enum ctl_cmd cmd; } cmds[] = {
 		{ "status", CTL_STATUS }, { "stats", CTL_STATS }, { "dump", CTL_DUMP },
 		{ "promote", CTL_PROMOTE }, { "demote", CTL_DEMOTE }, { "commit", CTL_COMMIT },
-		{ "resync", CTL_RESYNC },
+		{ "resync", CTL_RESYNC }, { "wait-sync", CMD_WAIT_SYNC },
 	};
 	const char *sock = getenv("CTSYNCCTL_SOCKET");
 	const char *peer = NULL;
 	bool json = false, local = false;
+	long timeout_s = 60;
+	bool timeout_set = false;
 	int c;
 
 	if (!sock)
@@ -108,10 +158,19 @@ int main(int argc, char **argv)
 	av[0] = (char *)"ctsyncctl";
 	optind = 1;
 	while ((c = getopt_long(ac, av, "+jl", opts, NULL)) != -1) {
+		char *end;
 		switch (c) {
 		case 'j': json = true; break;
 		case 'l': local = true; break;
 		case 'p': peer = optarg; break;
+		case 't':
+			timeout_s = strtol(optarg, &end, 10);
+			if (*end || timeout_s < 0 || timeout_s > 86400) {
+				fprintf(stderr, "ctsyncctl: --timeout wants seconds (0-86400)\n");
+				return 2;
+			}
+			timeout_set = true;
+			break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -119,7 +178,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ctsyncctl: unexpected argument '%s'\n", av[optind]);
 		return 2;
 	}
+	if (strlen(sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		fprintf(stderr, "ctsyncctl: socket path too long\n");
+		return 2;
+	}
 	char arg[64] = "";
+	if (timeout_set && cmd != CMD_WAIT_SYNC) {
+		fprintf(stderr, "ctsyncctl: --timeout goes with wait-sync\n");
+		return 2;
+	}
 	if ((local || peer) && cmd != CTL_DUMP) {
 		fprintf(stderr, "ctsyncctl: --local and --peer go with dump\n");
 		return 2;
@@ -140,42 +207,38 @@ int main(int argc, char **argv)
 		snprintf(arg, sizeof(arg), "peer %lu", id);
 	}
 
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	if (strlen(sock) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "ctsyncctl: socket path too long\n");
-		return 2;
+	if (cmd == CMD_WAIT_SYNC) {
+		/* poll until in sync (exit 0) or the time is up (exit 1) */
+		struct timespec t0, t;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (;;) {
+			char *body = NULL;
+			uint16_t code;
+			int rc = request(sock, CTL_IN_SYNC, 0, "", &code, &body);
+			free(body);
+			if (rc)
+				return rc;
+			if (code == CTL_OK) {
+				printf("in sync\n");
+				return 0;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if ((t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L >=
+			    timeout_s * 1000L) {
+				fprintf(stderr, "ctsyncctl: not in sync after %ld s\n", timeout_s);
+				return 1;
+			}
+			usleep(100000);
+		}
 	}
-	memcpy(sun.sun_path, sock, strlen(sock) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr, "ctsyncctl: cannot reach ctsyncd at %s: %s\n", sock, strerror(errno));
-		return 3;
-	}
-	size_t alen = strlen(arg);
-	struct ctl_hdr h = { CTL_MAGIC, CTL_VERSION, (uint16_t)cmd, json ? CTL_F_JSON : 0,
-			     (uint32_t)alen };
-	char req[CTL_HDR_LEN + 64];
-	memcpy(req, &h, sizeof(h));
-	memcpy(req + sizeof(h), arg, alen);
-	if (write(fd, req, sizeof(h) + alen) != (ssize_t)(sizeof(h) + alen)) {
-		fprintf(stderr, "ctsyncctl: sending to ctsyncd: %s\n", strerror(errno));
-		return 3;
-	}
-	int tmo = TIMEOUT_MS;
-	struct ctl_hdr r;
-	if (read_full(fd, &r, sizeof(r), &tmo) < 0 || r.magic != CTL_MAGIC) {
-		fprintf(stderr, "ctsyncctl: no valid answer from ctsyncd\n");
-		return 3;
-	}
-	char *body = malloc((size_t)r.len + 1);
-	if (!body || read_full(fd, body, r.len, &tmo) < 0) {
-		fprintf(stderr, "ctsyncctl: answer from ctsyncd cut short\n");
-		return 3;
-	}
-	close(fd);
-	fwrite(body, 1, r.len, r.code == CTL_OK ? stdout : stderr);
+	char *body = NULL;
+	uint16_t code;
+	int rc = request(sock, cmd, json ? CTL_F_JSON : 0, arg, &code, &body);
+	if (rc)
+		return rc;
+	fputs(body, code == CTL_OK ? stdout : stderr);
 	free(body);
-	if (r.code == CTL_OK)
+	if (code == CTL_OK)
 		return 0;
-	return r.code == CTL_BADREQ ? 2 : 1;
+	return code == CTL_BADREQ ? 2 : 1;
 }

@@ -187,6 +187,10 @@ static void defaults(struct config *cfg)
 	cfg->repl.inject_immediate = true;
 	cfg->repl.heartbeat_ms = 200;
 	cfg->repl.dead_after = 5;
+	cfg->repl.resend_bytes = 64u << 20;
+	cfg->repl.nack_ms = 20;
+	cfg->repl.gap_timeout_ms = 3000;
+	cfg->repl.refresh_ms = 5000;
 	cfg->tcp_liberal = true;
 	cfg->event_buffer = 64u << 20;
 	cfg->transport.rcvbuf = 32 << 20;
@@ -209,7 +213,7 @@ static void load_node(struct ctx *c, const config_t *cf, struct config *cfg)
 static void load_sync(struct ctx *c, const config_t *cf, struct config *cfg)
 {
 	static const char *const keys[] = { "role", "inject", "tcp_window", "heartbeat_ms",
-					    "dead_after", NULL };
+					    "dead_after", "resend_buffer", "refresh_ms", NULL };
 	static const char *const roles[] = { "backup", "primary", NULL };
 	static const char *const injects[] = { "on-promote", "immediate", NULL };
 	static const char *const windows[] = { "strict", "liberal", NULL };
@@ -223,6 +227,13 @@ static void load_sync(struct ctx *c, const config_t *cf, struct config *cfg)
 	cfg->tcp_liberal = choose(c, g, "tcp_window", windows, 1) == 1;
 	cfg->repl.heartbeat_ms = (uint32_t)get_int(c, g, "heartbeat_ms", 200, 10, 60000, false);
 	cfg->repl.dead_after = (uint32_t)get_int(c, g, "dead_after", 5, 2, 1000, false);
+	cfg->repl.resend_bytes = (size_t)get_int(c, g, "resend_buffer", (long long)cfg->repl.resend_bytes,
+						 1 << 16, 1LL << 32, false);
+	cfg->repl.refresh_ms = (uint32_t)get_int(c, g, "refresh_ms", cfg->repl.refresh_ms, 0, 3600000,
+						 false);
+	if (cfg->repl.refresh_ms && cfg->repl.refresh_ms < 500)
+		err_at(c, config_setting_get_member(g, "refresh_ms"),
+		       "'refresh_ms' must be 0 (off) or at least 500");
 }
 
 static void load_peers(struct ctx *c, const config_setting_t *list, struct config *cfg,

@@ -92,10 +92,11 @@ static void render_status(struct control *c, struct out *o, bool json)
 	if (json) {
 		outf(o, "{\"node_id\":%u,\"role\":\"%s\",\"inject\":\"%s\",\"epoch\":\"%08x\","
 		     "\"flows_local\":%u,\"flows_total\":%u,\"pending_commit\":%u,"
-		     "\"in_sync\":%s,\"peers\":[",
+		     "\"flows_without_owner\":%u,\"starting\":%s,\"in_sync\":%s,\"peers\":[",
 		     st.node_id, st.primary ? "primary" : "backup",
 		     st.immediate ? "immediate" : "on-promote", st.epoch, st.flows_local,
-		     st.flows_total, st.pending_commit, st.in_sync ? "true" : "false");
+		     st.flows_total, st.pending_commit, st.orphans, st.starting ? "true" : "false",
+		     st.in_sync ? "true" : "false");
 		for (unsigned i = 0; i < st.npeers; i++) {
 			const struct repl_peer_status *p = &st.peer[i];
 			outf(o, "%s{\"id\":%u,\"address\":\"%s\",\"alive\":%s,\"last_heard_ms\":%lld,"
@@ -117,7 +118,10 @@ static void render_status(struct control *c, struct out *o, bool json)
 	outf(o, "flows held in total: %u", st.flows_total);
 	if (!st.immediate)
 		outf(o, " (%u waiting for commit)", st.pending_commit);
-	outf(o, "\nin sync:        %s\n", st.in_sync ? "yes" : "no");
+	if (st.orphans)
+		outf(o, "\nflows without owner: %u (found in the kernel at start)", st.orphans);
+	outf(o, "\nin sync:        %s%s\n", st.in_sync ? "yes" : "no",
+	     st.starting ? " (starting: collecting the peers' flows)" : "");
 	outf(o, "\n%-6s %-22s %-6s %-10s %-8s %-11s %-11s %-6s %-6s %s\n", "PEER", "ADDRESS",
 	     "ALIVE", "HEARD", "ROLE", "FLOWS HELD", "ADVERTISED", "LAG", "LOST", "IN SYNC");
 	for (unsigned i = 0; i < st.npeers; i++) {
@@ -148,7 +152,8 @@ static void render_stats(struct control *c, struct out *o, bool json)
 		S(tx_bytes), S(tx_errors), S(tx_bulks), S(ev_new), S(ev_update), S(ev_destroy),
 		S(ev_own), S(ev_filtered), S(ev_foreign), S(adopted), S(ownership_conflicts),
 		S(swept), S(nat_clashes), S(inject_retries), S(inject_failed), S(committed),
-		S(overruns), S(resyncs),
+		S(overruns), S(resyncs), S(rx_dup), S(tx_retransmits), S(tx_nacks), S(rx_nacks),
+		S(resync_escalations), S(resyncs_asked), S(digest_mismatches), S(orphans_claimed),
 #undef S
 		{ "kernel_events", k->events }, { "kernel_events_bad", k->events_bad },
 		{ "kernel_overruns", k->overruns }, { "kernel_dumped", k->dumped },
@@ -164,7 +169,9 @@ static void render_stats(struct control *c, struct out *o, bool json)
 		{ "link_rx_bytes", t->rx_bytes }, { "link_rx_errors", t->rx_errors },
 	};
 	size_t n = sizeof(all) / sizeof(all[0]);
+	struct repl_status st;
 
+	repl_status(c->ctx.repl, &st);
 	if (json)
 		outf(o, "{");
 	for (size_t i = 0; i < n; i++) {
@@ -174,8 +181,35 @@ static void render_stats(struct control *c, struct out *o, bool json)
 		else
 			outf(o, "%-24s %llu\n", all[i].name, (unsigned long long)all[i].v);
 	}
+	/* per peer: "peer.ID.name value", or "peers": { "ID": { ... } } */
 	if (json)
-		outf(o, "}\n");
+		outf(o, ",\"peers\":{");
+	for (unsigned i = 0; i < st.npeers; i++) {
+		const struct repl_peer_status *p = &st.peer[i];
+		const struct { const char *name; uint64_t v; } pc[] = {
+#define P(x) { #x, p->c.x }
+			P(rx_frames), P(rx_bytes), P(rx_dup), P(rx_malformed), P(gaps), P(lost),
+			P(nacks_sent), P(nacks_received), P(retransmitted), P(resyncs_asked),
+			P(bulks_received), P(bulks_clean),
+#undef P
+			{ "lag_frames", p->lag_frames }, { "held_frames", p->held_frames },
+			{ "flows_held", p->flows_held },
+		};
+		if (json)
+			outf(o, "%s\"%u\":{", i ? "," : "", p->id);
+		for (size_t j = 0; j < sizeof(pc) / sizeof(pc[0]); j++) {
+			if (json)
+				outf(o, "%s\"%s\":%llu", j ? "," : "", pc[j].name,
+				     (unsigned long long)pc[j].v);
+			else
+				outf(o, "peer.%u.%-16s %llu\n", p->id, pc[j].name,
+				     (unsigned long long)pc[j].v);
+		}
+		if (json)
+			outf(o, "}");
+	}
+	if (json)
+		outf(o, "}}\n");
 }
 
 struct dump_ctx {
@@ -270,6 +304,13 @@ static int handle(struct control *c, const struct ctl_hdr *h, const char *arg, s
 		outf(o, json ? "{\"result\":\"committed\",\"flows\":%d}\n" :
 		     "committed %d flows to the kernel\n", n);
 		return CTL_OK;
+	case CTL_IN_SYNC: {
+		struct repl_status st;
+		repl_status(c->ctx.repl, &st);
+		outf(o, json ? "{\"in_sync\":%s}\n" : "in sync: %s\n", st.in_sync ?
+		     (json ? "true" : "yes") : (json ? "false" : "no"));
+		return st.in_sync ? CTL_OK : CTL_FAILED;
+	}
 	case CTL_RESYNC:
 		n = repl_resync(c->ctx.repl);
 		if (n < 0) {

@@ -28,7 +28,7 @@ struct daemon {
 	struct transport *tr;
 	struct repl *repl;
 	struct control *ctl;
-	ev_io nl_w, tr_w;
+	ev_io nl_w, tr_w, dump_w;
 	ev_timer hb_w, poll_w;
 	ev_prepare flush_w;
 	ev_signal sigint_w, sigterm_w;
@@ -60,6 +60,18 @@ static int op_dump(void *arg)
 {
 	struct daemon *d = arg;
 	return ctnl_dump(d->nl);
+}
+
+static int op_dump_start(void *arg)
+{
+	struct daemon *d = arg;
+	return ctnl_dump_start(d->nl);
+}
+
+static void on_dump_done(void *arg)
+{
+	struct daemon *d = arg;
+	repl_dump_done(d->repl);
 }
 
 static int op_send(void *arg, const void *buf, size_t len)
@@ -97,6 +109,17 @@ static void nl_readable(struct ev_loop *loop, ev_io *w, int revents)
 		repl_kernel_overrun(d->repl);
 	else if (n < 0)
 		log_limited(LOG_LVL_WARN, "reading kernel events: %s", strerror(-n));
+}
+
+/* A background dump (timeout refresh): a slice at a time, so that the
+ * loop keeps serving the sync link while a large table is read. */
+static void dump_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct daemon *d = w->data;
+	int n = ctnl_dump_read(d->nl, 64, false);
+
+	if (n < 0)
+		log_limited(LOG_LVL_WARN, "reading a kernel dump: %s", strerror(-n));
 }
 
 static void tr_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -178,6 +201,7 @@ static int run(struct daemon *d, bool foreground)
 		.tcp_liberal = cfg->tcp_liberal,
 		.on_event = on_kernel_event,
 		.on_error = on_inject_error,
+		.on_dump_done = on_dump_done,
 		.arg = d,
 	};
 	/* Subscribe to events before the dump: nothing falls in between. */
@@ -195,6 +219,7 @@ static int run(struct daemon *d, bool foreground)
 		.inject = op_inject,
 		.inject_flush = op_inject_flush,
 		.dump = op_dump,
+		.dump_start = op_dump_start,
 		.send = op_send,
 		.send_to = op_send_to,
 		.now_ms = now_ms,
@@ -219,14 +244,17 @@ static int run(struct daemon *d, bool foreground)
 	}
 	ev_io_init(&d->nl_w, nl_readable, ctnl_event_fd(d->nl), EV_READ);
 	ev_io_init(&d->tr_w, tr_readable, transport_fd(d->tr), EV_READ);
+	ev_io_init(&d->dump_w, dump_readable, ctnl_dump_fd(d->nl), EV_READ);
 	ev_timer_init(&d->hb_w, heartbeat, 0, cfg->repl.heartbeat_ms / 1000.0);
 	ev_timer_init(&d->poll_w, poll_timer, 0.01, 0.01);
 	ev_prepare_init(&d->flush_w, before_sleep);
 	ev_signal_init(&d->sigint_w, on_signal, SIGINT);
 	ev_signal_init(&d->sigterm_w, on_signal, SIGTERM);
-	d->nl_w.data = d->tr_w.data = d->hb_w.data = d->poll_w.data = d->flush_w.data = d;
+	d->nl_w.data = d->tr_w.data = d->dump_w.data = d->hb_w.data = d->poll_w.data = d;
+	d->flush_w.data = d;
 	ev_io_start(d->loop, &d->nl_w);
 	ev_io_start(d->loop, &d->tr_w);
+	ev_io_start(d->loop, &d->dump_w);
 	ev_timer_start(d->loop, &d->hb_w);
 	ev_timer_start(d->loop, &d->poll_w);
 	ev_prepare_start(d->loop, &d->flush_w);

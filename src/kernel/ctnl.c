@@ -2,6 +2,7 @@
 #include "kernel/ctnl.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/filter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netfilter/nf_conntrack_common.h>
@@ -21,6 +23,8 @@
 struct ctnl {
 	struct mnl_socket *ev, *dump, *inj;
 	uint32_t inj_portid;
+	uint32_t dump_seq;              /* a dump under way */
+	bool own_filtered;              /* the kernel drops our own events */
 	struct ctnl_config cfg;
 	struct ctnl_stats st;
 	uint32_t seq;
@@ -548,6 +552,19 @@ int ctnl_open(struct ctnl **out, const struct ctnl_config *cfg)
 	int isz = 4 << 20;
 	setsockopt(mnl_socket_get_fd(nl->inj), SOL_SOCKET, SO_RCVBUFFORCE, &isz, sizeof(isz));
 	nl->inj_portid = mnl_socket_get_portid(nl->inj);
+	/* Drop the events our own injections cause in the kernel, before they
+	 * take room in the event socket's buffer: committing a million flows
+	 * must not overrun our own listener.  (deliver() filters them too, in
+	 * case the filter cannot be attached.)  BPF loads words big-endian,
+	 * hence htonl() of the host-order nlmsg_pid. */
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct nlmsghdr, nlmsg_pid)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htonl(nl->inj_portid), 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+	};
+	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+	nl->own_filtered = setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) == 0;
 	nl->seq = (uint32_t)time(NULL);
 	*out = nl;
 	return 0;
@@ -644,31 +661,69 @@ static int dump_cb(const struct nlmsghdr *nlh, void *arg)
 	return MNL_CB_OK;
 }
 
-int ctnl_dump(struct ctnl *nl)
+int ctnl_dump_start(struct ctnl *nl)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	uint32_t seq = ++nl->seq;
 
+	if (nl->dump_seq)
+		return -EBUSY;
+	nl->dump_seq = ++nl->seq;
 	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
+	nlh->nlmsg_seq = nl->dump_seq;
 	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
 	nfg->nfgen_family = AF_UNSPEC;
 	nfg->version = NFNETLINK_V0;
-	if (mnl_socket_sendto(nl->dump, nlh, nlh->nlmsg_len) < 0)
+	if (mnl_socket_sendto(nl->dump, nlh, nlh->nlmsg_len) < 0) {
+		nl->dump_seq = 0;
 		return -errno;
-	uint32_t portid = mnl_socket_get_portid(nl->dump);
-	for (;;) {
-		ssize_t r = mnl_socket_recvfrom(nl->dump, nl->rbuf, sizeof(nl->rbuf));
-		if (r < 0)
-			return -errno;
-		int ret = mnl_cb_run(nl->rbuf, (size_t)r, seq, portid, dump_cb, nl);
-		if (ret < 0)
-			return -errno;
-		if (ret == MNL_CB_STOP)
-			return 0;
 	}
+	return 0;
+}
+
+int ctnl_dump_read(struct ctnl *nl, int budget, bool wait)
+{
+	uint32_t portid = mnl_socket_get_portid(nl->dump);
+	int fd = mnl_socket_get_fd(nl->dump);
+
+	if (!nl->dump_seq)
+		return 1;
+	for (int i = 0; i < budget; i++) {
+		ssize_t r = recv(fd, nl->rbuf, sizeof(nl->rbuf), wait ? 0 : MSG_DONTWAIT);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return 0;
+		int ret = r < 0 ? -1 : mnl_cb_run(nl->rbuf, (size_t)r, nl->dump_seq, portid,
+						  dump_cb, nl);
+		if (ret < 0) {
+			int err = errno ? -errno : -EIO;
+			nl->dump_seq = 0;
+			return err;
+		}
+		if (ret == MNL_CB_STOP) {
+			nl->dump_seq = 0;
+			if (nl->cfg.on_dump_done)
+				nl->cfg.on_dump_done(nl->cfg.arg);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int ctnl_dump_fd(const struct ctnl *nl)
+{
+	return mnl_socket_get_fd(nl->dump);
+}
+
+int ctnl_dump(struct ctnl *nl)
+{
+	/* one dump at a time on the socket: finish the one under way */
+	while (nl->dump_seq && ctnl_dump_read(nl, 1 << 30, true) == 0)
+		;
+	int ret = ctnl_dump_start(nl);
+	while (ret == 0)
+		ret = ctnl_dump_read(nl, 1 << 30, true);
+	return ret < 0 ? ret : 0;
 }
 
 /* Drain the inject socket: every nlmsgerr with an error names a message of

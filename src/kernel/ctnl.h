@@ -15,6 +15,7 @@
 #ifndef CTSYNC_KERNEL_CTNL_H
 #define CTSYNC_KERNEL_CTNL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,7 @@ struct ctnl_config {
 	bool tcp_liberal;               /* inject TCP with BE_LIBERAL set */
 	ctnl_event_cb on_event;
 	ctnl_error_cb on_error;
+	void (*on_dump_done)(void *arg);        /* a dump was read to its end */
 	void *arg;
 };
 
@@ -67,6 +69,13 @@ int ctnl_event_fd(const struct ctnl *nl);
 int ctnl_event_read(struct ctnl *nl, int budget);
 /* Read the whole table; every entry is delivered as CTNL_EV_DUMP. */
 int ctnl_dump(struct ctnl *nl);
+/* The same without blocking the loop: start it, then read it in slices of
+ * `budget` datagrams when ctnl_dump_fd() is readable.  ctnl_dump_read()
+ * returns 1 when the dump is complete, 0 when more is to come, or -errno.
+ * -EBUSY from start: a dump is already under way. */
+int ctnl_dump_start(struct ctnl *nl);
+int ctnl_dump_read(struct ctnl *nl, int budget, bool wait);
+int ctnl_dump_fd(const struct ctnl *nl);
 /* Queue one message; sends the batch when it is full. */
 int ctnl_inject(struct ctnl *nl, enum ctnl_op op, const struct ct *ct);
 /* Send what is queued and collect the kernel's errors. */

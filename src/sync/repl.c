@@ -178,6 +178,7 @@ static void flush_dirty(struct repl *r)
 			if (f->dead)
 				op = REC_FLOW_DELETE;
 			emit_flow(r, (enum wire_rec)op, &f->ct);
+			f->peer_expiry = repl_now(r) + (uint64_t)f->ct.timeout * 1000;
 		}
 		if (f->dead)
 			table_flow_free(f);
@@ -195,6 +196,7 @@ static void bulk_one(void *arg, struct flow *f)
 	struct bulk_ctx *b = arg;
 	if (f->owner == b->r->cfg.node_id) {
 		emit_flow(b->r, REC_FLOW_UPSERT, &f->ct);
+		f->peer_expiry = repl_now(b->r) + (uint64_t)f->ct.timeout * 1000;
 		b->count++;
 	}
 }
@@ -274,6 +276,27 @@ static void adopt(struct repl *r, struct flow *f)
 	r->st.adopted++;
 }
 
+/* Timeout refresh.  Traffic extends a flow's timeout in the kernel without
+ * an event, so peers' copies of short-lived flows (UDP, ICMP, TCP being set
+ * up or closed) would expire while the flow lives here.  A background dump
+ * every refresh_ms re-reads the timeouts; a flow whose peers' copy expires
+ * within two refresh periods, and that lives longer here, is advertised
+ * again.  Only the timeout is taken from the dump: the state comes from
+ * events, which may be newer than a dump read at the same time. */
+static void refresh_one(struct repl *r, struct flow *f, const struct ct *ct)
+{
+	uint64_t t = repl_now(r);
+
+	if (!(ct->has & CT_HAS_TIMEOUT))
+		return;
+	f->ct.timeout = ct->timeout;
+	uint64_t here = t + (uint64_t)ct->timeout * 1000;
+	if (f->peer_expiry < t + 2ull * r->cfg.refresh_ms && here > f->peer_expiry + 1000) {
+		mark_dirty(r, f, REC_FLOW_UPSERT);
+		r->st.refreshed++;
+	}
+}
+
 void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, bool own)
 {
 	uint32_t self = r->cfg.node_id;
@@ -324,6 +347,10 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 	}
 	f->in_kernel = 1;
 	f->bulk_mark = r->dump_gen;
+	if (ev == CTNL_EV_DUMP && r->refreshing && f->owner == self) {
+		refresh_one(r, f, ct);
+		return;
+	}
 	if (f->owner != self) {
 		if (ev == CTNL_EV_DUMP)
 			return;         /* a copy we hold for its owner */
@@ -416,6 +443,7 @@ unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen)
 /* Dump the kernel table; local flows it no longer has are deleted. */
 static int dump_and_diff(struct repl *r, bool sweep_local)
 {
+	r->refreshing = false;          /* a full dump replaces a refresh under way */
 	r->dump_gen = ++r->gen;
 	int err = r->ops.dump(r->ops.arg);
 	if (err < 0) {
@@ -441,6 +469,35 @@ int repl_load_kernel(struct repl *r)
 		log_info("found %u flows in the kernel table; owners settle once "
 			 "the peers' bulks are in", table_owner(r->t, OWNER_NONE).flows);
 	return err;
+}
+
+static void refresh_poll(struct repl *r)
+{
+	uint64_t t = repl_now(r);
+
+	if (!r->cfg.refresh_ms || !r->ops.dump_start || r->refreshing || r->starting ||
+	    t - r->last_refresh < r->cfg.refresh_ms)
+		return;
+	r->last_refresh = t;
+	r->refresh_gen = r->dump_gen = ++r->gen;
+	r->refreshing = true;           /* before: the dump may complete at once */
+	r->st.refreshes++;
+	if (r->ops.dump_start(r->ops.arg) < 0) {
+		r->refreshing = false;
+		r->dump_gen = 0;
+	}
+}
+
+void repl_dump_done(struct repl *r)
+{
+	if (!r->refreshing)
+		return;
+	r->refreshing = false;
+	r->dump_gen = 0;
+	/* ours that the dump did not show ended without an event reaching us */
+	unsigned n = repl_sweep(r, r->cfg.node_id, r->refresh_gen);
+	if (n)
+		log_info("refresh: %u local flows had ended unseen", n);
 }
 
 void repl_kernel_overrun(struct repl *r)
@@ -504,6 +561,7 @@ void repl_poll(struct repl *r)
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
 		recv_poll(r, &r->peer[i]);
 	startup_poll(r);
+	refresh_poll(r);
 }
 
 void repl_tick(struct repl *r)

@@ -53,6 +53,7 @@ struct repl_config {
 	size_t resend_bytes;            /* ring of sent frames kept for NACKs */
 	uint32_t nack_ms;               /* NACK a gap again after this long */
 	uint32_t gap_timeout_ms;        /* give a gap up (and resync) after this */
+	uint32_t refresh_ms;            /* re-read the kernel table this often (0: never) */
 	bool proto[256];                /* protocols to sync */
 	unsigned nignore;
 	struct repl_net ignore[REPL_MAX_IGNORE];
@@ -63,6 +64,7 @@ struct repl_ops {
 	int (*inject)(void *arg, enum ctnl_op op, const struct ct *ct);
 	int (*inject_flush)(void *arg);
 	int (*dump)(void *arg);         /* delivers entries back via repl_kernel_event */
+	int (*dump_start)(void *arg);   /* the same in the background; repl_dump_done() at the end */
 	int (*send)(void *arg, const void *buf, size_t len);            /* to every peer */
 	int (*send_to)(void *arg, const struct sockaddr_storage *to,    /* to one peer */
 		       const void *buf, size_t len);
@@ -80,6 +82,7 @@ struct repl_stats {
 	uint64_t committed, overruns, resyncs;
 	uint64_t rx_dup, tx_retransmits, tx_nacks, rx_nacks, resync_escalations;
 	uint64_t resyncs_asked, digest_mismatches, orphans_claimed;
+	uint64_t refreshes, refreshed;
 };
 
 /* Per-peer counters (`ctsyncctl stats`). */
@@ -126,6 +129,8 @@ void repl_inject_error(struct repl *r, enum ctnl_op op, const struct ct *ct, int
 void repl_kernel_overrun(struct repl *r);
 /* Initial load of the local kernel table (call once, after subscribing). */
 int repl_load_kernel(struct repl *r);
+/* A background dump (ops.dump_start) was read to its end. */
+void repl_dump_done(struct repl *r);
 
 /* From the network. */
 void repl_receive(struct repl *r, const uint8_t *buf, size_t len,

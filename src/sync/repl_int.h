@@ -56,6 +56,9 @@ struct repl {
 	bool starting;                  /* orphans not yet settled (see repl.c) */
 	uint64_t started;
 	uint32_t dump_gen;
+	bool refreshing;                /* a background dump is being read */
+	uint32_t refresh_gen;
+	uint64_t last_refresh;
 };
 
 /* repl.c */

@@ -20,6 +20,7 @@ struct flow {
 	struct flow *hnext;             /* hash chain */
 	struct flow *dnext;             /* dirty list (repl.c) */
 	uint64_t khash;
+	uint64_t peer_expiry;           /* ours: when peers' copies time out (ms) */
 	uint32_t owner;
 	uint32_t bulk_mark;             /* mark-and-sweep generation */
 	uint8_t dirty;                  /* 0, or the REC_* to advertise */

@@ -160,6 +160,15 @@ static int op_dump(void *arg)
 	return 0;
 }
 
+/* the background dump, read at once */
+static int op_dump_start(void *arg)
+{
+	struct node *nd = arg;
+	op_dump(arg);
+	repl_dump_done(nd->r);
+	return 0;
+}
+
 static void enqueue(int from, int to, const void *buf, size_t len)
 {
 	if (net.drop_next) {
@@ -210,6 +219,7 @@ static uint64_t op_now(void *arg)
 
 static const struct repl_ops ops_tpl = {
 	.inject = op_inject, .inject_flush = op_inject_flush, .dump = op_dump,
+	.dump_start = op_dump_start,
 	.send = op_send, .send_to = op_send_to, .now_ms = op_now,
 };
 
@@ -241,6 +251,7 @@ static void start(int idx, bool primary, bool immediate)
 	cfg.resend_bytes = ring_bytes ? ring_bytes : 4u << 20;
 	cfg.nack_ms = 20;
 	cfg.gap_timeout_ms = 2000;
+	cfg.refresh_ms = 1000;
 	for (int i = 0; i < 256; i++)
 		cfg.proto[i] = true;
 	cfg.nignore = 1;
@@ -563,6 +574,9 @@ static void test_ring_overrun_escalates(void **state)
 	/* a frame's worth of flows is deleted meanwhile */
 	for (uint32_t i = 0; i < 10; i++) {
 		struct ct c = flow(2000 + i);
+		struct simkernel *a = &net.n[0].k;
+		a->used[kfind(a, &c)] = false;
+		a->n--;
 		repl_kernel_event(net.n[0].r, CTNL_EV_DESTROY, &c, false);
 	}
 	net.down = false;
@@ -754,6 +768,44 @@ static void test_random_links(void **state)
 	assert_true(dups > 100);
 }
 
+/* A flow kept alive by traffic on its owner (the kernel extends its timeout
+ * without an event) is refreshed on the peer before its copy expires; one
+ * that vanished from the owner's kernel without an event is deleted. */
+static void test_timeout_refresh(void **state)
+{
+	start(0, true, true);
+	start(1, false, true);
+	run(300);
+	struct ct c = flow(1200), gone = flow(1201);
+	c.l4 = gone.l4 = IPPROTO_UDP;
+	c.has &= ~(uint32_t)CT_HAS_TCP;
+	gone.has &= ~(uint32_t)CT_HAS_TCP;
+	c.timeout = gone.timeout = 30;
+	kernel_new(0, &c);
+	kernel_new(0, &gone);
+	run(200);
+	struct simkernel *a = &net.n[0].k, *b = &net.n[1].k;
+	/* 65 s of traffic: the owner's kernel keeps the timeout at 30 */
+	int slot = kfind(a, &gone);
+	a->used[slot] = false;          /* ends silently (a missed event) */
+	a->n--;
+	uint64_t up0 = repl_stats(net.n[1].r)->rx_upserts;
+	for (int s = 0; s < 65; s++) {
+		a->ct[kfind(a, &c)].timeout = 30;
+		run(1000);
+	}
+	/* refreshed at least twice, each time before the copy expired */
+	assert_true(repl_stats(net.n[0].r)->refreshed >= 2);
+	assert_true(repl_stats(net.n[1].r)->rx_upserts - up0 >= 2);
+	assert_true(repl_stats(net.n[0].r)->refreshes >= 60);
+	/* the peer's copy was re-sent with a fresh timeout */
+	int j = kfind(b, &c);
+	assert_true(j >= 0);
+	assert_int_equal(b->ct[j].timeout, 30);
+	assert_true(peer_of(1, 1).flows_held == 1);
+	assert_true(kfind(b, &gone) < 0);
+}
+
 int main(void)
 {
 	log_init(LOG_LVL_ERROR, false, "test");
@@ -772,6 +824,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_links, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_refresh, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("repl", tests, NULL, NULL);
 }
