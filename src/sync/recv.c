@@ -1,7 +1,7 @@
 /*
  * recv.c — frames from peers: checked whole, then applied in sequence order
  * per (node, epoch).  A gap holds later frames back and is NACKed (again
- * every nack_ms) until filled; one that cannot be filled within
+ * every nack_ms) until filled; one whose repair makes no progress for
  * gap_timeout_ms, or that is too wide to hold, is given up: the frames are
  * counted as lost and the sender is asked for a bulk resync, whose mark and
  * sweep repairs whatever they carried.  Heartbeats reveal a lost tail (their
@@ -240,6 +240,7 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 /* Apply what is held from next_seq on; close the gap if nothing is left. */
 static void drain(struct repl *r, struct peer *p)
 {
+	uint32_t from = p->next_seq;
 	size_t len;
 	uint8_t *f;
 
@@ -252,6 +253,9 @@ static void drain(struct repl *r, struct peer *p)
 	    !(p->hb_valid && (int32_t)(p->hb.lastseq - p->next_seq) >= 0)) {
 		p->gap_since = 0;
 		p->nack_at = 0;
+	} else if (p->gap_since && p->next_seq != from) {
+		/* repair is progressing: the time-out counts from here */
+		p->gap_since = repl_now(r);
 	}
 }
 
@@ -281,12 +285,13 @@ static void deliver(struct repl *r, struct peer *p, const uint8_t *buf, size_t l
 	}
 	/* Too far ahead to hold: give up on the frames before it (each round
 	 * applies at least the frame it stops at, so this ends). */
-	while (seq - p->next_seq >= REORDER_CAP) {
+	int ret = 0;
+	while (seq != p->next_seq &&
+	       (ret = reorder_put(p->held, p->next_seq, seq, buf, len)) == -ERANGE) {
 		uint32_t upto = reorder_count(p->held) ? reorder_lowest(p->held, p->next_seq) : seq;
 		give_up(r, p, upto, "gap too wide to hold");
 	}
 	if (seq != p->next_seq) {
-		int ret = reorder_put(p->held, p->next_seq, seq, buf, len);
 		if (ret == 1) {
 			p->c.rx_dup++;
 			r->st.rx_dup++;

@@ -13,29 +13,26 @@ struct held {
 };
 
 struct reorder {
-	struct held *h;
+	struct held *h;         /* cap slots, allocated at the first gap */
 	unsigned cap, n;
+	size_t bytes, max_bytes;
 	uint32_t highest;
 };
 
-struct reorder *reorder_new(unsigned cap)
+struct reorder *reorder_new(unsigned cap, size_t max_bytes)
 {
 	struct reorder *o = calloc(1, sizeof(*o));
 
 	if (!o)
 		return NULL;
-	o->h = calloc(cap, sizeof(*o->h));
-	if (!o->h) {
-		free(o);
-		return NULL;
-	}
 	o->cap = cap;
+	o->max_bytes = max_bytes;
 	return o;
 }
 
 void reorder_clear(struct reorder *o)
 {
-	for (unsigned i = 0; o->n && i < o->cap; i++) {
+	for (unsigned i = 0; o->h && o->n && i < o->cap; i++) {
 		if (o->h[i].data) {
 			free(o->h[i].data);
 			o->h[i].data = NULL;
@@ -43,6 +40,7 @@ void reorder_clear(struct reorder *o)
 		}
 	}
 	o->n = 0;
+	o->bytes = 0;
 }
 
 void reorder_free(struct reorder *o)
@@ -56,24 +54,31 @@ void reorder_free(struct reorder *o)
 
 static bool held(const struct reorder *o, uint32_t seq)
 {
+	if (!o->h)
+		return false;
 	const struct held *h = &o->h[seq % o->cap];
 	return h->data && h->seq == seq;
 }
 
 int reorder_put(struct reorder *o, uint32_t base, uint32_t seq, const void *buf, size_t len)
 {
-	if (seq - base >= o->cap)
+	if (seq - base >= o->cap || o->bytes + len > o->max_bytes)
 		return -ERANGE;
 	if (held(o, seq))
 		return 1;
+	if (!o->h && !(o->h = calloc(o->cap, sizeof(*o->h))))
+		return -ENOMEM;
 	uint8_t *copy = malloc(len);
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, buf, len);
 	struct held *h = &o->h[seq % o->cap];
-	free(h->data);          /* a stale entry of an older window */
-	if (h->data)
+	if (h->data) {          /* a stale entry of an older window */
+		o->bytes -= h->len;
+		free(h->data);
 		o->n--;
+	}
+	o->bytes += len;
 	h->seq = seq;
 	h->len = (uint32_t)len;
 	h->data = copy;
@@ -92,6 +97,7 @@ uint8_t *reorder_take(struct reorder *o, uint32_t seq, size_t *len)
 	*len = h->len;
 	h->data = NULL;
 	o->n--;
+	o->bytes -= h->len;
 	return d;
 }
 

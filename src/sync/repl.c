@@ -41,7 +41,7 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 	for (unsigned i = 0; i < cfg->npeers; i++) {
 		r->peer[i].id = cfg->peer_id[i];
 		r->peer[i].addr = cfg->peer_addr[i];
-		r->peer[i].held = reorder_new(REORDER_CAP);
+		r->peer[i].held = reorder_new(REORDER_CAP, REORDER_BYTES);
 		if (!r->peer[i].held)
 			goto fail;
 	}

@@ -12,7 +12,12 @@
 #include "sync/ring.h"
 
 #define OWNER_NONE 0u           /* a flow found in the kernel at start-up */
-#define REORDER_CAP 8192u       /* frames held per peer while a gap is repaired */
+/* Frames held per peer while a gap is repaired.  A retransmission queues
+ * behind everything the peer sent since (a whole bulk, when a bulk lost a
+ * frame early), so the window must hold a large bulk: 65536 frames, at most
+ * REORDER_BYTES of them. */
+#define REORDER_CAP 65536u
+#define REORDER_BYTES (64u << 20)
 #define RESYNC_RETRY_MS 3000u   /* ask a peer for a bulk again after this */
 
 struct peer {

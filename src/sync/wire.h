@@ -105,7 +105,7 @@ enum {
 	NA_EPOCH,               /* u32 its epoch */
 	NA_RANGE,               /* u32 first, u32 last (inclusive); repeated */
 };
-#define NACK_MAX_RANGES 64
+#define NACK_MAX_RANGES 128     /* a NACK record fits a 1500-byte MTU */
 
 /* Bulk and resync attributes */
 enum {

@@ -365,3 +365,29 @@ finish() {
 	if [ "$FAILED" = 0 ]; then say "PASS: $1"; exit 0; fi
 	say "FAIL: $1"; exit 1
 }
+
+# Loss on the sync link: drop P % of the sync datagrams arriving at NS.
+sync_loss() {         # sync_loss NS PERCENT
+	nsx "$1" nft delete table inet ctsync_loss 2>/dev/null
+	[ "$2" = 0 ] && return 0
+	nsx "$1" nft -f - <<EOF2
+table inet ctsync_loss {
+	chain in {
+		type filter hook input priority -400;
+		iifname "sync0" udp dport 3780 numgen random mod 100 < $2 counter drop
+	}
+}
+EOF2
+}
+sync_loss_dropped() { nsx "$1" nft list table inet ctsync_loss 2>/dev/null |
+	sed -n 's/.*counter packets \([0-9]*\).*/\1/p'; }
+
+# Cut / restore the sync link.
+sync_cut()     { nsx "$NS_FW1" ip link set sync0 down; }
+sync_restore() { nsx "$NS_FW1" ip link set sync0 up; }
+
+# The flows of fw1 and fw2, normalised, for comparison.
+ct_table() { nsx "$1" "$B/ctsync-ctgen" dump | grep -v '198\.18\.0\.' | sort; }
+
+# stat NS NAME: one counter of `ctsyncctl stats`
+stat() { ctl "$1" stats | awk -v k="$2" '$1 == k { print $2 }'; }

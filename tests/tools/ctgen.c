@@ -4,7 +4,8 @@
  * table it reads pass through ctsync's own ctnetlink code.
  *
  *   create N [SEED]   create N flows: TCP and UDP, IPv4 and IPv6, with SNAT,
- *                     DNAT, both or none, marks, zones 0-2 and labels
+ *                     DNAT, both or none, marks, zones 0-2 and labels; flows
+ *                     SEED .. SEED+N-1, distinct for up to 480,000 in all
  *   dump              one line per entry, sorted by the caller: tuples,
  *                     zone, mark, status bits, protocol state, labels, helper,
  *                     sequence adjustment (no timeouts, counters or ids)
@@ -82,14 +83,18 @@ static int create(unsigned n, unsigned seed)
 		nfct_set_attr_u32(ct, ATTR_MARK, i * 2654435761u);
 		nfct_set_attr_u16(ct, ATTR_ZONE, (uint16_t)(i % 3));
 		if (nat & 1) {
+			/* mappings unique for 480,000 flows: 8 addresses x 60,000 ports */
+			unsigned a8 = 1 + (i / 60000) % 8;
 			if (ipv6) {
+				char buf[64];
 				struct in6_addr a;
-				inet_pton(AF_INET6, "2001:db8:2::1", &a);
+				snprintf(buf, sizeof(buf), "2001:db8:2::%x", a8);
+				inet_pton(AF_INET6, buf, &a);
 				nfct_set_attr(ct, ATTR_SNAT_IPV6, &a);
 			} else {
-				nfct_set_attr_u32(ct, ATTR_SNAT_IPV4, htonl(0xcb007101u));  /* 203.0.113.1 */
+				nfct_set_attr_u32(ct, ATTR_SNAT_IPV4, htonl(0xcb007100u | a8)); /* 203.0.113.a8 */
 			}
-			nfct_set_attr_u16(ct, ATTR_SNAT_PORT, htons((uint16_t)(20000 + i % 40000)));
+			nfct_set_attr_u16(ct, ATTR_SNAT_PORT, htons((uint16_t)(1024 + i % 60000)));
 		}
 		if (nat & 2) {
 			nfct_set_attr_u32(ct, ATTR_DNAT_IPV4, htonl(0xc6336400u | (100 + i % 50)));
