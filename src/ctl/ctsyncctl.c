@@ -62,13 +62,15 @@ static int read_full(int fd, void *buf, size_t len, int *timeout_ms)
 /* One request, one answer.  0 with *code and *body (NUL-terminated, the
  * caller frees it) set, or 3 when the daemon cannot be reached. */
 static int request(const char *sock, int cmd, uint32_t flags, const char *arg,
-		   uint16_t *code, char **body)
+		   uint16_t *code, char **body, bool quiet)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	memcpy(sun.sun_path, sock, strlen(sock) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr, "ctsyncctl: cannot reach ctsyncd at %s: %s\n", sock, strerror(errno));
+		if (!quiet)
+			fprintf(stderr, "ctsyncctl: cannot reach ctsyncd at %s: %s\n", sock,
+				strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return 3;
@@ -211,29 +213,33 @@ int main(int argc, char **argv)
 		/* poll until in sync (exit 0) or the time is up (exit 1) */
 		struct timespec t0, t;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int rc = 0;
 		for (;;) {
 			char *body = NULL;
-			uint16_t code;
-			int rc = request(sock, CTL_IN_SYNC, 0, "", &code, &body);
+			uint16_t code = CTL_FAILED;
+			/* a daemon that is (re)starting may not answer yet: quietly */
+			rc = request(sock, CTL_IN_SYNC, 0, "", &code, &body, true);
 			free(body);
-			if (rc)
-				return rc;
-			if (code == CTL_OK) {
+			if (rc == 0 && code == CTL_OK) {
 				printf("in sync\n");
 				return 0;
 			}
 			clock_gettime(CLOCK_MONOTONIC, &t);
 			if ((t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L >=
-			    timeout_s * 1000L) {
-				fprintf(stderr, "ctsyncctl: not in sync after %ld s\n", timeout_s);
-				return 1;
-			}
+			    timeout_s * 1000L)
+				break;
 			usleep(100000);
 		}
+		if (rc) {
+			fprintf(stderr, "ctsyncctl: cannot reach ctsyncd at %s\n", sock);
+			return 3;
+		}
+		fprintf(stderr, "ctsyncctl: not in sync after %ld s\n", timeout_s);
+		return 1;
 	}
 	char *body = NULL;
 	uint16_t code;
-	int rc = request(sock, cmd, json ? CTL_F_JSON : 0, arg, &code, &body);
+	int rc = request(sock, cmd, json ? CTL_F_JSON : 0, arg, &code, &body, false);
 	if (rc)
 		return rc;
 	fputs(body, code == CTL_OK ? stdout : stderr);

@@ -2,6 +2,8 @@
  * together on one libev loop. */
 #include <errno.h>
 #include <ev.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -72,6 +74,26 @@ static void on_dump_done(void *arg)
 {
 	struct daemon *d = arg;
 	repl_dump_done(d->repl);
+}
+
+/* Read when asked: only at the end of start-up, once per flow left over. */
+static bool op_is_local(void *arg, int family, const union ct_addr *a)
+{
+	struct ifaddrs *ifa, *i;
+	bool found = false;
+
+	if (getifaddrs(&ifa) < 0)
+		return true;            /* when unsure, keep the flow */
+	for (i = ifa; i && !found; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != family)
+			continue;
+		if (family == AF_INET)
+			found = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == a->ip4;
+		else
+			found = memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, a->ip6, 16) == 0;
+	}
+	freeifaddrs(ifa);
+	return found;
 }
 
 static int op_send(void *arg, const void *buf, size_t len)
@@ -160,6 +182,15 @@ static void before_sleep(struct ev_loop *loop, ev_prepare *w, int revents)
 	repl_flush(d->repl);
 }
 
+/* SIGTERM/SIGINT before the loop's own watchers are up (a daemon stopped
+ * while it reads a large table): remembered, and honoured once they are. */
+static volatile sig_atomic_t early_stop;
+
+static void on_early_signal(int sig)
+{
+	early_stop = sig;
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	log_info("signal %d: shutting down", w->signum);
@@ -195,6 +226,10 @@ static int run(struct daemon *d, bool foreground)
 	struct config *cfg = &d->cfg;
 	int err;
 
+	struct sigaction sa = { .sa_handler = on_early_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	enable_events();
 	struct ctnl_config nc = {
 		.event_rcvbuf = cfg->event_buffer,
@@ -222,6 +257,7 @@ static int run(struct daemon *d, bool foreground)
 		.dump_start = op_dump_start,
 		.send = op_send,
 		.send_to = op_send_to,
+		.is_local = op_is_local,
 		.now_ms = now_ms,
 	};
 	d->repl = repl_new(&cfg->repl, &ops);
@@ -261,6 +297,10 @@ static int run(struct daemon *d, bool foreground)
 	ev_signal_start(d->loop, &d->sigint_w);
 	ev_signal_start(d->loop, &d->sigterm_w);
 	signal(SIGPIPE, SIG_IGN);
+	if (early_stop) {
+		log_info("signal %d: shutting down", (int)early_stop);
+		return 0;
+	}
 
 	log_info("node %u running: %s, inject %s, %u peer(s), control %s", cfg->repl.node_id,
 		 cfg->repl.primary ? "primary" : "backup",

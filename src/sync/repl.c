@@ -512,10 +512,15 @@ void repl_kernel_overrun(struct repl *r)
  * A (re)started daemon finds flows in its kernel without knowing whose they
  * are: its own, or copies it injected for a peer in its previous life.  They
  * are held without owner; each live peer's bulk claims the peer's flows.
- * Once every peer has sent a complete bulk (or is dead after a grace
- * period), a primary takes the rest as its own and advertises them, while a
- * backup leaves them without owner: like a dead peer's flows, they are
- * adopted by the first packet that touches them here, or taken by promote.
+ * Once every peer has sent a complete bulk (or after a grace period):
+ *  - a primary takes the rest as its own and advertises them;
+ *  - a backup whose peers are all alive and complete knows the rest are not
+ *    theirs: copies of flows that ended while it was down are deleted, and
+ *    its host's own connections (an address of this host in the tuples) are
+ *    its own;
+ *  - a backup missing a peer keeps them without owner: they may be the
+ *    silent peer's, needed at failover; like a dead peer's flows, they are
+ *    adopted by the first packet that touches them here, or by promote.
  * A primary's own bulk waits until then, so that peers never sweep flows it
  * is about to claim.
  */
@@ -525,33 +530,64 @@ static uint64_t grace_ms(const struct repl *r)
 	return g < 2000 ? 2000 : g;
 }
 
+static bool touches_host(struct repl *r, const struct ct *ct)
+{
+	const union ct_addr *a[4] = { &ct->orig.src, &ct->orig.dst, &ct->reply.src,
+				      &ct->reply.dst };
+	for (int i = 0; i < 4; i++)
+		if (r->ops.is_local(r->ops.arg, ct->l3, a[i]))
+			return true;
+	return false;
+}
+
+struct settle_ctx {
+	struct repl *r;
+	bool purge;                     /* a backup that knows all its peers' flows */
+	unsigned owned, purged;
+};
+
 static void settle_one(void *arg, struct flow *f)
 {
-	struct repl *r = arg;
+	struct settle_ctx *s = arg;
+	struct repl *r = s->r;
+
 	if (f->owner != OWNER_NONE)
+		return;
+	if (s->purge && !(r->ops.is_local && touches_host(r, &f->ct))) {
+		if (f->in_kernel)
+			repl_inject(r, CTNL_OP_DELETE, f);
+		repl_drop(r, f);
+		s->purged++;
+		return;
+	}
+	if (!r->primary && !s->purge)
 		return;
 	table_set_owner(r->t, f, r->cfg.node_id);
 	if (!r->want_bulk)              /* else the bulk carries it */
 		mark_dirty(r, f, REC_FLOW_UPSERT);
+	s->owned++;
 }
 
 static void startup_poll(struct repl *r)
 {
+	bool all_done = true;
+
 	if (!r->starting)
 		return;
-	if (repl_now(r) - r->started < grace_ms(r)) {
-		for (unsigned i = 0; i < r->cfg.npeers; i++)
-			if (!r->peer[i].bulk_done)
-				return;
-	}
+	for (unsigned i = 0; i < r->cfg.npeers; i++)
+		if (!r->peer[i].bulk_done || !r->peer[i].alive)
+			all_done = false;
+	if (!all_done && repl_now(r) - r->started < grace_ms(r))
+		return;
 	r->starting = false;
+	struct settle_ctx s = { r, !r->primary && all_done, 0, 0 };
 	unsigned n = table_owner(r->t, OWNER_NONE).flows;
-	if (r->primary && n) {
-		table_foreach(r->t, settle_one, r);
-		log_info("start-up complete: %u flows found in the kernel are ours", n);
-	} else {
-		log_info("start-up complete: %u flows found in the kernel left without owner", n);
-	}
+	if (n)
+		table_foreach(r->t, settle_one, &s);
+	r->st.stale_purged += s.purged;
+	log_info("start-up complete: of %u flows found in the kernel and claimed by no "
+		 "peer, %u are ours, %u were stale copies (deleted), %u left without owner",
+		 n, s.owned, s.purged, n - s.owned - s.purged);
 }
 
 /* ---- timers and operator actions ---------------------------------------- */

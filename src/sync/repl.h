@@ -69,6 +69,8 @@ struct repl_ops {
 	int (*send_to)(void *arg, const struct sockaddr_storage *to,    /* to one peer */
 		       const void *buf, size_t len);
 	uint64_t (*now_ms)(void *arg);
+	/* Is this one of the host's own addresses?  (Optional.) */
+	bool (*is_local)(void *arg, int family, const union ct_addr *a);
 };
 
 struct repl_stats {
@@ -82,7 +84,7 @@ struct repl_stats {
 	uint64_t committed, overruns, resyncs;
 	uint64_t rx_dup, tx_retransmits, tx_nacks, rx_nacks, resync_escalations;
 	uint64_t resyncs_asked, digest_mismatches, orphans_claimed;
-	uint64_t refreshes, refreshed;
+	uint64_t refreshes, refreshed, stale_purged;
 };
 
 /* Per-peer counters (`ctsyncctl stats`). */

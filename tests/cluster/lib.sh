@@ -281,17 +281,30 @@ ctl() {               # ctl NS ARGS...
 	nsx "$ns" "$B/ctsyncctl" --socket "$T/fw$id.sock" "$@"
 }
 
+# start_daemon ID: ctsyncd on fw$ID (fw1 primary, fw2 backup), PID recorded
+# in DAEMON_PID[ID-1]
+start_daemon() {
+	local id=$1 role=backup
+	[ "$id" = 1 ] && role=primary
+	write_config "$id" "$role" >/dev/null
+	nsx "$P-fw$id" "$B/ctsyncd" --check --config "$T/fw$id.conf" >/dev/null ||
+		{ fail "config check fw$id"; return 1; }
+	ip netns exec "$P-fw$id" "$B/ctsyncd" --foreground --config "$T/fw$id.conf" \
+		>>"$T/ctsyncd-fw$id.log" 2>&1 &
+	DAEMON_PID[$((id - 1))]=$!
+}
+
+# kill_daemon ID [SIGNAL]: stop one daemon by its recorded PID
+kill_daemon() {
+	local i=$(($1 - 1))
+	kill -"${2:-TERM}" "${DAEMON_PID[$i]}" 2>/dev/null
+	wait "${DAEMON_PID[$i]}" 2>/dev/null
+	DAEMON_PID[$i]=
+}
+
 start_daemons() {
-	local id role
-	for id in 1 2; do
-		role=backup; [ "$id" = 1 ] && role=primary
-		write_config "$id" "$role" >/dev/null
-		nsx "$P-fw$id" "$B/ctsyncd" --check --config "$T/fw$id.conf" >/dev/null ||
-			{ fail "config check fw$id"; return 1; }
-		ip netns exec "$P-fw$id" "$B/ctsyncd" --foreground --config "$T/fw$id.conf" \
-			>"$T/ctsyncd-fw$id.log" 2>&1 &
-		DAEMON_PID+=($!)
-	done
+	start_daemon 1 || return 1
+	start_daemon 2 || return 1
 	# both up and talking to each other (bounded)
 	local deadline=$((SECONDS + 10))
 	while [ $SECONDS -lt $deadline ]; do
@@ -309,9 +322,10 @@ start_daemons() {
 # sanitizer report (make check SANITIZE=1).
 stop_daemons() {
 	local pid rc i=0
-	for pid in "${DAEMON_PID[@]}"; do kill "$pid" 2>/dev/null; done
+	for pid in "${DAEMON_PID[@]}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null; done
 	for pid in "${DAEMON_PID[@]}"; do
 		i=$((i + 1))
+		[ -n "$pid" ] || continue
 		wait "$pid" 2>/dev/null; rc=$?
 		[ "$rc" = 0 ] || fail "ctsyncd on fw$i exited with status $rc"
 	done

@@ -6,6 +6,8 @@
  *   create N [SEED]   create N flows: TCP and UDP, IPv4 and IPv6, with SNAT,
  *                     DNAT, both or none, marks, zones 0-2 and labels; flows
  *                     SEED .. SEED+N-1, distinct for up to 480,000 in all
+ *   delete N [SEED]   delete those flows
+ *   update N [SEED]   give those flows a new mark
  *   dump              one line per entry, sorted by the caller: tuples,
  *                     zone, mark, status bits, protocol state, labels, helper,
  *                     sequence adjustment (no timeouts, counters or ids)
@@ -30,7 +32,79 @@ static void v6(struct nf_conntrack *ct, int attr, const char *prefix, unsigned i
 	nfct_set_attr(ct, attr, &a);
 }
 
-static int create(unsigned n, unsigned seed)
+/* Flow number i, as created (the key is what delete and update need). */
+static struct nf_conntrack *build(unsigned i)
+{
+	struct nf_conntrack *ct = nfct_new();
+	bool ipv6 = i % 7 == 3;
+	bool tcp = i % 2 == 0;
+	int nat = i % 4;        /* 0 none, 1 SNAT, 2 DNAT, 3 both */
+	uint16_t sport = (uint16_t)(1024 + i % 60000), dport = tcp ? 443 : 53;
+
+	if (ipv6) {
+		nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET6);
+		nfct_set_attr_u8(ct, ATTR_REPL_L3PROTO, AF_INET6);
+		v6(ct, ATTR_IPV6_SRC, "2001:db8:100::", i);
+		v6(ct, ATTR_IPV6_DST, "2001:db8:200::", i);
+		v6(ct, ATTR_REPL_IPV6_SRC, "2001:db8:200::", i);
+		v6(ct, ATTR_REPL_IPV6_DST, "2001:db8:100::", i);
+		nat = nat & 1;  /* SNAT or none for IPv6 */
+	} else {
+		nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET);
+		nfct_set_attr_u8(ct, ATTR_REPL_L3PROTO, AF_INET);
+		uint32_t src = htonl(0xc6130000u | (i & 0xffff));      /* 198.19.x.x */
+		uint32_t dst = htonl(0xcb007100u | (10 + i % 200));     /* 203.0.113.x */
+		nfct_set_attr_u32(ct, ATTR_IPV4_SRC, src);
+		nfct_set_attr_u32(ct, ATTR_IPV4_DST, dst);
+		nfct_set_attr_u32(ct, ATTR_REPL_IPV4_SRC, dst);
+		nfct_set_attr_u32(ct, ATTR_REPL_IPV4_DST, src);
+	}
+	nfct_set_attr_u8(ct, ATTR_L4PROTO, tcp ? IPPROTO_TCP : IPPROTO_UDP);
+	nfct_set_attr_u8(ct, ATTR_REPL_L4PROTO, tcp ? IPPROTO_TCP : IPPROTO_UDP);
+	nfct_set_attr_u16(ct, ATTR_PORT_SRC, htons(sport));
+	nfct_set_attr_u16(ct, ATTR_PORT_DST, htons(dport));
+	nfct_set_attr_u16(ct, ATTR_REPL_PORT_SRC, htons(dport));
+	nfct_set_attr_u16(ct, ATTR_REPL_PORT_DST, htons(sport));
+	nfct_set_attr_u16(ct, ATTR_ZONE, (uint16_t)(i % 3));
+	if (tcp) {
+		nfct_set_attr_u8(ct, ATTR_TCP_STATE, i % 11 == 0 ? TCP_CONNTRACK_TIME_WAIT
+						  : TCP_CONNTRACK_ESTABLISHED);
+		nfct_set_attr_u8(ct, ATTR_TCP_WSCALE_ORIG, (uint8_t)(i % 14));
+		nfct_set_attr_u8(ct, ATTR_TCP_WSCALE_REPL, (uint8_t)((i + 3) % 14));
+	}
+	nfct_set_attr_u32(ct, ATTR_STATUS, IPS_CONFIRMED | IPS_SEEN_REPLY |
+			  (i % 3 ? IPS_ASSURED : 0));
+	nfct_set_attr_u32(ct, ATTR_TIMEOUT, 3600 + i % 1000);
+	nfct_set_attr_u32(ct, ATTR_MARK, i * 2654435761u);
+	if (nat & 1) {
+		/* mappings unique for 480,000 flows: 8 addresses x 60,000 ports */
+		unsigned a8 = 1 + (i / 60000) % 8;
+		if (ipv6) {
+			char buf[64];
+			struct in6_addr a;
+			snprintf(buf, sizeof(buf), "2001:db8:2::%x", a8);
+			inet_pton(AF_INET6, buf, &a);
+			nfct_set_attr(ct, ATTR_SNAT_IPV6, &a);
+		} else {
+			nfct_set_attr_u32(ct, ATTR_SNAT_IPV4, htonl(0xcb007100u | a8)); /* 203.0.113.a8 */
+		}
+		nfct_set_attr_u16(ct, ATTR_SNAT_PORT, htons((uint16_t)(1024 + i % 60000)));
+	}
+	if (nat & 2) {
+		nfct_set_attr_u32(ct, ATTR_DNAT_IPV4, htonl(0xc6336400u | (100 + i % 50)));
+		nfct_set_attr_u16(ct, ATTR_DNAT_PORT, htons((uint16_t)(8000 + i % 100)));
+	}
+	if (i % 5 == 0) {
+		struct nfct_bitmask *b = nfct_bitmask_new(127);
+		nfct_bitmask_set_bit(b, i % 128);
+		nfct_bitmask_set_bit(b, 127);
+		nfct_set_attr(ct, ATTR_CONNLABELS, b);  /* ct takes ownership */
+	}
+	return ct;
+}
+
+/* create, delete or update (a new mark) flows SEED .. SEED+N-1 */
+static int run(const char *what, unsigned n, unsigned seed)
 {
 	struct nfct_handle *h = nfct_open(CONNTRACK, 0);
 	unsigned ok = 0, failed = 0;
@@ -41,81 +115,31 @@ static int create(unsigned n, unsigned seed)
 	}
 	for (unsigned k = 0; k < n; k++) {
 		unsigned i = k + seed;
-		struct nf_conntrack *ct = nfct_new();
-		bool ipv6 = i % 7 == 3;
-		bool tcp = i % 2 == 0;
-		int nat = i % 4;        /* 0 none, 1 SNAT, 2 DNAT, 3 both */
-		uint16_t sport = (uint16_t)(1024 + i % 60000), dport = tcp ? 443 : 53;
-
-		if (ipv6) {
-			nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET6);
-			nfct_set_attr_u8(ct, ATTR_REPL_L3PROTO, AF_INET6);
-			v6(ct, ATTR_IPV6_SRC, "2001:db8:100::", i);
-			v6(ct, ATTR_IPV6_DST, "2001:db8:200::", i);
-			v6(ct, ATTR_REPL_IPV6_SRC, "2001:db8:200::", i);
-			v6(ct, ATTR_REPL_IPV6_DST, "2001:db8:100::", i);
-			nat = nat & 1;  /* SNAT or none for IPv6 */
-		} else {
-			nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET);
-			nfct_set_attr_u8(ct, ATTR_REPL_L3PROTO, AF_INET);
-			uint32_t src = htonl(0xc6130000u | (i & 0xffff));      /* 198.19.x.x */
-			uint32_t dst = htonl(0xcb007100u | (10 + i % 200));     /* 203.0.113.x */
-			nfct_set_attr_u32(ct, ATTR_IPV4_SRC, src);
-			nfct_set_attr_u32(ct, ATTR_IPV4_DST, dst);
-			nfct_set_attr_u32(ct, ATTR_REPL_IPV4_SRC, dst);
-			nfct_set_attr_u32(ct, ATTR_REPL_IPV4_DST, src);
+		struct nf_conntrack *ct = build(i);
+		enum nf_conntrack_query q = NFCT_Q_CREATE;
+		if (strcmp(what, "delete") == 0) {
+			q = NFCT_Q_DESTROY;
+		} else if (strcmp(what, "update") == 0) {
+			/* only what changes: the mark (NAT cannot be updated) */
+			struct nf_conntrack *u = nfct_new();
+			nfct_copy(u, ct, NFCT_CP_ORIG);
+			nfct_set_attr_u16(u, ATTR_ZONE, (uint16_t)(i % 3));
+			nfct_set_attr_u32(u, ATTR_MARK, 0x5a5a0000u | (i & 0xffff));
+			nfct_destroy(ct);
+			ct = u;
+			q = NFCT_Q_UPDATE;
 		}
-		nfct_set_attr_u8(ct, ATTR_L4PROTO, tcp ? IPPROTO_TCP : IPPROTO_UDP);
-		nfct_set_attr_u8(ct, ATTR_REPL_L4PROTO, tcp ? IPPROTO_TCP : IPPROTO_UDP);
-		nfct_set_attr_u16(ct, ATTR_PORT_SRC, htons(sport));
-		nfct_set_attr_u16(ct, ATTR_PORT_DST, htons(dport));
-		nfct_set_attr_u16(ct, ATTR_REPL_PORT_SRC, htons(dport));
-		nfct_set_attr_u16(ct, ATTR_REPL_PORT_DST, htons(sport));
-		if (tcp) {
-			nfct_set_attr_u8(ct, ATTR_TCP_STATE, i % 11 == 0 ? TCP_CONNTRACK_TIME_WAIT
-							  : TCP_CONNTRACK_ESTABLISHED);
-			nfct_set_attr_u8(ct, ATTR_TCP_WSCALE_ORIG, (uint8_t)(i % 14));
-			nfct_set_attr_u8(ct, ATTR_TCP_WSCALE_REPL, (uint8_t)((i + 3) % 14));
-		}
-		nfct_set_attr_u32(ct, ATTR_STATUS, IPS_CONFIRMED | IPS_SEEN_REPLY |
-				  (i % 3 ? IPS_ASSURED : 0));
-		nfct_set_attr_u32(ct, ATTR_TIMEOUT, 3600 + i % 1000);
-		nfct_set_attr_u32(ct, ATTR_MARK, i * 2654435761u);
-		nfct_set_attr_u16(ct, ATTR_ZONE, (uint16_t)(i % 3));
-		if (nat & 1) {
-			/* mappings unique for 480,000 flows: 8 addresses x 60,000 ports */
-			unsigned a8 = 1 + (i / 60000) % 8;
-			if (ipv6) {
-				char buf[64];
-				struct in6_addr a;
-				snprintf(buf, sizeof(buf), "2001:db8:2::%x", a8);
-				inet_pton(AF_INET6, buf, &a);
-				nfct_set_attr(ct, ATTR_SNAT_IPV6, &a);
-			} else {
-				nfct_set_attr_u32(ct, ATTR_SNAT_IPV4, htonl(0xcb007100u | a8)); /* 203.0.113.a8 */
-			}
-			nfct_set_attr_u16(ct, ATTR_SNAT_PORT, htons((uint16_t)(1024 + i % 60000)));
-		}
-		if (nat & 2) {
-			nfct_set_attr_u32(ct, ATTR_DNAT_IPV4, htonl(0xc6336400u | (100 + i % 50)));
-			nfct_set_attr_u16(ct, ATTR_DNAT_PORT, htons((uint16_t)(8000 + i % 100)));
-		}
-		if (i % 5 == 0) {
-			struct nfct_bitmask *b = nfct_bitmask_new(127);
-			nfct_bitmask_set_bit(b, i % 128);
-			nfct_bitmask_set_bit(b, 127);
-			nfct_set_attr(ct, ATTR_CONNLABELS, b);  /* ct takes ownership */
-		}
-		if (nfct_query(h, NFCT_Q_CREATE, ct) == 0) {
+		if (nfct_query(h, q, ct) == 0) {
 			ok++;
 		} else {
 			if (failed++ < 3)
-				fprintf(stderr, "ctgen: flow %u: %s\n", i, strerror(errno));
+				fprintf(stderr, "ctgen: %s flow %u: %s\n", what, i, strerror(errno));
 		}
 		nfct_destroy(ct);
 	}
 	nfct_close(h);
-	printf("created=%u failed=%u\n", ok, failed);
+	printf("%s=%u failed=%u\n", strcmp(what, "create") == 0 ? "created" :
+	       strcmp(what, "delete") == 0 ? "deleted" : "updated", ok, failed);
 	return failed ? 1 : 0;
 }
 
@@ -184,10 +208,11 @@ static int dump(void)
 
 int main(int argc, char **argv)
 {
-	if (argc >= 3 && strcmp(argv[1], "create") == 0)
-		return create((unsigned)atoi(argv[2]), argc > 3 ? (unsigned)atoi(argv[3]) : 0);
+	if (argc >= 3 && (strcmp(argv[1], "create") == 0 || strcmp(argv[1], "delete") == 0 ||
+			  strcmp(argv[1], "update") == 0))
+		return run(argv[1], (unsigned)atoi(argv[2]), argc > 3 ? (unsigned)atoi(argv[3]) : 0);
 	if (argc == 2 && strcmp(argv[1], "dump") == 0)
 		return dump();
-	fprintf(stderr, "usage: ctsync-ctgen create N [SEED] | dump\n");
+	fprintf(stderr, "usage: ctsync-ctgen create|delete|update N [SEED] | dump\n");
 	return 2;
 }
