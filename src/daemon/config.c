@@ -432,7 +432,7 @@ static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 	if ((g = group(c, cf, "kernel", false))) {
 		check_keys(c, g, "kernel", kkeys);
 		cfg->event_buffer = (size_t)get_int(c, g, "event_buffer", (long long)cfg->event_buffer,
-						    1 << 20, 1 << 30, false);
+						    1 << 16, 1 << 30, false);
 	}
 }
 

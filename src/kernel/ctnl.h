@@ -37,7 +37,7 @@ enum ctnl_op {
 };
 
 struct ctnl_stats {
-	uint64_t events, events_own, events_bad, overruns;
+	uint64_t events, events_own, events_bad, overruns, discarded;
 	uint64_t dumped;
 	uint64_t injected[3];           /* per ctnl_op, messages sent */
 	uint64_t inject_errors[3];      /* per ctnl_op, errors the kernel returned */
@@ -64,8 +64,9 @@ int ctnl_open(struct ctnl **out, const struct ctnl_config *cfg);
 void ctnl_close(struct ctnl *nl);
 int ctnl_event_fd(const struct ctnl *nl);
 /* Read and deliver up to `budget` queued events.  Returns the number read,
- * 0 when none were queued, -ENOBUFS when the kernel dropped events (the caller
- * must resynchronise with ctnl_dump()), or another -errno. */
+ * 0 when none were queued, -ENOBUFS when the kernel dropped events (the queue
+ * is then emptied, and the caller must resynchronise with ctnl_dump()), or
+ * another -errno. */
 int ctnl_event_read(struct ctnl *nl, int budget);
 /* Read the whole table; every entry is delivered as CTNL_EV_DUMP. */
 int ctnl_dump(struct ctnl *nl);

@@ -259,7 +259,7 @@ write_config() {      # write_config ID ROLE -> path
 	esac
 	cat > "$f" <<EOF
 node = { id = $id; };
-sync = { role = "$role"; inject = "$INJECT"; heartbeat_ms = 100; dead_after = 5; };
+sync = { role = "$role"; inject = "$INJECT"; heartbeat_ms = 100; dead_after = 5; ${SYNC_EXTRA:-} };
 transport = {
 	type = "$type";
 	interface = "sync0";
@@ -272,6 +272,9 @@ filter = { ignore_addresses = [ "127.0.0.0/8", "::1/128" ]; };
 control = { socket = "$T/fw$id.sock"; };
 log = { level = "info"; };
 EOF
+	# EXTRA_CONF1 / EXTRA_CONF2: more settings for one node (whole groups)
+	local extra="EXTRA_CONF$id"
+	[ -n "${!extra:-}" ] && printf '%s\n' "${!extra}" >> "$f"
 	printf '%s' "$f"
 }
 
