@@ -44,6 +44,11 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "1000 tcp connections, on-promote"    INJECT=on-promote bash $C/tcp-many.sh
 	cluster "10,000 synthetic flows, immediate"   INJECT=immediate  bash $C/synthetic.sh
 	cluster "10,000 synthetic flows, on-promote"  INJECT=on-promote bash $C/synthetic.sh
+	cluster "100k flows under 1/10/30 % sync loss" INJECT=immediate bash $C/loss.sh
+	cluster "daemon restarts (SIGKILL, primary)"  INJECT=immediate  bash $C/restart.sh
+	cluster "event socket overruns, 100k flows"   INJECT=immediate  bash $C/overrun.sh
+	cluster "UDP timeout refresh and expiry"      INJECT=immediate  bash $C/refresh.sh
+	cluster "sync link cut for 10 s"              INJECT=immediate  bash $C/cut.sh
 	cluster "bad config and hostile datagrams"    INJECT=immediate  bash $C/hostile.sh
 	cluster "ctsyncctl exit codes and JSON"       INJECT=immediate  bash $C/ctl.sh
 fi

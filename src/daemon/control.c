@@ -154,9 +154,11 @@ static void render_stats(struct control *c, struct out *o, bool json)
 		S(swept), S(nat_clashes), S(inject_retries), S(inject_failed), S(committed),
 		S(overruns), S(resyncs), S(rx_dup), S(tx_retransmits), S(tx_nacks), S(rx_nacks),
 		S(resync_escalations), S(resyncs_asked), S(digest_mismatches), S(orphans_claimed),
+		S(refreshes), S(refreshed), S(stale_purged),
 #undef S
 		{ "kernel_events", k->events }, { "kernel_events_bad", k->events_bad },
 		{ "kernel_overruns", k->overruns }, { "kernel_dumped", k->dumped },
+		{ "kernel_events_discarded", k->discarded },
 		{ "kernel_creates", k->injected[CTNL_OP_CREATE] },
 		{ "kernel_updates", k->injected[CTNL_OP_UPDATE] },
 		{ "kernel_deletes", k->injected[CTNL_OP_DELETE] },

@@ -11,6 +11,9 @@
  *   udp-push PORT SECONDS MS            on each client datagram, push numbered
  *                                       datagrams to that client every MS ms
  *   udp-recv HOST PORT SECONDS          send one datagram, then count what comes
+ *   udp-echo PORT                       echo every datagram back
+ *   udp-ping HOST PORT SPORT SECONDS MS one datagram every MS ms from port SPORT,
+ *                                       counting the echoes
  *   udp-garbage HOST PORT COUNT NODE    COUNT hostile datagrams: random bytes,
  *                                       frames with a valid header from unknown
  *                                       nodes, and frames claiming NODE whose
@@ -343,6 +346,53 @@ __attribute__((noreturn)) static int udp_push(const char *port, int seconds, int
 	}
 }
 
+__attribute__((noreturn)) static int udp_echo(const char *port)
+{
+	int fd = listen_any(port, SOCK_DGRAM);
+	struct sockaddr_storage peer;
+	char buf[2048];
+
+	for (;;) {
+		socklen_t pl = sizeof(peer);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&peer, &pl);
+		if (n > 0)
+			sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&peer, pl);
+	}
+}
+
+static int udp_ping(const char *host, const char *port, int sport, int seconds, int interval)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char buf[64];
+	int one = 1;
+
+	if (resolve(host, port, SOCK_DGRAM, &ss, &len) < 0)
+		return 2;
+	int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_storage me = { .ss_family = ss.ss_family };
+	((struct sockaddr_in *)&me)->sin_port = htons((uint16_t)sport);     /* same offset in v6 */
+	if (bind(fd, (struct sockaddr *)&me, ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+		 sizeof(struct sockaddr_in)) < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0)
+		die("udp-ping socket");
+	uint64_t end = now_ms() + (uint64_t)seconds * 1000, next = now_ms();
+	unsigned long sent = 0, got = 0;
+	while (now_ms() < end) {
+		if (now_ms() >= next) {
+			int l = snprintf(buf, sizeof(buf), "%lu\n", ++sent);
+			send(fd, buf, (size_t)l, 0);
+			next += (uint64_t)interval;
+		}
+		struct pollfd p = { fd, POLLIN, 0 };
+		int wait = (int)(next > now_ms() ? next - now_ms() : 0);
+		if (poll(&p, 1, wait) == 1 && recv(fd, buf, sizeof(buf), 0) > 0)
+			got++;
+	}
+	printf("sent=%lu echoed=%lu\n", sent, got);
+	return 0;
+}
+
 static int udp_recv(const char *host, const char *port, int seconds)
 {
 	struct sockaddr_storage ss;
@@ -479,6 +529,10 @@ int main(int argc, char **argv)
 		return tcp_many(argv[2], argv[3], atoi(argv[4]), argv[5], atoi(argv[6]));
 	if (argc == 5 && strcmp(argv[1], "udp-push") == 0)
 		return udp_push(argv[2], atoi(argv[3]), atoi(argv[4]));
+	if (argc == 3 && strcmp(argv[1], "udp-echo") == 0)
+		return udp_echo(argv[2]);
+	if (argc == 7 && strcmp(argv[1], "udp-ping") == 0)
+		return udp_ping(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
 	if (argc == 5 && strcmp(argv[1], "udp-recv") == 0)
 		return udp_recv(argv[2], argv[3], atoi(argv[4]));
 	if (argc == 6 && strcmp(argv[1], "udp-garbage") == 0)
