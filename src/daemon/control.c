@@ -148,7 +148,7 @@ static void render_stats(struct control *c, struct out *o, bool json)
 #define S(x) { #x, r->x }
 		S(rx_frames), S(rx_malformed), S(rx_bad_records), S(rx_unknown_node),
 		S(rx_bad_source), S(rx_self), S(rx_stale), S(rx_lost), S(rx_upserts),
-		S(rx_deletes), S(rx_heartbeats), S(rx_bulks), S(tx_frames), S(tx_records),
+		S(rx_deletes), S(rx_refreshes), S(rx_heartbeats), S(rx_bulks), S(tx_frames), S(tx_records),
 		S(tx_bytes), S(tx_errors), S(tx_bulks), S(ev_new), S(ev_update), S(ev_destroy),
 		S(ev_own), S(ev_filtered), S(ev_foreign), S(adopted), S(ownership_conflicts),
 		S(swept), S(nat_clashes), S(inject_retries), S(inject_failed), S(committed),
@@ -190,7 +190,8 @@ static void render_stats(struct control *c, struct out *o, bool json)
 		const struct repl_peer_status *p = &st.peer[i];
 		const struct { const char *name; uint64_t v; } pc[] = {
 #define P(x) { #x, p->c.x }
-			P(rx_frames), P(rx_bytes), P(rx_dup), P(rx_malformed), P(gaps), P(lost),
+			P(tx_frames), P(rx_frames), P(rx_bytes), P(rx_dup), P(rx_malformed), P(gaps),
+			P(lost),
 			P(nacks_sent), P(nacks_received), P(retransmitted), P(resyncs_asked),
 			P(bulks_received), P(bulks_clean),
 #undef P

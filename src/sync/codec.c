@@ -188,6 +188,10 @@ int codec_put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct)
 		rb_u16(&b, FA_ZONE, ct->zone);
 	if (type == REC_FLOW_DELETE)
 		return rb_end(&b);
+	if (type == REC_FLOW_REFRESH) {
+		rb_u32(&b, FA_TIMEOUT, ct->timeout);
+		return rb_end(&b);
+	}
 
 	struct ct_tuple m;
 	if ((ct->has & CT_HAS_REPLY) &&

@@ -70,6 +70,20 @@ static void apply_delete(struct repl *r, struct peer *p, const struct ct *ct)
 	repl_drop(r, f);
 }
 
+static void apply_refresh(struct repl *r, struct peer *p, const struct ct *ct)
+{
+	struct flow *f = table_find(r->t, ct);
+
+	r->st.rx_refreshes++;
+	if (!f || f->owner != p->id)
+		return;                 /* a digest mismatch will tell if it matters */
+	f->ct.timeout = ct->timeout;
+	if (r->cfg.inject_immediate)
+		repl_inject(r, f->in_kernel ? CTNL_OP_UPDATE : CTNL_OP_CREATE, f);
+	else
+		f->pending = 1;
+}
+
 static void ask_resync(struct repl *r, struct peer *p, const char *why)
 {
 	uint64_t t = repl_now(r);
@@ -208,6 +222,7 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 		switch (rec.type) {
 		case REC_FLOW_UPSERT:
 		case REC_FLOW_DELETE:
+		case REC_FLOW_REFRESH:
 			if (codec_get_flow(&rec, &ct) < 0) {
 				r->st.rx_bad_records++;
 				log_limited(LOG_LVL_WARN, "peer %u: bad flow record", p->id);
@@ -215,8 +230,10 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 			}
 			if (rec.type == REC_FLOW_UPSERT)
 				apply_upsert(r, p, &ct);
-			else
+			else if (rec.type == REC_FLOW_DELETE)
 				apply_delete(r, p, &ct);
+			else if (ct.has & CT_HAS_TIMEOUT)
+				apply_refresh(r, p, &ct);
 			break;
 		case REC_HEARTBEAT:
 			apply_heartbeat(r, p, &rec);

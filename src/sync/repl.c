@@ -115,6 +115,8 @@ static void frame_send(struct repl *r, bool unseq)
 	}
 	if (r->ops.send(r->ops.arg, r->buf, len) < 0)
 		r->st.tx_errors++;
+	for (unsigned i = 0; i < r->cfg.npeers; i++)
+		r->peer[i].c.tx_frames++;
 	r->st.tx_frames++;
 	r->st.tx_records += r->w.nrec;
 	r->st.tx_bytes += len;
@@ -134,6 +136,7 @@ void repl_send_control(struct repl *r, const struct peer *p, const struct nack_i
 		return;
 	size_t len = codec_frame_finish(&w, &h);
 	r->ops.send_to(r->ops.arg, &p->addr, buf, len);
+	((struct peer *)p)->c.tx_frames++;
 	r->st.tx_frames++;
 	r->st.tx_bytes += len;
 }
@@ -160,6 +163,8 @@ static void mark_dirty(struct repl *r, struct flow *f, enum wire_rec op)
 		f->dnext = NULL;
 		*r->dtail = f;
 		r->dtail = &f->dnext;
+	} else if (op == REC_FLOW_REFRESH) {
+		return;                 /* an upsert or delete already says more */
 	}
 	f->dirty = (uint8_t)op;
 }
@@ -280,9 +285,10 @@ static void adopt(struct repl *r, struct flow *f)
  * an event, so peers' copies of short-lived flows (UDP, ICMP, TCP being set
  * up or closed) would expire while the flow lives here.  A background dump
  * every refresh_ms re-reads the timeouts; a flow whose peers' copy expires
- * within two refresh periods, and that lives longer here, is advertised
- * again.  Only the timeout is taken from the dump: the state comes from
- * events, which may be newer than a dump read at the same time. */
+ * within two refresh periods, and that lives longer here, is sent again as
+ * a compact refresh record (key and timeout).  Only the timeout is taken
+ * from the dump: the state comes from events, which may be newer than a
+ * dump read at the same time. */
 static void refresh_one(struct repl *r, struct flow *f, const struct ct *ct)
 {
 	uint64_t t = repl_now(r);
@@ -292,7 +298,7 @@ static void refresh_one(struct repl *r, struct flow *f, const struct ct *ct)
 	f->ct.timeout = ct->timeout;
 	uint64_t here = t + (uint64_t)ct->timeout * 1000;
 	if (f->peer_expiry < t + 2ull * r->cfg.refresh_ms && here > f->peer_expiry + 1000) {
-		mark_dirty(r, f, REC_FLOW_UPSERT);
+		mark_dirty(r, f, REC_FLOW_REFRESH);
 		r->st.refreshed++;
 	}
 }
@@ -746,7 +752,10 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 		ps->held_frames = reorder_count(p->held);
 		ps->c = p->c;
 		ps->in_sync = recv_in_sync(r, p);
-		if (!ps->in_sync)
+		/* a dead peer has nothing we could be missing: it does not keep
+		 * this node from being in sync (scripts wait for this before
+		 * promoting, exactly when the peer is dead) */
+		if (!ps->in_sync && p->alive)
 			st->in_sync = false;
 	}
 }

@@ -76,7 +76,7 @@ struct repl_ops {
 struct repl_stats {
 	uint64_t rx_frames, rx_malformed, rx_bad_records, rx_unknown_node;
 	uint64_t rx_bad_source, rx_self, rx_stale, rx_lost;
-	uint64_t rx_upserts, rx_deletes, rx_heartbeats, rx_bulks;
+	uint64_t rx_upserts, rx_deletes, rx_refreshes, rx_heartbeats, rx_bulks;
 	uint64_t tx_frames, tx_records, tx_bytes, tx_errors, tx_bulks;
 	uint64_t ev_new, ev_update, ev_destroy, ev_own, ev_filtered, ev_foreign;
 	uint64_t adopted, ownership_conflicts, swept;
@@ -89,7 +89,7 @@ struct repl_stats {
 
 /* Per-peer counters (`ctsyncctl stats`). */
 struct repl_peer_counters {
-	uint64_t rx_frames, rx_bytes, rx_dup, rx_malformed;
+	uint64_t tx_frames, rx_frames, rx_bytes, rx_dup, rx_malformed;
 	uint64_t gaps, lost, nacks_sent, nacks_received, retransmitted;
 	uint64_t resyncs_asked, bulks_received, bulks_clean;
 };

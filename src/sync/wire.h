@@ -62,6 +62,7 @@
 enum wire_rec {
 	REC_FLOW_UPSERT = 1,
 	REC_FLOW_DELETE = 2,
+	REC_FLOW_REFRESH = 3,           /* key and timeout only: still alive */
 	REC_BULK_BEGIN  = 6,
 	REC_BULK_END    = 7,
 	REC_HEARTBEAT   = 8,

@@ -175,6 +175,27 @@ static void test_mirror_omitted(void **state)
 	assert_true(sl <= 60);
 }
 
+static void test_refresh_is_key_and_timeout(void **state)
+{
+	uint8_t buf[1500];
+	struct ct c = v4_tcp_nat();
+	size_t len = one_record_frame(buf, sizeof(buf), REC_FLOW_REFRESH, &c);
+	struct frame_hdr h;
+	struct cursor cur;
+	struct rec r;
+	struct ct out;
+
+	/* a refresh is far smaller than an upsert: key, zone, timeout */
+	assert_true(len - WIRE_HDR_LEN <= 4 + 4 + 16 + 4 + 6);
+	assert_int_equal(codec_frame_open(buf, len, &h, &cur), 0);
+	assert_int_equal(codec_next(&cur, &r), 1);
+	assert_int_equal(r.type, REC_FLOW_REFRESH);
+	assert_int_equal(codec_get_flow(&r, &out), 0);
+	assert_true(ct_key_equal(&c, &out));
+	assert_int_equal(out.timeout, c.timeout);
+	assert_true(out.has & CT_HAS_TIMEOUT);
+}
+
 static void test_delete_is_key_only(void **state)
 {
 	uint8_t buf[1500];
@@ -342,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrips),
 		cmocka_unit_test(test_mirror_omitted),
 		cmocka_unit_test(test_delete_is_key_only),
+		cmocka_unit_test(test_refresh_is_key_and_timeout),
 		cmocka_unit_test(test_truncation_and_corruption),
 		cmocka_unit_test(test_unknown_attributes),
 		cmocka_unit_test(test_frame_fill_and_control_records),
