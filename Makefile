@@ -52,7 +52,7 @@ $(BUILD)/ctsync-ctgen: tests/tools/ctgen.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(shell pkg-config --cflags libnetfilter_conntrack) \
 	    -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libnetfilter_conntrack libmnl)
 
-UNIT_TESTS = test_codec test_table test_ctnl test_config test_repl
+UNIT_TESTS = test_codec test_table test_buffers test_ctnl test_config test_repl
 UNIT_BINS  = $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 
 $(BUILD)/tests/%: tests/unit/%.c $(call obj,$(CORE_SRC))
