@@ -92,10 +92,13 @@ static void render_status(struct control *c, struct out *o, bool json)
 	if (json) {
 		outf(o, "{\"node_id\":%u,\"role\":\"%s\",\"inject\":\"%s\",\"epoch\":\"%08x\","
 		     "\"flows_local\":%u,\"flows_total\":%u,\"pending_commit\":%u,"
-		     "\"flows_without_owner\":%u,\"starting\":%s,\"in_sync\":%s,\"peers\":[",
+		     "\"flows_without_owner\":%u,\"ownership_conflicts\":%llu,\"starting\":%s,"
+		     "\"in_sync\":%s,\"peers\":[",
 		     st.node_id, st.primary ? "primary" : "backup",
 		     st.immediate ? "immediate" : "on-promote", st.epoch, st.flows_local,
-		     st.flows_total, st.pending_commit, st.orphans, st.starting ? "true" : "false",
+		     st.flows_total, st.pending_commit, st.orphans,
+		     (unsigned long long)repl_stats(c->ctx.repl)->ownership_conflicts,
+		     st.starting ? "true" : "false",
 		     st.in_sync ? "true" : "false");
 		for (unsigned i = 0; i < st.npeers; i++) {
 			const struct repl_peer_status *p = &st.peer[i];
@@ -120,6 +123,10 @@ static void render_status(struct control *c, struct out *o, bool json)
 		outf(o, " (%u waiting for commit)", st.pending_commit);
 	if (st.orphans)
 		outf(o, "\nflows without owner: %u (found in the kernel at start)", st.orphans);
+	if (repl_stats(c->ctx.repl)->ownership_conflicts)
+		outf(o, "\nownership conflicts: %llu (a peer advertised flows while this node was "
+		     "primary: two primaries?)",
+		     (unsigned long long)repl_stats(c->ctx.repl)->ownership_conflicts);
 	outf(o, "\nin sync:        %s%s\n", st.in_sync ? "yes" : "no",
 	     st.starting ? " (starting: collecting the peers' flows)" : "");
 	outf(o, "\n%-6s %-22s %-6s %-10s %-8s %-11s %-11s %-6s %-6s %s\n", "PEER", "ADDRESS",
