@@ -35,7 +35,9 @@ struct ctnl {
 	uint32_t batch_seq0;
 	struct {
 		enum ctnl_op op;
+		bool is_exp;
 		struct ct ct;
+		struct exp exp;
 	} pending[BATCH_MAX];
 	char rbuf[RECV_BUF];
 };
@@ -65,6 +67,8 @@ DEF_CB(cb_sctp, CTA_PROTOINFO_SCTP_MAX)
 DEF_CB(cb_dccp, CTA_PROTOINFO_DCCP_MAX)
 DEF_CB(cb_seqadj, CTA_SEQADJ_MAX)
 DEF_CB(cb_help, CTA_HELP_MAX)
+DEF_CB(cb_exp, CTA_EXPECT_MAX)
+DEF_CB(cb_expnat, CTA_EXPECT_NAT_MAX)
 
 static int get_u8(const struct nlattr *a, uint8_t *v)
 {
@@ -508,6 +512,122 @@ size_t ctnl_build(void *buf, enum ctnl_op op, const struct ct *ct, bool liberal,
 	return nlh->nlmsg_len;
 }
 
+/* ---- expectations ------------------------------------------------------ */
+
+static int get_str(const struct nlattr *a, char *out, size_t len)
+{
+	size_t n = mnl_attr_get_payload_len(a);
+	const char *v = mnl_attr_get_payload(a);
+
+	n = strnlen(v, n);
+	if (n >= len)
+		return -EINVAL;
+	memcpy(out, v, n);
+	out[n] = 0;
+	return 0;
+}
+
+int ctnl_exp_parse(const void *buf, size_t len, struct exp *e)
+{
+	const struct nlmsghdr *nlh = buf;
+	const struct nlattr *tb[CTA_EXPECT_MAX + 1] = { 0 };
+	uint8_t l4;
+
+	memset(e, 0, sizeof(*e));
+	if (len < sizeof(*nlh) || nlh->nlmsg_len > len ||
+	    nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)))
+		return -EINVAL;
+	const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
+	e->l3 = nfg->nfgen_family;
+	if (mnl_attr_parse(nlh, sizeof(*nfg), cb_exp, tb) < 0 ||
+	    !tb[CTA_EXPECT_MASTER] || !tb[CTA_EXPECT_TUPLE])
+		return -EINVAL;
+	if (parse_tuple(tb[CTA_EXPECT_MASTER], e->l3, &e->master, &e->master_l4) ||
+	    parse_tuple(tb[CTA_EXPECT_TUPLE], e->l3, &e->tuple, &e->l4))
+		return -EINVAL;
+	if (tb[CTA_EXPECT_MASK]) {
+		if (parse_tuple(tb[CTA_EXPECT_MASK], e->l3, &e->mask, &l4))
+			return -EINVAL;
+		e->has |= EXP_HAS_MASK;
+	}
+	if (tb[CTA_EXPECT_TIMEOUT] && get_be32(tb[CTA_EXPECT_TIMEOUT], &e->timeout))
+		return -EINVAL;
+	if (tb[CTA_EXPECT_ID] && get_be32(tb[CTA_EXPECT_ID], &e->id))
+		return -EINVAL;
+	if (tb[CTA_EXPECT_FLAGS] && get_be32(tb[CTA_EXPECT_FLAGS], &e->flags))
+		return -EINVAL;
+	if (tb[CTA_EXPECT_CLASS] && get_be32(tb[CTA_EXPECT_CLASS], &e->klass))
+		return -EINVAL;
+	if (tb[CTA_EXPECT_ZONE]) {
+		uint16_t z;
+		if (get_u16(tb[CTA_EXPECT_ZONE], &z))
+			return -EINVAL;
+		e->zone = ntohs(z);
+	}
+	if (tb[CTA_EXPECT_HELP_NAME]) {
+		if (get_str(tb[CTA_EXPECT_HELP_NAME], e->helper, sizeof(e->helper)))
+			return -EINVAL;
+		e->has |= EXP_HAS_HELPER;
+	}
+	if (tb[CTA_EXPECT_FN]) {
+		if (get_str(tb[CTA_EXPECT_FN], e->fn, sizeof(e->fn)))
+			return -EINVAL;
+		e->has |= EXP_HAS_FN;
+	}
+	if (tb[CTA_EXPECT_NAT]) {
+		const struct nlattr *n[CTA_EXPECT_NAT_MAX + 1] = { 0 };
+		if (mnl_attr_parse_nested(tb[CTA_EXPECT_NAT], cb_expnat, n) < 0 ||
+		    !n[CTA_EXPECT_NAT_DIR] || !n[CTA_EXPECT_NAT_TUPLE] ||
+		    get_be32(n[CTA_EXPECT_NAT_DIR], &e->nat_dir) ||
+		    parse_tuple(n[CTA_EXPECT_NAT_TUPLE], e->l3, &e->nat, &e->nat_l4))
+			return -EINVAL;
+		e->has |= EXP_HAS_NAT;
+	}
+	return 0;
+}
+
+static void put_tuple_l4(struct nlmsghdr *nlh, int type, uint8_t l3, uint8_t l4,
+			 const struct ct_tuple *t)
+{
+	struct ct c = { .l3 = l3, .l4 = l4 };
+	put_tuple(nlh, type, &c, t);
+}
+
+size_t ctnl_exp_build(void *buf, enum ctnl_op op, const struct exp *e, uint32_t seq)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK_EXP << 8) |
+			  (op == CTNL_OP_DELETE ? IPCTNL_MSG_EXP_DELETE : IPCTNL_MSG_EXP_NEW);
+	nlh->nlmsg_flags = NLM_F_REQUEST | (op == CTNL_OP_DELETE ? 0 : NLM_F_CREATE | NLM_F_EXCL);
+	nlh->nlmsg_seq = seq;
+	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = e->l3;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = 0;
+
+	put_tuple_l4(nlh, CTA_EXPECT_TUPLE, e->l3, e->l4, &e->tuple);
+	mnl_attr_put_u16(nlh, CTA_EXPECT_ZONE, htons(e->zone));
+	if (op == CTNL_OP_DELETE)
+		return nlh->nlmsg_len;
+	put_tuple_l4(nlh, CTA_EXPECT_MASTER, e->l3, e->master_l4, &e->master);
+	put_tuple_l4(nlh, CTA_EXPECT_MASK, e->l3, e->l4, &e->mask);
+	mnl_attr_put_u32(nlh, CTA_EXPECT_TIMEOUT, htonl(e->timeout ? e->timeout : 1));
+	/* USERSPACE is the kernel's to set */
+	mnl_attr_put_u32(nlh, CTA_EXPECT_FLAGS, htonl(e->flags & ~(uint32_t)NF_CT_EXPECT_USERSPACE));
+	mnl_attr_put_u32(nlh, CTA_EXPECT_CLASS, htonl(e->klass));
+	if (e->helper[0])
+		mnl_attr_put_strz(nlh, CTA_EXPECT_HELP_NAME, e->helper);
+	if (e->fn[0])
+		mnl_attr_put_strz(nlh, CTA_EXPECT_FN, e->fn);
+	if (e->has & EXP_HAS_NAT) {
+		struct nlattr *n = mnl_attr_nest_start(nlh, CTA_EXPECT_NAT);
+		mnl_attr_put_u32(nlh, CTA_EXPECT_NAT_DIR, htonl(e->nat_dir));
+		put_tuple_l4(nlh, CTA_EXPECT_NAT_TUPLE, e->l3, e->nat_l4, &e->nat);
+		mnl_attr_nest_end(nlh, n);
+	}
+	return nlh->nlmsg_len;
+}
+
 /* ---- sockets ----------------------------------------------------------- */
 
 static struct mnl_socket *open_sock(unsigned groups)
@@ -536,7 +656,9 @@ int ctnl_open(struct ctnl **out, const struct ctnl_config *cfg)
 	err = -errno;
 	nl->ev = open_sock((1u << (NFNLGRP_CONNTRACK_NEW - 1)) |
 			   (1u << (NFNLGRP_CONNTRACK_UPDATE - 1)) |
-			   (1u << (NFNLGRP_CONNTRACK_DESTROY - 1)));
+			   (1u << (NFNLGRP_CONNTRACK_DESTROY - 1)) |
+			   (cfg->on_exp ? (1u << (NFNLGRP_CONNTRACK_EXP_NEW - 1)) |
+					  (1u << (NFNLGRP_CONNTRACK_EXP_DESTROY - 1)) : 0));
 	nl->dump = open_sock(0);
 	nl->inj = open_sock(0);
 	if (!nl->ev || !nl->dump || !nl->inj) {
@@ -603,6 +725,20 @@ static void deliver(struct ctnl *nl, const struct nlmsghdr *nlh, bool dump)
 	int type = nlh->nlmsg_type & 0xff;
 	enum ctnl_event ev;
 
+	if ((nlh->nlmsg_type >> 8) == NFNL_SUBSYS_CTNETLINK_EXP) {
+		struct exp e;
+		if (!nl->cfg.on_exp || (type != IPCTNL_MSG_EXP_NEW && type != IPCTNL_MSG_EXP_DELETE))
+			return;
+		if (ctnl_exp_parse(nlh, nlh->nlmsg_len, &e) < 0) {
+			nl->st.events_bad++;
+			return;
+		}
+		nl->st.exp_events++;
+		ev = dump ? CTNL_EV_DUMP : type == IPCTNL_MSG_EXP_DELETE ? CTNL_EV_DESTROY : CTNL_EV_NEW;
+		nl->cfg.on_exp(nl->cfg.arg, ev, &e,
+			       !dump && nl->inj_portid && nlh->nlmsg_pid == nl->inj_portid);
+		return;
+	}
 	if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
 		return;
 	if (type == IPCTNL_MSG_CT_DELETE)
@@ -741,7 +877,9 @@ int ctnl_dump(struct ctnl *nl)
 struct inj_err {
 	enum ctnl_op op;
 	int err;
+	bool is_exp;
 	struct ct ct;
+	struct exp exp;
 };
 
 static unsigned collect_errors(struct ctnl *nl, struct inj_err *out)
@@ -763,8 +901,14 @@ static unsigned collect_errors(struct ctnl *nl, struct inj_err *out)
 				if (e->error && idx < nl->batch_n && n < BATCH_MAX) {
 					out[n].op = nl->pending[idx].op;
 					out[n].err = e->error;
-					out[n].ct = nl->pending[idx].ct;
-					nl->st.inject_errors[out[n].op]++;
+					out[n].is_exp = nl->pending[idx].is_exp;
+					if (out[n].is_exp) {
+						out[n].exp = nl->pending[idx].exp;
+						nl->st.exp_errors++;
+					} else {
+						out[n].ct = nl->pending[idx].ct;
+						nl->st.inject_errors[out[n].op]++;
+					}
 					n++;
 				}
 			}
@@ -790,8 +934,12 @@ int ctnl_inject_flush(struct ctnl *nl)
 			nl->st.inject_errors[nl->pending[i].op]++;
 	nl->batch_len = 0;
 	nl->batch_n = 0;
-	for (unsigned i = 0; i < n && nl->cfg.on_error; i++)
-		nl->cfg.on_error(nl->cfg.arg, errs[i].op, &errs[i].ct, errs[i].err);
+	for (unsigned i = 0; i < n; i++) {
+		if (errs[i].is_exp && nl->cfg.on_exp_error)
+			nl->cfg.on_exp_error(nl->cfg.arg, errs[i].op, &errs[i].exp, errs[i].err);
+		else if (!errs[i].is_exp && nl->cfg.on_error)
+			nl->cfg.on_error(nl->cfg.arg, errs[i].op, &errs[i].ct, errs[i].err);
+	}
 	return err;
 }
 
@@ -806,10 +954,68 @@ int ctnl_inject(struct ctnl *nl, enum ctnl_op op, const struct ct *ct)
 		nl->batch_seq0 = nl->seq + 1;
 	uint32_t seq = ++nl->seq;
 	nl->pending[nl->batch_n].op = op;
+	nl->pending[nl->batch_n].is_exp = false;
 	nl->pending[nl->batch_n].ct = *ct;
 	nl->batch_len += ctnl_build(nl->batch + nl->batch_len, op, ct,
 				    nl->cfg.tcp_liberal && op != CTNL_OP_DELETE, seq);
 	nl->batch_n++;
 	nl->st.injected[op]++;
 	return 0;
+}
+
+int ctnl_inject_exp(struct ctnl *nl, enum ctnl_op op, const struct exp *e)
+{
+	if (nl->batch_n == BATCH_MAX) {
+		int err = ctnl_inject_flush(nl);
+		if (err)
+			return err;
+	}
+	if (nl->batch_n == 0)
+		nl->batch_seq0 = nl->seq + 1;
+	uint32_t seq = ++nl->seq;
+	nl->pending[nl->batch_n].op = op;
+	nl->pending[nl->batch_n].is_exp = true;
+	nl->pending[nl->batch_n].exp = *e;
+	nl->batch_len += ctnl_exp_build(nl->batch + nl->batch_len, op, e, seq);
+	nl->batch_n++;
+	nl->st.exp_injected++;
+	return 0;
+}
+
+static int exp_dump_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	deliver(arg, nlh, true);
+	return MNL_CB_OK;
+}
+
+int ctnl_exp_dump(struct ctnl *nl)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	uint32_t seq = ++nl->seq;
+
+	if (!nl->cfg.on_exp)
+		return 0;
+	/* one dump at a time on the socket: finish the one under way */
+	while (nl->dump_seq && ctnl_dump_read(nl, 1 << 30, true) == 0)
+		;
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK_EXP << 8) | IPCTNL_MSG_EXP_GET;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_UNSPEC;
+	nfg->version = NFNETLINK_V0;
+	if (mnl_socket_sendto(nl->dump, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	uint32_t portid = mnl_socket_get_portid(nl->dump);
+	for (;;) {
+		ssize_t r = recv(mnl_socket_get_fd(nl->dump), nl->rbuf, sizeof(nl->rbuf), 0);
+		if (r < 0)
+			return -errno;
+		int ret = mnl_cb_run(nl->rbuf, (size_t)r, seq, portid, exp_dump_cb, nl);
+		if (ret < 0)
+			return -errno;
+		if (ret == MNL_CB_STOP)
+			return 0;
+	}
 }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "kernel/ct.h"
+#include "kernel/exp.h"
 
 struct ctnl;
 
@@ -42,6 +43,7 @@ struct ctnl_stats {
 	uint64_t injected[3];           /* per ctnl_op, messages sent */
 	uint64_t inject_errors[3];      /* per ctnl_op, errors the kernel returned */
 	uint64_t batches;
+	uint64_t exp_events, exp_injected, exp_errors;
 };
 
 /* `own` is true for events our own inject socket caused. */
@@ -51,12 +53,17 @@ typedef void (*ctnl_event_cb)(void *arg, enum ctnl_event ev, const struct ct *ct
 typedef void (*ctnl_error_cb)(void *arg, enum ctnl_op op, const struct ct *ct,
 			      int err);
 
+typedef void (*ctnl_exp_cb)(void *arg, enum ctnl_event ev, const struct exp *e, bool own);
+typedef void (*ctnl_exp_error_cb)(void *arg, enum ctnl_op op, const struct exp *e, int err);
+
 struct ctnl_config {
 	size_t event_rcvbuf;            /* bytes; SO_RCVBUFFORCE */
 	bool tcp_liberal;               /* inject TCP with BE_LIBERAL set */
 	ctnl_event_cb on_event;
 	ctnl_error_cb on_error;
 	void (*on_dump_done)(void *arg);        /* a dump was read to its end */
+	ctnl_exp_cb on_exp;                     /* expectation events (optional) */
+	ctnl_exp_error_cb on_exp_error;
 	void *arg;
 };
 
@@ -82,6 +89,14 @@ int ctnl_inject(struct ctnl *nl, enum ctnl_op op, const struct ct *ct);
 /* Send what is queued and collect the kernel's errors. */
 int ctnl_inject_flush(struct ctnl *nl);
 const struct ctnl_stats *ctnl_stats(const struct ctnl *nl);
+
+/* Expectations: queue a create (CTNL_OP_CREATE) or delete in the same batch
+ * as the flows, so that a master is created before its expectation. */
+int ctnl_inject_exp(struct ctnl *nl, enum ctnl_op op, const struct exp *e);
+/* Read every expectation; each is delivered as CTNL_EV_DUMP to on_exp. */
+int ctnl_exp_dump(struct ctnl *nl);
+int ctnl_exp_parse(const void *nlh, size_t len, struct exp *e);
+size_t ctnl_exp_build(void *buf, enum ctnl_op op, const struct exp *e, uint32_t seq);
 
 /* Message codec, exposed for tests and fuzzing.  Returns 0 or -EINVAL. */
 int ctnl_parse(const void *nlh, size_t len, struct ct *ct);

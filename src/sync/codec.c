@@ -294,6 +294,59 @@ int codec_put_nack(struct wbuf *w, const struct nack_info *n)
 	return rb_end(&b);
 }
 
+static void rb_str(struct rbuild *b, uint8_t t, const char *s, size_t max)
+{
+	size_t n = strnlen(s, max - 1);
+	uint8_t *p;
+
+	if (n && (p = rb_attr(b, t, (uint8_t)n)))
+		memcpy(p, s, n);
+}
+
+int codec_put_exp(struct wbuf *w, enum wire_rec type, const struct exp *e)
+{
+	struct rbuild b;
+	uint8_t *p;
+	struct ct c = { .l3 = e->l3 };
+
+	rb_begin(&b, w, (uint8_t)type, 0);
+	p = rb_attr(&b, EA_PROTO | ATTR_MANDATORY, 3);
+	if (p) {
+		p[0] = e->l3 == AF_INET6 ? 6 : 4;
+		p[1] = e->l4;
+		p[2] = e->master_l4;
+	}
+	rb_tuple(&b, EA_MASTER | ATTR_MANDATORY, &c, &e->master);
+	rb_tuple(&b, EA_TUPLE | ATTR_MANDATORY, &c, &e->tuple);
+	if (e->zone)
+		rb_u16(&b, EA_ZONE, e->zone);
+	if (type == REC_EXP_DELETE)
+		return rb_end(&b);
+	rb_tuple(&b, EA_MASK, &c, &e->mask);
+	rb_u32(&b, EA_TIMEOUT, e->timeout);
+	if (e->flags)
+		rb_u32(&b, EA_FLAGS, e->flags);
+	if (e->klass)
+		rb_u32(&b, EA_CLASS, e->klass);
+	rb_str(&b, EA_HELPER, e->helper, sizeof(e->helper));
+	rb_str(&b, EA_FN, e->fn, sizeof(e->fn));
+	if (e->has & EXP_HAS_NAT) {
+		size_t al = addr_len(e->l3);
+		p = rb_attr(&b, EA_NAT, (uint8_t)(5 + 2 * al + 6));
+		if (p) {
+			be32(p, e->nat_dir);
+			p[4] = e->nat_l4;
+			memcpy(p + 5, &e->nat.src, al);
+			memcpy(p + 5 + al, &e->nat.dst, al);
+			memcpy(p + 5 + 2 * al, &e->nat.sport, 2);
+			memcpy(p + 5 + 2 * al + 2, &e->nat.dport, 2);
+			p[5 + 2 * al + 4] = e->nat.icmp_type;
+			p[5 + 2 * al + 5] = e->nat.icmp_code;
+		}
+	}
+	return rb_end(&b);
+}
+
 /* ---- record reading ----------------------------------------------------- */
 
 int codec_next(struct cursor *c, struct rec *r)
@@ -560,4 +613,86 @@ int codec_get_nack(const struct rec *r, struct nack_info *n)
 {
 	memset(n, 0, sizeof(*n));
 	return walk(r, nack_attr, n);
+}
+
+static int get_cstr(const uint8_t *v, uint8_t len, char *out, size_t max)
+{
+	if (len == 0 || len >= max || memchr(v, 0, len))
+		return -EINVAL;
+	memcpy(out, v, len);
+	out[len] = 0;
+	return 0;
+}
+
+static int exp_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
+{
+	struct exp *e = arg;
+	struct ct c = { .l3 = e->l3 };
+
+	switch (type) {
+	case EA_PROTO:
+		NEED(3);
+		if (v[0] != 4 && v[0] != 6)
+			return -EINVAL;
+		e->l3 = v[0] == 6 ? AF_INET6 : AF_INET;
+		e->l4 = v[1];
+		e->master_l4 = v[2];
+		return 1;
+	case EA_MASTER:
+		return get_tuple(&c, v, len, &e->master) ? -EINVAL : 1;
+	case EA_TUPLE:
+		return get_tuple(&c, v, len, &e->tuple) ? -EINVAL : 1;
+	case EA_MASK:
+		e->has |= EXP_HAS_MASK;
+		return get_tuple(&c, v, len, &e->mask) ? -EINVAL : 1;
+	case EA_ZONE:
+		NEED(2);
+		e->zone = rd16(v);
+		return 1;
+	case EA_TIMEOUT:
+		NEED(4);
+		e->timeout = rd32(v);
+		return 1;
+	case EA_FLAGS:
+		NEED(4);
+		e->flags = rd32(v);
+		return 1;
+	case EA_CLASS:
+		NEED(4);
+		e->klass = rd32(v);
+		return 1;
+	case EA_HELPER:
+		e->has |= EXP_HAS_HELPER;
+		return get_cstr(v, len, e->helper, sizeof(e->helper)) ? -EINVAL : 1;
+	case EA_FN:
+		e->has |= EXP_HAS_FN;
+		return get_cstr(v, len, e->fn, sizeof(e->fn)) ? -EINVAL : 1;
+	case EA_NAT: {
+		size_t al = addr_len(e->l3);
+		if (e->l3 == 0 || len != 5 + 2 * al + 6)
+			return -EINVAL;
+		e->nat_dir = rd32(v);
+		e->nat_l4 = v[4];
+		if (get_tuple(&c, v + 5, (uint8_t)(len - 5), &e->nat))
+			return -EINVAL;
+		e->has |= EXP_HAS_NAT;
+		return 1;
+	}
+	}
+	return 0;
+}
+
+int codec_get_exp(const struct rec *r, struct exp *e)
+{
+	memset(e, 0, sizeof(*e));
+	/* EA_PROTO first: the tuple lengths depend on it */
+	if (r->len < 5 || (r->body[0] & 0x7f) != EA_PROTO)
+		return -EINVAL;
+	if (walk(r, exp_attr, e) < 0 || e->l3 == 0)
+		return -EINVAL;
+	static const struct ct_tuple zero;
+	if (memcmp(&e->tuple, &zero, sizeof(zero)) == 0 ||
+	    memcmp(&e->master, &zero, sizeof(zero)) == 0)
+		return -EINVAL;
+	return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "kernel/ct.h"
+#include "kernel/exp.h"
 #include "sync/wire.h"
 
 struct frame_hdr {
@@ -61,6 +62,7 @@ int codec_put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct);
 int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb);
 int codec_put_bulk(struct wbuf *w, enum wire_rec type, const struct bulk_info *b);
 int codec_put_nack(struct wbuf *w, const struct nack_info *n);
+int codec_put_exp(struct wbuf *w, enum wire_rec type, const struct exp *e);
 
 /* Next record: 1 and *r filled, 0 at the end, -EINVAL if malformed. */
 int codec_next(struct cursor *c, struct rec *r);
@@ -68,5 +70,6 @@ int codec_get_flow(const struct rec *r, struct ct *ct);
 int codec_get_heartbeat(const struct rec *r, struct hb_info *hb);
 int codec_get_bulk(const struct rec *r, struct bulk_info *b);
 int codec_get_nack(const struct rec *r, struct nack_info *n);
+int codec_get_exp(const struct rec *r, struct exp *e);
 
 #endif

@@ -63,6 +63,8 @@ enum wire_rec {
 	REC_FLOW_UPSERT = 1,
 	REC_FLOW_DELETE = 2,
 	REC_FLOW_REFRESH = 3,           /* key and timeout only: still alive */
+	REC_EXP_UPSERT  = 4,
+	REC_EXP_DELETE  = 5,
 	REC_BULK_BEGIN  = 6,
 	REC_BULK_END    = 7,
 	REC_HEARTBEAT   = 8,
@@ -92,6 +94,21 @@ enum {
 };
 /* A tuple: src, dst (4 or 16 bytes each), sport, dport, icmp type, code:
  * 14 bytes for IPv4, 38 for IPv6. */
+
+/* Expectation attributes */
+enum {
+	EA_PROTO = 1,           /* u8 family (4|6), u8 expected protocol, u8 master's — mandatory */
+	EA_MASTER,              /* tuple: the master's original — mandatory */
+	EA_TUPLE,               /* tuple expected — mandatory */
+	EA_MASK,                /* tuple */
+	EA_ZONE,                /* u16 */
+	EA_TIMEOUT,             /* u32 seconds */
+	EA_FLAGS,               /* u32 */
+	EA_CLASS,               /* u32 */
+	EA_HELPER,              /* 1..15 bytes */
+	EA_FN,                  /* 1..31 bytes */
+	EA_NAT,                 /* u32 direction, u8 protocol, tuple */
+};
 
 /* Heartbeat attributes */
 enum {

@@ -339,6 +339,72 @@ static void test_frame_fill_and_control_records(void **state)
 	assert_int_equal(codec_next(&cur, &r), 0);
 }
 
+static struct exp ftp_exp(void)
+{
+	struct exp e = { .l3 = AF_INET, .l4 = IPPROTO_TCP, .master_l4 = IPPROTO_TCP };
+	inet_pton(AF_INET, "198.51.100.10", &e.master.src);
+	inet_pton(AF_INET, "203.0.113.10", &e.master.dst);
+	e.master.sport = htons(40000);
+	e.master.dport = htons(21);
+	inet_pton(AF_INET, "198.51.100.10", &e.tuple.src);
+	inet_pton(AF_INET, "203.0.113.10", &e.tuple.dst);
+	e.tuple.dport = htons(50123);
+	inet_pton(AF_INET, "255.255.255.255", &e.mask.src);
+	inet_pton(AF_INET, "255.255.255.255", &e.mask.dst);
+	e.mask.dport = 0xffff;
+	e.timeout = 297;
+	e.flags = 0;
+	e.klass = 0;
+	e.zone = 2;
+	strcpy(e.helper, "ftp");
+	strcpy(e.fn, "nat-follow-master");
+	inet_pton(AF_INET, "203.0.113.1", &e.nat.src);
+	e.nat.sport = htons(40000);
+	e.nat_dir = 1;
+	e.nat_l4 = IPPROTO_TCP;
+	e.has = EXP_HAS_MASK | EXP_HAS_NAT | EXP_HAS_HELPER | EXP_HAS_FN;
+	return e;
+}
+
+static void test_expectation_roundtrip(void **state)
+{
+	uint8_t buf[1500];
+	struct wbuf w;
+	struct exp e = ftp_exp(), out;
+	struct frame_hdr h = { .node = 1, .epoch = 1, .seq = 1 };
+	struct cursor cur;
+	struct rec r;
+
+	codec_frame_start(&w, buf, sizeof(buf));
+	assert_int_equal(codec_put_exp(&w, REC_EXP_UPSERT, &e), 0);
+	assert_int_equal(codec_put_exp(&w, REC_EXP_DELETE, &e), 0);
+	size_t len = codec_frame_finish(&w, &h);
+	assert_int_equal(codec_frame_open(buf, len, &h, &cur), 0);
+	assert_int_equal(codec_next(&cur, &r), 1);
+	assert_int_equal(r.type, REC_EXP_UPSERT);
+	assert_int_equal(codec_get_exp(&r, &out), 0);
+	assert_true(exp_key_equal(&e, &out));
+	assert_memory_equal(&out.master, &e.master, sizeof(e.master));
+	assert_memory_equal(&out.mask, &e.mask, sizeof(e.mask));
+	assert_memory_equal(&out.nat, &e.nat, sizeof(e.nat));
+	assert_int_equal(out.nat_dir, 1);
+	assert_int_equal(out.timeout, 297);
+	assert_int_equal(out.zone, 2);
+	assert_string_equal(out.helper, "ftp");
+	assert_string_equal(out.fn, "nat-follow-master");
+	assert_int_equal(codec_next(&cur, &r), 1);
+	assert_int_equal(r.type, REC_EXP_DELETE);
+	assert_int_equal(codec_get_exp(&r, &out), 0);
+	assert_true(exp_key_equal(&e, &out));
+	/* truncations never decode */
+	for (size_t n = WIRE_HDR_LEN; n < len; n++) {
+		uint8_t *t = malloc(n);
+		memcpy(t, buf, n);
+		assert_int_equal(codec_frame_open(t, n, &h, &cur), -EINVAL);
+		free(t);
+	}
+}
+
 static void test_header_rules(void **state)
 {
 	uint8_t buf[64];
@@ -368,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_attributes),
 		cmocka_unit_test(test_frame_fill_and_control_records),
 		cmocka_unit_test(test_header_rules),
+		cmocka_unit_test(test_expectation_roundtrip),
 	};
 	return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
 }
