@@ -49,6 +49,8 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "event socket overruns, 100k flows"   INJECT=immediate  bash $C/overrun.sh
 	cluster "UDP timeout refresh and expiry"      INJECT=immediate  bash $C/refresh.sh
 	cluster "sync link cut for 10 s"              INJECT=immediate  bash $C/cut.sh
+	cluster "FTP passive after failover, immediate" INJECT=immediate bash $C/ftp.sh
+	cluster "FTP passive after failover, on-promote" INJECT=on-promote bash $C/ftp.sh
 	cluster "bad config and hostile datagrams"    INJECT=immediate  bash $C/hostile.sh
 	cluster "ctsyncctl exit codes and JSON"       INJECT=immediate  bash $C/ctl.sh
 fi

@@ -405,6 +405,59 @@ static void load_filter(struct ctx *c, const config_t *cf, struct config *cfg)
 	}
 }
 
+static void load_expectations(struct ctx *c, const config_t *cf, struct config *cfg)
+{
+	static const char *const keys[] = { "sync", "helpers", NULL };
+	static const char *const known[] = { "ftp", "sip", "tftp", "h323", "pptp", "irc", "amanda",
+					     "netbios-ns", "snmp", "sane", "RAS", "Q.931", NULL };
+	const config_setting_t *g = group(c, cf, "expectations", false);
+
+	cfg->repl.exp_sync = true;
+	if (!g)
+		return;
+	check_keys(c, g, "expectations", keys);
+	const config_setting_t *s = config_setting_get_member(g, "sync");
+	if (s) {
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			err_at(c, s, "'sync' must be true or false");
+		else
+			cfg->repl.exp_sync = config_setting_get_bool(s);
+	}
+	const config_setting_t *h = config_setting_get_member(g, "helpers");
+	if (!h)
+		return;
+	if (!config_setting_is_array(h) && !config_setting_is_list(h)) {
+		err_at(c, h, "'helpers' must be an array of helper names");
+		return;
+	}
+	for (int i = 0; i < config_setting_length(h); i++) {
+		const config_setting_t *e = config_setting_get_elem(h, (unsigned)i);
+		const char *name = config_setting_get_string(e);
+		bool ok = false;
+		for (int k = 0; name && known[k]; k++)
+			if (strcmp(name, known[k]) == 0)
+				ok = true;
+		if (!ok) {
+			err_at(c, e, "unknown helper \"%s\" (ftp, sip, tftp, h323, pptp, ...)",
+			       name ? name : "(not a string)");
+			continue;
+		}
+		if (cfg->repl.nexp_helpers == 8) {
+			err_at(c, e, "at most 8 helpers");
+			break;
+		}
+		/* the kernel names the H.323 helpers RAS and Q.931 */
+		if (strcmp(name, "h323") == 0) {
+			snprintf(cfg->repl.exp_helpers[cfg->repl.nexp_helpers++], CT_HELPER_LEN, "RAS");
+			if (cfg->repl.nexp_helpers < 8)
+				snprintf(cfg->repl.exp_helpers[cfg->repl.nexp_helpers++], CT_HELPER_LEN,
+					 "Q.931");
+			continue;
+		}
+		snprintf(cfg->repl.exp_helpers[cfg->repl.nexp_helpers++], CT_HELPER_LEN, "%s", name);
+	}
+}
+
 static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 {
 	static const char *const ckeys[] = { "socket", NULL };
@@ -439,7 +492,7 @@ static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 int config_load(const char *path, struct config *cfg, FILE *errs)
 {
 	static const char *const top[] = { "node", "sync", "transport", "filter", "control",
-					   "log", "kernel", NULL };
+					   "log", "kernel", "expectations", NULL };
 	struct ctx c = { path, errs, 0 };
 	config_t cf;
 
@@ -462,6 +515,7 @@ int config_load(const char *path, struct config *cfg, FILE *errs)
 	load_sync(&c, &cf, cfg);
 	load_transport(&c, &cf, cfg);
 	load_filter(&c, &cf, cfg);
+	load_expectations(&c, &cf, cfg);
 	load_misc(&c, &cf, cfg);
 
 	/* Flows to or from our own sync address are the sync traffic itself. */

@@ -92,11 +92,12 @@ static void render_status(struct control *c, struct out *o, bool json)
 	if (json) {
 		outf(o, "{\"node_id\":%u,\"role\":\"%s\",\"inject\":\"%s\",\"epoch\":\"%08x\","
 		     "\"flows_local\":%u,\"flows_total\":%u,\"pending_commit\":%u,"
+		     "\"expectations_local\":%u,\"expectations_total\":%u,"
 		     "\"flows_without_owner\":%u,\"ownership_conflicts\":%llu,\"starting\":%s,"
 		     "\"in_sync\":%s,\"peers\":[",
 		     st.node_id, st.primary ? "primary" : "backup",
 		     st.immediate ? "immediate" : "on-promote", st.epoch, st.flows_local,
-		     st.flows_total, st.pending_commit, st.orphans,
+		     st.flows_total, st.pending_commit, st.exp_local, st.exp_total, st.orphans,
 		     (unsigned long long)repl_stats(c->ctx.repl)->ownership_conflicts,
 		     st.starting ? "true" : "false",
 		     st.in_sync ? "true" : "false");
@@ -121,6 +122,7 @@ static void render_status(struct control *c, struct out *o, bool json)
 	outf(o, "flows held in total: %u", st.flows_total);
 	if (!st.immediate)
 		outf(o, " (%u waiting for commit)", st.pending_commit);
+	outf(o, "\nexpectations:   %u owned locally, %u held in total", st.exp_local, st.exp_total);
 	if (st.orphans)
 		outf(o, "\nflows without owner: %u (found in the kernel at start)", st.orphans);
 	if (repl_stats(c->ctx.repl)->ownership_conflicts)
@@ -161,7 +163,8 @@ static void render_stats(struct control *c, struct out *o, bool json)
 		S(swept), S(nat_clashes), S(inject_retries), S(inject_failed), S(committed),
 		S(overruns), S(resyncs), S(rx_dup), S(tx_retransmits), S(tx_nacks), S(rx_nacks),
 		S(resync_escalations), S(resyncs_asked), S(digest_mismatches), S(orphans_claimed),
-		S(refreshes), S(refreshed), S(stale_purged),
+		S(refreshes), S(refreshed), S(stale_purged), S(exp_events), S(exp_rx_upserts),
+		S(exp_rx_deletes), S(exp_injected), S(exp_waiting_dropped), S(exp_inject_failed),
 #undef S
 		{ "kernel_events", k->events }, { "kernel_events_bad", k->events_bad },
 		{ "kernel_overruns", k->overruns }, { "kernel_dumped", k->dumped },
@@ -252,6 +255,25 @@ static void dump_one(void *arg, const struct flow *f)
 	}
 }
 
+static void dump_exp(void *arg, const struct exp *e, uint32_t owner, bool in_kernel)
+{
+	struct dump_ctx *d = arg;
+	char desc[300];
+
+	if ((d->mode == 1 && owner != d->self) || (d->mode == 2 && owner != d->peer))
+		return;
+	exp_format(e, desc, sizeof(desc));
+	if (d->json) {
+		outf(d->o, "%s{\"owner\":%u,\"expectation\":\"%s\",\"in_kernel\":%s}",
+		     d->first ? "" : ",", owner, desc,
+		     owner == d->self || in_kernel ? "true" : "false");
+		d->first = false;
+	} else {
+		outf(d->o, "owner %-4u %s%s\n", owner, desc,
+		     owner != d->self && !in_kernel ? " [not in kernel]" : "");
+	}
+}
+
 static int render_dump(struct control *c, struct out *o, bool json, const char *arg)
 {
 	struct repl_status st;
@@ -281,6 +303,7 @@ static int render_dump(struct control *c, struct out *o, bool json, const char *
 	if (json)
 		outf(o, "[");
 	repl_foreach(c->ctx.repl, dump_one, &d);
+	repl_foreach_exp(c->ctx.repl, dump_exp, &d);
 	if (json)
 		outf(o, "]\n");
 	return CTL_OK;

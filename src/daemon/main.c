@@ -64,6 +64,30 @@ static int op_dump(void *arg)
 	return ctnl_dump(d->nl);
 }
 
+static int op_inject_exp(void *arg, enum ctnl_op op, const struct exp *e)
+{
+	struct daemon *d = arg;
+	return ctnl_inject_exp(d->nl, op, e);
+}
+
+static int op_exp_dump(void *arg)
+{
+	struct daemon *d = arg;
+	return ctnl_exp_dump(d->nl);
+}
+
+static void on_exp_event(void *arg, enum ctnl_event ev, const struct exp *e, bool own)
+{
+	struct daemon *d = arg;
+	repl_kernel_exp_event(d->repl, ev, e, own);
+}
+
+static void on_exp_error(void *arg, enum ctnl_op op, const struct exp *e, int err)
+{
+	struct daemon *d = arg;
+	repl_exp_error(d->repl, op, e, err);
+}
+
 static int op_dump_start(void *arg)
 {
 	struct daemon *d = arg;
@@ -237,6 +261,8 @@ static int run(struct daemon *d, bool foreground)
 		.on_event = on_kernel_event,
 		.on_error = on_inject_error,
 		.on_dump_done = on_dump_done,
+		.on_exp = cfg->repl.exp_sync ? on_exp_event : NULL,
+		.on_exp_error = on_exp_error,
 		.arg = d,
 	};
 	/* Subscribe to events before the dump: nothing falls in between. */
@@ -255,6 +281,8 @@ static int run(struct daemon *d, bool foreground)
 		.inject_flush = op_inject_flush,
 		.dump = op_dump,
 		.dump_start = op_dump_start,
+		.inject_exp = op_inject_exp,
+		.exp_dump = op_exp_dump,
 		.send = op_send,
 		.send_to = op_send_to,
 		.is_local = op_is_local,

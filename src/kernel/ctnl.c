@@ -497,8 +497,14 @@ size_t ctnl_build(void *buf, enum ctnl_op op, const struct ct *ct, bool liberal,
 	if ((ct->has & CT_HAS_SEQADJ_R) && (ct->seqadj[1].before || ct->seqadj[1].after))
 		put_seqadj(nlh, CTA_SEQ_ADJ_REPLY, &ct->seqadj[1]);
 	if (op == CTNL_OP_CREATE && ct->helper[0]) {
+		/* CTA_HELP_INFO, even empty, makes the kernel call the helper's
+		 * from_nlattr(): the FTP helper then picks up sequence tracking on
+		 * the next packet, where it would otherwise skip the first command
+		 * after the failover (it has not seen where the lines start). */
 		struct nlattr *h = mnl_attr_nest_start(nlh, CTA_HELP);
 		mnl_attr_put_strz(nlh, CTA_HELP_NAME, ct->helper);
+		struct nlattr *info = mnl_attr_nest_start(nlh, CTA_HELP_INFO);
+		mnl_attr_nest_end(nlh, info);
 		mnl_attr_nest_end(nlh, h);
 	}
 	static const uint8_t zero[CT_LABELS_LEN];

@@ -246,6 +246,10 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 		case REC_NACK:
 			apply_nack(r, p, &rec);
 			break;
+		case REC_EXP_UPSERT:
+		case REC_EXP_DELETE:
+			exp_apply(r, p, &rec);
+			break;
 		default:
 			break;          /* unknown, not mandatory: skip */
 		}

@@ -34,9 +34,10 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 		fs = WIRE_MAX_FRAME;
 	r->cfg.frame_size = fs;
 	r->t = table_new();
+	r->x = exps_new();
 	r->buf = malloc(fs);
 	r->sent = ring_new(r->cfg.resend_bytes);
-	if (!r->t || !r->buf || !r->sent)
+	if (!r->t || !r->x || !r->buf || !r->sent)
 		goto fail;
 	for (unsigned i = 0; i < cfg->npeers; i++) {
 		r->peer[i].id = cfg->peer_id[i];
@@ -71,6 +72,7 @@ void repl_free(struct repl *r)
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
 		reorder_free(r->peer[i].held);
 	table_free(r->t);
+	exps_free(r->x);
 	ring_free(r->sent);
 	free(r->buf);
 	free(r);
@@ -149,6 +151,14 @@ static void emit_flow(struct repl *r, enum wire_rec type, const struct ct *ct)
 	}
 }
 
+void repl_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e)
+{
+	if (codec_put_exp(&r->w, type, e) == -ENOSPC) {
+		frame_send(r, false);
+		codec_put_exp(&r->w, type, e);
+	}
+}
+
 void repl_emit_bulk(struct repl *r, enum wire_rec type, const struct bulk_info *b)
 {
 	if (codec_put_bulk(&r->w, type, b) == -ENOSPC) {
@@ -216,6 +226,7 @@ static void send_bulk(struct repl *r)
 	flush_dirty(r);
 	repl_emit_bulk(r, REC_BULK_BEGIN, &bi);
 	table_foreach(r->t, bulk_one, &b);
+	exp_bulk(r);                    /* after every master */
 	bi.count = b.count;
 	repl_emit_bulk(r, REC_BULK_END, &bi);
 	frame_send(r, false);
@@ -236,6 +247,7 @@ void repl_flush(struct repl *r)
 	}
 	if (r->dhead)
 		flush_dirty(r);
+	exp_flush(r);                   /* after the flows: masters first */
 	frame_send(r, false);           /* records emitted outside the dirty list */
 	r->ops.inject_flush(r->ops.arg);
 }
@@ -442,6 +454,7 @@ unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen)
 {
 	struct sweep_ctx s = { r, owner, gen, 0 };
 	table_foreach(r->t, sweep_one, &s);
+	exp_sweep(r, owner, gen);
 	r->st.swept += s.n;
 	return s.n;
 }
@@ -457,6 +470,8 @@ static int dump_and_diff(struct repl *r, bool sweep_local)
 		r->dump_gen = 0;
 		return err;
 	}
+	if (r->cfg.exp_sync && r->ops.exp_dump && (err = r->ops.exp_dump(r->ops.arg)) < 0)
+		log_warnx("kernel expectation dump failed: %s", strerror(-err));
 	unsigned n = sweep_local ? repl_sweep(r, r->cfg.node_id, r->dump_gen) : 0;
 	if (n)
 		log_info("kernel dump: %u local flows were gone", n);
@@ -591,6 +606,7 @@ static void startup_poll(struct repl *r)
 	if (n)
 		table_foreach(r->t, settle_one, &s);
 	r->st.stale_purged += s.purged;
+	exp_settle(r, r->primary);
 	log_info("start-up complete: of %u flows found in the kernel and claimed by no "
 		 "peer, %u are ours, %u were stale copies (deleted), %u left without owner",
 		 n, s.owned, s.purged, n - s.owned - s.purged);
@@ -604,6 +620,7 @@ void repl_poll(struct repl *r)
 		recv_poll(r, &r->peer[i]);
 	startup_poll(r);
 	refresh_poll(r);
+	exp_poll(r);
 }
 
 void repl_tick(struct repl *r)
@@ -660,6 +677,7 @@ int repl_promote(struct repl *r)
 
 	r->primary = true;
 	table_foreach(r->t, take_one, &o);
+	exp_take_all(r);
 	log_info("promoted: took ownership of %d flows", o.n);
 	r->st.committed += (uint64_t)o.n;
 	repl_flush(r);
@@ -688,6 +706,7 @@ int repl_commit(struct repl *r)
 	struct own_ctx o = { r, 0 };
 
 	table_foreach(r->t, commit_one, &o);
+	exp_commit(r);
 	r->ops.inject_flush(r->ops.arg);
 	r->st.committed += (uint64_t)o.n;
 	log_info("committed %d flows to the kernel", o.n);
@@ -730,6 +749,8 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 	st->flows_local = table_owner(r->t, r->cfg.node_id).flows;
 	st->flows_total = (uint32_t)table_count(r->t);
 	st->orphans = table_owner(r->t, OWNER_NONE).flows;
+	st->exp_local = exps_count(r->x, r->cfg.node_id);
+	st->exp_total = exps_total(r->x);
 	st->starting = r->starting;
 	if (!r->cfg.inject_immediate)
 		table_foreach(r->t, count_pending, &st->pending_commit);

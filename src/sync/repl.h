@@ -29,6 +29,7 @@
 
 #include "kernel/ct.h"
 #include "kernel/ctnl.h"
+#include "kernel/exp.h"
 #include "sync/table.h"
 
 #define REPL_MAX_PEERS 32
@@ -54,6 +55,9 @@ struct repl_config {
 	uint32_t nack_ms;               /* NACK a gap again after this long */
 	uint32_t gap_timeout_ms;        /* give a gap up (and resync) after this */
 	uint32_t refresh_ms;            /* re-read the kernel table this often (0: never) */
+	bool exp_sync;                  /* replicate expectations */
+	unsigned nexp_helpers;          /* 0: every helper's */
+	char exp_helpers[8][CT_HELPER_LEN];
 	bool proto[256];                /* protocols to sync */
 	unsigned nignore;
 	struct repl_net ignore[REPL_MAX_IGNORE];
@@ -65,6 +69,8 @@ struct repl_ops {
 	int (*inject_flush)(void *arg);
 	int (*dump)(void *arg);         /* delivers entries back via repl_kernel_event */
 	int (*dump_start)(void *arg);   /* the same in the background; repl_dump_done() at the end */
+	int (*inject_exp)(void *arg, enum ctnl_op op, const struct exp *e);
+	int (*exp_dump)(void *arg);     /* expectations back via repl_kernel_exp_event */
 	int (*send)(void *arg, const void *buf, size_t len);            /* to every peer */
 	int (*send_to)(void *arg, const struct sockaddr_storage *to,    /* to one peer */
 		       const void *buf, size_t len);
@@ -85,6 +91,8 @@ struct repl_stats {
 	uint64_t rx_dup, tx_retransmits, tx_nacks, rx_nacks, resync_escalations;
 	uint64_t resyncs_asked, digest_mismatches, orphans_claimed;
 	uint64_t refreshes, refreshed, stale_purged;
+	uint64_t exp_events, exp_rx_upserts, exp_rx_deletes, exp_injected, exp_waiting_dropped,
+		 exp_inject_failed;
 };
 
 /* Per-peer counters (`ctsyncctl stats`). */
@@ -114,6 +122,7 @@ struct repl_status {
 	bool primary, immediate, in_sync;
 	uint32_t flows_local, flows_total, pending_commit;
 	uint32_t orphans;               /* from the kernel at start, no owner yet */
+	uint32_t exp_local, exp_total, exp_waiting;
 	bool starting;                  /* still collecting peers' bulks */
 	unsigned npeers;
 	struct repl_peer_status peer[REPL_MAX_PEERS];
@@ -127,6 +136,8 @@ void repl_free(struct repl *r);
 /* From the kernel (ctnl callbacks). */
 void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, bool own);
 void repl_inject_error(struct repl *r, enum ctnl_op op, const struct ct *ct, int err);
+void repl_kernel_exp_event(struct repl *r, enum ctnl_event ev, const struct exp *e, bool own);
+void repl_exp_error(struct repl *r, enum ctnl_op op, const struct exp *e, int err);
 /* The event socket overran: dump the kernel table and diff. */
 void repl_kernel_overrun(struct repl *r);
 /* Initial load of the local kernel table (call once, after subscribing). */
@@ -154,5 +165,7 @@ int repl_resync(struct repl *r);
 void repl_status(const struct repl *r, struct repl_status *st);
 const struct repl_stats *repl_stats(const struct repl *r);
 void repl_foreach(struct repl *r, void (*fn)(void *arg, const struct flow *f), void *arg);
+void repl_foreach_exp(struct repl *r, void (*fn)(void *arg, const struct exp *e, uint32_t owner,
+						 bool in_kernel), void *arg);
 
 #endif

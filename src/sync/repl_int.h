@@ -7,6 +7,7 @@
 #define CTSYNC_SYNC_REPL_INT_H
 
 #include "sync/codec.h"
+#include "sync/exps.h"
 #include "sync/reorder.h"
 #include "sync/repl.h"
 #include "sync/ring.h"
@@ -44,6 +45,7 @@ struct repl {
 	struct repl_config cfg;
 	struct repl_ops ops;
 	struct table *t;
+	struct exps *x;
 	struct repl_stats st;
 	uint32_t epoch, seq;            /* seq: last data frame sent */
 	uint32_t bulk_id, gen;
@@ -75,6 +77,19 @@ void repl_drop(struct repl *r, struct flow *f);
 unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen);
 /* Send one control record (NACK) outside the data sequence, to one peer. */
 void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n);
+
+void repl_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e);
+void repl_emit_flush(struct repl *r);
+
+/* repl_exp.c: expectations */
+void exp_flush(struct repl *r);
+void exp_bulk(struct repl *r);
+void exp_apply(struct repl *r, struct peer *p, const struct rec *rec);
+void exp_poll(struct repl *r);
+void exp_sweep(struct repl *r, uint32_t owner, uint32_t gen);
+void exp_take_all(struct repl *r);
+void exp_commit(struct repl *r);
+void exp_settle(struct repl *r, bool take);
 
 /* recv.c */
 void recv_poll(struct repl *r, struct peer *p);

@@ -408,3 +408,16 @@ ct_table() { nsx "$1" "$B/ctsync-ctgen" dump | grep -v '198\.18\.0\.' | sort; }
 
 # stat NS NAME: one counter of `ctsyncctl stats`
 stat() { ctl "$1" stats | awk -v k="$2" '$1 == k { print $2 }'; }
+
+# Stop what is left in a namespace of ours once its recorded parent process
+# is gone (the per-session children of a server such as vsftpd): found by
+# namespace membership, which only processes we started can have.
+stop_ns_children() {
+	local pids
+	pids=$(ip netns pids "$1" 2>/dev/null)
+	[ -n "$pids" ] && kill $pids 2>/dev/null
+	sleep 0.2
+	pids=$(ip netns pids "$1" 2>/dev/null)
+	[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+	return 0
+}

@@ -18,6 +18,10 @@
  *                                       frames with a valid header from unknown
  *                                       nodes, and frames claiming NODE whose
  *                                       records are malformed
+ *   ftp-pasv HOST FILE TRIGGER SECONDS  FTP control connection, PASV; then wait for
+ *                                       the file TRIGGER; then RETR FILE over the
+ *                                       data connection (size and checksum), and
+ *                                       PASV + LIST again on the same control
  *   unsol-na IFNAME ADDR                unsolicited neighbour advertisement for
  *                                       ADDR (IPv6 "gratuitous ARP")
  */
@@ -432,6 +436,132 @@ static int udp_recv(const char *host, const char *port, int seconds)
 	return got ? 0 : 1;
 }
 
+/* ---- ftp ------------------------------------------------------------------ */
+
+/* Read one reply (multi-line aware); returns its code, or -1. */
+static int ftp_reply(int fd, char *line, size_t len)
+{
+	size_t n = 0;
+	int code = -1;
+	uint64_t end = now_ms() + 10000;
+
+	while (now_ms() < end) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (poll(&p, 1, 200) != 1)
+			continue;
+		char c;
+		if (read(fd, &c, 1) != 1)
+			return -1;
+		if (n < len - 1)
+			line[n++] = c;
+		if (c != '\n')
+			continue;
+		line[n] = 0;
+		if (n >= 4 && line[3] == ' ' && line[0] >= '1' && line[0] <= '5') {
+			code = atoi(line);
+			return code;
+		}
+		n = 0;          /* a continuation line */
+	}
+	return -1;
+}
+
+static int ftp_cmd(int fd, const char *cmd, char *line, size_t len)
+{
+	if (write(fd, cmd, strlen(cmd)) != (ssize_t)strlen(cmd))
+		return -1;
+	return ftp_reply(fd, line, len);
+}
+
+static int ftp_pasv(int fd, char *host, size_t hl, char *port, size_t pl)
+{
+	char line[512];
+	unsigned h1, h2, h3, h4, p1, p2;
+
+	if (ftp_cmd(fd, "PASV\r\n", line, sizeof(line)) != 227)
+		return -1;
+	char *s = strchr(line, '(');
+	if (!s || sscanf(s, "(%u,%u,%u,%u,%u,%u)", &h1, &h2, &h3, &h4, &p1, &p2) != 6)
+		return -1;
+	snprintf(host, hl, "%u.%u.%u.%u", h1, h2, h3, h4);
+	snprintf(port, pl, "%u", p1 * 256 + p2);
+	return 0;
+}
+
+/* Data connection: read it all; size and FNV-1a hash. */
+static int ftp_data(const char *host, const char *port, unsigned long *size, uint64_t *hash)
+{
+	int d = connect_to(host, port, 5000);
+	if (d < 0)
+		return -1;
+	char buf[65536];
+	*size = 0;
+	*hash = 14695981039346656037ULL;
+	uint64_t end = now_ms() + 20000;
+	while (now_ms() < end) {
+		struct pollfd p = { d, POLLIN, 0 };
+		if (poll(&p, 1, 200) != 1)
+			continue;
+		ssize_t n = read(d, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			*hash ^= (uint8_t)buf[i];
+			*hash *= 1099511628211ULL;
+		}
+		*size += (unsigned long)n;
+	}
+	close(d);
+	return 0;
+}
+
+static int ftp_client(const char *host, const char *file, const char *trigger, int seconds)
+{
+	char line[512], h[64], p[16], cmd[600];
+	unsigned long size = 0, lsize = 0;
+	uint64_t hash = 0, lhash = 0;
+	int fd = connect_to(host, "21", 5000);
+
+	if (fd < 0 || ftp_reply(fd, line, sizeof(line)) != 220) {
+		printf("phase=1 control=failed\n");
+		return 1;
+	}
+	int c = ftp_cmd(fd, "USER anonymous\r\n", line, sizeof(line));
+	if (c == 331)
+		c = ftp_cmd(fd, "PASS ctsync@\r\n", line, sizeof(line));
+	if (c != 230 || ftp_cmd(fd, "TYPE I\r\n", line, sizeof(line)) != 200 ||
+	    ftp_pasv(fd, h, sizeof(h), p, sizeof(p)) < 0) {
+		printf("phase=1 login=failed\n");
+		return 1;
+	}
+	printf("phase=1 pasv=%s:%s\n", h, p);
+	fflush(stdout);
+	uint64_t end = now_ms() + (uint64_t)seconds * 1000;
+	struct stat st;
+	while (stat(trigger, &st) < 0 && now_ms() < end)
+		usleep(50000);
+	/* RETR over the data connection announced before the trigger */
+	snprintf(cmd, sizeof(cmd), "RETR %s\r\n", file);
+	if (write(fd, cmd, strlen(cmd)) != (ssize_t)strlen(cmd)) {
+		printf("phase=2 control=failed\n");
+		return 1;
+	}
+	int dr = ftp_data(h, p, &size, &hash);
+	int r1 = ftp_reply(fd, line, sizeof(line));     /* 150 */
+	int r2 = r1 == 150 ? ftp_reply(fd, line, sizeof(line)) : -1;   /* 226 */
+	/* the same control connection: PASV and LIST again */
+	int lr = -1;
+	if (dr == 0 && r2 == 226 && ftp_pasv(fd, h, sizeof(h), p, sizeof(p)) == 0 &&
+	    write(fd, "LIST\r\n", 6) == 6 && ftp_data(h, p, &lsize, &lhash) == 0 &&
+	    ftp_reply(fd, line, sizeof(line)) == 150 && ftp_reply(fd, line, sizeof(line)) == 226)
+		lr = 0;
+	printf("phase=2 data=%s bytes=%lu hash=%016llx retr=%d list=%s list_bytes=%lu\n",
+	       dr == 0 ? "ok" : "failed", size, (unsigned long long)hash, r2,
+	       lr == 0 ? "ok" : "failed", lsize);
+	close(fd);
+	return dr == 0 && r2 == 226 && lr == 0 ? 0 : 1;
+}
+
 static void put32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
@@ -537,6 +667,8 @@ int main(int argc, char **argv)
 		return udp_recv(argv[2], argv[3], atoi(argv[4]));
 	if (argc == 6 && strcmp(argv[1], "udp-garbage") == 0)
 		return udp_garbage(argv[2], argv[3], atoi(argv[4]), (uint32_t)atoi(argv[5]));
+	if (argc == 6 && strcmp(argv[1], "ftp-pasv") == 0)
+		return ftp_client(argv[2], argv[3], argv[4], atoi(argv[5]));
 	if (argc == 4 && strcmp(argv[1], "unsol-na") == 0)
 		return unsol_na(argv[2], argv[3]);
 	fprintf(stderr, "usage: see the comment at the top of tests/tools/testtool.c\n");

@@ -44,7 +44,8 @@ static const char *good =
 	"           protocols = [ \"tcp\", \"udp\" ]; };\n"
 	"control = { socket = \"/run/x.sock\"; };\n"
 	"log = { level = \"debug\"; target = \"syslog\"; };\n"
-	"kernel = { event_buffer = 8388608; };\n";
+	"kernel = { event_buffer = 8388608; };\n"
+	"expectations = { sync = true; helpers = [ \"ftp\", \"h323\" ]; };\n";
 
 static void test_good(void **state)
 {
@@ -72,6 +73,10 @@ static void test_good(void **state)
 	assert_int_equal(c.log_level, LOG_LVL_DEBUG);
 	assert_true(c.log_syslog);
 	assert_int_equal(c.event_buffer, 8388608);
+	assert_true(c.repl.exp_sync);
+	assert_int_equal(c.repl.nexp_helpers, 3);       /* h323 is RAS and Q.931 */
+	assert_string_equal(c.repl.exp_helpers[0], "ftp");
+	assert_string_equal(c.repl.exp_helpers[2], "Q.931");
 }
 
 static void test_defaults(void **state)
@@ -120,6 +125,11 @@ static void test_errors(void **state)
 		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
 		  "filter = { ignore_addresses = [ \"10.0.0.0/33\" ]; protocols = [ \"tcp\", \"xtp\" ]; };\n",
 		  { ":4: bad address or prefix", ":4: unknown protocol \"xtp\"" } },
+		{ "node = { id = 1; };\n"
+		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
+		  "expectations = { sync = 1; helpers = [ \"gopher\" ]; };\n",
+		  { ":4: 'sync' must be true or false", ":4: unknown helper \"gopher\"" } },
 		{ "node = { id = 1; };\n"            /* syntax error: no value */
 		  "transport = { type = ; };\n",
 		  { ":2: syntax error" } },
