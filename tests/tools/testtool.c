@@ -22,6 +22,10 @@
  *                                       the file TRIGGER; then RETR FILE over the
  *                                       data connection (size and checksum), and
  *                                       PASV + LIST again on the same control
+ *   ftp-port HOST FILE TRIGGER SECONDS  the same in active mode: PORT (which a NAT
+ *                                       helper rewrites, changing its length)
+ *                                       before the trigger, the server's data
+ *                                       connection and a second PORT + LIST after
  *   unsol-na IFNAME ADDR                unsolicited neighbour advertisement for
  *                                       ADDR (IPv6 "gratuitous ARP")
  */
@@ -562,6 +566,105 @@ static int ftp_client(const char *host, const char *file, const char *trigger, i
 	return dr == 0 && r2 == 226 && lr == 0 ? 0 : 1;
 }
 
+/* Listen on our control connection's local address; send PORT for it. */
+static int ftp_port(int ctl, char *line, size_t len)
+{
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+	char cmd[128];
+
+	if (getsockname(ctl, (struct sockaddr *)&me, &ml) < 0)
+		return -1;
+	me.sin_port = 0;
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&me, sizeof(me)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&me, &ml) < 0)
+		return -1;
+	uint32_t a = ntohl(me.sin_addr.s_addr);
+	unsigned p = ntohs(me.sin_port);
+	snprintf(cmd, sizeof(cmd), "PORT %u,%u,%u,%u,%u,%u\r\n", a >> 24, (a >> 16) & 255,
+		 (a >> 8) & 255, a & 255, p >> 8, p & 255);
+	if (ftp_cmd(ctl, cmd, line, len) != 200) {
+		close(l);
+		return -1;
+	}
+	return l;
+}
+
+/* Accept the server's data connection and read it all. */
+static int ftp_accept_data(int l, unsigned long *size, uint64_t *hash)
+{
+	struct pollfd p = { l, POLLIN, 0 };
+	*size = 0;
+	*hash = 14695981039346656037ULL;
+	if (poll(&p, 1, 5000) != 1)
+		return -1;
+	int d = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (d < 0)
+		return -1;
+	char buf[65536];
+	uint64_t end = now_ms() + 20000;
+	while (now_ms() < end) {
+		struct pollfd q = { d, POLLIN, 0 };
+		if (poll(&q, 1, 200) != 1)
+			continue;
+		ssize_t n = read(d, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			*hash ^= (uint8_t)buf[i];
+			*hash *= 1099511628211ULL;
+		}
+		*size += (unsigned long)n;
+	}
+	close(d);
+	return 0;
+}
+
+static int ftp_active(const char *host, const char *file, const char *trigger, int seconds)
+{
+	char line[512], cmd[600];
+	unsigned long size = 0, lsize = 0;
+	uint64_t hash = 0, lhash = 0;
+	int fd = connect_to(host, "21", 5000);
+
+	if (fd < 0 || ftp_reply(fd, line, sizeof(line)) != 220) {
+		printf("phase=1 control=failed\n");
+		return 1;
+	}
+	int c = ftp_cmd(fd, "USER anonymous\r\n", line, sizeof(line));
+	if (c == 331)
+		c = ftp_cmd(fd, "PASS ctsync@\r\n", line, sizeof(line));
+	int l = -1;
+	if (c != 230 || ftp_cmd(fd, "TYPE I\r\n", line, sizeof(line)) != 200 ||
+	    (l = ftp_port(fd, line, sizeof(line))) < 0) {
+		printf("phase=1 login_or_port=failed\n");
+		return 1;
+	}
+	printf("phase=1 port=sent\n");
+	fflush(stdout);
+	uint64_t end = now_ms() + (uint64_t)seconds * 1000;
+	struct stat st;
+	while (stat(trigger, &st) < 0 && now_ms() < end)
+		usleep(50000);
+	snprintf(cmd, sizeof(cmd), "RETR %s\r\n", file);
+	int r1 = ftp_cmd(fd, cmd, line, sizeof(line));                 /* 150 */
+	int dr = r1 == 150 ? ftp_accept_data(l, &size, &hash) : -1;
+	int r2 = r1 == 150 ? ftp_reply(fd, line, sizeof(line)) : -1;   /* 226 */
+	close(l);
+	/* the control connection after failover: a new PORT (rewritten by the
+	 * new node's helper on top of the old adjustment) and LIST */
+	int lr = -1;
+	if (r2 == 226 && (l = ftp_port(fd, line, sizeof(line))) >= 0 &&
+	    ftp_cmd(fd, "LIST\r\n", line, sizeof(line)) == 150 &&
+	    ftp_accept_data(l, &lsize, &lhash) == 0 && ftp_reply(fd, line, sizeof(line)) == 226)
+		lr = 0;
+	printf("phase=2 data=%s bytes=%lu hash=%016llx retr=%d list=%s list_bytes=%lu\n",
+	       dr == 0 ? "ok" : "failed", size, (unsigned long long)hash, r2,
+	       lr == 0 ? "ok" : "failed", lsize);
+	return dr == 0 && r2 == 226 && lr == 0 ? 0 : 1;
+}
+
 static void put32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
@@ -667,6 +770,8 @@ int main(int argc, char **argv)
 		return udp_recv(argv[2], argv[3], atoi(argv[4]));
 	if (argc == 6 && strcmp(argv[1], "udp-garbage") == 0)
 		return udp_garbage(argv[2], argv[3], atoi(argv[4]), (uint32_t)atoi(argv[5]));
+	if (argc == 6 && strcmp(argv[1], "ftp-port") == 0)
+		return ftp_active(argv[2], argv[3], argv[4], atoi(argv[5]));
 	if (argc == 6 && strcmp(argv[1], "ftp-pasv") == 0)
 		return ftp_client(argv[2], argv[3], argv[4], atoi(argv[5]));
 	if (argc == 4 && strcmp(argv[1], "unsol-na") == 0)
