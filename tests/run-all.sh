@@ -51,6 +51,8 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "sync link cut for 10 s"              INJECT=immediate  bash $C/cut.sh
 	cluster "FTP passive after failover, immediate" INJECT=immediate bash $C/ftp.sh
 	cluster "FTP passive after failover, on-promote" INJECT=on-promote bash $C/ftp.sh
+	cluster "FTP active (PORT, seqadj), immediate" MODE=port INJECT=immediate bash $C/ftp.sh
+	cluster "FTP active (PORT, seqadj), on-promote" MODE=port INJECT=on-promote bash $C/ftp.sh
 	cluster "bad config and hostile datagrams"    INJECT=immediate  bash $C/hostile.sh
 	cluster "ctsyncctl exit codes and JSON"       INJECT=immediate  bash $C/ctl.sh
 fi

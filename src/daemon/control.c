@@ -250,8 +250,14 @@ static void dump_one(void *arg, const struct flow *f)
 		     f->ct.mark, f->owner == d->self || f->in_kernel ? "true" : "false");
 		d->first = false;
 	} else {
-		outf(d->o, "owner %-4u %-12s %s mark %u%s\n", f->owner, state, desc, f->ct.mark,
-		     f->owner != d->self && !f->in_kernel ? " [not in kernel]" : "");
+		char extra[96] = "";
+		if (f->ct.helper[0] || f->ct.seqadj[0].after != f->ct.seqadj[0].before ||
+		    f->ct.seqadj[1].after != f->ct.seqadj[1].before)
+			snprintf(extra, sizeof(extra), " helper %s seqadj %d/%d",
+				 f->ct.helper[0] ? f->ct.helper : "-",
+				 (int)f->ct.seqadj[0].after, (int)f->ct.seqadj[1].after);
+		outf(d->o, "owner %-4u %-12s %s mark %u%s%s\n", f->owner, state, desc, f->ct.mark,
+		     extra, f->owner != d->self && !f->in_kernel ? " [not in kernel]" : "");
 	}
 }
 

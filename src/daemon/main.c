@@ -70,6 +70,12 @@ static int op_inject_exp(void *arg, enum ctnl_op op, const struct exp *e)
 	return ctnl_inject_exp(d->nl, op, e);
 }
 
+static int op_get(void *arg, const struct ct *key, struct ct *out)
+{
+	struct daemon *d = arg;
+	return ctnl_get(d->nl, key, out);
+}
+
 static int op_exp_dump(void *arg)
 {
 	struct daemon *d = arg;
@@ -261,7 +267,7 @@ static int run(struct daemon *d, bool foreground)
 		.on_event = on_kernel_event,
 		.on_error = on_inject_error,
 		.on_dump_done = on_dump_done,
-		.on_exp = cfg->repl.exp_sync ? on_exp_event : NULL,
+		.on_exp = on_exp_event,         /* also the cue to re-read seqadj */
 		.on_exp_error = on_exp_error,
 		.arg = d,
 	};
@@ -283,6 +289,7 @@ static int run(struct daemon *d, bool foreground)
 		.dump_start = op_dump_start,
 		.inject_exp = op_inject_exp,
 		.exp_dump = op_exp_dump,
+		.get = op_get,
 		.send = op_send,
 		.send_to = op_send_to,
 		.is_local = op_is_local,

@@ -1025,3 +1025,45 @@ int ctnl_exp_dump(struct ctnl *nl)
 			return 0;
 	}
 }
+
+struct get_ctx {
+	struct ct *out;
+	int found;
+};
+
+static int get_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	struct get_ctx *g = arg;
+	if ((nlh->nlmsg_type & 0xff) == IPCTNL_MSG_CT_NEW &&
+	    ctnl_parse(nlh, nlh->nlmsg_len, g->out) == 0)
+		g->found = 1;
+	return MNL_CB_OK;
+}
+
+int ctnl_get(struct ctnl *nl, const struct ct *key, struct ct *out)
+{
+	char buf[CTNL_MSG_MAX];
+	struct get_ctx g = { out, 0 };
+
+	/* the dump socket: one request at a time, so finish a dump under way */
+	while (nl->dump_seq && ctnl_dump_read(nl, 1 << 30, true) == 0)
+		;
+	uint32_t seq = ++nl->seq;
+	size_t len = ctnl_build(buf, CTNL_OP_DELETE, key, false, seq);     /* key only */
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	if (mnl_socket_sendto(nl->dump, buf, len) < 0)
+		return -errno;
+	uint32_t portid = mnl_socket_get_portid(nl->dump);
+	for (;;) {
+		ssize_t r = recv(mnl_socket_get_fd(nl->dump), nl->rbuf, sizeof(nl->rbuf), 0);
+		if (r < 0)
+			return -errno;
+		int ret = mnl_cb_run(nl->rbuf, (size_t)r, seq, portid, get_cb, &g);
+		if (ret < 0)
+			return g.found ? 0 : -errno;
+		if (ret == MNL_CB_STOP)
+			return g.found ? 0 : -ENOENT;
+	}
+}

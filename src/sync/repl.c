@@ -287,6 +287,23 @@ void repl_inject(struct repl *r, enum ctnl_op op, struct flow *f)
 	f->retry = 0;
 }
 
+/* Read a local flow again and advertise it if the kernel changed it without
+ * an event.  A NAT helper that rewrites a command (FTP PORT through SNAT)
+ * changes the master's sequence adjustment, and the kernel reports no event
+ * for that; the expectation it creates at the same time is our cue. */
+void repl_reread(struct repl *r, struct flow *f)
+{
+	struct ct now;
+
+	if (!r->ops.get || r->ops.get(r->ops.arg, &f->ct, &now) < 0)
+		return;
+	if (memcmp(now.seqadj, f->ct.seqadj, sizeof(now.seqadj)) == 0 &&
+	    now.status == f->ct.status)
+		return;
+	ct_merge(&f->ct, &now);
+	mark_dirty(r, f, REC_FLOW_UPSERT);
+}
+
 static void adopt(struct repl *r, struct flow *f)
 {
 	table_set_owner(r->t, f, r->cfg.node_id);

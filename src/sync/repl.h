@@ -71,6 +71,7 @@ struct repl_ops {
 	int (*dump_start)(void *arg);   /* the same in the background; repl_dump_done() at the end */
 	int (*inject_exp)(void *arg, enum ctnl_op op, const struct exp *e);
 	int (*exp_dump)(void *arg);     /* expectations back via repl_kernel_exp_event */
+	int (*get)(void *arg, const struct ct *key, struct ct *out);    /* one entry, now */
 	int (*send)(void *arg, const void *buf, size_t len);            /* to every peer */
 	int (*send_to)(void *arg, const struct sockaddr_storage *to,    /* to one peer */
 		       const void *buf, size_t len);

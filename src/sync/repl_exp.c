@@ -55,7 +55,18 @@ void repl_kernel_exp_event(struct repl *r, enum ctnl_event ev, const struct exp 
 {
 	uint32_t self = r->cfg.node_id;
 
-	if (own || !wanted(r, e))
+	if (own)
+		return;
+	if (ev == CTNL_EV_NEW) {
+		/* whether or not expectations are synced, the helper may just
+		 * have changed its master's sequence adjustment */
+		struct ct key;
+		exp_master_key(e, &key);
+		struct flow *m = table_find(r->t, &key);
+		if (m && m->owner == self)
+			repl_reread(r, m);
+	}
+	if (!wanted(r, e))
 		return;
 	r->st.exp_events++;
 	struct exp_entry *en = exps_find(r->x, e);

@@ -79,6 +79,7 @@ unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen);
 void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n);
 
 void repl_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e);
+void repl_reread(struct repl *r, struct flow *f);
 void repl_emit_flush(struct repl *r);
 
 /* repl_exp.c: expectations */

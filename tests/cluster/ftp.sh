@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# MODE=pasv (default):
 # FTP passive through SNAT survives failover between PASV and the data
 # connection: the control connection is made via fw1, PASV is answered
 # (fw1's FTP helper creates the expectation), fw1 fails, then the data
@@ -7,45 +8,22 @@
 # i.e. only because the expectation was synced.  Then PASV + LIST again on
 # the old control connection through fw2 (fw2's own helper at work on the
 # injected master).  Negative control: the same with expectation sync off.
+#
+# MODE=port: active mode through SNAT.  The client's PORT command is
+# rewritten by fw1's NAT helper to the WAN VIP, which changes its length, so
+# fw1 records a sequence adjustment on the control connection.  After the
+# failover the server's data connection (to the VIP) must be DNATed back to
+# the client by fw2 (the synced expectation), and the control connection
+# must keep working through fw2 (the synced sequence adjustment): a second
+# PORT, rewritten by fw2 on top of the first adjustment, and a LIST.
 . "$(dirname "$0")/lib.sh"
-NAME="FTP passive: data connection after failover (inject $INJECT)"
+MODE=${MODE:-pasv}
+NAME="FTP $MODE mode: data connection after failover (inject $INJECT)"
 say "== $NAME"
 preflight
 command -v vsftpd >/dev/null || [ -x /usr/sbin/vsftpd ] || { say "missing vsftpd: make deps"; exit 1; }
 topology
-ftp_ruleset() {
-	nsx "$1" nft -f - <<'EOF'
-flush ruleset
-table inet filter {
-	ct helper ftp-std {
-		type "ftp" protocol tcp;
-	}
-	chain pre {
-		type filter hook prerouting priority 0;
-		iifname "lan0" tcp dport 21 ct helper set "ftp-std"
-	}
-	chain input {
-		type filter hook input priority 0; policy drop;
-		iif "lo" accept
-		ct state established,related accept
-		iifname "sync0" udp dport 3780 accept
-		meta l4proto { icmp, ipv6-icmp } accept
-	}
-	chain forward {
-		type filter hook forward priority 0; policy drop;
-		ct state established,related accept
-		iifname "lan0" oifname "wan0" ct state new tcp dport 21 tcp flags & (fin|syn|rst|ack) == syn accept
-	}
-}
-table ip nat {
-	chain post {
-		type nat hook postrouting priority 100;
-		oifname "wan0" snat to 203.0.113.1
-	}
-}
-EOF
-}
-ftp_ruleset "$NS_FW1"; ftp_ruleset "$NS_FW2"
+helper_ruleset "$NS_FW1" ftp tcp 21; helper_ruleset "$NS_FW2" ftp tcp 21
 
 # the server: vsftpd, anonymous, read-only, passive ports 50000-50100
 mkdir -p "$T/ftproot" "$T/empty"
@@ -80,7 +58,7 @@ print("%016x" % h)' "$T/ftproot/data.bin")
 
 run() {           # run LABEL -> phase-2 line in $line
 	local trig=$T/trigger-$1
-	bg "$NS_CL" "$1" "$B/ctsync-testtool" ftp-pasv 203.0.113.10 data.bin "$trig" 30
+	bg "$NS_CL" "$1" "$B/ctsync-testtool" "ftp-$MODE" 203.0.113.10 data.bin "$trig" 30
 	local client=$BG_PID deadline=$((SECONDS + 15))
 	while ! grep -q '^phase=1' "$T/$1.log" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
 	info "$1: $(grep '^phase=1' "$T/$1.log")"
@@ -104,7 +82,7 @@ EXTRA_CONF2='expectations = { sync = false; };'
 start_daemons || finish "$NAME"
 run no-exp-sync
 if [ "$(kv data "$line")" = failed ]; then
-	ok "negative control: without expectation sync the data connection is refused by fw2"
+	ok "negative control: without expectation sync the data connection is refused by fw2 ($line)"
 else
 	fail "negative control: the data connection passed fw2 without a synced expectation"
 fi
@@ -121,8 +99,8 @@ if [ "$(kv data "$line")" = ok ] && [ "$(kv hash "$line")" = "$want" ] &&
 else
 	fail "data connection after failover: $line (want hash $want)"
 fi
-[ "$(kv list "$line")" = ok ] && ok "PASV + LIST again on the old control connection through fw2" ||
-	fail "PASV + LIST on the old control connection failed"
+[ "$(kv list "$line")" = ok ] && ok "${MODE^^} + LIST again on the old control connection through fw2" ||
+	fail "${MODE^^} + LIST on the old control connection failed"
 if [ "$INJECT" = on-promote ]; then
 	# held in memory until promote: what was held is in $held (status)
 	[ "$held" -ge 1 ] && ok "fw2 held fw1's expectation in memory before the failover (inject on-promote)" ||

@@ -421,3 +421,45 @@ stop_ns_children() {
 	[ -n "$pids" ] && kill -9 $pids 2>/dev/null
 	return 0
 }
+
+# helper_ruleset NS HELPER PROTO PORT: the strict ruleset with a conntrack
+# helper attached to new connections from the LAN to PORT, and new
+# connections from the LAN allowed only to that port: anything else (a data
+# or media connection) passes only as RELATED, that is, by an expectation.
+helper_ruleset() {
+	nsx "$1" nft -f - <<EOF
+flush ruleset
+table inet filter {
+	ct helper h {
+		type "$2" protocol $3;
+	}
+	chain pre {
+		type filter hook prerouting priority 0;
+		iifname "lan0" $3 dport $4 ct helper set "h"
+	}
+	chain input {
+		type filter hook input priority 0; policy drop;
+		iif "lo" accept
+		ct state established,related accept
+		iifname "sync0" udp dport 3780 accept
+		meta l4proto { icmp, ipv6-icmp } accept
+	}
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+		ct state established,related accept
+		iifname "lan0" oifname "wan0" ct state new $3 dport $4 accept
+	}
+}
+table ip natin {
+	chain pre {
+		type nat hook prerouting priority -100;
+	}
+}
+table ip nat {
+	chain post {
+		type nat hook postrouting priority 100;
+		oifname "wan0" snat to 203.0.113.1
+	}
+}
+EOF
+}
