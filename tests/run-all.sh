@@ -53,6 +53,8 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "FTP passive after failover, on-promote" INJECT=on-promote bash $C/ftp.sh
 	cluster "FTP active (PORT, seqadj), immediate" MODE=port INJECT=immediate bash $C/ftp.sh
 	cluster "FTP active (PORT, seqadj), on-promote" MODE=port INJECT=on-promote bash $C/ftp.sh
+	cluster "TFTP read after failover, immediate" INJECT=immediate bash $C/tftp.sh
+	cluster "TFTP read after failover, on-promote" INJECT=on-promote bash $C/tftp.sh
 	cluster "bad config and hostile datagrams"    INJECT=immediate  bash $C/hostile.sh
 	cluster "ctsyncctl exit codes and JSON"       INJECT=immediate  bash $C/ctl.sh
 fi

@@ -406,8 +406,8 @@ sync_restore() { nsx "$NS_FW1" ip link set sync0 up; }
 # The flows of fw1 and fw2, normalised, for comparison.
 ct_table() { nsx "$1" "$B/ctsync-ctgen" dump | grep -v '198\.18\.0\.' | sort; }
 
-# stat NS NAME: one counter of `ctsyncctl stats`
-stat() { ctl "$1" stats | awk -v k="$2" '$1 == k { print $2 }'; }
+# ctstat NS NAME: one counter of `ctsyncctl stats`
+ctstat() { ctl "$1" stats | awk -v k="$2" '$1 == k { print $2 }'; }
 
 # Stop what is left in a namespace of ours once its recorded parent process
 # is gone (the per-session children of a server such as vsftpd): found by

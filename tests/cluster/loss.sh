@@ -16,7 +16,7 @@ seed=0
 for loss in ${LOSSES:-1 10 30}; do
 	sync_loss "$NS_FW1" "$loss"
 	sync_loss "$NS_FW2" "$loss"
-	gaps0=$(stat "$NS_FW2" peer.1.gaps)
+	gaps0=$(ctstat "$NS_FW2" peer.1.gaps)
 	t0=$SECONDS
 	info "$loss %: $(nsx "$NS_FW1" "$B/ctsync-ctgen" create "$N" "$seed")"
 	ok1=0
@@ -26,8 +26,8 @@ for loss in ${LOSSES:-1 10 30}; do
 	sync_loss "$NS_FW1" 0; sync_loss "$NS_FW2" 0
 	ct_table "$NS_FW1" > "$T/a"; ct_table "$NS_FW2" > "$T/b"
 	n1=$(wc -l < "$T/a"); n2=$(wc -l < "$T/b")
-	gaps=$(( $(stat "$NS_FW2" peer.1.gaps) - gaps0 ))
-	info "$loss %: in sync after $((SECONDS - t0)) s; $dropped datagrams dropped, fw2 saw $gaps gaps, sent $(stat "$NS_FW2" peer.1.nacks_sent) NACKs, lost for good $(stat "$NS_FW2" peer.1.lost)"
+	gaps=$(( $(ctstat "$NS_FW2" peer.1.gaps) - gaps0 ))
+	info "$loss %: in sync after $((SECONDS - t0)) s; $dropped datagrams dropped, fw2 saw $gaps gaps, sent $(ctstat "$NS_FW2" peer.1.nacks_sent) NACKs, lost for good $(ctstat "$NS_FW2" peer.1.lost)"
 	if [ "$ok1" = 1 ] && [ "$n1" = "$N" ] && cmp -s "$T/a" "$T/b" &&
 	   [ "$dropped" -gt 0 ] && [ "$gaps" -gt 0 ]; then
 		ok "$loss % loss: fw2's table equals fw1's ($n2 flows), both in sync"

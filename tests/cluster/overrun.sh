@@ -14,7 +14,7 @@ start_daemons || finish "$NAME"
 info "fw1: $(nsx "$NS_FW1" "$B/ctsync-ctgen" create "$N" 0)"
 ctl "$NS_FW2" wait-sync --timeout 60 >/dev/null || fail "fw2 not in sync"
 ctl "$NS_FW1" wait-sync --timeout 60 >/dev/null || fail "fw1 not in sync"
-over=$(stat "$NS_FW1" overruns)
+over=$(ctstat "$NS_FW1" overruns)
 info "fw1 counted $over overruns"
 [ "${over:-0}" -gt 0 ] && ok "the buffer did overrun (negative control: events were lost)" ||
 	fail "no overrun happened: the test proves nothing"

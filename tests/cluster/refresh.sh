@@ -39,7 +39,7 @@ reset_cluster
 SYNC_EXTRA=
 start_daemons || finish "$NAME"
 run with-refresh 40002
-[ "$present" = 1 ] && ok "with refresh fw2 still holds the flow after 35 s ($(stat "$NS_FW1" refreshed) refreshes sent)" ||
+[ "$present" = 1 ] && ok "with refresh fw2 still holds the flow after 35 s ($(ctstat "$NS_FW1" refreshed) refreshes sent)" ||
 	fail "fw2's copy expired although the flow lived on fw1"
 # now the flow ends: it expires on fw1 15 s after its last packet, and the
 # delete must reach fw2 (whose copy would otherwise live a while longer)

@@ -22,31 +22,36 @@ TFTPD=$BG_PID
 sleep 0.3
 want=$(sha256sum < "$T/tftproot/data.bin" | cut -c1-64)
 
-# the server's answers (from ports other than 69) are held back until released
-hold()    { nsx "$NS_SV" nft -f - <<'EOF'
+# The server's answer (from a port other than 69) never gets through fw1: it
+# is dropped on fw1's WAN side, silently (an error at the server would end
+# the transfer), and the server sends it again, as TFTP does, after the
+# failover — to fw2.
+hold()    { nsx "$NS_FW1" nft -f - <<'EOF'
 table inet hold {
-	chain out {
-		type filter hook output priority 0;
-		udp sport != 69 drop
+	chain pre {
+		type filter hook prerouting priority -300;
+		iifname "wan0" udp sport != 69 drop
 	}
 }
 EOF
 }
-release() { nsx "$NS_SV" nft delete table inet hold; }
+release() { nsx "$NS_FW1" nft delete table inet hold 2>/dev/null; }
 
 run() {           # run LABEL -> $got (sha256 of what arrived, or "none")
 	rm -f "$T/$1.bin"
 	hold
-	ip netns exec "$NS_CL" timeout 15 tftp -m binary 203.0.113.10 -c get data.bin "$T/$1.bin" \
-		>"$T/$1.log" 2>&1 &
+	# the client must not send its request again (via fw2, whose own
+	# helper would then expect the answer): retransmit after 30 s only
+	printf 'binary\nrexmt 30\ntimeout 10\nget data.bin %s\nquit\n' "$T/$1.bin" > "$T/$1.cmd"
+	ip netns exec "$NS_CL" timeout 15 tftp 203.0.113.10 < "$T/$1.cmd" >"$T/$1.log" 2>&1 &
 	local client=$!
 	PIDS+=($client)
 	sleep 1
 	info "$1: fw1 expects: $(nsx "$NS_FW1" conntrack -L expect 2>/dev/null | head -1 | cut -d' ' -f2-)"
 	info "$1: fw2 expects: $(nsx "$NS_FW2" conntrack -L expect 2>/dev/null | head -1 | cut -d' ' -f2-)"
 	failover "$NS_FW1" "$NS_FW2"
-	release
 	wait "$client"
+	release
 	got=none
 	[ -s "$T/$1.bin" ] && got=$(sha256sum < "$T/$1.bin" | cut -c1-64)
 	info "$1: received $(stat -c %s "$T/$1.bin" 2>/dev/null || echo 0) bytes"
