@@ -405,6 +405,56 @@ static void test_expectation_roundtrip(void **state)
 	}
 }
 
+/* H.323 and PPTP expectations at the record level: helper names as the
+ * kernel gives them, GRE keys carried in the port fields, an IPv6 one. */
+static void test_expectation_vectors(void **state)
+{
+	struct exp cases[3];
+	cases[0] = ftp_exp();
+	strcpy(cases[0].helper, "Q.931");
+	cases[0].tuple.dport = htons(1720);
+	cases[1] = ftp_exp();
+	cases[1].l4 = IPPROTO_GRE;
+	strcpy(cases[1].helper, "pptp");
+	cases[1].tuple.sport = htons(0x1234);   /* GRE call ids */
+	cases[1].tuple.dport = htons(0x5678);
+	cases[1].fn[0] = 0;
+	cases[1].has &= ~(uint32_t)EXP_HAS_FN;
+	cases[2] = ftp_exp();
+	cases[2].l3 = AF_INET6;
+	cases[2].l4 = IPPROTO_UDP;
+	cases[2].master_l4 = IPPROTO_UDP;
+	strcpy(cases[2].helper, "RAS");
+	inet_pton(AF_INET6, "2001:db8:1::10", &cases[2].master.src);
+	inet_pton(AF_INET6, "2001:db8:2::10", &cases[2].master.dst);
+	cases[2].tuple.src = cases[2].master.src;
+	cases[2].tuple.dst = cases[2].master.dst;
+	memset(&cases[2].mask.src, 0xff, 16);
+	memset(&cases[2].mask.dst, 0xff, 16);
+	inet_pton(AF_INET6, "2001:db8:2::1", &cases[2].nat.src);
+	for (size_t i = 0; i < 3; i++) {
+		uint8_t buf[1500];
+		struct wbuf w;
+		struct frame_hdr h = { .node = 1, .epoch = 1, .seq = 1 };
+		struct cursor cur;
+		struct rec r;
+		struct exp out;
+		codec_frame_start(&w, buf, sizeof(buf));
+		assert_int_equal(codec_put_exp(&w, REC_EXP_UPSERT, &cases[i]), 0);
+		size_t len = codec_frame_finish(&w, &h);
+		assert_int_equal(codec_frame_open(buf, len, &h, &cur), 0);
+		assert_int_equal(codec_next(&cur, &r), 1);
+		assert_int_equal(codec_get_exp(&r, &out), 0);
+		assert_true(exp_key_equal(&cases[i], &out));
+		assert_int_equal(out.l4, cases[i].l4);
+		assert_memory_equal(&out.master, &cases[i].master, sizeof(out.master));
+		assert_memory_equal(&out.mask, &cases[i].mask, sizeof(out.mask));
+		assert_memory_equal(&out.nat, &cases[i].nat, sizeof(out.nat));
+		assert_string_equal(out.helper, cases[i].helper);
+		assert_string_equal(out.fn, cases[i].fn);
+	}
+}
+
 static void test_header_rules(void **state)
 {
 	uint8_t buf[64];
@@ -435,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_frame_fill_and_control_records),
 		cmocka_unit_test(test_header_rules),
 		cmocka_unit_test(test_expectation_roundtrip),
+		cmocka_unit_test(test_expectation_vectors),
 	};
 	return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
 }
