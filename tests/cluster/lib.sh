@@ -131,9 +131,15 @@ fw_sysctls() {
 		net.ipv6.conf.all.keep_addr_on_down=1 net.ipv6.conf.default.keep_addr_on_down=1 >/dev/null
 }
 
-fw_ruleset() {
-	nsx "$1" nft -f - <<'EOF'
+# ruleset NS EXTRA NEW: the strict stateful ruleset of every firewall here.
+# Input: only the sync port, ICMP and what is established.  Forward:
+# established and related, plus the new connections from the LAN that NEW
+# allows.  SNAT of the LAN to the WAN VIPs.  EXTRA goes into the inet table.
+ruleset() {
+	nsx "$1" nft -f - <<EOF
+flush ruleset
 table inet filter {
+	$2
 	chain input {
 		type filter hook input priority 0; policy drop;
 		iif "lo" accept
@@ -144,8 +150,7 @@ table inet filter {
 	chain forward {
 		type filter hook forward priority 0; policy drop;
 		ct state established,related accept
-		iifname "lan0" oifname "wan0" ct state new tcp flags & (fin|syn|rst|ack) == syn accept
-		iifname "lan0" oifname "wan0" ct state new meta l4proto { udp, icmp, ipv6-icmp } accept
+		$3
 	}
 }
 table ip nat {
@@ -161,6 +166,12 @@ table ip6 nat {
 	}
 }
 EOF
+}
+
+# New TCP from the LAN only with a SYN, new UDP and ICMP from the LAN.
+fw_ruleset() {
+	ruleset "$1" "" 'iifname "lan0" oifname "wan0" ct state new tcp flags & (fin|syn|rst|ack) == syn accept
+		iifname "lan0" oifname "wan0" ct state new meta l4proto { udp, icmp, ipv6-icmp } accept'
 }
 
 topology() {
@@ -422,44 +433,16 @@ stop_ns_children() {
 	return 0
 }
 
-# helper_ruleset NS HELPER PROTO PORT: the strict ruleset with a conntrack
-# helper attached to new connections from the LAN to PORT, and new
-# connections from the LAN allowed only to that port: anything else (a data
-# or media connection) passes only as RELATED, that is, by an expectation.
+# helper_ruleset NS HELPER PROTO PORT: a conntrack helper attached to new
+# connections from the LAN to PORT, and new connections from the LAN allowed
+# only to that port: anything else (a data or media connection) passes only
+# as RELATED, that is, by an expectation.
 helper_ruleset() {
-	nsx "$1" nft -f - <<EOF
-flush ruleset
-table inet filter {
-	ct helper h {
-		type "$2" protocol $3;
+	ruleset "$1" "ct helper h {
+		type \"$2\" protocol $3;
 	}
 	chain pre {
 		type filter hook prerouting priority 0;
-		iifname "lan0" $3 dport $4 ct helper set "h"
-	}
-	chain input {
-		type filter hook input priority 0; policy drop;
-		iif "lo" accept
-		ct state established,related accept
-		iifname "sync0" udp dport 3780 accept
-		meta l4proto { icmp, ipv6-icmp } accept
-	}
-	chain forward {
-		type filter hook forward priority 0; policy drop;
-		ct state established,related accept
-		iifname "lan0" oifname "wan0" ct state new $3 dport $4 accept
-	}
-}
-table ip natin {
-	chain pre {
-		type nat hook prerouting priority -100;
-	}
-}
-table ip nat {
-	chain post {
-		type nat hook postrouting priority 100;
-		oifname "wan0" snat to 203.0.113.1
-	}
-}
-EOF
+		iifname \"lan0\" $3 dport $4 ct helper set \"h\"
+	}" "iifname \"lan0\" oifname \"wan0\" ct state new $3 dport $4 accept"
 }

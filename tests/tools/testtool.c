@@ -492,16 +492,14 @@ static int ftp_pasv(int fd, char *host, size_t hl, char *port, size_t pl)
 	return 0;
 }
 
-/* Data connection: read it all; size and FNV-1a hash. */
-static int ftp_data(const char *host, const char *port, unsigned long *size, uint64_t *hash)
+/* Read a data connection to its end (bounded): size and FNV-1a hash. */
+static void read_all(int d, unsigned long *size, uint64_t *hash)
 {
-	int d = connect_to(host, port, 5000);
-	if (d < 0)
-		return -1;
 	char buf[65536];
+	uint64_t end = now_ms() + 20000;
+
 	*size = 0;
 	*hash = 14695981039346656037ULL;
-	uint64_t end = now_ms() + 20000;
 	while (now_ms() < end) {
 		struct pollfd p = { d, POLLIN, 0 };
 		if (poll(&p, 1, 200) != 1)
@@ -516,6 +514,15 @@ static int ftp_data(const char *host, const char *port, unsigned long *size, uin
 		*size += (unsigned long)n;
 	}
 	close(d);
+}
+
+/* Passive: connect to the announced port and read. */
+static int ftp_data(const char *host, const char *port, unsigned long *size, uint64_t *hash)
+{
+	int d = connect_to(host, port, 5000);
+	if (d < 0)
+		return -1;
+	read_all(d, size, hash);
 	return 0;
 }
 
@@ -591,33 +598,16 @@ static int ftp_port(int ctl, char *line, size_t len)
 	return l;
 }
 
-/* Accept the server's data connection and read it all. */
+/* Active: accept the server's data connection and read. */
 static int ftp_accept_data(int l, unsigned long *size, uint64_t *hash)
 {
 	struct pollfd p = { l, POLLIN, 0 };
-	*size = 0;
-	*hash = 14695981039346656037ULL;
 	if (poll(&p, 1, 5000) != 1)
 		return -1;
 	int d = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	if (d < 0)
 		return -1;
-	char buf[65536];
-	uint64_t end = now_ms() + 20000;
-	while (now_ms() < end) {
-		struct pollfd q = { d, POLLIN, 0 };
-		if (poll(&q, 1, 200) != 1)
-			continue;
-		ssize_t n = read(d, buf, sizeof(buf));
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n; i++) {
-			*hash ^= (uint8_t)buf[i];
-			*hash *= 1099511628211ULL;
-		}
-		*size += (unsigned long)n;
-	}
-	close(d);
+	read_all(d, size, hash);
 	return 0;
 }
 
