@@ -7,6 +7,20 @@
 #include <string.h>
 #include <strings.h>
 
+bool ct_tuple_equal(const struct ct_tuple *a, const struct ct_tuple *b)
+{
+	return memcmp(&a->src, &b->src, sizeof(a->src)) == 0 &&
+	       memcmp(&a->dst, &b->dst, sizeof(a->dst)) == 0 &&
+	       a->sport == b->sport && a->dport == b->dport &&
+	       a->icmp_type == b->icmp_type && a->icmp_code == b->icmp_code;
+}
+
+bool ct_tuple_is_zero(const struct ct_tuple *t)
+{
+	static const struct ct_tuple zero;
+	return ct_tuple_equal(t, &zero);
+}
+
 bool ct_key_equal(const struct ct *a, const struct ct *b)
 {
 	return a->l3 == b->l3 && a->l4 == b->l4 && a->zone == b->zone &&

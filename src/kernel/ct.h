@@ -82,6 +82,9 @@ struct ct {
 	uint8_t labels[CT_LABELS_LEN];
 };
 
+/* Field by field (the struct has padding). */
+bool ct_tuple_equal(const struct ct_tuple *a, const struct ct_tuple *b);
+bool ct_tuple_is_zero(const struct ct_tuple *t);
 /* True when the flow's key (family, protocol, zone, original tuple) is equal. */
 bool ct_key_equal(const struct ct *a, const struct ct *b);
 /* 64-bit hash of the key; stable across nodes and runs (used in digests). */

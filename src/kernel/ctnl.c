@@ -659,7 +659,6 @@ int ctnl_open(struct ctnl **out, const struct ctnl_config *cfg)
 	nl->batch = malloc(BATCH_MAX * CTNL_MSG_MAX);
 	if (!nl->batch)
 		goto fail;
-	err = -errno;
 	nl->ev = open_sock((1u << (NFNLGRP_CONNTRACK_NEW - 1)) |
 			   (1u << (NFNLGRP_CONNTRACK_UPDATE - 1)) |
 			   (1u << (NFNLGRP_CONNTRACK_DESTROY - 1)) |

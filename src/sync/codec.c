@@ -195,7 +195,7 @@ int codec_put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct)
 
 	struct ct_tuple m;
 	if ((ct->has & CT_HAS_REPLY) &&
-	    !(ct_mirror(ct, &m) && memcmp(&m, &ct->reply, sizeof(m)) == 0))
+	    !(ct_mirror(ct, &m) && ct_tuple_equal(&m, &ct->reply)))
 		rb_tuple(&b, FA_REPLY, ct, &ct->reply);
 	if (ct->has & CT_HAS_STATUS)
 		rb_u32(&b, FA_STATUS, ct->status);
@@ -513,8 +513,7 @@ int codec_get_flow(const struct rec *r, struct ct *ct)
 		return -EINVAL;
 	if (walk(r, flow_attr, ct) < 0 || ct->l3 == 0)
 		return -EINVAL;
-	static const struct ct_tuple zero;
-	if (memcmp(&ct->orig, &zero, sizeof(zero)) == 0)
+	if (ct_tuple_is_zero(&ct->orig))
 		return -EINVAL;         /* FA_ORIG is mandatory */
 	if (!(ct->has & CT_HAS_REPLY) && ct_mirror(ct, &ct->reply))
 		ct->has |= CT_HAS_REPLY;
@@ -690,9 +689,7 @@ int codec_get_exp(const struct rec *r, struct exp *e)
 		return -EINVAL;
 	if (walk(r, exp_attr, e) < 0 || e->l3 == 0)
 		return -EINVAL;
-	static const struct ct_tuple zero;
-	if (memcmp(&e->tuple, &zero, sizeof(zero)) == 0 ||
-	    memcmp(&e->master, &zero, sizeof(zero)) == 0)
+	if (ct_tuple_is_zero(&e->tuple) || ct_tuple_is_zero(&e->master))
 		return -EINVAL;
 	return 0;
 }
