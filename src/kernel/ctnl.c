@@ -948,21 +948,30 @@ int ctnl_inject_flush(struct ctnl *nl)
 	return err;
 }
 
-int ctnl_inject(struct ctnl *nl, enum ctnl_op op, const struct ct *ct)
+/* The next slot of the batch (sending the batch first when it is full);
+ * *seq gets the message's sequence number.  NULL if a full batch could
+ * not be sent. */
+static void *batch_slot(struct ctnl *nl, enum ctnl_op op, bool is_exp, uint32_t *seq)
 {
-	if (nl->batch_n == BATCH_MAX) {
-		int err = ctnl_inject_flush(nl);
-		if (err)
-			return err;
-	}
+	if (nl->batch_n == BATCH_MAX && ctnl_inject_flush(nl) < 0)
+		return NULL;
 	if (nl->batch_n == 0)
 		nl->batch_seq0 = nl->seq + 1;
-	uint32_t seq = ++nl->seq;
+	*seq = ++nl->seq;
 	nl->pending[nl->batch_n].op = op;
-	nl->pending[nl->batch_n].is_exp = false;
+	nl->pending[nl->batch_n].is_exp = is_exp;
+	return nl->batch + nl->batch_len;
+}
+
+int ctnl_inject(struct ctnl *nl, enum ctnl_op op, const struct ct *ct)
+{
+	uint32_t seq;
+	void *at = batch_slot(nl, op, false, &seq);
+
+	if (!at)
+		return -EIO;
 	nl->pending[nl->batch_n].ct = *ct;
-	nl->batch_len += ctnl_build(nl->batch + nl->batch_len, op, ct,
-				    nl->cfg.tcp_liberal && op != CTNL_OP_DELETE, seq);
+	nl->batch_len += ctnl_build(at, op, ct, nl->cfg.tcp_liberal && op != CTNL_OP_DELETE, seq);
 	nl->batch_n++;
 	nl->st.injected[op]++;
 	return 0;
@@ -970,18 +979,13 @@ int ctnl_inject(struct ctnl *nl, enum ctnl_op op, const struct ct *ct)
 
 int ctnl_inject_exp(struct ctnl *nl, enum ctnl_op op, const struct exp *e)
 {
-	if (nl->batch_n == BATCH_MAX) {
-		int err = ctnl_inject_flush(nl);
-		if (err)
-			return err;
-	}
-	if (nl->batch_n == 0)
-		nl->batch_seq0 = nl->seq + 1;
-	uint32_t seq = ++nl->seq;
-	nl->pending[nl->batch_n].op = op;
-	nl->pending[nl->batch_n].is_exp = true;
+	uint32_t seq;
+	void *at = batch_slot(nl, op, true, &seq);
+
+	if (!at)
+		return -EIO;
 	nl->pending[nl->batch_n].exp = *e;
-	nl->batch_len += ctnl_exp_build(nl->batch + nl->batch_len, op, e, seq);
+	nl->batch_len += ctnl_exp_build(at, op, e, seq);
 	nl->batch_n++;
 	nl->st.exp_injected++;
 	return 0;

@@ -477,6 +477,23 @@ static int ftp_cmd(int fd, const char *cmd, char *line, size_t len)
 	return ftp_reply(fd, line, len);
 }
 
+/* Control connection, anonymous login, binary mode: the fd, or -1. */
+static int ftp_login(const char *host, char *line, size_t len)
+{
+	int fd = connect_to(host, "21", 5000);
+
+	if (fd < 0 || ftp_reply(fd, line, len) != 220)
+		return -1;
+	int c = ftp_cmd(fd, "USER anonymous\r\n", line, len);
+	if (c == 331)
+		c = ftp_cmd(fd, "PASS ctsync@\r\n", line, len);
+	if (c != 230 || ftp_cmd(fd, "TYPE I\r\n", line, len) != 200) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int ftp_pasv(int fd, char *host, size_t hl, char *port, size_t pl)
 {
 	char line[512];
@@ -531,17 +548,9 @@ static int ftp_client(const char *host, const char *file, const char *trigger, i
 	char line[512], h[64], p[16], cmd[600];
 	unsigned long size = 0, lsize = 0;
 	uint64_t hash = 0, lhash = 0;
-	int fd = connect_to(host, "21", 5000);
+	int fd = ftp_login(host, line, sizeof(line));
 
-	if (fd < 0 || ftp_reply(fd, line, sizeof(line)) != 220) {
-		printf("phase=1 control=failed\n");
-		return 1;
-	}
-	int c = ftp_cmd(fd, "USER anonymous\r\n", line, sizeof(line));
-	if (c == 331)
-		c = ftp_cmd(fd, "PASS ctsync@\r\n", line, sizeof(line));
-	if (c != 230 || ftp_cmd(fd, "TYPE I\r\n", line, sizeof(line)) != 200 ||
-	    ftp_pasv(fd, h, sizeof(h), p, sizeof(p)) < 0) {
+	if (fd < 0 || ftp_pasv(fd, h, sizeof(h), p, sizeof(p)) < 0) {
 		printf("phase=1 login=failed\n");
 		return 1;
 	}
@@ -616,18 +625,10 @@ static int ftp_active(const char *host, const char *file, const char *trigger, i
 	char line[512], cmd[600];
 	unsigned long size = 0, lsize = 0;
 	uint64_t hash = 0, lhash = 0;
-	int fd = connect_to(host, "21", 5000);
-
-	if (fd < 0 || ftp_reply(fd, line, sizeof(line)) != 220) {
-		printf("phase=1 control=failed\n");
-		return 1;
-	}
-	int c = ftp_cmd(fd, "USER anonymous\r\n", line, sizeof(line));
-	if (c == 331)
-		c = ftp_cmd(fd, "PASS ctsync@\r\n", line, sizeof(line));
+	int fd = ftp_login(host, line, sizeof(line));
 	int l = -1;
-	if (c != 230 || ftp_cmd(fd, "TYPE I\r\n", line, sizeof(line)) != 200 ||
-	    (l = ftp_port(fd, line, sizeof(line))) < 0) {
+
+	if (fd < 0 || (l = ftp_port(fd, line, sizeof(line))) < 0) {
 		printf("phase=1 login_or_port=failed\n");
 		return 1;
 	}
