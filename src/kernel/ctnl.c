@@ -811,7 +811,9 @@ static int dump_cb(const struct nlmsghdr *nlh, void *arg)
 	return MNL_CB_OK;
 }
 
-int ctnl_dump_start(struct ctnl *nl)
+/* Ask for a dump of the conntrack (IPCTNL_MSG_CT_GET) or expectation
+ * (IPCTNL_MSG_EXP_GET) table on the dump socket; read with ctnl_dump_read(). */
+static int dump_start(struct ctnl *nl, uint16_t type)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -819,7 +821,7 @@ int ctnl_dump_start(struct ctnl *nl)
 	if (nl->dump_seq)
 		return -EBUSY;
 	nl->dump_seq = ++nl->seq;
-	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	nlh->nlmsg_seq = nl->dump_seq;
 	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
@@ -830,6 +832,11 @@ int ctnl_dump_start(struct ctnl *nl)
 		return -errno;
 	}
 	return 0;
+}
+
+int ctnl_dump_start(struct ctnl *nl)
+{
+	return dump_start(nl, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET);
 }
 
 int ctnl_dump_read(struct ctnl *nl, int budget, bool wait)
@@ -865,15 +872,21 @@ int ctnl_dump_fd(const struct ctnl *nl)
 	return mnl_socket_get_fd(nl->dump);
 }
 
-int ctnl_dump(struct ctnl *nl)
+/* A whole dump of one type, synchronously (finishing one under way first:
+ * one dump at a time on the socket). */
+static int dump_sync(struct ctnl *nl, uint16_t type)
 {
-	/* one dump at a time on the socket: finish the one under way */
 	while (nl->dump_seq && ctnl_dump_read(nl, 1 << 30, true) == 0)
 		;
-	int ret = ctnl_dump_start(nl);
+	int ret = dump_start(nl, type);
 	while (ret == 0)
 		ret = ctnl_dump_read(nl, 1 << 30, true);
 	return ret < 0 ? ret : 0;
+}
+
+int ctnl_dump(struct ctnl *nl)
+{
+	return dump_sync(nl, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET);
 }
 
 /* Drain the inject socket: every nlmsgerr with an error names a message of
@@ -991,42 +1004,11 @@ int ctnl_inject_exp(struct ctnl *nl, enum ctnl_op op, const struct exp *e)
 	return 0;
 }
 
-static int exp_dump_cb(const struct nlmsghdr *nlh, void *arg)
-{
-	deliver(arg, nlh, true);
-	return MNL_CB_OK;
-}
-
 int ctnl_exp_dump(struct ctnl *nl)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	uint32_t seq = ++nl->seq;
-
 	if (!nl->cfg.on_exp)
 		return 0;
-	/* one dump at a time on the socket: finish the one under way */
-	while (nl->dump_seq && ctnl_dump_read(nl, 1 << 30, true) == 0)
-		;
-	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK_EXP << 8) | IPCTNL_MSG_EXP_GET;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
-	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = AF_UNSPEC;
-	nfg->version = NFNETLINK_V0;
-	if (mnl_socket_sendto(nl->dump, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	uint32_t portid = mnl_socket_get_portid(nl->dump);
-	for (;;) {
-		ssize_t r = recv(mnl_socket_get_fd(nl->dump), nl->rbuf, sizeof(nl->rbuf), 0);
-		if (r < 0)
-			return -errno;
-		int ret = mnl_cb_run(nl->rbuf, (size_t)r, seq, portid, exp_dump_cb, nl);
-		if (ret < 0)
-			return -errno;
-		if (ret == MNL_CB_STOP)
-			return 0;
-	}
+	return dump_sync(nl, (NFNL_SUBSYS_CTNETLINK_EXP << 8) | IPCTNL_MSG_EXP_GET);
 }
 
 struct get_ctx {

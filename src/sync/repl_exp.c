@@ -26,8 +26,9 @@ static bool wanted(struct repl *r, const struct exp *e)
 	return false;
 }
 
-static void mark(struct exp_entry *en, enum wire_rec op)
+static void mark(struct repl *r, struct exp_entry *en, enum wire_rec op)
 {
+	r->exp_dirty = true;
 	if (en->dirty == REC_EXP_DELETE)
 		return;
 	en->dirty = (uint8_t)op;
@@ -49,6 +50,7 @@ static void try_inject(struct repl *r, struct exp_entry *en)
 	}
 	if (!en->pending_since)
 		en->pending_since = repl_now(r);
+	r->exp_waiting = true;
 }
 
 void repl_kernel_exp_event(struct repl *r, enum ctnl_event ev, const struct exp *e, bool own)
@@ -74,7 +76,7 @@ void repl_kernel_exp_event(struct repl *r, enum ctnl_event ev, const struct exp 
 		if (!en)
 			return;
 		if (en->owner == self)
-			mark(en, REC_EXP_DELETE);
+			mark(r, en, REC_EXP_DELETE);
 		else if (en->owner == OWNER_NONE)
 			exps_remove(r->x, en);
 		else
@@ -88,7 +90,7 @@ void repl_kernel_exp_event(struct repl *r, enum ctnl_event ev, const struct exp 
 		en->in_kernel = 1;
 		en->bulk_mark = r->dump_gen;
 		if (!r->loading)
-			mark(en, REC_EXP_UPSERT);
+			mark(r, en, REC_EXP_UPSERT);
 		return;
 	}
 	en->in_kernel = 1;
@@ -96,7 +98,7 @@ void repl_kernel_exp_event(struct repl *r, enum ctnl_event ev, const struct exp 
 	if (en->owner != self)
 		return;                 /* a copy we hold, or the echo of one */
 	en->e = *e;
-	mark(en, REC_EXP_UPSERT);
+	mark(r, en, REC_EXP_UPSERT);
 }
 
 void repl_exp_error(struct repl *r, enum ctnl_op op, const struct exp *e, int err)
@@ -114,6 +116,7 @@ void repl_exp_error(struct repl *r, enum ctnl_op op, const struct exp *e, int er
 		en->in_kernel = 0;      /* its master is not (yet) in the kernel */
 		if (!en->pending_since)
 			en->pending_since = repl_now(r);
+		r->exp_waiting = true;
 		return;
 	}
 	r->st.exp_inject_failed++;
@@ -138,8 +141,12 @@ static void flush_one(void *arg, struct exp_entry *en)
 		exps_remove(r->x, en);
 }
 
+/* Called on every flush (every loop iteration): nothing to do is free. */
 void exp_flush(struct repl *r)
 {
+	if (!r->exp_dirty)
+		return;
+	r->exp_dirty = false;
 	exps_foreach(r->x, flush_one, r);
 }
 
@@ -201,6 +208,7 @@ static void poll_one(void *arg, struct exp_entry *en)
 
 	if (!en->pending_since || en->in_kernel)
 		return;
+	r->exp_waiting = true;          /* still (or again) waiting */
 	if (repl_now(r) - en->pending_since > EXP_WAIT_MS) {
 		char desc[300];
 		exp_format(&en->e, desc, sizeof(desc));
@@ -212,10 +220,13 @@ static void poll_one(void *arg, struct exp_entry *en)
 	try_inject(r, en);
 }
 
+/* Called every 10 ms: only walks the list while something waits. */
 void exp_poll(struct repl *r)
 {
-	if (r->cfg.inject_immediate)
-		exps_foreach(r->x, poll_one, r);
+	if (!r->cfg.inject_immediate || !r->exp_waiting)
+		return;
+	r->exp_waiting = false;
+	exps_foreach(r->x, poll_one, r);
 }
 
 struct sweep_ctx {
@@ -248,7 +259,7 @@ static void take_one(void *arg, struct exp_entry *en)
 	en->owner = r->cfg.node_id;
 	if (!en->in_kernel)
 		try_inject(r, en);
-	mark(en, REC_EXP_UPSERT);
+	mark(r, en, REC_EXP_UPSERT);
 }
 
 void exp_take_all(struct repl *r)
@@ -274,7 +285,7 @@ static void settle_one(void *arg, struct exp_entry *en)
 	if (en->owner != OWNER_NONE)
 		return;
 	en->owner = r->cfg.node_id;
-	mark(en, REC_EXP_UPSERT);
+	mark(r, en, REC_EXP_UPSERT);
 }
 
 void exp_settle(struct repl *r, bool take)

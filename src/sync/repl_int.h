@@ -46,6 +46,8 @@ struct repl {
 	struct repl_ops ops;
 	struct table *t;
 	struct exps *x;
+	bool exp_dirty;                 /* an expectation waits to be advertised */
+	bool exp_waiting;               /* one waits for its master */
 	struct repl_stats st;
 	uint32_t epoch, seq;            /* seq: last data frame sent */
 	uint32_t bulk_id, gen;
