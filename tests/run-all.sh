@@ -55,6 +55,8 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "FTP active (PORT, seqadj), on-promote" MODE=port INJECT=on-promote bash $C/ftp.sh
 	cluster "TFTP read after failover, immediate" INJECT=immediate bash $C/tftp.sh
 	cluster "TFTP read after failover, on-promote" INJECT=on-promote bash $C/tftp.sh
+	cluster "SIP call, media after failover, immediate" INJECT=immediate bash $C/sip.sh
+	cluster "SIP call, media after failover, on-promote" INJECT=on-promote bash $C/sip.sh
 	cluster "bad config and hostile datagrams"    INJECT=immediate  bash $C/hostile.sh
 	cluster "ctsyncctl exit codes and JSON"       INJECT=immediate  bash $C/ctl.sh
 fi
