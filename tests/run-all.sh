@@ -57,6 +57,7 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "TFTP read after failover, on-promote" INJECT=on-promote bash $C/tftp.sh
 	cluster "SIP call, media after failover, immediate" INJECT=immediate bash $C/sip.sh
 	cluster "SIP call, media after failover, on-promote" INJECT=on-promote bash $C/sip.sh
+	cluster "PPTP expectations synced (GRE: kernel limit)" INJECT=immediate bash $C/pptp.sh
 	cluster "bad config and hostile datagrams"    INJECT=immediate  bash $C/hostile.sh
 	cluster "ctsyncctl exit codes and JSON"       INJECT=immediate  bash $C/ctl.sh
 fi
