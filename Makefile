@@ -1,4 +1,5 @@
 # ctsync — see README.md.  `make`, `make check`, `make demo`, `make deps`.
+SHELL   := /bin/bash
 CC      ?= cc
 ifeq ($(SANITIZE),1)
 BUILD   ?= build/asan
@@ -15,13 +16,13 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 # libev ships no pkg-config file on Debian 12: fall back to plain -lev.
-PKGS     = libmnl libconfig
+PKGS     = libmnl libconfig libcrypto
 LIBS_D   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
            $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 CFLAGS_D = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
 KERNEL_SRC  = src/kernel/ctnl.c src/kernel/ct.c
-SYNC_SRC    = src/sync/codec.c src/sync/table.c src/sync/exps.c src/sync/ring.c src/sync/reorder.c src/sync/repl.c src/sync/recv.c src/sync/repl_exp.c
+SYNC_SRC    = src/sync/codec.c src/sync/seal.c src/sync/table.c src/sync/exps.c src/sync/ring.c src/sync/reorder.c src/sync/repl.c src/sync/recv.c src/sync/repl_exp.c
 CLUSTER_SRC = src/cluster/transport.c
 DAEMON_SRC  = src/daemon/config.c src/daemon/control.c src/daemon/log.c src/daemon/main.c
 CORE_SRC    = $(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) src/daemon/config.c src/daemon/log.c
@@ -37,8 +38,8 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h)
 $(BUILD)/ctsyncd: $(call obj,$(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) $(DAEMON_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_D)
 
-$(BUILD)/ctsyncctl: $(call obj,src/ctl/ctsyncctl.c)
-	$(CC) $(LDFLAGS) -o $@ $^
+$(BUILD)/ctsyncctl: $(call obj,src/ctl/ctsyncctl.c src/sync/seal.c)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libcrypto)
 
 $(BUILD)/ctsync-testtool: tests/tools/testtool.c
 	@mkdir -p $(BUILD)
@@ -52,7 +53,7 @@ $(BUILD)/ctsync-ctgen: tests/tools/ctgen.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(shell pkg-config --cflags libnetfilter_conntrack) \
 	    -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libnetfilter_conntrack libmnl)
 
-UNIT_TESTS = test_codec test_table test_buffers test_ctnl test_config test_repl
+UNIT_TESTS = test_codec test_table test_buffers test_ctnl test_config test_repl test_seal
 UNIT_BINS  = $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 
 $(BUILD)/tests/%: tests/unit/%.c $(call obj,$(CORE_SRC))
@@ -63,12 +64,23 @@ $(BUILD)/tests/%: tests/unit/%.c $(call obj,$(CORE_SRC))
 deps:
 	@bash scripts/deps.sh
 
+# The unit tests under valgrind memcheck: any error or leak fails.
+valgrind: deps $(UNIT_BINS)
+	@for t in $(UNIT_BINS); do \
+	    valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	        --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=9 \
+	        $$t >/dev/null 2>$(BUILD)/tests/valgrind.log || \
+	        { echo "valgrind: $$t failed"; cat $(BUILD)/tests/valgrind.log; exit 1; }; \
+	    echo "valgrind: $$(basename $$t): no error, no leak"; \
+	done
+
 unit: deps all $(UNIT_BINS)
 	@bash tests/run-unit.sh $(UNIT_BINS)
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
 	@$(MAKE) --no-print-directory clang-build
+	@$(MAKE) --no-print-directory valgrind
 	@BUILD=$(abspath $(BUILD)) bash tests/run-all.sh $(UNIT_BINS)
 
 # The same sources must build warning-free under clang too.
@@ -77,10 +89,44 @@ clang-build:
 	    $(MAKE) --no-print-directory -s CC=clang BUILD=$(BUILD)/clang SANITIZE= \
 	        $(BUILD)/clang/ctsyncd $(BUILD)/clang/ctsyncctl && echo "clang build: ok"; fi
 
+# libFuzzer targets (clang): every decoder of untrusted input.  Each runs
+# FUZZ_SECONDS (default 60) from its seed corpus in fuzz/corpus/TARGET; the
+# corpus grown in the run is kept in $(BUILD)/fuzz/corpus-TARGET.
+FUZZ_TARGETS = fuzz_frame fuzz_control fuzz_config
+FUZZ_SECONDS ?= 60
+FUZZ_CORE    = $(filter-out src/daemon/main.c,$(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) $(DAEMON_SRC))
+FUZZ_FLAGS   = -O1 -g -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/harness.c $(FUZZ_CORE) $(wildcard src/*/*.h) fuzz/harness.h
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) $(FUZZ_FLAGS) $(CFLAGS_D) -Ifuzz -o $@ $< fuzz/harness.c $(FUZZ_CORE) \
+	    $(LIBS_D)
+
+# (Re)write the seed corpora of frames and control requests; configs are
+# copied from conf/ and tests/.
+fuzz-seeds: $(call obj,src/sync/codec.c src/kernel/ct.c)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CFLAGS_D) -o $(BUILD)/fuzz-seeds fuzz/seeds.c $^
+	$(BUILD)/fuzz-seeds
+	mkdir -p fuzz/corpus/fuzz_config
+	cp conf/ctsyncd.conf fuzz/corpus/fuzz_config/example.conf
+	cp tests/cluster/data/three-mistakes.conf fuzz/corpus/fuzz_config/
+
+fuzz: deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(BUILD)/fuzz/corpus-$$t; \
+	    echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	    LSAN_OPTIONS=suppressions=$(abspath fuzz/lsan.supp) \
+	    $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -max_len=4096 -artifact_prefix=$(BUILD)/fuzz/$$t- \
+	        $(BUILD)/fuzz/corpus-$$t fuzz/corpus/$$t 2>&1 | \
+	        grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)|ERROR|SUMMARY|Done' ; \
+	    test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
 demo: deps all
 	@bash scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps unit check demo clean clang-build
+.PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind

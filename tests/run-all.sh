@@ -60,6 +60,9 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "PPTP expectations synced (GRE: kernel limit)" INJECT=immediate bash $C/pptp.sh
 	cluster "bad config and hostile datagrams"    INJECT=immediate  bash $C/hostile.sh
 	cluster "ctsyncctl exit codes and JSON"       INJECT=immediate  bash $C/ctl.sh
+	cluster "attacker on the sync link during failover" INJECT=immediate bash $C/attack.sh
+	cluster "key rotation during flow changes"    INJECT=immediate  bash $C/rotate.sh
+	cluster "keys, insecure mode, capabilities, sockets" INJECT=immediate bash $C/secure-ops.sh
 fi
 
 if [ ${#failures[@]} -gt 0 ]; then

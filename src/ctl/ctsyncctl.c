@@ -15,10 +15,15 @@
 #include <unistd.h>
 
 #include "daemon/control_proto.h"
+#include "sync/seal.h"
+
+#include <openssl/crypto.h>
+#include <sys/stat.h>
 
 #define DEFAULT_SOCKET "/run/ctsyncd/ctsyncd.sock"
 #define TIMEOUT_MS 30000
 #define CMD_WAIT_SYNC 1000      /* client-side: polls CTL_IN_SYNC */
+#define CMD_KEYGEN 1001         /* client-side: no daemon involved */
 
 static void usage(FILE *f)
 {
@@ -33,6 +38,9 @@ static void usage(FILE *f)
 		"  commit                  write flows waiting in memory into the kernel\n"
 		"  resync                  re-read the kernel table, ask peers for their flows\n"
 		"  wait-sync [--timeout S] wait until in sync (exit 0) or S seconds (default 60) pass (exit 1)\n"
+		"  reload                  re-read the key files (and log level) of the configuration\n"
+		"  keygen [--id N]         print a new sync-link key (key id N, 1-255; random if not given);\n"
+		"                          written to a file (ctsyncctl keygen > FILE), the file is made 0600\n"
 		"exit status: 0 ok, 1 daemon reported failure, 2 usage, 3 daemon unreachable\n");
 }
 
@@ -114,14 +122,17 @@ int main(int argc, char **argv)
 		{ "local", no_argument, NULL, 'l' },
 		{ "peer", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "id", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	static const struct { const char *name; enum ctl_cmd cmd; } cmds[] = {
 		{ "status", CTL_STATUS }, { "stats", CTL_STATS }, { "dump", CTL_DUMP },
 		{ "promote", CTL_PROMOTE }, { "demote", CTL_DEMOTE }, { "commit", CTL_COMMIT },
-		{ "resync", CTL_RESYNC }, { "wait-sync", CMD_WAIT_SYNC },
+		{ "resync", CTL_RESYNC }, { "wait-sync", CMD_WAIT_SYNC }, { "reload", CTL_RELOAD },
+		{ "keygen", CMD_KEYGEN },
 	};
+	long key_id = 0;
 	const char *sock = getenv("CTSYNCCTL_SOCKET");
 	const char *peer = NULL;
 	bool json = false, local = false;
@@ -173,6 +184,13 @@ int main(int argc, char **argv)
 			}
 			timeout_set = true;
 			break;
+		case 'i':
+			key_id = strtol(optarg, &end, 10);
+			if (*end || key_id < 1 || key_id > 255) {
+				fprintf(stderr, "ctsyncctl: --id wants a key id from 1 to 255\n");
+				return 2;
+			}
+			break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -188,6 +206,28 @@ int main(int argc, char **argv)
 	if (timeout_set && cmd != CMD_WAIT_SYNC) {
 		fprintf(stderr, "ctsyncctl: --timeout goes with wait-sync\n");
 		return 2;
+	}
+	if (key_id && cmd != CMD_KEYGEN) {
+		fprintf(stderr, "ctsyncctl: --id goes with keygen\n");
+		return 2;
+	}
+	if (cmd == CMD_KEYGEN) {
+		char text[256];
+		struct stat st;
+		if (seal_key_generate((uint8_t)key_id, text, sizeof(text)) < 0) {
+			fprintf(stderr, "ctsyncctl: no randomness for a key\n");
+			return 1;
+		}
+		/* into a file: make it private before the key is in it */
+		if (fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
+		    fchmod(STDOUT_FILENO, 0600) < 0) {
+			fprintf(stderr, "ctsyncctl: cannot make the key file private: %s\n",
+				strerror(errno));
+			return 1;
+		}
+		fputs(text, stdout);
+		OPENSSL_cleanse(text, sizeof(text));
+		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	if ((local || peer) && cmd != CTL_DUMP) {
 		fprintf(stderr, "ctsyncctl: --local and --peer go with dump\n");

@@ -2,7 +2,9 @@
 #include "daemon/config.h"
 
 #include <arpa/inet.h>
+#include <grp.h>
 #include <libconfig.h>
+#include <openssl/crypto.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -22,7 +24,10 @@ static void err_at(struct ctx *c, const config_setting_t *s, const char *fmt, ..
 	va_list ap;
 	unsigned line = s ? config_setting_source_line(s) : 0;
 
-	fprintf(c->errs, "%s:%u: ", c->path, line);
+	if (line)
+		fprintf(c->errs, "%s:%u: ", c->path, line);
+	else
+		fprintf(c->errs, "%s: ", c->path);
 	va_start(ap, fmt);
 	vfprintf(c->errs, fmt, ap);
 	va_end(ap);
@@ -197,6 +202,7 @@ static void defaults(struct config *cfg)
 	cfg->transport.sndbuf = 8 << 20;
 	cfg->log_level = LOG_LVL_INFO;
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", CONFIG_DEFAULT_SOCKET);
+	cfg->control_gid = -1;
 }
 
 static void load_node(struct ctx *c, const config_t *cf, struct config *cfg)
@@ -458,9 +464,79 @@ static void load_expectations(struct ctx *c, const config_t *cf, struct config *
 	}
 }
 
+static bool get_bool(struct ctx *c, const config_setting_t *g, const char *name, bool def)
+{
+	const config_setting_t *s = g ? config_setting_get_member(g, name) : NULL;
+
+	if (!s)
+		return def;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		err_at(c, s, "'%s' must be true or false", name);
+		return def;
+	}
+	return config_setting_get_bool(s);
+}
+
+/* security = { key_file; next_key_file; cipher; insecure; } — keys are read
+ * (and their files checked) here, so --check finds a bad key file too. */
+static void load_security(struct ctx *c, const config_t *cf, struct config *cfg)
+{
+	static const char *const keys[] = { "key_file", "next_key_file", "cipher", "insecure",
+					    NULL };
+	static const char *const ciphers[] = { "aes-256-gcm", "chacha20-poly1305", NULL };
+	const config_setting_t *g = group(c, cf, "security", false);
+
+	if (!g) {
+		err_at(c, config_root_setting(cf), "missing section 'security': set "
+		       "security.key_file (make one with ctsyncctl keygen), or explicitly "
+		       "security.insecure = true");
+		return;
+	}
+	check_keys(c, g, "security", keys);
+	cfg->cipher = choose(c, g, "cipher", ciphers, 0) == 1 ? SEAL_CHACHA20_POLY1305 :
+							       SEAL_AES_256_GCM;
+	cfg->insecure = get_bool(c, g, "insecure", false);
+	const char *names[SEAL_MAX_KEYS] = { "key_file", "next_key_file" };
+	for (unsigned i = 0; i < SEAL_MAX_KEYS; i++) {
+		const char *path = get_str(c, g, names[i], NULL, false);
+		const config_setting_t *s = config_setting_get_member(g, names[i]);
+		char err[512];
+		if (!path)
+			continue;
+		if (cfg->insecure) {
+			err_at(c, s, "'%s' and insecure = true exclude each other", names[i]);
+			continue;
+		}
+		if (i > 0 && cfg->nkeys == 0) {
+			err_at(c, s, "'next_key_file' needs 'key_file'");
+			continue;
+		}
+		if (path[0] != '/' || strlen(path) >= sizeof(cfg->key_file[0])) {
+			err_at(c, s, "'%s' must be an absolute path shorter than %zu bytes", names[i],
+			       sizeof(cfg->key_file[0]));
+			continue;
+		}
+		if (seal_key_load(path, &cfg->keys[cfg->nkeys], err, sizeof(err)) < 0) {
+			err_at(c, s, "%s", err);
+			continue;
+		}
+		if (cfg->nkeys == 1 && cfg->keys[0].id == cfg->keys[1].id) {
+			err_at(c, s, "both keys have id %u: make the next one with "
+			       "ctsyncctl keygen --id N", cfg->keys[0].id);
+			OPENSSL_cleanse(&cfg->keys[1], sizeof(cfg->keys[1]));
+			continue;
+		}
+		snprintf(cfg->key_file[cfg->nkeys], sizeof(cfg->key_file[0]), "%s", path);
+		cfg->nkeys++;
+	}
+	if (!cfg->insecure && cfg->nkeys == 0 && !config_setting_get_member(g, "key_file"))
+		err_at(c, g, "no key: set key_file (make one with ctsyncctl keygen), or "
+		       "explicitly insecure = true");
+}
+
 static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 {
-	static const char *const ckeys[] = { "socket", NULL };
+	static const char *const ckeys[] = { "socket", "group", "readonly_socket", NULL };
 	static const char *const lkeys[] = { "level", "target", NULL };
 	static const char *const kkeys[] = { "event_buffer", NULL };
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
@@ -476,6 +552,21 @@ static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 			       sizeof(cfg->socket_path));
 		else if (s)
 			snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", s);
+		s = get_str(c, g, "readonly_socket", NULL, false);
+		if (s && (s[0] != '/' || strlen(s) >= sizeof(cfg->ro_socket_path)))
+			err_at(c, config_setting_get_member(g, "readonly_socket"),
+			       "'readonly_socket' must be an absolute path shorter than %zu bytes",
+			       sizeof(cfg->ro_socket_path));
+		else if (s)
+			snprintf(cfg->ro_socket_path, sizeof(cfg->ro_socket_path), "%s", s);
+		s = get_str(c, g, "group", NULL, false);
+		if (s) {
+			struct group *gr = getgrnam(s);
+			if (!gr)
+				err_at(c, config_setting_get_member(g, "group"), "no such group \"%s\"", s);
+			else
+				cfg->control_gid = (long)gr->gr_gid;
+		}
 	}
 	if ((g = group(c, cf, "log", false))) {
 		check_keys(c, g, "log", lkeys);
@@ -489,11 +580,40 @@ static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 	}
 }
 
-int config_load(const char *path, struct config *cfg, FILE *errs)
+static int load(const char *path, const config_t *cfp, struct config *cfg, FILE *errs)
 {
 	static const char *const top[] = { "node", "sync", "transport", "filter", "control",
-					   "log", "kernel", "expectations", NULL };
+					   "log", "kernel", "expectations", "security", NULL };
 	struct ctx c = { path, errs, 0 };
+
+	check_keys(&c, config_root_setting(cfp), NULL, top);
+	load_node(&c, cfp, cfg);
+	load_sync(&c, cfp, cfg);
+	load_transport(&c, cfp, cfg);
+	load_filter(&c, cfp, cfg);
+	load_expectations(&c, cfp, cfg);
+	load_misc(&c, cfp, cfg);
+	load_security(&c, cfp, cfg);
+
+	/* Flows to or from our own sync address are the sync traffic itself. */
+	if (cfg->transport.local.ss_family) {
+		struct repl_net n = { .family = cfg->transport.local.ss_family };
+		if (n.family == AF_INET) {
+			n.addr.ip4 = ((struct sockaddr_in *)&cfg->transport.local)->sin_addr.s_addr;
+			n.plen = 32;
+		} else {
+			memcpy(n.addr.ip6, &((struct sockaddr_in6 *)&cfg->transport.local)->sin6_addr, 16);
+			n.plen = 128;
+		}
+		add_ignore(cfg, &n);
+	}
+	if (c.nerr)
+		config_wipe(cfg);
+	return c.nerr;
+}
+
+int config_load(const char *path, struct config *cfg, FILE *errs)
+{
 	config_t cf;
 
 	defaults(cfg);
@@ -510,26 +630,28 @@ int config_load(const char *path, struct config *cfg, FILE *errs)
 		return 1;
 	}
 	fclose(fp);
-	check_keys(&c, config_root_setting(&cf), NULL, top);
-	load_node(&c, &cf, cfg);
-	load_sync(&c, &cf, cfg);
-	load_transport(&c, &cf, cfg);
-	load_filter(&c, &cf, cfg);
-	load_expectations(&c, &cf, cfg);
-	load_misc(&c, &cf, cfg);
-
-	/* Flows to or from our own sync address are the sync traffic itself. */
-	if (cfg->transport.local.ss_family) {
-		struct repl_net n = { .family = cfg->transport.local.ss_family };
-		if (n.family == AF_INET) {
-			n.addr.ip4 = ((struct sockaddr_in *)&cfg->transport.local)->sin_addr.s_addr;
-			n.plen = 32;
-		} else {
-			memcpy(n.addr.ip6, &((struct sockaddr_in6 *)&cfg->transport.local)->sin6_addr, 16);
-			n.plen = 128;
-		}
-		add_ignore(cfg, &n);
-	}
+	int n = load(path, &cf, cfg, errs);
 	config_destroy(&cf);
-	return c.nerr;
+	return n;
+}
+
+int config_parse(const char *text, const char *name, struct config *cfg, FILE *errs)
+{
+	config_t cf;
+
+	defaults(cfg);
+	config_init(&cf);
+	if (config_read_string(&cf, text) != CONFIG_TRUE) {
+		fprintf(errs, "%s:%d: %s\n", name, config_error_line(&cf), config_error_text(&cf));
+		config_destroy(&cf);
+		return 1;
+	}
+	int n = load(name, &cf, cfg, errs);
+	config_destroy(&cf);
+	return n;
+}
+
+void config_wipe(struct config *cfg)
+{
+	OPENSSL_cleanse(cfg->keys, sizeof(cfg->keys));
 }

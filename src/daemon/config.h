@@ -11,6 +11,7 @@
 
 #include "cluster/transport.h"
 #include "sync/repl.h"
+#include "sync/seal.h"
 
 #define CONFIG_DEFAULT_SOCKET "/run/ctsyncd/ctsyncd.sock"
 
@@ -22,10 +23,22 @@ struct config {
 	bool log_syslog;
 	size_t event_buffer;            /* netlink event socket, bytes */
 	bool tcp_liberal;
+	char ro_socket_path[108];       /* "": no read-only socket */
+	long control_gid;               /* group of the control sockets; -1: ours */
+	/* security: keys[0] seals, all open; none only with insecure */
+	bool insecure;
+	enum seal_cipher cipher;
+	unsigned nkeys;
+	struct seal_key keys[SEAL_MAX_KEYS];
+	char key_file[SEAL_MAX_KEYS][256];
 };
 
 /* Fill *cfg from the file; print errors to `errs`.  Returns the number of
  * errors (0: valid), or -1 if the file could not be read at all. */
 int config_load(const char *path, struct config *cfg, FILE *errs);
+/* The same from text in memory (`name` stands for the file in messages). */
+int config_parse(const char *text, const char *name, struct config *cfg, FILE *errs);
+/* Wipe the key material a loaded config holds. */
+void config_wipe(struct config *cfg);
 
 #endif

@@ -22,6 +22,7 @@ struct control {
 	int fd;
 	ev_io accept_w;
 	struct control_ctx ctx;
+	bool readonly;
 	char path[108];
 };
 
@@ -83,6 +84,37 @@ static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t
 
 /* ---- renderers ---------------------------------------------------------- */
 
+static void render_security(struct control *c, struct out *o, bool json)
+{
+	struct seal *s = c->ctx.seal;
+	uint8_t ids[SEAL_MAX_KEYS];
+	unsigned n = s ? seal_key_ids(s, ids, SEAL_MAX_KEYS) : 0;
+
+	if (json) {
+		if (!s || seal_insecure(s)) {
+			outf(o, "{\"mode\":\"insecure\",\"warning\":\"sync traffic is neither "
+			     "authenticated nor encrypted\"}");
+			return;
+		}
+		outf(o, "{\"mode\":\"sealed\",\"cipher\":\"%s\",\"tx_key\":%u,\"keys\":[",
+		     seal_cipher_name(seal_cipher(s)), seal_tx_key(s));
+		for (unsigned i = 0; i < n; i++)
+			outf(o, "%s%u", i ? "," : "", ids[i]);
+		outf(o, "]}");
+		return;
+	}
+	if (!s || seal_insecure(s)) {
+		outf(o, "security:       NONE — WARNING: sync traffic is neither authenticated nor "
+		     "encrypted (security.insecure = true)\n");
+		return;
+	}
+	outf(o, "security:       %s, sealing with key %u, accepting key%s", 
+	     seal_cipher_name(seal_cipher(s)), seal_tx_key(s), n > 1 ? "s" : "");
+	for (unsigned i = 0; i < n; i++)
+		outf(o, "%s%u", i ? ", " : " ", ids[i]);
+	outf(o, "\n");
+}
+
 static void render_status(struct control *c, struct out *o, bool json)
 {
 	struct repl_status st;
@@ -94,13 +126,15 @@ static void render_status(struct control *c, struct out *o, bool json)
 		     "\"flows_local\":%u,\"flows_total\":%u,\"pending_commit\":%u,"
 		     "\"expectations_local\":%u,\"expectations_total\":%u,"
 		     "\"flows_without_owner\":%u,\"ownership_conflicts\":%llu,\"starting\":%s,"
-		     "\"in_sync\":%s,\"peers\":[",
+		     "\"in_sync\":%s,\"security\":",
 		     st.node_id, st.primary ? "primary" : "backup",
 		     st.immediate ? "immediate" : "on-promote", st.epoch, st.flows_local,
 		     st.flows_total, st.pending_commit, st.exp_local, st.exp_total, st.orphans,
 		     (unsigned long long)repl_stats(c->ctx.repl)->ownership_conflicts,
 		     st.starting ? "true" : "false",
 		     st.in_sync ? "true" : "false");
+		render_security(c, o, true);
+		outf(o, ",\"peers\":[");
 		for (unsigned i = 0; i < st.npeers; i++) {
 			const struct repl_peer_status *p = &st.peer[i];
 			outf(o, "%s{\"id\":%u,\"address\":\"%s\",\"alive\":%s,\"last_heard_ms\":%lld,"
@@ -118,6 +152,7 @@ static void render_status(struct control *c, struct out *o, bool json)
 	outf(o, "node:           %u (epoch %08x)\n", st.node_id, st.epoch);
 	outf(o, "role:           %s\n", st.primary ? "primary" : "backup");
 	outf(o, "inject mode:    %s\n", st.immediate ? "immediate" : "on-promote");
+	render_security(c, o, false);
 	outf(o, "flows owned locally: %u\n", st.flows_local);
 	outf(o, "flows held in total: %u", st.flows_total);
 	if (!st.immediate)
@@ -151,8 +186,12 @@ static void render_status(struct control *c, struct out *o, bool json)
 static void render_stats(struct control *c, struct out *o, bool json)
 {
 	const struct repl_stats *r = repl_stats(c->ctx.repl);
-	const struct ctnl_stats *k = ctnl_stats(c->ctx.nl);
-	const struct transport_stats *t = transport_stats(c->ctx.tr);
+	static const struct ctnl_stats no_k;
+	static const struct transport_stats no_t;
+	const struct ctnl_stats *k = c->ctx.nl ? ctnl_stats(c->ctx.nl) : &no_k;
+	const struct transport_stats *t = c->ctx.tr ? transport_stats(c->ctx.tr) : &no_t;
+	static const struct seal_stats none;
+	const struct seal_stats *z = c->ctx.seal ? seal_stats(c->ctx.seal) : &none;
 	const struct { const char *name; uint64_t v; } all[] = {
 #define S(x) { #x, r->x }
 		S(rx_frames), S(rx_malformed), S(rx_bad_records), S(rx_unknown_node),
@@ -165,7 +204,13 @@ static void render_stats(struct control *c, struct out *o, bool json)
 		S(resync_escalations), S(resyncs_asked), S(digest_mismatches), S(orphans_claimed),
 		S(refreshes), S(refreshed), S(stale_purged), S(exp_events), S(exp_rx_upserts),
 		S(exp_rx_deletes), S(exp_injected), S(exp_waiting_dropped), S(exp_inject_failed),
+		S(rx_replay), S(rx_old_epoch), S(rx_unconfirmed), S(epochs_confirmed),
+		S(tx_challenges), S(tx_responses),
 #undef S
+		{ "rx_bad_tag", z->bad_tag }, { "rx_unknown_key", z->unknown_key },
+		{ "rx_unsealed", z->unsealed }, { "rx_short", z->short_frames },
+		{ "rx_no_key_for_node", z->unknown_node },
+		{ "frames_sealed", z->sealed }, { "frames_opened", z->opened },
 		{ "kernel_events", k->events }, { "kernel_events_bad", k->events_bad },
 		{ "kernel_overruns", k->overruns }, { "kernel_dumped", k->dumped },
 		{ "kernel_events_discarded", k->discarded },
@@ -203,7 +248,8 @@ static void render_stats(struct control *c, struct out *o, bool json)
 			P(tx_frames), P(rx_frames), P(rx_bytes), P(rx_dup), P(rx_malformed), P(gaps),
 			P(lost),
 			P(nacks_sent), P(nacks_received), P(retransmitted), P(resyncs_asked),
-			P(bulks_received), P(bulks_clean),
+			P(bulks_received), P(bulks_clean), P(rx_replay), P(rx_old_epoch),
+			P(rx_unconfirmed),
 #undef P
 			{ "lag_frames", p->lag_frames }, { "held_frames", p->held_frames },
 			{ "flows_held", p->flows_held },
@@ -320,6 +366,11 @@ static int handle(struct control *c, const struct ctl_hdr *h, const char *arg, s
 	bool json = h->flags & CTL_F_JSON;
 	int n;
 
+	if (c->readonly && h->code != CTL_STATUS && h->code != CTL_STATS &&
+	    h->code != CTL_DUMP && h->code != CTL_IN_SYNC) {
+		outf(o, "permission denied: this control socket is read-only\n");
+		return CTL_FAILED;
+	}
 	switch (h->code) {
 	case CTL_STATUS:
 		render_status(c, o, json);
@@ -359,9 +410,68 @@ static int handle(struct control *c, const struct ctl_hdr *h, const char *arg, s
 		outf(o, json ? "{\"result\":\"resync\",\"flows\":%d}\n" :
 		     "resync started: kernel table re-read (%d flows held), peers asked for theirs\n", n);
 		return CTL_OK;
+	case CTL_RELOAD: {
+		char msg[1024] = "";
+		n = c->ctx.reload ? c->ctx.reload(c->ctx.arg, msg, sizeof(msg)) : -ENOTSUP;
+		if (json) {
+			outf(o, "{\"result\":\"%s\",\"message\":\"", n < 0 ? "failed" : "reloaded");
+			for (const char *p = msg; *p; p++)
+				outf(o, *p == '"' || *p == '\\' ? "\\%c" : *p == '\n' ? " " : "%c", *p);
+			outf(o, "\"}\n");
+		} else {
+			outf(o, "%s%s\n", n < 0 ? "reload failed: " : "", msg);
+		}
+		return n < 0 ? CTL_FAILED : CTL_OK;
+	}
 	}
 	outf(o, "unknown command %u\n", h->code);
 	return CTL_BADREQ;
+}
+
+static int process(struct control *c, const uint8_t *in, size_t len, struct out *body)
+{
+	struct ctl_hdr h;
+	char arg[CTL_MAX_ARG + 1];
+
+	if (len < CTL_HDR_LEN)
+		return -EAGAIN;
+	memcpy(&h, in, sizeof(h));
+	if (h.magic != CTL_MAGIC || h.version != CTL_VERSION || h.len > CTL_MAX_ARG) {
+		outf(body, "bad request (ctsyncctl and ctsyncd versions differ?)\n");
+		return CTL_BADREQ;
+	}
+	if (len < CTL_HDR_LEN + h.len)
+		return -EAGAIN;
+	memcpy(arg, in + CTL_HDR_LEN, h.len);
+	arg[h.len] = 0;
+	if (memchr(arg, 0, h.len)) {
+		outf(body, "bad request: NUL in the argument\n");
+		return CTL_BADREQ;
+	}
+	return handle(c, &h, arg, body);
+}
+
+int control_process(struct control *c, const uint8_t *in, size_t len, char **body,
+		    size_t *body_len)
+{
+	struct out o = { 0 };
+	int status = process(c, in, len, &o);
+
+	*body = o.p;
+	*body_len = o.oom ? 0 : o.len;
+	return status;
+}
+
+struct control *control_new_detached(const struct control_ctx *ctx, bool readonly)
+{
+	struct control *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->fd = -1;
+	c->ctx = *ctx;
+	c->readonly = readonly;
+	return c;
 }
 
 /* ---- connections ---------------------------------------------------------- */
@@ -426,23 +536,10 @@ static void client_read(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	cl->in_len += (size_t)n;
-	if (cl->in_len < CTL_HDR_LEN)
-		return;
-	struct ctl_hdr h;
-	memcpy(&h, cl->in, sizeof(h));
 	struct out body = { 0 };
-	if (h.magic != CTL_MAGIC || h.version != CTL_VERSION || h.len > CTL_MAX_ARG) {
-		outf(&body, "bad request (ctsyncctl and ctsyncd versions differ?)\n");
-		respond(cl, CTL_BADREQ, &body);
-		free(body.p);
+	int status = process(cl->c, cl->in, cl->in_len, &body);
+	if (status == -EAGAIN)
 		return;
-	}
-	if (cl->in_len < CTL_HDR_LEN + h.len)
-		return;
-	char arg[CTL_MAX_ARG + 1];
-	memcpy(arg, cl->in + CTL_HDR_LEN, h.len);
-	arg[h.len] = 0;
-	int status = memchr(arg, 0, h.len) ? CTL_BADREQ : handle(cl->c, &h, arg, &body);
 	ev_timer_stop(loop, &cl->timer);
 	respond(cl, status, &body);
 	free(body.p);
@@ -475,8 +572,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	ev_timer_start(loop, &cl->timer);
 }
 
-int control_open(struct control **out, struct ev_loop *loop, const char *path,
-		 const struct control_ctx *ctx)
+int control_open(struct control **out, struct ev_loop *loop, const char *path, long gid,
+		 bool readonly, const struct control_ctx *ctx)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct control *c;
@@ -489,6 +586,7 @@ int control_open(struct control **out, struct ev_loop *loop, const char *path,
 		return -ENOMEM;
 	c->loop = loop;
 	c->ctx = *ctx;
+	c->readonly = readonly;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 
@@ -526,6 +624,13 @@ int control_open(struct control **out, struct ev_loop *loop, const char *path,
 		return err;
 	}
 	umask(old);
+	if (gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0) {
+		err = -errno;
+		close(c->fd);
+		unlink(path);
+		free(c);
+		return err;
+	}
 	ev_io_init(&c->accept_w, on_accept, c->fd, EV_READ);
 	c->accept_w.data = c;
 	ev_io_start(loop, &c->accept_w);
@@ -537,8 +642,10 @@ void control_close(struct control *c)
 {
 	if (!c)
 		return;
-	ev_io_stop(c->loop, &c->accept_w);
-	close(c->fd);
-	unlink(c->path);
+	if (c->fd >= 0) {
+		ev_io_stop(c->loop, &c->accept_w);
+		close(c->fd);
+		unlink(c->path);
+	}
 	free(c);
 }

@@ -19,6 +19,11 @@ void log_init(enum log_level level, bool use_syslog, const char *ident)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
+void log_set_level(enum log_level level)
+{
+	cur = level;
+}
+
 int log_level_parse(const char *s)
 {
 	static const char *names[] = { "error", "warn", "info", "debug" };

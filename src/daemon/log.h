@@ -12,6 +12,7 @@ enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void log_init(enum log_level level, bool use_syslog, const char *ident);
 int log_level_parse(const char *s);     /* -1 when unknown */
+void log_set_level(enum log_level level);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

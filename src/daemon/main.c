@@ -1,7 +1,11 @@
 /* main.c — ctsyncd: wires kernel, replication, transport and control
  * together on one libev loop. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <fcntl.h>
@@ -19,7 +23,10 @@
 #include "daemon/log.h"
 #include "kernel/ctnl.h"
 #include "sync/repl.h"
+#include "sync/seal.h"
 #include "sync/wire.h"
+
+#include <openssl/crypto.h>
 
 #define EVENT_BUDGET 4096       /* kernel events per loop iteration */
 
@@ -29,12 +36,15 @@ struct daemon {
 	struct ctnl *nl;
 	struct transport *tr;
 	struct repl *repl;
-	struct control *ctl;
+	struct seal *seal;
+	struct control *ctl, *ro_ctl;
+	const char *config_path;
 	ev_io nl_w, tr_w, dump_w;
 	ev_timer hb_w, poll_w;
 	ev_prepare flush_w;
-	ev_signal sigint_w, sigterm_w;
+	ev_signal sigint_w, sigterm_w, sighup_w;
 	uint8_t rxbuf[WIRE_MAX_FRAME + 1];
+	uint8_t txbuf[WIRE_MAX_FRAME + SEAL_TAG_LEN];
 };
 
 /* ---- glue: callbacks between the layers ------------------------------------ */
@@ -126,16 +136,27 @@ static bool op_is_local(void *arg, int family, const union ct_addr *a)
 	return found;
 }
 
+/* Every frame leaves sealed (a copy: the ring keeps the plain frame). */
+static ssize_t seal_copy(struct daemon *d, const void *buf, size_t len)
+{
+	if (len > WIRE_MAX_FRAME)
+		return -EMSGSIZE;
+	memcpy(d->txbuf, buf, len);
+	return seal_frame(d->seal, d->txbuf, len, sizeof(d->txbuf));
+}
+
 static int op_send(void *arg, const void *buf, size_t len)
 {
 	struct daemon *d = arg;
-	return transport_send(d->tr, buf, len);
+	ssize_t n = seal_copy(d, buf, len);
+	return n < 0 ? (int)n : transport_send(d->tr, d->txbuf, (size_t)n);
 }
 
 static int op_send_to(void *arg, const struct sockaddr_storage *to, const void *buf, size_t len)
 {
 	struct daemon *d = arg;
-	return transport_send_to(d->tr, to, buf, len);
+	ssize_t n = seal_copy(d, buf, len);
+	return n < 0 ? (int)n : transport_send_to(d->tr, to, d->txbuf, (size_t)n);
 }
 
 static void on_kernel_event(void *arg, enum ctnl_event ev, const struct ct *ct, bool own)
@@ -174,6 +195,26 @@ static void dump_readable(struct ev_loop *loop, ev_io *w, int revents)
 		log_limited(LOG_LVL_WARN, "reading a kernel dump: %s", strerror(-n));
 }
 
+static void log_rejected(const struct sockaddr_storage *from, const uint8_t *buf, size_t len,
+			 ssize_t why)
+{
+	static const char *const reason[] = {
+		[SEAL_E_SHORT] = "truncated", [SEAL_E_UNSEALED] = "not sealed",
+		[SEAL_E_UNKNOWN_KEY] = "unknown key id", [SEAL_E_UNKNOWN_NODE] = "no key for its node",
+		[SEAL_E_BAD_TAG] = "authentication failed",
+	};
+	char ab[INET6_ADDRSTRLEN] = "?";
+	const void *a = from->ss_family == AF_INET6 ?
+			(const void *)&((const struct sockaddr_in6 *)from)->sin6_addr :
+			(const void *)&((const struct sockaddr_in *)from)->sin_addr;
+	inet_ntop(from->ss_family, a, ab, sizeof(ab));
+	unsigned node = len >= WIRE_HDR_LEN ? (unsigned)buf[8] << 24 | (unsigned)buf[9] << 16 |
+						(unsigned)buf[10] << 8 | buf[11] : 0;
+	log_limited(LOG_LVL_WARN, "dropped a frame from %s claiming node %u, key %u: %s", ab, node,
+		    len > WIRE_OFF_KEY ? buf[WIRE_OFF_KEY] : 0,
+		    -why > 0 && -why <= SEAL_E_BAD_TAG ? reason[-why] : "?");
+}
+
 static void tr_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct daemon *d = w->data;
@@ -188,7 +229,15 @@ static void tr_readable(struct ev_loop *loop, ev_io *w, int revents)
 				repl_receive(d->repl, d->rxbuf, 0, &from);      /* counted as malformed */
 			continue;
 		}
-		repl_receive(d->repl, d->rxbuf, (size_t)n, &from);
+		/* node and key id, for the log, before decryption touches the frame */
+		uint8_t head[WIRE_HDR_LEN];
+		memcpy(head, d->rxbuf, (size_t)n < sizeof(head) ? (size_t)n : sizeof(head));
+		ssize_t plain = seal_open(d->seal, d->rxbuf, (size_t)n);
+		if (plain < 0) {
+			log_rejected(&from, head, (size_t)n, plain);
+			continue;
+		}
+		repl_receive(d->repl, d->rxbuf, (size_t)plain, &from);
 	}
 }
 
@@ -225,6 +274,108 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	log_info("signal %d: shutting down", w->signum);
 	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Key the seal layer from a loaded configuration, then wipe its keys. */
+static int apply_keys(struct daemon *d, struct config *cfg, char *msg, size_t cap)
+{
+	uint32_t nodes[REPL_MAX_PEERS];
+
+	for (unsigned i = 0; i < d->cfg.repl.npeers; i++)
+		nodes[i] = d->cfg.repl.peer_id[i];
+	int err = seal_configure(d->seal, cfg->cipher, d->cfg.repl.node_id, nodes,
+				 d->cfg.repl.npeers, cfg->keys, cfg->insecure ? 0 : cfg->nkeys);
+	config_wipe(cfg);
+	if (err < 0) {
+		snprintf(msg, cap, "keying %s failed: %s", seal_cipher_name(cfg->cipher),
+			 strerror(-err));
+		return err;
+	}
+	if (seal_insecure(d->seal)) {
+		snprintf(msg, cap, "INSECURE: sync traffic is neither authenticated nor encrypted "
+			 "(security.insecure = true)");
+		return 0;
+	}
+	uint8_t ids[SEAL_MAX_KEYS];
+	unsigned n = seal_key_ids(d->seal, ids, SEAL_MAX_KEYS);
+	if (n > 1)
+		snprintf(msg, cap, "%s: sealing with key %u (%s), accepting key %u too",
+			 seal_cipher_name(cfg->cipher), ids[0], cfg->key_file[0], ids[1]);
+	else
+		snprintf(msg, cap, "%s: sealing with key %u (%s)", seal_cipher_name(cfg->cipher),
+			 ids[0], cfg->key_file[0]);
+	return 0;
+}
+
+/* ctsyncctl reload / SIGHUP: the security section (keys, cipher) and the log
+ * level are re-read; the rest of the file needs a restart. */
+static int reload(void *arg, char *msg, size_t cap)
+{
+	struct daemon *d = arg;
+	struct config *nc = calloc(1, sizeof(*nc));
+	char *errs = NULL;
+	size_t errlen = 0;
+	int ret;
+
+	if (!nc) {
+		snprintf(msg, cap, "out of memory");
+		return -ENOMEM;
+	}
+	FILE *ef = open_memstream(&errs, &errlen);
+	int nerr = ef ? config_load(d->config_path, nc, ef) : -1;
+	if (ef)
+		fclose(ef);
+	if (nerr != 0) {
+		snprintf(msg, cap, "%s: keeping the keys in use: %s", d->config_path,
+			 errs && *errs ? errs : "cannot read it");
+		size_t l = strlen(msg);
+		if (l && msg[l - 1] == '\n')
+			msg[l - 1] = 0;
+		ret = -EINVAL;
+	} else if (nc->insecure != seal_insecure(d->seal)) {
+		config_wipe(nc);
+		snprintf(msg, cap, "switching between insecure and sealed mode needs a restart");
+		ret = -EINVAL;
+	} else {
+		ret = apply_keys(d, nc, msg, cap);
+		log_set_level((enum log_level)nc->log_level);
+	}
+	if (ret < 0)
+		log_warnx("reload: %s", msg);
+	else
+		log_info("reloaded: %s", msg);
+	free(errs);
+	OPENSSL_cleanse(nc, sizeof(*nc));
+	free(nc);
+	return ret;
+}
+
+static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	char msg[1024];
+	reload(w->data, msg, sizeof(msg));
+}
+
+/* After set-up the daemon needs CAP_NET_ADMIN only (ctnetlink, the event
+ * socket's forced buffer size): every other capability is dropped from the
+ * effective, permitted, inheritable and bounding sets, and no exec can
+ * regain them. */
+static int drop_privileges(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	const unsigned keep = CAP_NET_ADMIN;
+
+	for (unsigned cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (cap != keep && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return -errno;
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = 1u << keep;
+	if (syscall(SYS_capset, &h, data) < 0)
+		return -errno;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
 }
 
 /* ---- start-up ------------------------------------------------------------------- */
@@ -280,7 +431,18 @@ static int run(struct daemon *d, bool foreground)
 		log_err("transport on %s: %s", cfg->transport.ifname, strerror(-err));
 		return 1;
 	}
-	cfg->repl.frame_size = transport_mtu(d->tr);
+	/* room for the tag: a sealed frame still fits the MTU */
+	cfg->repl.frame_size = transport_mtu(d->tr) - SEAL_TAG_LEN;
+	char msg[1024];
+	d->seal = seal_new();
+	if (!d->seal || apply_keys(d, cfg, msg, sizeof(msg)) < 0) {
+		log_err("security: %s", d->seal ? msg : "out of memory");
+		return 1;
+	}
+	if (seal_insecure(d->seal))
+		log_warnx("%s", msg);
+	else
+		log_info("security: %s", msg);
 	struct repl_ops ops = {
 		.arg = d,
 		.inject = op_inject,
@@ -304,9 +466,16 @@ static int run(struct daemon *d, bool foreground)
 		return 1;
 
 	d->loop = ev_default_loop(EVFLAG_AUTO);
-	struct control_ctx cc = { d->repl, d->nl, d->tr };
-	if ((err = control_open(&d->ctl, d->loop, cfg->socket_path, &cc)) < 0) {
+	struct control_ctx cc = { d->repl, d->nl, d->tr, d->seal, reload, d };
+	if ((err = control_open(&d->ctl, d->loop, cfg->socket_path, cfg->control_gid, false,
+				&cc)) < 0) {
 		log_err("control socket %s: %s", cfg->socket_path, strerror(-err));
+		return 1;
+	}
+	if (cfg->ro_socket_path[0] &&
+	    (err = control_open(&d->ro_ctl, d->loop, cfg->ro_socket_path, cfg->control_gid, true,
+				&cc)) < 0) {
+		log_err("read-only control socket %s: %s", cfg->ro_socket_path, strerror(-err));
 		return 1;
 	}
 	if (!foreground && daemon(0, 0) < 0) {
@@ -321,6 +490,8 @@ static int run(struct daemon *d, bool foreground)
 	ev_prepare_init(&d->flush_w, before_sleep);
 	ev_signal_init(&d->sigint_w, on_signal, SIGINT);
 	ev_signal_init(&d->sigterm_w, on_signal, SIGTERM);
+	ev_signal_init(&d->sighup_w, on_sighup, SIGHUP);
+	d->sighup_w.data = d;
 	d->nl_w.data = d->tr_w.data = d->dump_w.data = d->hb_w.data = d->poll_w.data = d;
 	d->flush_w.data = d;
 	ev_io_start(d->loop, &d->nl_w);
@@ -331,7 +502,12 @@ static int run(struct daemon *d, bool foreground)
 	ev_prepare_start(d->loop, &d->flush_w);
 	ev_signal_start(d->loop, &d->sigint_w);
 	ev_signal_start(d->loop, &d->sigterm_w);
+	ev_signal_start(d->loop, &d->sighup_w);
 	signal(SIGPIPE, SIG_IGN);
+	if ((err = drop_privileges()) < 0) {
+		log_err("dropping privileges: %s", strerror(-err));
+		return 1;
+	}
 	if (early_stop) {
 		log_info("signal %d: shutting down", (int)early_stop);
 		return 0;
@@ -393,14 +569,19 @@ int main(int argc, char **argv)
 		snprintf(d->cfg.socket_path, sizeof(d->cfg.socket_path), "%s", sock);
 	}
 	if (check) {
-		printf("%s: ok\n", path);
+		printf("%s: ok%s\n", path, d->cfg.insecure ?
+		       " (WARNING: insecure: the sync link is not authenticated)" : "");
+		config_wipe(&d->cfg);
 		free(d);
 		return 0;
 	}
+	d->config_path = path;
 	log_init((enum log_level)d->cfg.log_level, d->cfg.log_syslog, "ctsyncd");
 	int rc = run(d, foreground);
 	control_close(d->ctl);
+	control_close(d->ro_ctl);
 	repl_free(d->repl);
+	seal_free(d->seal);
 	transport_close(d->tr);
 	ctnl_close(d->nl);
 	free(d);

@@ -55,7 +55,14 @@ size_t codec_frame_finish(struct wbuf *w, const struct frame_hdr *h)
 	be32(p + 16, h->seq);
 	be16(p + 20, (uint16_t)(w->len - WIRE_HDR_LEN));
 	be16(p + 22, 0);
+	codec_frame_set_pn(p, h->pn);
 	return w->len;
+}
+
+void codec_frame_set_pn(uint8_t *frame, uint64_t pn)
+{
+	be32(frame + WIRE_OFF_PN, (uint32_t)(pn >> 32));
+	be32(frame + WIRE_OFF_PN + 4, (uint32_t)pn);
 }
 
 int codec_frame_open(const uint8_t *buf, size_t len, struct frame_hdr *h,
@@ -69,6 +76,7 @@ int codec_frame_open(const uint8_t *buf, size_t len, struct frame_hdr *h,
 	h->epoch = rd32(buf + 12);
 	h->seq = rd32(buf + 16);
 	h->len = rd16(buf + 20);
+	h->pn = rd64(buf + WIRE_OFF_PN);
 	if (h->node == 0 || (size_t)h->len != len - WIRE_HDR_LEN)
 		return -EINVAL;
 	records->p = buf + WIRE_HDR_LEN;
@@ -291,6 +299,21 @@ int codec_put_nack(struct wbuf *w, const struct nack_info *n)
 			be32(p + 4, n->range[i].last);
 		}
 	}
+	return rb_end(&b);
+}
+
+int codec_put_challenge(struct wbuf *w, enum wire_rec type, const struct challenge_info *c)
+{
+	struct rbuild b;
+	uint8_t *p;
+
+	rb_begin(&b, w, (uint8_t)type, 0);
+	rb_u32(&b, CA_TARGET, c->target);
+	if (type == REC_CHALLENGE)
+		rb_u32(&b, CA_EPOCH, c->epoch);
+	p = rb_attr(&b, CA_COOKIE, CHALLENGE_COOKIE_LEN);
+	if (p)
+		memcpy(p, c->cookie, CHALLENGE_COOKIE_LEN);
 	return rb_end(&b);
 }
 
@@ -612,6 +635,35 @@ int codec_get_nack(const struct rec *r, struct nack_info *n)
 {
 	memset(n, 0, sizeof(*n));
 	return walk(r, nack_attr, n);
+}
+
+static int challenge_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
+{
+	struct challenge_info *c = arg;
+
+	switch (type) {
+	case CA_TARGET:
+		NEED(4);
+		c->target = rd32(v);
+		return 1;
+	case CA_EPOCH:
+		NEED(4);
+		c->epoch = rd32(v);
+		return 1;
+	case CA_COOKIE:
+		NEED(CHALLENGE_COOKIE_LEN);
+		memcpy(c->cookie, v, CHALLENGE_COOKIE_LEN);
+		c->has_cookie = true;
+		return 1;
+	}
+	return 0;
+}
+
+int codec_get_challenge(const struct rec *r, struct challenge_info *c)
+{
+	memset(c, 0, sizeof(*c));
+	int ret = walk(r, challenge_attr, c);
+	return ret < 0 || !c->has_cookie || !c->target ? -EINVAL : 0;
 }
 
 static int get_cstr(const uint8_t *v, uint8_t len, char *out, size_t max)

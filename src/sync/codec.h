@@ -14,6 +14,7 @@ struct frame_hdr {
 	uint8_t flags, key_id;
 	uint16_t len;
 	uint32_t node, epoch, seq;
+	uint64_t pn;                    /* packet number */
 };
 
 /* A frame being built in a caller-owned buffer. */
@@ -50,7 +51,15 @@ struct nack_info {
 	struct { uint32_t first, last; } range[NACK_MAX_RANGES];
 };
 
+struct challenge_info {
+	uint32_t target, epoch;         /* epoch: CHALLENGE only */
+	uint8_t cookie[CHALLENGE_COOKIE_LEN];
+	bool has_cookie;
+};
+
 void codec_frame_start(struct wbuf *w, uint8_t *buf, size_t cap);
+/* Rewrite the packet number of a finished frame (a retransmission). */
+void codec_frame_set_pn(uint8_t *frame, uint64_t pn);
 /* Fill the header in front of the records; returns the frame length. */
 size_t codec_frame_finish(struct wbuf *w, const struct frame_hdr *h);
 /* Decode and check the header; on success the cursor covers the records. */
@@ -63,6 +72,7 @@ int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb);
 int codec_put_bulk(struct wbuf *w, enum wire_rec type, const struct bulk_info *b);
 int codec_put_nack(struct wbuf *w, const struct nack_info *n);
 int codec_put_exp(struct wbuf *w, enum wire_rec type, const struct exp *e);
+int codec_put_challenge(struct wbuf *w, enum wire_rec type, const struct challenge_info *c);
 
 /* Next record: 1 and *r filled, 0 at the end, -EINVAL if malformed. */
 int codec_next(struct cursor *c, struct rec *r);
@@ -71,5 +81,6 @@ int codec_get_heartbeat(const struct rec *r, struct hb_info *hb);
 int codec_get_bulk(const struct rec *r, struct bulk_info *b);
 int codec_get_nack(const struct rec *r, struct nack_info *n);
 int codec_get_exp(const struct rec *r, struct exp *e);
+int codec_get_challenge(const struct rec *r, struct challenge_info *c);
 
 #endif

@@ -13,8 +13,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "daemon/log.h"
 #include "sync/repl_int.h"
+
+static void be32put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static bool answer_challenge(struct repl *r, struct peer *p, const struct rec *rec, bool defer);
 
 static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
@@ -26,6 +40,161 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 	if (a->ss_family == AF_INET6)
 		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
 			      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+	return false;
+}
+
+/* ---- epochs: challenge, response, replay ------------------------------------ */
+
+/* The cookie we expect back for (peer, epoch): HMAC-SHA256 under our own
+ * random secret, bound to a time bucket so that an old answer goes stale. */
+static void cookie(const struct repl *r, uint32_t node, uint32_t epoch, uint64_t bucket,
+		   uint8_t out[CHALLENGE_COOKIE_LEN])
+{
+	uint8_t msg[4 + 4 + 4 + 8], md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+
+	be32put(msg, r->cfg.node_id);
+	be32put(msg + 4, node);
+	be32put(msg + 8, epoch);
+	be32put(msg + 12, (uint32_t)(bucket >> 32));
+	be32put(msg + 16, (uint32_t)bucket);
+	HMAC(EVP_sha256(), r->secret, sizeof(r->secret), msg, sizeof(msg), md, &mdlen);
+	memcpy(out, md, CHALLENGE_COOKIE_LEN);
+}
+
+static bool epoch_replaced(const struct peer *p, uint32_t epoch)
+{
+	for (unsigned i = 0; i < p->nold && i < OLD_EPOCHS; i++)
+		if (p->old_epoch[i] == epoch)
+			return true;
+	return false;
+}
+
+/* Ask the peer to prove it lives in `epoch` (again after a while only). */
+static void challenge(struct repl *r, struct peer *p, uint32_t epoch,
+		      const struct challenge_info *response)
+{
+	uint64_t t = repl_now(r);
+	unsigned slot = 0;
+
+	for (unsigned i = 0; i < CHALLENGE_SLOTS; i++) {
+		if (p->chal[i].epoch == epoch && p->chal[i].at &&
+		    t - p->chal[i].at < CHALLENGE_AGAIN_MS) {
+			if (response)           /* still answer theirs */
+				repl_send_control(r, p, NULL, response, NULL);
+			return;
+		}
+		if (p->chal[i].at < p->chal[slot].at)
+			slot = i;
+	}
+	p->chal[slot].epoch = epoch;
+	p->chal[slot].at = t ? t : 1;
+	struct challenge_info c = { .target = p->id, .epoch = epoch };
+	cookie(r, p->id, epoch, t / COOKIE_BUCKET_MS, c.cookie);
+	repl_send_control(r, p, NULL, response, &c);
+	r->st.tx_challenges++;
+}
+
+/* A challenge from p: answer it if it is about us as we are now. */
+static bool answer_challenge(struct repl *r, struct peer *p, const struct rec *rec, bool defer)
+{
+	struct challenge_info c;
+	uint64_t t = repl_now(r);
+
+	if (codec_get_challenge(rec, &c) < 0 || c.target != r->cfg.node_id ||
+	    c.epoch != r->epoch)
+		return false;
+	/* one answer per 10 ms and peer: a replayed challenge costs little */
+	if (p->responded_at && t - p->responded_at < 10)
+		return false;
+	p->responded_at = t ? t : 1;
+	r->st.tx_responses++;
+	if (defer) {                    /* sent by the caller, with its own challenge */
+		memcpy(&p->pending_response, &c, sizeof(c));
+		p->pending_response.target = p->id;
+		return true;
+	}
+	c.target = p->id;
+	repl_send_control(r, p, NULL, &c, NULL);
+	return true;
+}
+
+/* Does this frame carry a valid answer to our challenge of its epoch? */
+static bool confirms(struct repl *r, struct peer *p, const struct frame_hdr *h,
+		     const uint8_t *buf, size_t len)
+{
+	struct frame_hdr hh;
+	struct cursor c;
+	struct rec rec;
+	struct challenge_info ci;
+	uint8_t want[CHALLENGE_COOKIE_LEN];
+	uint64_t bucket = repl_now(r) / COOKIE_BUCKET_MS;
+
+	if (codec_frame_open(buf, len, &hh, &c) < 0)
+		return false;
+	while (codec_next(&c, &rec) > 0) {
+		if (rec.type != REC_RESPONSE || codec_get_challenge(&rec, &ci) < 0 ||
+		    ci.target != r->cfg.node_id)
+			continue;
+		/* issued in this time bucket or the one before */
+		for (unsigned back = 0; back < 2 && back <= bucket; back++) {
+			cookie(r, p->id, h->epoch, bucket - back, want);
+			if (CRYPTO_memcmp(want, ci.cookie, sizeof(want)) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Its challenges, in a frame of an epoch we do not trust yet: answered all
+ * the same (our answer only proves what we are), together with ours. */
+static void answer_unconfirmed(struct repl *r, struct peer *p, const struct frame_hdr *h,
+			       const uint8_t *buf, size_t len)
+{
+	struct frame_hdr hh;
+	struct cursor c;
+	struct rec rec;
+	bool answered = false;
+
+	if (codec_frame_open(buf, len, &hh, &c) < 0)
+		return;
+	while (codec_next(&c, &rec) > 0)
+		if (rec.type == REC_CHALLENGE && !answered)
+			answered = answer_challenge(r, p, &rec, true);
+	challenge(r, p, h->epoch, answered ? &p->pending_response : NULL);
+}
+
+static void replay_reset(struct peer *p)
+{
+	p->rp_init = false;
+	p->rp_top = 0;
+	memset(p->rp_bits, 0, sizeof(p->rp_bits));
+}
+
+/* Has this packet number of the current epoch been taken before (or is it
+ * older than the window)?  If not, it is taken now. */
+static bool replayed(struct peer *p, uint64_t pn)
+{
+	const unsigned words = REPLAY_WINDOW / 64;
+
+	if (!p->rp_init || pn > p->rp_top) {
+		uint64_t top = p->rp_init ? p->rp_top : pn;
+		uint64_t shift = pn - top;       /* whole words to clear, at most all */
+		uint64_t from = top / 64 + 1, to = pn / 64;
+		if (!p->rp_init || shift >= REPLAY_WINDOW)
+			memset(p->rp_bits, 0, sizeof(p->rp_bits));
+		else
+			for (uint64_t w = from; w <= to; w++)
+				p->rp_bits[w % words] = 0;
+		p->rp_init = true;
+		p->rp_top = pn;
+	} else if (p->rp_top - pn >= REPLAY_WINDOW - 64) {
+		return true;                     /* too old to tell: refused */
+	}
+	uint64_t *word = &p->rp_bits[(pn / 64) % words], bit = 1ull << (pn % 64);
+	if (*word & bit)
+		return true;
+	*word |= bit;
 	return false;
 }
 
@@ -192,11 +361,14 @@ static void apply_nack(struct repl *r, struct peer *p, const struct rec *rec)
 		     (int32_t)(n.range[i].last - s) >= 0 && budget; s++, budget--) {
 			size_t len;
 			const uint8_t *f = ring_get(r->sent, s, &len);
-			if (!f) {
+			if (!f || len > r->cfg.frame_size) {
 				escalated = true;
 				break;
 			}
-			r->ops.send_to(r->ops.arg, &p->addr, f, len);
+			/* the same frame, sealed afresh: a packet number is never reused */
+			memcpy(r->rtx, f, len);
+			codec_frame_set_pn(r->rtx, r->pn++);
+			r->ops.send_to(r->ops.arg, &p->addr, r->rtx, len);
 			p->c.retransmitted++;
 			r->st.tx_retransmits++;
 		}
@@ -250,7 +422,10 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 		case REC_EXP_DELETE:
 			exp_apply(r, p, &rec);
 			break;
-		default:
+		case REC_CHALLENGE:
+			answer_challenge(r, p, &rec, false);
+			break;
+		default:                /* a RESPONSE to a confirmed epoch: nothing to do */
 			break;          /* unknown, not mandatory: skip */
 		}
 	}
@@ -351,7 +526,7 @@ void recv_poll(struct repl *r, struct peer *p)
 	reorder_holes(p->held, p->next_seq, upto, &n);
 	if (n.nranges == 0)
 		return;
-	repl_send_control(r, p, &n);
+	repl_send_control(r, p, &n, NULL, NULL);
 	p->nack_at = t + r->cfg.nack_ms;
 	p->c.nacks_sent++;
 	r->st.tx_nacks++;
@@ -422,10 +597,13 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
 	/* Check every record before acting on any, and before the frame may
 	 * move this peer's epoch or sequence: a frame is taken whole or not. */
 	int ret;
-	while ((ret = codec_next(&c, &rec)) > 0)
+	while ((ret = codec_next(&c, &rec)) > 0) {
 		if ((rec.flags & REC_F_MANDATORY) &&
-		    (rec.type < REC_FLOW_UPSERT || rec.type > REC_NACK))
-			ret = -EINVAL;
+		    (rec.type < REC_FLOW_UPSERT || rec.type > REC_LAST)) {
+			ret = -EINVAL;          /* a record we must understand, and do not */
+			break;
+		}
+	}
 	if (ret < 0) {
 		r->st.rx_malformed++;
 		p->c.rx_malformed++;
@@ -435,8 +613,29 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
 
 	bool unseq = h.flags & WIRE_F_UNSEQ;
 	if (!p->known || p->epoch != h.epoch) {
+		/* A life of its we saw end: a replay. */
+		if (p->known && epoch_replaced(p, h.epoch)) {
+			r->st.rx_old_epoch++;
+			p->c.rx_old_epoch++;
+			log_limited(LOG_LVL_WARN, "peer %u: dropped a frame of its past epoch %08x "
+				    "(a replay)", p->id, h.epoch);
+			return;
+		}
+		/* A new one: taken only once it has answered our challenge. */
+		if (!confirms(r, p, &h, buf, len)) {
+			r->st.rx_unconfirmed++;
+			p->c.rx_unconfirmed++;
+			answer_unconfirmed(r, p, &h, buf, len);
+			return;
+		}
+		r->st.epochs_confirmed++;
 		log_info("peer %u: %s (epoch %08x)", p->id,
 			 p->known ? "restarted" : "first contact", h.epoch);
+		if (p->known) {
+			p->old_epoch[p->nold % OLD_EPOCHS] = p->epoch;
+			p->nold++;
+		}
+		replay_reset(p);
 		recv_reset(p);
 		/* A peer we knew restarted: its sequence began again at 1, and
 		 * any frame we missed of the new epoch is in its ring.  One we
@@ -449,6 +648,13 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
 		p->epoch = h.epoch;
 		p->bulk_done = false;
 		r->want_bulk = true;    /* it has none of our flows yet */
+	}
+	if (replayed(p, h.pn)) {
+		r->st.rx_replay++;
+		p->c.rx_replay++;
+		log_limited(LOG_LVL_WARN, "peer %u: dropped a replayed frame (packet %llu)",
+			    p->id, (unsigned long long)h.pn);
+		return;
 	}
 	if (!p->alive)
 		log_info("peer %u is alive", p->id);

@@ -36,8 +36,9 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 	r->t = table_new();
 	r->x = exps_new();
 	r->buf = malloc(fs);
+	r->rtx = malloc(fs);
 	r->sent = ring_new(r->cfg.resend_bytes);
-	if (!r->t || !r->x || !r->buf || !r->sent)
+	if (!r->t || !r->x || !r->buf || !r->rtx || !r->sent)
 		goto fail;
 	for (unsigned i = 0; i < cfg->npeers; i++) {
 		r->peer[i].id = cfg->peer_id[i];
@@ -50,6 +51,12 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 		r->epoch = (uint32_t)ops->now_ms(ops->arg);
 	if (r->epoch == 0)
 		r->epoch = 1;
+	/* packet numbers start at random below 2^62 (nonce uniqueness: wire.h) */
+	if (getrandom(&r->pn, sizeof(r->pn), 0) != sizeof(r->pn))
+		r->pn = repl_now(r) << 20;
+	r->pn = (r->pn & ((1ull << 62) - 1)) | 1;
+	if (getrandom(r->secret, sizeof(r->secret), 0) != sizeof(r->secret))
+		goto fail;
 	r->dtail = &r->dhead;
 	codec_frame_start(&r->w, r->buf, fs);
 	return r;
@@ -75,6 +82,7 @@ void repl_free(struct repl *r)
 	exps_free(r->x);
 	ring_free(r->sent);
 	free(r->buf);
+	free(r->rtx);
 	free(r);
 }
 
@@ -108,6 +116,7 @@ static void frame_send(struct repl *r, bool unseq)
 		.node = r->cfg.node_id,
 		.epoch = r->epoch,
 		.seq = unseq ? r->seq : r->seq + 1,
+		.pn = r->pn++,
 	};
 	size_t len = codec_frame_finish(&r->w, &h);
 	if (!unseq) {
@@ -125,7 +134,8 @@ static void frame_send(struct repl *r, bool unseq)
 	codec_frame_start(&r->w, r->buf, r->cfg.frame_size);
 }
 
-void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n)
+void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n,
+		       const struct challenge_info *response, const struct challenge_info *challenge)
 {
 	uint8_t buf[1500];
 	struct wbuf w;
@@ -134,8 +144,11 @@ void repl_send_control(struct repl *r, const struct peer *p, const struct nack_i
 	};
 
 	codec_frame_start(&w, buf, sizeof(buf));
-	if (codec_put_nack(&w, n) < 0)
+	if ((n && codec_put_nack(&w, n) < 0) ||
+	    (response && codec_put_challenge(&w, REC_RESPONSE, response) < 0) ||
+	    (challenge && codec_put_challenge(&w, REC_CHALLENGE, challenge) < 0))
 		return;
+	h.pn = r->pn++;
 	size_t len = codec_frame_finish(&w, &h);
 	r->ops.send_to(r->ops.arg, &p->addr, buf, len);
 	((struct peer *)p)->c.tx_frames++;

@@ -94,6 +94,8 @@ struct repl_stats {
 	uint64_t refreshes, refreshed, stale_purged;
 	uint64_t exp_events, exp_rx_upserts, exp_rx_deletes, exp_injected, exp_waiting_dropped,
 		 exp_inject_failed;
+	uint64_t rx_replay, rx_old_epoch, rx_unconfirmed, epochs_confirmed;
+	uint64_t tx_challenges, tx_responses;
 };
 
 /* Per-peer counters (`ctsyncctl stats`). */
@@ -101,6 +103,7 @@ struct repl_peer_counters {
 	uint64_t tx_frames, rx_frames, rx_bytes, rx_dup, rx_malformed;
 	uint64_t gaps, lost, nacks_sent, nacks_received, retransmitted;
 	uint64_t resyncs_asked, bulks_received, bulks_clean;
+	uint64_t rx_replay, rx_old_epoch, rx_unconfirmed;
 };
 
 struct repl_peer_status {

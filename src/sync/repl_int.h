@@ -20,6 +20,11 @@
 #define REORDER_CAP 65536u
 #define REORDER_BYTES (64u << 20)
 #define RESYNC_RETRY_MS 3000u   /* ask a peer for a bulk again after this */
+#define REPLAY_WINDOW 4096u     /* packet numbers remembered per peer */
+#define OLD_EPOCHS 8            /* replaced epochs remembered per peer */
+#define CHALLENGE_SLOTS 4       /* epochs challenged recently, per peer */
+#define CHALLENGE_AGAIN_MS 100u /* challenge the same epoch again after this */
+#define COOKIE_BUCKET_MS 1000u  /* a cookie is good for 1-2 of these */
 
 struct peer {
 	uint32_t id;
@@ -38,6 +43,16 @@ struct peer {
 	bool bulk_active, bulk_clean;
 	uint32_t bulk_gen;
 	bool bulk_done;                 /* a complete bulk since we started */
+	/* replay: packet numbers seen in the current epoch (a sliding window
+	 * ending at rp_top) */
+	bool rp_init;
+	uint64_t rp_top;
+	uint64_t rp_bits[REPLAY_WINDOW / 64];
+	uint32_t old_epoch[OLD_EPOCHS]; /* epochs of its that were replaced */
+	unsigned nold;
+	struct { uint32_t epoch; uint64_t at; } chal[CHALLENGE_SLOTS];
+	uint64_t responded_at;
+	struct challenge_info pending_response;
 	struct repl_peer_counters c;
 };
 
@@ -50,6 +65,8 @@ struct repl {
 	bool exp_waiting;               /* one waits for its master */
 	struct repl_stats st;
 	uint32_t epoch, seq;            /* seq: last data frame sent */
+	uint64_t pn;                    /* next packet number */
+	uint8_t secret[32];             /* keys the cookies of our challenges */
 	uint32_t bulk_id, gen;
 	bool primary;
 	struct peer peer[REPL_MAX_PEERS];
@@ -59,6 +76,7 @@ struct repl {
 	/* the data frame being filled */
 	struct wbuf w;
 	uint8_t *buf;
+	uint8_t *rtx;                   /* a retransmission, under a new packet number */
 	bool want_bulk;                 /* a peer needs all our flows */
 	uint64_t last_bulk;
 	bool loading;                   /* the initial dump is being read */
@@ -77,8 +95,10 @@ void repl_emit_bulk(struct repl *r, enum wire_rec type, const struct bulk_info *
 void repl_inject(struct repl *r, enum ctnl_op op, struct flow *f);
 void repl_drop(struct repl *r, struct flow *f);
 unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen);
-/* Send one control record (NACK) outside the data sequence, to one peer. */
-void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n);
+/* Send control records (any of a NACK, a response, a challenge) outside the
+ * data sequence, in one frame, to one peer. */
+void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n,
+		       const struct challenge_info *response, const struct challenge_info *challenge);
 
 void repl_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e);
 void repl_reread(struct repl *r, struct flow *f);

@@ -1,22 +1,45 @@
 /*
- * wire.h — the ctsync replication protocol, version 1.
+ * wire.h — the ctsync replication protocol, version 2.
  *
  * One frame per UDP datagram.  Every integer is big-endian; addresses and
  * ports are carried as the kernel holds them (network order).
  *
- * Frame header, 24 bytes, always exactly this size:
+ * Frame header, 32 bytes, always exactly this size:
  *    0  u32  magic 0x43545359 ("CTSY")
- *    4  u8   version (1)
+ *    4  u8   version (2)
  *    5  u8   flags: bit 0 UNSEQ — heartbeat/control frame outside the data
  *            sequence; its seq field repeats the last data seq sent
- *    6  u8   key id (0: no key; reserved for the AEAD layer)
+ *    6  u8   key id: which key sealed the frame; 0 = not sealed (insecure)
  *    7  u8   reserved, 0
  *    8  u32  sender node id (non-zero)
  *   12  u32  sender epoch: random, new at every daemon start, so a
  *            restarted peer is recognised by its first frame
  *   16  u32  frame sequence, per (node, epoch), +1 per data frame
- *   20  u16  length of the records that follow
+ *   20  u16  length of the records that follow (without the tag)
  *   22  u16  reserved, 0
+ *   24  u64  packet number, per (node, epoch): +1 for every datagram sent —
+ *            data, heartbeat, control and every retransmission alike
+ *
+ * Sealing (seal.h).  With a key, the records are encrypted with an AEAD
+ * whose associated data is the whole header (so flags, node, epoch, seq and
+ * packet number cannot be altered, and the key id cannot be swapped), and a
+ * 16-byte tag follows them.  The nonce is epoch || packet number (12
+ * bytes) under a key derived for the sending node alone.  It never repeats
+ * under one key: within a daemon's life the packet number only grows (64
+ * bits do not wrap), and a daemon starts its packet numbers at a random
+ * value below 2^62 under a random epoch, so two lives of one node would
+ * need the same 32-bit epoch *and* overlapping 2^62-wide ranges to meet
+ * (about 2^-32 times the fraction of the range used); a restart with a new
+ * key starts afresh anyway.  Retransmissions are sealed again under a new
+ * packet number, never resent as they were.
+ *
+ * Replay and restarts (recv.c).  A receiver takes a frame only once per
+ * (node, epoch, packet number), with a sliding window of 4096 packet
+ * numbers.  It takes a new epoch from a node only after the node has proved
+ * it is alive in it: a CHALLENGE (a cookie bound to node, epoch and the
+ * time) answered by a RESPONSE sealed in that epoch.  A replayed frame of an
+ * old life cannot answer, so it is dropped; an epoch the receiver has seen
+ * replaced is dropped at once.
  *
  * Records follow back to back, each:
  *    0  u8   type (REC_*)
@@ -54,8 +77,14 @@
 #include "kernel/ct.h"
 
 #define WIRE_MAGIC      0x43545359u
-#define WIRE_VERSION    1
-#define WIRE_HDR_LEN    24
+#define WIRE_VERSION    2
+#define WIRE_HDR_LEN    32
+#define WIRE_OFF_KEY    6
+#define WIRE_OFF_NODE   8
+#define WIRE_OFF_EPOCH  12
+#define WIRE_OFF_SEQ    16
+#define WIRE_OFF_LEN    20
+#define WIRE_OFF_PN     24
 #define WIRE_F_UNSEQ    0x01
 #define WIRE_MAX_FRAME  65507           /* largest UDP payload */
 
@@ -70,7 +99,10 @@ enum wire_rec {
 	REC_HEARTBEAT   = 8,
 	REC_RESYNC_REQ  = 9,
 	REC_NACK        = 10,
+	REC_CHALLENGE   = 11,           /* prove you are alive in this epoch */
+	REC_RESPONSE    = 12,           /* the proof: the challenge's cookie */
 };
+#define REC_LAST REC_RESPONSE
 #define REC_F_MANDATORY 0x01
 #define ATTR_MANDATORY  0x80
 
@@ -131,5 +163,13 @@ enum {
 	BA_COUNT,               /* u32 flows sent in the bulk (END only) */
 	BA_TARGET,              /* u32 node asked (RESYNC_REQ; 0 = everyone) */
 };
+
+/* Challenge and response attributes */
+enum {
+	CA_TARGET = 1,          /* u32 node challenged (CHALLENGE) or challenger (RESPONSE) */
+	CA_EPOCH,               /* u32 the epoch challenged (CHALLENGE only) */
+	CA_COOKIE,              /* 16 bytes */
+};
+#define CHALLENGE_COOKIE_LEN 16
 
 #endif

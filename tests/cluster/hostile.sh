@@ -33,8 +33,11 @@ if kill -0 "${DAEMON_PID[1]}" 2>/dev/null; then ok "ctsyncd on fw2 still running
 stats=$(ctl "$NS_FW2" stats)
 get() { printf '%s\n' "$stats" | awk -v k="$1" '$1 == k { print $2 }'; }
 after=$(get rx_frames)
-dropped=$(( $(get rx_malformed) + $(get rx_unknown_node) + $(get rx_bad_records) ))
-info "frames received +$((after - before)), dropped as malformed $(get rx_malformed), from unknown nodes $(get rx_unknown_node)"
+# the sealing layer refuses what is not sealed with our key; what passes it
+# is checked again (malformed, unknown node)
+sealed=$(( $(get rx_bad_tag) + $(get rx_unknown_key) + $(get rx_unsealed) + $(get rx_short) + $(get rx_no_key_for_node) ))
+dropped=$(( sealed + $(get rx_malformed) + $(get rx_unknown_node) + $(get rx_bad_records) ))
+info "refused by the sealing layer: bad tag $(get rx_bad_tag), unknown key $(get rx_unknown_key), not sealed $(get rx_unsealed), truncated $(get rx_short), no key for node $(get rx_no_key_for_node)"
 [ "$dropped" -ge 1000 ] && ok "every hostile datagram dropped and counted" ||
 	fail "only $dropped of 1000 hostile datagrams counted"
 

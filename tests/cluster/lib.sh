@@ -204,7 +204,20 @@ topology() {
 		nsx "$ns" ip -6 addr add 2001:db8:2::$((i + 1))/64 dev wan0 nodad
 		fw_ruleset "$ns"
 	done
-	ip link add sync0 netns "$NS_FW1" type veth peer name sync0 netns "$NS_FW2"
+	if [ "${SYNC_BRIDGE:-0}" = 1 ]; then
+		# the sync link as a segment others can reach: a bridge, and a
+		# third namespace on it ($NS_EVIL, 198.18.0.66) for attacks
+		NS_EVIL=$P-evil
+		mkns "$NS_EVIL"
+		nsx "$NS_SW" ip link add br-sync type bridge
+		nsx "$NS_SW" ip link set br-sync up
+		plug "$NS_FW1" sync0 br-sync
+		plug "$NS_FW2" sync0 br-sync
+		plug "$NS_EVIL" eth0 br-sync
+		nsx "$NS_EVIL" ip addr add 198.18.0.66/24 dev eth0
+	else
+		ip link add sync0 netns "$NS_FW1" type veth peer name sync0 netns "$NS_FW2"
+	fi
 	nsx "$NS_FW1" ip addr add 198.18.0.1/24 dev sync0
 	nsx "$NS_FW2" ip addr add 198.18.0.2/24 dev sync0
 	nsx "$NS_FW1" ip -6 addr add 2001:db8:ff::1/64 dev sync0 nodad
@@ -260,8 +273,16 @@ revive() {
 	nsx "$1" ip link set wan0 up
 }
 
+# Every test's sync link is sealed, with one key per run (SECURITY_CONF
+# replaces the whole security group).
 write_config() {      # write_config ID ROLE -> path
 	local id=$1 role=$2 other=$((3 - $1))
+	[ -s "$T/sync.key" ] || "$B/ctsyncctl" keygen > "$T/sync.key"
+	local security="security = { key_file = \"$T/sync.key\"; };"
+	# CONTROL_EXTRA: more keys for the control group, @ID@ standing for the id
+	local control_extra=${CONTROL_EXTRA:-}
+	control_extra=${control_extra//@ID@/$id}
+	[ -n "${SECURITY_CONF:-}" ] && security=$SECURITY_CONF
 	local f=$T/fw$id.conf type=udp me=198.18.0.$id peer=198.18.0.$other group=
 	case $TRANSPORT in
 	multicast4) type=multicast; group='group = "239.255.67.83";' ;;
@@ -280,7 +301,8 @@ transport = {
 	peers = ( { id = $other; address = "$peer"; } );
 };
 filter = { ignore_addresses = [ "127.0.0.0/8", "::1/128" ]; };
-control = { socket = "$T/fw$id.sock"; };
+control = { socket = "$T/fw$id.sock"; $control_extra };
+$security
 log = { level = "info"; };
 EOF
 	# EXTRA_CONF1 / EXTRA_CONF2: more settings for one node (whole groups)

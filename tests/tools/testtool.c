@@ -14,10 +14,17 @@
  *   udp-echo PORT                       echo every datagram back
  *   udp-ping HOST PORT SPORT SECONDS MS one datagram every MS ms from port SPORT,
  *                                       counting the echoes
- *   udp-garbage HOST PORT COUNT NODE    COUNT hostile datagrams: random bytes,
+ *   udp-garbage HOST PORT COUNT NODE [KEY]
+ *                                       COUNT hostile datagrams: random bytes,
  *                                       frames with a valid header from unknown
- *                                       nodes, and frames claiming NODE whose
- *                                       records are malformed
+ *                                       nodes, frames claiming NODE whose
+ *                                       records are malformed, and frames
+ *                                       claiming NODE sealed with key id KEY
+ *                                       (a forged tag)
+ *   replay-pcap FILE PORT HOW           resend a capture's datagrams to PORT:
+ *                                       HOW spoof (as captured, raw socket),
+ *                                       tamper (one bit flipped), own (from
+ *                                       our own address)
  *   ftp-pasv HOST FILE TRIGGER SECONDS  FTP control connection, PASV; then wait for
  *                                       the file TRIGGER; then RETR FILE over the
  *                                       data connection (size and checksum), and
@@ -661,7 +668,8 @@ static void put32(uint8_t *p, uint32_t v)
 	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
 
-static int udp_garbage(const char *host, const char *port, int count, uint32_t node)
+static int udp_garbage(const char *host, const char *port, int count, uint32_t node,
+		       unsigned key)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -679,20 +687,24 @@ static int udp_garbage(const char *host, const char *port, int count, uint32_t n
 		for (size_t j = 0; j < n; j++)
 			buf[j] = (uint8_t)random();
 		int kind = i % 4;
-		if (kind >= 1 && n < 24 + 8)
-			n = 24 + 8 + (size_t)(random() % 200);
-		if (kind >= 1) {                /* a header that parses */
+		if (kind >= 1 && n < 32 + 8 + 16)
+			n = 32 + 8 + 16 + (size_t)(random() % 200);
+		if (kind >= 1) {                /* a header that parses (wire.h, v2) */
 			put32(buf, 0x43545359);
-			buf[4] = 1;
+			buf[4] = 2;
 			buf[5] = (uint8_t)(random() & 1);
+			/* kind 3: sealed (so it seems) with the key id in use */
+			buf[6] = kind == 3 ? (uint8_t)key : 0;
+			buf[7] = 0;
 			put32(buf + 8, kind == 1 ? (uint32_t)random() | 0x10000 : node);
-			buf[20] = (uint8_t)((n - 24) >> 8);
-			buf[21] = (uint8_t)(n - 24);
-			if (kind >= 2) {        /* a first record that cannot be valid */
-				buf[24] = 1;    /* flow upsert */
-				buf[25] = 0;
-				buf[26] = 0xff; /* longer than the frame */
-				buf[27] = 0xff;
+			size_t rl = n - 32 - (kind == 3 ? 16 : 0);
+			buf[20] = (uint8_t)(rl >> 8);
+			buf[21] = (uint8_t)rl;
+			if (kind == 2) {        /* a first record that cannot be valid */
+				buf[32] = 1;    /* flow upsert */
+				buf[33] = 0;
+				buf[34] = 0xff; /* longer than the frame */
+				buf[35] = 0xff;
 			}
 		}
 		if (sendto(fd, buf, n, 0, (struct sockaddr *)&ss, len) == (ssize_t)n)
@@ -701,6 +713,68 @@ static int udp_garbage(const char *host, const char *port, int count, uint32_t n
 			usleep(1000);
 	}
 	printf("sent=%d\n", sent);
+	return 0;
+}
+
+/* Resend the UDP datagrams of a capture (tcpdump -w, Ethernet, IPv4) to
+ * port PORT.  HOW: "spoof" — as captured, source address and all (a raw
+ * socket); "tamper" — the same with one payload bit flipped; "own" — the
+ * payload from our own address (an ordinary socket). */
+static int replay_pcap(const char *file, const char *port, const char *how)
+{
+	FILE *f = fopen(file, "rb");
+	uint8_t gh[24], rh[16], pkt[65536];
+	int raw = -1, udp = -1, sent = 0, seen = 0;
+	uint16_t want = (uint16_t)atoi(port);
+	bool spoof = strcmp(how, "own") != 0, tamper = strcmp(how, "tamper") == 0;
+
+	if (!f || fread(gh, 1, 24, f) != 24)
+		die("pcap");
+	uint32_t magic = (uint32_t)gh[0] | (uint32_t)gh[1] << 8 | (uint32_t)gh[2] << 16 |
+			 (uint32_t)gh[3] << 24;
+	bool swap = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
+	if (!swap && magic != 0xa1b2c3d4 && magic != 0xa1b23c4d)
+		die("not a pcap file");
+	raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (raw < 0 || udp < 0)
+		die("socket");
+	while (fread(rh, 1, 16, f) == 16) {
+		uint32_t caplen = swap ? (uint32_t)rh[8] << 24 | (uint32_t)rh[9] << 16 |
+					 (uint32_t)rh[10] << 8 | rh[11] :
+				  (uint32_t)rh[8] | (uint32_t)rh[9] << 8 | (uint32_t)rh[10] << 16 |
+					 (uint32_t)rh[11] << 24;
+		if (caplen > sizeof(pkt) || fread(pkt, 1, caplen, f) != caplen)
+			break;
+		/* Ethernet II, IPv4, UDP to the port */
+		if (caplen < 14 + 20 + 8 || pkt[12] != 0x08 || pkt[13] != 0x00)
+			continue;
+		uint8_t *ip = pkt + 14;
+		size_t ihl = (size_t)(ip[0] & 15) * 4, iplen = (size_t)ip[2] << 8 | ip[3];
+		if (ip[9] != IPPROTO_UDP || iplen > caplen - 14 || ihl < 20 || iplen < ihl + 8)
+			continue;
+		uint8_t *uh = ip + ihl;
+		if (((uint16_t)uh[2] << 8 | uh[3]) != want)
+			continue;
+		seen++;
+		struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(want) };
+		memcpy(&to.sin_addr, ip + 16, 4);
+		ssize_t r;
+		if (spoof) {
+			if (tamper)
+				uh[8 + 40 < iplen - ihl ? 8 + 40 : 8] ^= 0x01;
+			uh[6] = uh[7] = 0;      /* no UDP checksum: fine for IPv4 */
+			r = sendto(raw, ip, iplen, 0, (struct sockaddr *)&to, sizeof(to));
+		} else {
+			r = sendto(udp, uh + 8, iplen - ihl - 8, 0, (struct sockaddr *)&to, sizeof(to));
+		}
+		if (r > 0)
+			sent++;
+		if (sent % 64 == 0)
+			usleep(1000);
+	}
+	fclose(f);
+	printf("seen=%d sent=%d\n", seen, sent);
 	return 0;
 }
 
@@ -759,8 +833,13 @@ int main(int argc, char **argv)
 		return udp_ping(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
 	if (argc == 5 && strcmp(argv[1], "udp-recv") == 0)
 		return udp_recv(argv[2], argv[3], atoi(argv[4]));
+	if (argc == 5 && strcmp(argv[1], "replay-pcap") == 0)
+		return replay_pcap(argv[2], argv[3], argv[4]);
+	if (argc == 7 && strcmp(argv[1], "udp-garbage") == 0)
+		return udp_garbage(argv[2], argv[3], atoi(argv[4]), (uint32_t)strtoul(argv[5], NULL, 10),
+				   (unsigned)atoi(argv[6]));
 	if (argc == 6 && strcmp(argv[1], "udp-garbage") == 0)
-		return udp_garbage(argv[2], argv[3], atoi(argv[4]), (uint32_t)atoi(argv[5]));
+		return udp_garbage(argv[2], argv[3], atoi(argv[4]), (uint32_t)atoi(argv[5]), 0);
 	if (argc == 6 && strcmp(argv[1], "ftp-port") == 0)
 		return ftp_active(argv[2], argv[3], argv[4], atoi(argv[5]));
 	if (argc == 6 && strcmp(argv[1], "ftp-pasv") == 0)

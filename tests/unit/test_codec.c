@@ -264,9 +264,9 @@ static void test_unknown_attributes(void **state)
 	ext[len] = 99;
 	ext[len + 1] = 3;
 	ext[len + 2] = ext[len + 3] = ext[len + 4] = 0xee;
-	size_t rl = (size_t)(ext[26] << 8 | ext[27]) + 5;
-	ext[26] = (uint8_t)(rl >> 8);
-	ext[27] = (uint8_t)rl;
+	size_t rl = (size_t)(ext[WIRE_HDR_LEN + 2] << 8 | ext[WIRE_HDR_LEN + 3]) + 5;
+	ext[WIRE_HDR_LEN + 2] = (uint8_t)(rl >> 8);
+	ext[WIRE_HDR_LEN + 3] = (uint8_t)rl;
 	size_t pl = len + 5 - WIRE_HDR_LEN;
 	ext[20] = (uint8_t)(pl >> 8);
 	ext[21] = (uint8_t)pl;
@@ -459,16 +459,24 @@ static void test_header_rules(void **state)
 {
 	uint8_t buf[64];
 	struct wbuf w;
-	struct frame_hdr h = { .node = 1, .epoch = 2, .seq = 3 };
+	struct frame_hdr h = { .node = 1, .epoch = 2, .seq = 3, .pn = 0x0123456789abcdefull };
+	struct frame_hdr back;
 	struct cursor cur;
 
 	codec_frame_start(&w, buf, sizeof(buf));
 	size_t len = codec_frame_finish(&w, &h);
 	assert_int_equal(len, WIRE_HDR_LEN);
-	assert_int_equal(codec_frame_open(buf, len, &h, &cur), 0);
-	buf[4] = 2;                             /* unknown version */
+	assert_int_equal(codec_frame_open(buf, len, &back, &cur), 0);
+	assert_int_equal(back.node, 1);
+	assert_int_equal(back.epoch, 2);
+	assert_int_equal(back.seq, 3);
+	assert_int_equal(back.pn, 0x0123456789abcdefull);
+	codec_frame_set_pn(buf, 42);            /* a retransmission's new number */
+	assert_int_equal(codec_frame_open(buf, len, &back, &cur), 0);
+	assert_int_equal(back.pn, 42);
+	buf[4] = 1;                             /* version 1: not ours any more */
 	assert_int_equal(codec_frame_open(buf, len, &h, &cur), -EINVAL);
-	buf[4] = 1;
+	buf[4] = WIRE_VERSION;
 	buf[8] = buf[9] = buf[10] = buf[11] = 0;        /* node 0 */
 	assert_int_equal(codec_frame_open(buf, len, &h, &cur), -EINVAL);
 }

@@ -10,12 +10,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/config.h"
 #include "daemon/log.h"
 
 static char path[64];
+static char keypath[64], keypath2[64];
+
+/* A key file as ctsyncctl keygen writes it, mode `mode`. */
+static void make_key(char *out, unsigned id, int mode)
+{
+	char text[256];
+	strcpy(out, "/tmp/ctsync-test-key.XXXXXX");
+	int fd = mkstemp(out);
+	assert_true(fd >= 0);
+	assert_int_equal(seal_key_generate((uint8_t)id, text, sizeof(text)), 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	fchmod(fd, (mode_t)mode);
+	close(fd);
+}
+
+static int setup(void **state)
+{
+	make_key(keypath, 17, 0600);
+	make_key(keypath2, 18, 0600);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(keypath);
+	unlink(keypath2);
+	return 0;
+}
 
 static int load(const char *text, struct config *cfg, char *errs, size_t errlen)
 {
@@ -45,14 +74,21 @@ static const char *good =
 	"control = { socket = \"/run/x.sock\"; };\n"
 	"log = { level = \"debug\"; target = \"syslog\"; };\n"
 	"kernel = { event_buffer = 8388608; };\n"
-	"expectations = { sync = true; helpers = [ \"ftp\", \"h323\" ]; };\n";
+	"expectations = { sync = true; helpers = [ \"ftp\", \"h323\" ]; };\n"
+	"security = { key_file = \"%s\"; next_key_file = \"%s\"; cipher = \"chacha20-poly1305\"; };\n";
 
 static void test_good(void **state)
 {
 	struct config c;
-	char errs[4096] = "";
+	char errs[4096] = "", text[4096];
 
-	assert_int_equal(load(good, &c, errs, sizeof(errs)), 0);
+	snprintf(text, sizeof(text), good, keypath, keypath2);
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
+	assert_int_equal(c.nkeys, 2);
+	assert_int_equal(c.keys[0].id, 17);
+	assert_int_equal(c.keys[1].id, 18);
+	assert_int_equal(c.cipher, SEAL_CHACHA20_POLY1305);
+	assert_false(c.insecure);
 	assert_int_equal(c.repl.node_id, 1);
 	assert_true(c.repl.primary);
 	assert_false(c.repl.inject_immediate);
@@ -86,9 +122,13 @@ static void test_defaults(void **state)
 	const char *min =
 		"node = { id = 7; };\n"
 		"transport = { type = \"udp\"; interface = \"eth1\"; address = \"198.18.0.7\";\n"
-		"  peers = ( { id = 8; address = \"198.18.0.8\"; } ); };\n";
+		"  peers = ( { id = 8; address = \"198.18.0.8\"; } ); };\n"
+		"security = { insecure = true; };\n";
 
 	assert_int_equal(load(min, &c, errs, sizeof(errs)), 0);
+	assert_true(c.insecure);
+	assert_int_equal(c.nkeys, 0);
+	assert_int_equal(c.cipher, SEAL_AES_256_GCM);
 	assert_false(c.repl.primary);
 	assert_true(c.repl.inject_immediate);
 	assert_true(c.tcp_liberal);
@@ -104,43 +144,83 @@ static void test_errors(void **state)
 	static const struct {
 		const char *text;
 		const char *expect[4];
+		bool own_security;
 	} cases[] = {
 		{ "node = { id = 0; };\n"
 		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
 		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n",
-		  { ":1: 'id' must be between" } },
+		  { ":1: 'id' must be between" }, false },
 		{ "node = { id = 1; colour = \"blue\"; };\n"
 		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.300\";\n"
 		  "  peers = ( { id = 2; address = \"198.18.0.2\"; },\n"
 		  "            { id = 2; address = \"198.18.0.3\"; } ); };\n",
-		  { ":1: unknown key 'colour'", ":2: bad address", ":4: duplicate node id 2" } },
+		  { ":1: unknown key 'colour'", ":2: bad address", ":4: duplicate node id 2" }, false },
 		{ "node = { id = 1; };\n"
 		  "sync = { inject = \"later\"; heartbeat_ms = \"fast\"; };\n"
 		  "transport = { type = \"multicast\"; interface = \"s\"; address = \"198.18.0.1\";\n"
 		  "  group = \"198.18.0.9\"; peers = ( { id = 2; address = \"2001:db8::2\"; } ); };\n",
 		  { ":2: 'inject' must be one of", ":2: 'heartbeat_ms' must be an integer",
-		    ":4: peer address", ":4: \"198.18.0.9\" is not a multicast" } },
+		    ":4: peer address", ":4: \"198.18.0.9\" is not a multicast" }, false },
 		{ "node = { id = 1; };\n"
 		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
 		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
 		  "filter = { ignore_addresses = [ \"10.0.0.0/33\" ]; protocols = [ \"tcp\", \"xtp\" ]; };\n",
-		  { ":4: bad address or prefix", ":4: unknown protocol \"xtp\"" } },
+		  { ":4: bad address or prefix", ":4: unknown protocol \"xtp\"" }, false },
 		{ "node = { id = 1; };\n"
 		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
 		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
 		  "expectations = { sync = 1; helpers = [ \"gopher\" ]; };\n",
-		  { ":4: 'sync' must be true or false", ":4: unknown helper \"gopher\"" } },
+		  { ":4: 'sync' must be true or false", ":4: unknown helper \"gopher\"" }, false },
 		{ "node = { id = 1; };\n"            /* syntax error: no value */
 		  "transport = { type = ; };\n",
-		  { ":2: syntax error" } },
+		  { ":2: syntax error" }, false },
+		{ "node = { id = 1; };\n"            /* no security section at all */
+		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n",
+		  { ": missing section 'security'" }, true },
+		{ "node = { id = 1; };\n"
+		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
+		  "security = { cipher = \"rot13\"; insecure = \"yes\"; };\n",
+		  { ":4: 'cipher' must be one of", ":4: 'insecure' must be true or false",
+		    ":4: no key" }, true },
+		{ "node = { id = 1; };\n"
+		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
+		  "security = { key_file = \"KEY\";\n  insecure = true; };\n",
+		  { ":4: 'key_file' and insecure = true exclude each other" }, true },
+		{ "node = { id = 1; };\n"
+		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
+		  "security = { key_file = \"OPEN\"; };\n",
+		  { ":4: /tmp/ctsync-test-key" }, true },
+		{ "node = { id = 1; };\n"
+		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
+		  "security = { key_file = \"KEY\"; next_key_file = \"KEY\"; };\n",
+		  { ":4: both keys have id 17" }, true },
 	};
+	char open_key[64];
+	make_key(open_key, 5, 0644);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct config c;
-		char errs[4096] = "";
+		char errs[4096] = "", text[2048];
 		int want = 0;
 		while (want < 4 && cases[i].expect[want])
 			want++;
-		int n = load(cases[i].text, &c, errs, sizeof(errs));
+		/* every case but the security ones is valid there */
+		snprintf(text, sizeof(text), "%s%s", cases[i].text,
+			 cases[i].own_security ? "" : "security = { insecure = true; };\n");
+		char *at, *from = text;
+		while ((at = strstr(from, "\"KEY\"")) || (at = strstr(from, "\"OPEN\""))) {
+			char rest[2048];
+			bool key = at[1] == 'K';
+			const char *with = key ? keypath : open_key;
+			snprintf(rest, sizeof(rest), "%s", at + (key ? 5 : 6));
+			snprintf(at + 1, sizeof(text) - (size_t)(at + 1 - text), "%s\"%s", with, rest);
+			from = at + 2 + strlen(with);
+		}
+		int n = load(text, &c, errs, sizeof(errs));
 		if (n != want)
 			fail_msg("case %zu: %d errors, want %d:\n%s", i, n, want, errs);
 		char *line = errs;
@@ -154,14 +234,36 @@ static void test_errors(void **state)
 			line = nl + 1;
 		}
 	}
+	/* the key file's own complaint names it, and says what to do */
+	assert_non_null(strstr(open_key, "/tmp/"));
+	unlink(open_key);
 }
 
 /* The shipped example documents every key: it must stay valid. */
 static void test_example_conf(void **state)
 {
 	struct config c;
-	assert_int_equal(config_load("conf/ctsyncd.conf", &c, stderr), 0);
+	char *text = NULL, *k;
+	size_t len = 0;
+	FILE *f = fopen("conf/ctsyncd.conf", "r");
+
+	assert_non_null(f);
+	assert_true(getdelim(&text, &len, 0, f) > 0);
+	fclose(f);
+	/* its key file, /etc/ctsyncd/key, stands for one made here */
+	k = strstr(text, "\"/etc/ctsyncd/key\"");
+	assert_non_null(k);
+	char *copy = malloc(strlen(text) + 64);
+	snprintf(copy, strlen(text) + 64, "%.*s\"%s\"%s", (int)(k - text), text, keypath,
+		 k + strlen("\"/etc/ctsyncd/key\""));
+	FILE *e = fmemopen((char[4096]){ 0 }, 4096, "w");
+	int n = config_parse(copy, "conf/ctsyncd.conf", &c, stderr);
+	fclose(e);
+	free(copy);
+	free(text);
+	assert_int_equal(n, 0);
 	assert_int_equal(c.repl.node_id, 1);
+	assert_int_equal(c.nkeys, 1);
 }
 
 int main(void)
@@ -172,5 +274,5 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_example_conf),
 	};
-	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }

@@ -673,12 +673,101 @@ static void test_hostile_frames(void **state)
 	}
 	const struct repl_stats *s = repl_stats(net.n[1].r);
 	assert_true(s->rx_malformed > 0);
+	/* a record of a type we do not know, marked mandatory, at the end of
+	 * an otherwise good frame: the whole frame is refused */
+	struct ct m = flow(902);
+	kernel_new(0, &m);
+	repl_flush(net.n[0].r);
+	assert_int_equal(net.qn, 1);
+	uint8_t ext[1500];
+	size_t elen = net.q[0].len;
+	memcpy(ext, net.q[0].data, elen);
+	net.qn = 0;
+	ext[elen] = 200;
+	ext[elen + 1] = REC_F_MANDATORY;
+	ext[elen + 2] = 0;
+	ext[elen + 3] = 4;
+	elen += 4;
+	ext[WIRE_OFF_LEN] = (uint8_t)((elen - WIRE_HDR_LEN) >> 8);
+	ext[WIRE_OFF_LEN + 1] = (uint8_t)(elen - WIRE_HDR_LEN);
+	uint64_t malformed = s->rx_malformed;
+	repl_receive(net.n[1].r, ext, elen, &net.n[0].addr);
+	assert_int_equal(s->rx_malformed, malformed + 1);
+	assert_true(kfind(&net.n[1].k, &m) < 0);
 	/* honest traffic still flows */
 	struct ct d = flow(901);
 	kernel_new(0, &d);
 	repl_resync(net.n[1].r);
 	run(500);
 	assert_true(kfind(&net.n[1].k, &d) >= 0);
+}
+
+/* Replay protection and epochs: a frame taken twice, a frame of a past life
+ * of its sender, a frame of an epoch that never answers our challenge —
+ * each dropped and counted apart, none disturbing the honest peer. */
+static void test_replay_and_epochs(void **state)
+{
+	start(0, true, true);
+	start(1, false, true);
+	run(300);
+	struct repl_peer_status pa = peer_of(1, 1);
+	uint32_t epoch1 = pa.epoch;
+	assert_true(pa.known);
+	struct ct c = flow(950);
+	kernel_new(0, &c);
+	repl_flush(net.n[0].r);
+	assert_true(net.qn > 0);
+	uint8_t old[1500];
+	size_t olen = net.q[0].len;
+	memcpy(old, net.q[0].data, olen);
+	deliver();
+	assert_true(kfind(&net.n[1].k, &c) >= 0);
+	const struct repl_stats *s = repl_stats(net.n[1].r);
+
+	/* 1. the same datagram again: a replay */
+	repl_receive(net.n[1].r, old, olen, &net.n[0].addr);
+	assert_int_equal(s->rx_replay, 1);
+	assert_int_equal(peer_of(1, 1).c.rx_replay, 1);
+
+	/* 2. A restarts; B takes its new epoch only after the challenge */
+	uint64_t confirmed = s->epochs_confirmed;
+	stop(0);
+	start(0, true, true);
+	run(500);
+	assert_int_equal(s->epochs_confirmed, confirmed + 1);
+	assert_true(peer_of(1, 1).epoch != epoch1);
+	assert_true(in_sync(1));
+	/* ... and the frame of A's first life is now of a past epoch */
+	repl_receive(net.n[1].r, old, olen, &net.n[0].addr);
+	assert_int_equal(s->rx_old_epoch, 1);
+	assert_int_equal(s->rx_replay, 1);
+
+	/* 3. an epoch nobody lives in: challenged, never taken */
+	uint64_t challenges = s->tx_challenges, unconfirmed = s->rx_unconfirmed;
+	uint32_t epoch2 = peer_of(1, 1).epoch;
+	old[WIRE_OFF_EPOCH] ^= 0x5a;
+	repl_receive(net.n[1].r, old, olen, &net.n[0].addr);
+	assert_int_equal(s->rx_unconfirmed, unconfirmed + 1);
+	assert_int_equal(s->tx_challenges, challenges + 1);
+	run(300);
+	assert_int_equal(peer_of(1, 1).epoch, epoch2);
+	assert_int_equal(s->epochs_confirmed, confirmed + 1);
+	assert_true(in_sync(1));
+
+	/* 4. B restarts: it no longer knows A's past epochs, yet a frame of
+	 * one cannot answer the challenge and is never taken */
+	stop(1);
+	start(1, false, true);
+	run(500);
+	s = repl_stats(net.n[1].r);
+	assert_int_equal(peer_of(1, 1).epoch, epoch2);
+	old[WIRE_OFF_EPOCH] ^= 0x5a;            /* back to A's first life */
+	repl_receive(net.n[1].r, old, olen, &net.n[0].addr);
+	run(300);
+	assert_int_equal(peer_of(1, 1).epoch, epoch2);
+	assert_true(s->rx_unconfirmed >= 1);
+	assert_true(in_sync(1));
+	assert_true(kfind(&net.n[1].k, &c) >= 0);
 }
 
 static void kernel_update(int idx, const struct ct *c)
@@ -826,6 +915,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dead_peer_and_adoption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_and_epochs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_refresh, setup, teardown),
 	};
