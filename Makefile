@@ -119,7 +119,7 @@ fuzz: deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	    $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	        -max_len=4096 -artifact_prefix=$(BUILD)/fuzz/$$t- \
 	        $(BUILD)/fuzz/corpus-$$t fuzz/corpus/$$t 2>&1 | \
-	        grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)|ERROR|SUMMARY|Done' ; \
+	        grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)|ERROR|SUMMARY' ; \
 	    test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
