@@ -123,10 +123,46 @@ fuzz: deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	    test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
+# make install [PREFIX=/usr] [DESTDIR=...]: binaries, man pages, the example
+# configuration, the systemd unit, the keepalived scripts and the OCF agent.
+PREFIX      ?= /usr
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+LIBDIR_CT   ?= $(PREFIX)/lib/ctsync
+OCFDIR      ?= $(PREFIX)/lib/ocf/resource.d/ctsync
+DOCDIR      ?= $(PREFIX)/share/doc/ctsync
+
+install: $(BUILD)/ctsyncd $(BUILD)/ctsyncctl
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LIBDIR_CT)/keepalived $(DESTDIR)$(OCFDIR) \
+	    $(DESTDIR)$(DOCDIR)
+	install -d -m 750 $(DESTDIR)$(SYSCONFDIR)/ctsyncd
+	install -m 755 $(BUILD)/ctsyncd $(BUILD)/ctsyncctl $(DESTDIR)$(SBINDIR)/
+	install -m 644 man/ctsyncd.8 man/ctsyncctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 man/ctsyncd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 640 conf/ctsyncd.conf $(DESTDIR)$(SYSCONFDIR)/ctsyncd/ctsyncd.conf.example
+	sed -e 's|/usr/sbin/|$(SBINDIR)/|g' -e 's|/etc/ctsyncd/|$(SYSCONFDIR)/ctsyncd/|g' \
+	    scripts/systemd/ctsyncd.service > $(DESTDIR)$(UNITDIR)/ctsyncd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/ctsyncd.service
+	install -m 755 scripts/keepalived/ctsync-notify scripts/keepalived/ctsync-notify-fifo \
+	    $(DESTDIR)$(LIBDIR_CT)/keepalived/
+	install -m 644 scripts/keepalived/keepalived.conf.example $(DESTDIR)$(LIBDIR_CT)/keepalived/
+	install -m 755 scripts/ocf/ctsyncd $(DESTDIR)$(OCFDIR)/ctsyncd
+	install -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ctsyncd $(DESTDIR)$(SBINDIR)/ctsyncctl \
+	    $(DESTDIR)$(MANDIR)/man8/ctsyncd.8 $(DESTDIR)$(MANDIR)/man8/ctsyncctl.8 \
+	    $(DESTDIR)$(MANDIR)/man5/ctsyncd.conf.5 $(DESTDIR)$(UNITDIR)/ctsyncd.service \
+	    $(DESTDIR)$(SYSCONFDIR)/ctsyncd/ctsyncd.conf.example $(DESTDIR)$(OCFDIR)/ctsyncd
+	rm -rf $(DESTDIR)$(LIBDIR_CT) $(DESTDIR)$(DOCDIR)
+
 demo: deps all
 	@bash scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind
+.PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall

@@ -63,6 +63,11 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "attacker on the sync link during failover" INJECT=immediate bash $C/attack.sh
 	cluster "key rotation during flow changes"    INJECT=immediate  bash $C/rotate.sh
 	cluster "keys, insecure mode, capabilities, sockets" INJECT=immediate bash $C/secure-ops.sh
+	cluster "keepalived VRRP pair drives failover" INJECT=immediate bash $C/keepalived.sh
+	cluster "OCF agent under ocf-tester"          INJECT=immediate  bash $C/ocf.sh
+	cluster "Prometheus metrics"                  INJECT=immediate  bash $C/metrics.sh
+	cluster "systemd notify protocol"             INJECT=immediate  bash $C/notify.sh
+	cluster "make install, unit, man pages"       bash tests/install.sh
 fi
 
 if [ ${#failures[@]} -gt 0 ]; then

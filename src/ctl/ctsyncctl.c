@@ -38,7 +38,8 @@ static void usage(FILE *f)
 		"  commit                  write flows waiting in memory into the kernel\n"
 		"  resync                  re-read the kernel table, ask peers for their flows\n"
 		"  wait-sync [--timeout S] wait until in sync (exit 0) or S seconds (default 60) pass (exit 1)\n"
-		"  reload                  re-read the key files (and log level) of the configuration\n"
+		"  reload                  re-read the configuration: keys and log level (a bad file is refused)\n"
+		"  metrics                 every counter and gauge, Prometheus text format\n"
 		"  keygen [--id N]         print a new sync-link key (key id N, 1-255; random if not given);\n"
 		"                          written to a file (ctsyncctl keygen > FILE), the file is made 0600\n"
 		"exit status: 0 ok, 1 daemon reported failure, 2 usage, 3 daemon unreachable\n");
@@ -130,6 +131,7 @@ int main(int argc, char **argv)
 		{ "status", CTL_STATUS }, { "stats", CTL_STATS }, { "dump", CTL_DUMP },
 		{ "promote", CTL_PROMOTE }, { "demote", CTL_DEMOTE }, { "commit", CTL_COMMIT },
 		{ "resync", CTL_RESYNC }, { "wait-sync", CMD_WAIT_SYNC }, { "reload", CTL_RELOAD },
+		{ "metrics", CTL_METRICS },
 		{ "keygen", CMD_KEYGEN },
 	};
 	long key_id = 0;

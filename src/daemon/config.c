@@ -534,6 +534,51 @@ static void load_security(struct ctx *c, const config_t *cf, struct config *cfg)
 		       "explicitly insecure = true");
 }
 
+/* metrics = { listen = "127.0.0.1:9777"; } — loopback only: the numbers
+ * say much about the firewall's traffic. */
+static void load_metrics(struct ctx *c, const config_t *cf, struct config *cfg)
+{
+	static const char *const keys[] = { "listen", NULL };
+	const config_setting_t *g = group(c, cf, "metrics", false);
+
+	if (!g)
+		return;
+	check_keys(c, g, "metrics", keys);
+	const char *v = get_str(c, g, "listen", NULL, false);
+	const config_setting_t *s = config_setting_get_member(g, "listen");
+	if (!v)
+		return;
+	char host[64];
+	const char *colon = strrchr(v, ':');
+	char *end;
+	unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+	size_t hl = colon ? (size_t)(colon - v) : 0;
+	if (hl >= 2 && v[0] == '[' && v[hl - 1] == ']') {       /* [::1]:9777 */
+		v++;
+		hl -= 2;
+	}
+	if (!colon || *end || port == 0 || port > 65535 || hl == 0 || hl >= sizeof(host)) {
+		err_at(c, s, "'listen' must be ADDRESS:PORT (for example \"127.0.0.1:9777\")");
+		return;
+	}
+	memcpy(host, v, hl);
+	host[hl] = 0;
+	struct sockaddr_storage ss;
+	if (!parse_ip(host, &ss, (uint16_t)port)) {
+		err_at(c, s, "bad address \"%s\"", host);
+		return;
+	}
+	bool loopback = ss.ss_family == AF_INET ?
+		(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127 :
+		IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+	if (!loopback) {
+		err_at(c, s, "'listen' must be a loopback address (127.0.0.0/8 or ::1); "
+		       "publish the numbers with a proxy or node_exporter's textfile collector");
+		return;
+	}
+	cfg->metrics_listen = ss;
+}
+
 static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 {
 	static const char *const ckeys[] = { "socket", "group", "readonly_socket", NULL };
@@ -583,7 +628,7 @@ static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 static int load(const char *path, const config_t *cfp, struct config *cfg, FILE *errs)
 {
 	static const char *const top[] = { "node", "sync", "transport", "filter", "control",
-					   "log", "kernel", "expectations", "security", NULL };
+					   "log", "kernel", "expectations", "security", "metrics", NULL };
 	struct ctx c = { path, errs, 0 };
 
 	check_keys(&c, config_root_setting(cfp), NULL, top);
@@ -594,6 +639,7 @@ static int load(const char *path, const config_t *cfp, struct config *cfg, FILE 
 	load_expectations(&c, cfp, cfg);
 	load_misc(&c, cfp, cfg);
 	load_security(&c, cfp, cfg);
+	load_metrics(&c, cfp, cfg);
 
 	/* Flows to or from our own sync address are the sync traffic itself. */
 	if (cfg->transport.local.ss_family) {

@@ -25,6 +25,7 @@ struct config {
 	bool tcp_liberal;
 	char ro_socket_path[108];       /* "": no read-only socket */
 	long control_gid;               /* group of the control sockets; -1: ours */
+	struct sockaddr_storage metrics_listen; /* family 0: no HTTP listener */
 	/* security: keys[0] seals, all open; none only with insecure */
 	bool insecure;
 	enum seal_cipher cipher;

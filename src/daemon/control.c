@@ -23,6 +23,7 @@ struct control {
 	ev_io accept_w;
 	struct control_ctx ctx;
 	bool readonly;
+	bool http;                      /* the metrics listener, not a control socket */
 	char path[108];
 };
 
@@ -183,7 +184,16 @@ static void render_status(struct control *c, struct out *o, bool json)
 	}
 }
 
-static void render_stats(struct control *c, struct out *o, bool json)
+struct counter {
+	const char *name;
+	uint64_t v;
+};
+
+#define MAX_COUNTERS 128
+#define MAX_PEER_COUNTERS 32
+
+/* Every global counter, in the order `stats` prints them. */
+static size_t counters(struct control *c, struct counter *out)
 {
 	const struct repl_stats *r = repl_stats(c->ctx.repl);
 	static const struct ctnl_stats no_k;
@@ -192,7 +202,7 @@ static void render_stats(struct control *c, struct out *o, bool json)
 	const struct transport_stats *t = c->ctx.tr ? transport_stats(c->ctx.tr) : &no_t;
 	static const struct seal_stats none;
 	const struct seal_stats *z = c->ctx.seal ? seal_stats(c->ctx.seal) : &none;
-	const struct { const char *name; uint64_t v; } all[] = {
+	const struct counter all[] = {
 #define S(x) { #x, r->x }
 		S(rx_frames), S(rx_malformed), S(rx_bad_records), S(rx_unknown_node),
 		S(rx_bad_source), S(rx_self), S(rx_stale), S(rx_lost), S(rx_upserts),
@@ -226,6 +236,36 @@ static void render_stats(struct control *c, struct out *o, bool json)
 		{ "link_rx_bytes", t->rx_bytes }, { "link_rx_errors", t->rx_errors },
 	};
 	size_t n = sizeof(all) / sizeof(all[0]);
+	_Static_assert(sizeof(all) / sizeof(all[0]) <= MAX_COUNTERS, "MAX_COUNTERS");
+	memcpy(out, all, sizeof(all));
+	return n;
+}
+
+/* One peer's counters; the last `*ngauges` are gauges, not counters. */
+static size_t peer_counters(const struct repl_peer_status *p, struct counter *out,
+			    size_t *ngauges)
+{
+	const struct counter pc[] = {
+#define P(x) { #x, p->c.x }
+		P(tx_frames), P(rx_frames), P(rx_bytes), P(rx_dup), P(rx_malformed), P(gaps),
+		P(lost),
+		P(nacks_sent), P(nacks_received), P(retransmitted), P(resyncs_asked),
+		P(bulks_received), P(bulks_clean), P(rx_replay), P(rx_old_epoch),
+		P(rx_unconfirmed),
+#undef P
+		{ "lag_frames", p->lag_frames }, { "held_frames", p->held_frames },
+		{ "flows_held", p->flows_held },
+	};
+	_Static_assert(sizeof(pc) / sizeof(pc[0]) <= MAX_PEER_COUNTERS, "MAX_PEER_COUNTERS");
+	memcpy(out, pc, sizeof(pc));
+	*ngauges = 3;
+	return sizeof(pc) / sizeof(pc[0]);
+}
+
+static void render_stats(struct control *c, struct out *o, bool json)
+{
+	struct counter all[MAX_COUNTERS], pc[MAX_PEER_COUNTERS];
+	size_t n = counters(c, all), ng;
 	struct repl_status st;
 
 	repl_status(c->ctx.repl, &st);
@@ -243,20 +283,10 @@ static void render_stats(struct control *c, struct out *o, bool json)
 		outf(o, ",\"peers\":{");
 	for (unsigned i = 0; i < st.npeers; i++) {
 		const struct repl_peer_status *p = &st.peer[i];
-		const struct { const char *name; uint64_t v; } pc[] = {
-#define P(x) { #x, p->c.x }
-			P(tx_frames), P(rx_frames), P(rx_bytes), P(rx_dup), P(rx_malformed), P(gaps),
-			P(lost),
-			P(nacks_sent), P(nacks_received), P(retransmitted), P(resyncs_asked),
-			P(bulks_received), P(bulks_clean), P(rx_replay), P(rx_old_epoch),
-			P(rx_unconfirmed),
-#undef P
-			{ "lag_frames", p->lag_frames }, { "held_frames", p->held_frames },
-			{ "flows_held", p->flows_held },
-		};
+		size_t np = peer_counters(p, pc, &ng);
 		if (json)
 			outf(o, "%s\"%u\":{", i ? "," : "", p->id);
-		for (size_t j = 0; j < sizeof(pc) / sizeof(pc[0]); j++) {
+		for (size_t j = 0; j < np; j++) {
 			if (json)
 				outf(o, "%s\"%s\":%llu", j ? "," : "", pc[j].name,
 				     (unsigned long long)pc[j].v);
@@ -269,6 +299,86 @@ static void render_stats(struct control *c, struct out *o, bool json)
 	}
 	if (json)
 		outf(o, "}}\n");
+}
+
+/* Prometheus text exposition (version 0.0.4): every counter as
+ * ctsync_NAME_total, per-peer ones with a peer label, and the gauges of
+ * `status`. */
+static void metric(struct out *o, const char *name, const char *type, const char *help)
+{
+	outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_metrics(struct control *c, struct out *o)
+{
+	struct counter all[MAX_COUNTERS], pc[MAX_PEER_COUNTERS];
+	size_t n = counters(c, all), np = 0, ng = 0;
+	struct repl_status st;
+	char name[96];
+
+	repl_status(c->ctx.repl, &st);
+	const struct { const char *name, *help; uint64_t v; } gauges[] = {
+		{ "ctsync_primary", "1 if this node is primary, 0 if backup", st.primary },
+		{ "ctsync_in_sync", "1 if in sync with every live peer (ctsyncctl status)", st.in_sync },
+		{ "ctsync_starting", "1 while the peers' flows are still being collected", st.starting },
+		{ "ctsync_flows_local", "flows owned by this node", st.flows_local },
+		{ "ctsync_flows", "flows held in total", st.flows_total },
+		{ "ctsync_flows_pending_commit", "peers' flows held in memory, not yet in the kernel",
+		  st.pending_commit },
+		{ "ctsync_flows_without_owner", "flows found in the kernel at start, owner unknown",
+		  st.orphans },
+		{ "ctsync_expectations_local", "expectations owned by this node", st.exp_local },
+		{ "ctsync_expectations", "expectations held in total", st.exp_total },
+		{ "ctsync_insecure", "1 if the sync link is neither authenticated nor encrypted",
+		  !c->ctx.seal || seal_insecure(c->ctx.seal) },
+	};
+	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
+		metric(o, gauges[i].name, "gauge", gauges[i].help);
+		outf(o, "%s %llu\n", gauges[i].name, (unsigned long long)gauges[i].v);
+	}
+	metric(o, "ctsync_info", "gauge", "this node: id and epoch");
+	outf(o, "ctsync_info{node=\"%u\",epoch=\"%08x\"} 1\n", st.node_id, st.epoch);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "ctsync_%s_total", all[i].name);
+		metric(o, name, "counter", "see ctsyncctl stats");
+		outf(o, "%s %llu\n", name, (unsigned long long)all[i].v);
+	}
+	/* per peer: one family per name, a sample per peer */
+	const struct { const char *name, *help; } pg[] = {
+		{ "ctsync_peer_alive", "1 if the peer was heard within its dead time" },
+		{ "ctsync_peer_in_sync", "1 if this node holds exactly what the peer advertises" },
+		{ "ctsync_peer_flows_advertised", "flows the peer's last heartbeat said it owns" },
+		{ "ctsync_peer_last_heard_seconds", "seconds since the peer was last heard (-1: never)" },
+	};
+	for (size_t g = 0; g < sizeof(pg) / sizeof(pg[0]); g++) {
+		metric(o, pg[g].name, "gauge", pg[g].help);
+		for (unsigned i = 0; i < st.npeers; i++) {
+			const struct repl_peer_status *p = &st.peer[i];
+			outf(o, "%s{peer=\"%u\"} ", pg[g].name, p->id);
+			if (g == 0)
+				outf(o, "%d\n", p->alive);
+			else if (g == 1)
+				outf(o, "%d\n", p->in_sync);
+			else if (g == 2)
+				outf(o, "%u\n", p->flows_advertised);
+			else
+				outf(o, "%.3f\n", p->last_heard_ms < 0 ? -1.0 : p->last_heard_ms / 1000.0);
+		}
+	}
+	if (st.npeers)
+		np = peer_counters(&st.peer[0], pc, &ng);
+	for (size_t j = 0; j < np; j++) {
+		bool gauge = j >= np - ng;
+		snprintf(name, sizeof(name), "ctsync_peer_%s%s", pc[j].name, gauge ? "" : "_total");
+		metric(o, name, gauge ? "gauge" : "counter", "per peer; see ctsyncctl stats");
+		for (unsigned i = 0; i < st.npeers; i++) {
+			struct counter v[MAX_PEER_COUNTERS];
+			size_t dummy;
+			peer_counters(&st.peer[i], v, &dummy);
+			outf(o, "%s{peer=\"%u\"} %llu\n", name, st.peer[i].id,
+			     (unsigned long long)v[j].v);
+		}
+	}
 }
 
 struct dump_ctx {
@@ -367,7 +477,7 @@ static int handle(struct control *c, const struct ctl_hdr *h, const char *arg, s
 	int n;
 
 	if (c->readonly && h->code != CTL_STATUS && h->code != CTL_STATS &&
-	    h->code != CTL_DUMP && h->code != CTL_IN_SYNC) {
+	    h->code != CTL_DUMP && h->code != CTL_IN_SYNC && h->code != CTL_METRICS) {
 		outf(o, "permission denied: this control socket is read-only\n");
 		return CTL_FAILED;
 	}
@@ -377,6 +487,9 @@ static int handle(struct control *c, const struct ctl_hdr *h, const char *arg, s
 		return CTL_OK;
 	case CTL_STATS:
 		render_stats(c, o, json);
+		return CTL_OK;
+	case CTL_METRICS:
+		render_metrics(c, o);
 		return CTL_OK;
 	case CTL_DUMP:
 		return render_dump(c, o, json, arg);
@@ -502,26 +615,59 @@ static void client_write(struct ev_loop *loop, ev_io *w, int revents)
 	client_free(cl);
 }
 
-static void respond(struct client *cl, int status, struct out *body)
+/* Send head, then body, then close. */
+static void send_out(struct client *cl, const void *head, size_t hlen, struct out *body)
 {
-	struct ctl_hdr h = { CTL_MAGIC, CTL_VERSION, (uint16_t)status, 0,
-			     (uint32_t)(body->oom ? 0 : body->len) };
+	size_t blen = body->oom ? 0 : body->len;
 	struct out o = { 0 };
 
-	o.p = malloc(sizeof(h) + h.len);
+	o.p = malloc(hlen + blen);
 	if (!o.p) {
 		client_free(cl);
 		return;
 	}
-	memcpy(o.p, &h, sizeof(h));
-	if (h.len)
-		memcpy(o.p + sizeof(h), body->p, h.len);
-	o.len = o.cap = sizeof(h) + h.len;
+	memcpy(o.p, head, hlen);
+	if (blen)
+		memcpy(o.p + hlen, body->p, blen);
+	o.len = o.cap = hlen + blen;
 	cl->out = o;
 	ev_io_stop(cl->c->loop, &cl->io);
 	ev_io_init(&cl->io, client_write, cl->fd, EV_WRITE);
 	cl->io.data = cl;
 	ev_io_start(cl->c->loop, &cl->io);
+}
+
+static void respond(struct client *cl, int status, struct out *body)
+{
+	struct ctl_hdr h = { CTL_MAGIC, CTL_VERSION, (uint16_t)status, 0,
+			     (uint32_t)(body->oom ? 0 : body->len) };
+	send_out(cl, &h, sizeof(h), body);
+}
+
+/* The metrics listener: GET /metrics (or /) answered, anything else 404;
+ * -EAGAIN until the request head is complete. */
+static int http_process(struct control *c, const uint8_t *in, size_t len, struct out *body,
+			char *head, size_t hcap)
+{
+	const char *code = "200 OK";
+
+	if (!memmem(in, len, "\r\n\r\n", 4) && !memmem(in, len, "\n\n", 2)) {
+		if (len < CTL_HDR_LEN + CTL_MAX_ARG)
+			return -EAGAIN;
+		code = "431 Request Header Fields Too Large";
+	} else if ((len >= 13 && memcmp(in, "GET /metrics ", 13) == 0) ||
+		   (len >= 6 && memcmp(in, "GET / ", 6) == 0)) {
+		render_metrics(c, body);
+	} else if (len >= 4 && memcmp(in, "GET ", 4) == 0) {
+		code = "404 Not Found";
+		outf(body, "ctsyncd: metrics are at /metrics\n");
+	} else {
+		code = "405 Method Not Allowed";
+	}
+	snprintf(head, hcap, "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4; "
+		 "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+		 code, body->oom ? 0 : body->len);
+	return 0;
 }
 
 static void client_read(struct ev_loop *loop, ev_io *w, int revents)
@@ -537,6 +683,15 @@ static void client_read(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	cl->in_len += (size_t)n;
 	struct out body = { 0 };
+	if (cl->c->http) {
+		char head[256];
+		if (http_process(cl->c, cl->in, cl->in_len, &body, head, sizeof(head)) == -EAGAIN)
+			return;
+		ev_timer_stop(loop, &cl->timer);
+		send_out(cl, head, strlen(head), &body);
+		free(body.p);
+		return;
+	}
 	int status = process(cl->c, cl->in, cl->in_len, &body);
 	if (status == -EAGAIN)
 		return;
@@ -638,6 +793,36 @@ int control_open(struct control **out, struct ev_loop *loop, const char *path, l
 	return 0;
 }
 
+int control_open_http(struct control **out, struct ev_loop *loop,
+		      const struct sockaddr_storage *addr, const struct control_ctx *ctx)
+{
+	struct control *c = calloc(1, sizeof(*c));
+	int one = 1, err;
+
+	if (!c)
+		return -ENOMEM;
+	c->loop = loop;
+	c->ctx = *ctx;
+	c->http = true;
+	c->readonly = true;
+	c->fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(c->fd, (const struct sockaddr *)addr, addr->ss_family == AF_INET6 ?
+		 sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) < 0 ||
+	    listen(c->fd, 16) < 0) {
+		err = -errno;
+		if (c->fd >= 0)
+			close(c->fd);
+		free(c);
+		return err;
+	}
+	ev_io_init(&c->accept_w, on_accept, c->fd, EV_READ);
+	c->accept_w.data = c;
+	ev_io_start(loop, &c->accept_w);
+	*out = c;
+	return 0;
+}
+
 void control_close(struct control *c)
 {
 	if (!c)
@@ -645,7 +830,8 @@ void control_close(struct control *c)
 	if (c->fd >= 0) {
 		ev_io_stop(c->loop, &c->accept_w);
 		close(c->fd);
-		unlink(c->path);
+		if (!c->http)
+			unlink(c->path);
 	}
 	free(c);
 }

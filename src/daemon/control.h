@@ -25,6 +25,9 @@ struct control_ctx {
  * one answers status, stats, dump and wait-sync only. */
 int control_open(struct control **out, struct ev_loop *loop, const char *path, long gid,
 		 bool readonly, const struct control_ctx *ctx);
+/* The metrics listener: HTTP, GET /metrics, on addr (loopback: config.c). */
+int control_open_http(struct control **out, struct ev_loop *loop,
+		      const struct sockaddr_storage *addr, const struct control_ctx *ctx);
 void control_close(struct control *c);
 
 /* One whole request (header and argument) to a response status and body

@@ -33,7 +33,8 @@ enum ctl_cmd {
 	CTL_COMMIT,
 	CTL_RESYNC,
 	CTL_IN_SYNC,    /* status CTL_OK when in sync, CTL_FAILED when not */
-	CTL_RELOAD,     /* re-read the key files named in the configuration */
+	CTL_RELOAD,     /* re-read the configuration (keys, log level) */
+	CTL_METRICS,    /* Prometheus text exposition */
 };
 
 enum ctl_status { CTL_OK = 0, CTL_FAILED = 1, CTL_BADREQ = 2 };

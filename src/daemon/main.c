@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <ev.h>
 #include <linux/capability.h>
+#include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -37,15 +39,19 @@ struct daemon {
 	struct transport *tr;
 	struct repl *repl;
 	struct seal *seal;
-	struct control *ctl, *ro_ctl;
+	struct control *ctl, *ro_ctl, *http;
 	const char *config_path;
+	const char *pidfile;
 	ev_io nl_w, tr_w, dump_w;
-	ev_timer hb_w, poll_w;
+	ev_timer hb_w, poll_w, wd_w;
 	ev_prepare flush_w;
 	ev_signal sigint_w, sigterm_w, sighup_w;
 	uint8_t rxbuf[WIRE_MAX_FRAME + 1];
 	uint8_t txbuf[WIRE_MAX_FRAME + SEAL_TAG_LEN];
 };
+
+static void notify(const char *msg);
+static void notify_reload(bool begin);
 
 /* ---- glue: callbacks between the layers ------------------------------------ */
 
@@ -321,6 +327,7 @@ static int reload(void *arg, char *msg, size_t cap)
 		snprintf(msg, cap, "out of memory");
 		return -ENOMEM;
 	}
+	notify_reload(true);
 	FILE *ef = open_memstream(&errs, &errlen);
 	int nerr = ef ? config_load(d->config_path, nc, ef) : -1;
 	if (ef)
@@ -347,6 +354,7 @@ static int reload(void *arg, char *msg, size_t cap)
 	free(errs);
 	OPENSSL_cleanse(nc, sizeof(*nc));
 	free(nc);
+	notify_reload(false);
 	return ret;
 }
 
@@ -354,6 +362,20 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	char msg[1024];
 	reload(w->data, msg, sizeof(msg));
+}
+
+static void notify_reload(bool begin)
+{
+	if (begin) {
+		struct timespec ts;
+		char m[64];
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		snprintf(m, sizeof(m), "RELOADING=1\nMONOTONIC_USEC=%llu",
+			 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+		notify(m);
+	} else {
+		notify("READY=1");
+	}
 }
 
 /* After set-up the daemon needs CAP_NET_ADMIN only (ctnetlink, the event
@@ -366,8 +388,11 @@ static int drop_privileges(void)
 	struct __user_cap_data_struct data[2];
 	const unsigned keep = CAP_NET_ADMIN;
 
+	/* (under a service manager that already bounded the set, for example
+	 * systemd's CapabilityBoundingSet=, what is gone needs no dropping) */
 	for (unsigned cap = 0; cap <= CAP_LAST_CAP; cap++)
-		if (cap != keep && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+		if (cap != keep && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
 			return -errno;
 	memset(data, 0, sizeof(data));
 	data[0].effective = data[0].permitted = 1u << keep;
@@ -376,6 +401,46 @@ static int drop_privileges(void)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	return 0;
+}
+
+/* ---- systemd (Type=notify, WatchdogSec=) ------------------------------------------ */
+
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	size_t len;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || (len = strlen(path)) >= sizeof(sun.sun_path))
+		return;
+	memcpy(sun.sun_path, path, len);
+	if (path[0] == '@')
+		sun.sun_path[0] = 0;            /* abstract namespace */
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		log_limited(LOG_LVL_WARN, "notifying the service manager: %s", strerror(errno));
+	close(fd);
+}
+
+static void watchdog_ping(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	notify("WATCHDOG=1");
+}
+
+/* WatchdogSec=: ping at half the interval, from the loop itself, so a
+ * stuck loop is what the watchdog sees. */
+static double watchdog_interval(void)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+
+	if (!usec || (pid && strtol(pid, NULL, 10) != (long)getpid()))
+		return 0;
+	double s = strtod(usec, NULL) / 1e6;
+	return s > 0 ? s / 2 : 0;
 }
 
 /* ---- start-up ------------------------------------------------------------------- */
@@ -394,10 +459,11 @@ static void enable_events(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ctsyncd --config FILE [--socket PATH] [--foreground] [--check]\n"
+		"usage: ctsyncd --config FILE [--socket PATH] [--foreground] [--pidfile FILE] [--check]\n"
 		"  -c, --config FILE   configuration file (libconfig syntax)\n"
 		"  -s, --socket PATH   control socket (overrides control.socket)\n"
 		"  -f, --foreground    do not detach; log to stderr\n"
+		"  -p, --pidfile FILE  write the daemon's PID there once it is ready (removed at exit)\n"
 		"  -n, --check         validate the configuration and exit (0 valid, 1 not)\n"
 		"  -h, --help          this text\n");
 }
@@ -478,6 +544,11 @@ static int run(struct daemon *d, bool foreground)
 		log_err("read-only control socket %s: %s", cfg->ro_socket_path, strerror(-err));
 		return 1;
 	}
+	if (cfg->metrics_listen.ss_family &&
+	    (err = control_open_http(&d->http, d->loop, &cfg->metrics_listen, &cc)) < 0) {
+		log_err("metrics listener: %s", strerror(-err));
+		return 1;
+	}
 	if (!foreground && daemon(0, 0) < 0) {
 		log_err("daemon: %s", strerror(errno));
 		return 1;
@@ -517,7 +588,24 @@ static int run(struct daemon *d, bool foreground)
 		 cfg->repl.primary ? "primary" : "backup",
 		 cfg->repl.inject_immediate ? "immediate" : "on-promote", cfg->repl.npeers,
 		 cfg->socket_path);
+	/* the kernel table is read and the control socket answers: ready */
+	double wd = watchdog_interval();
+	if (wd > 0) {
+		ev_timer_init(&d->wd_w, watchdog_ping, 0, wd);
+		ev_timer_start(d->loop, &d->wd_w);
+	}
+	if (d->pidfile) {
+		FILE *pf = fopen(d->pidfile, "we");
+		if (!pf || fprintf(pf, "%ld\n", (long)getpid()) < 0 || fclose(pf) != 0) {
+			log_err("pidfile %s: %s", d->pidfile, strerror(errno));
+			return 1;
+		}
+	}
+	notify("READY=1\nSTATUS=syncing");
 	ev_run(d->loop, 0);
+	notify("STOPPING=1");
+	if (d->pidfile)
+		unlink(d->pidfile);
 	return 0;
 }
 
@@ -528,15 +616,17 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "check", no_argument, NULL, 'n' },
+		{ "pidfile", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *path = NULL, *sock = NULL;
+	const char *path = NULL, *sock = NULL, *pidfile = NULL;
 	bool foreground = false, check = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:s:fnh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:fnp:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'p': pidfile = optarg; break;
 		case 'c': path = optarg; break;
 		case 's': sock = optarg; break;
 		case 'f': foreground = true; break;
@@ -576,10 +666,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	d->config_path = path;
+	d->pidfile = pidfile;
 	log_init((enum log_level)d->cfg.log_level, d->cfg.log_syslog, "ctsyncd");
 	int rc = run(d, foreground);
 	control_close(d->ctl);
 	control_close(d->ro_ctl);
+	control_close(d->http);
 	repl_free(d->repl);
 	seal_free(d->seal);
 	transport_close(d->tr);

@@ -81,6 +81,14 @@ nsx "$NS_FW1" "$B/ctsync-ctgen" create 20 777 >/dev/null
 sleep 1
 wait_in_sync "$NS_FW2" 5 && [ "$(ctl "$NS_FW2" dump --peer 1 | wc -l)" -ge 20 ] &&
 	ok "fw2 still syncs under the key in use" || fail "fw2 stopped syncing after a failed reload"
+# a configuration that no longer parses: refused, named FILE:LINE
+cp "$T/fw2.conf" "$T/fw2.conf.good"
+printf 'sync = { heartbeat_ms = "soon"; };\n' >> "$T/fw2.conf"
+out=$(ctl "$NS_FW2" reload 2>&1); rc=$?
+mv "$T/fw2.conf.good" "$T/fw2.conf"
+[ $rc = 1 ] && printf '%s' "$out" | grep -q "fw2.conf:[0-9]*: " && wait_in_sync "$NS_FW2" 3 &&
+	ok "reload of a configuration that does not validate: exit 1, FILE:LINE, still in sync" ||
+	fail "bad config reload: exit $rc: $out"
 out=$(ctl "$NS_FW2" reload 2>&1) && ok "reload, fixed: $out" || fail "reload: $out"
 kill -HUP "${DAEMON_PID[1]}"
 sleep 0.3

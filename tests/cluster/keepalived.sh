@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# A real keepalived VRRP pair (VRRPv3, advert_int 0.1, one instance holding
+# the LAN and WAN virtual addresses, track_interface on both links) drives
+# failover through the project's scripts while a TCP stream runs through the
+# cluster: fw1 tells ctsyncd through the notify FIFO
+# (scripts/keepalived/ctsync-notify-fifo), fw2 through the notify script
+# (scripts/keepalived/ctsync-notify), so both paths are exercised.
+#   1. keepalived on the master is SIGKILLed (no clean-up: its addresses
+#      stay, it simply stops advertising): fw2 takes over;
+#   2. keepalived on fw1 comes back and preempts: fw1 takes over again;
+#   3. fw1's WAN link goes down: FAULT, fw2 takes over.
+# The stream must survive all three: every line echoed, in order, no reset.
+# Negative control: the same first failover without ctsyncd breaks it.
+. "$(dirname "$0")/lib.sh"
+NAME="keepalived VRRP pair drives failover (SIGKILL, preemption, link down)"
+say "== $NAME"
+preflight
+command -v keepalived >/dev/null || { say "missing keepalived: make deps"; exit 1; }
+topology
+vip_del "$NS_FW1"             # keepalived owns the virtual addresses here
+for ns in "$NS_FW1" "$NS_FW2"; do   # the firewalls must let VRRP in
+	nsx "$ns" nft add rule inet filter input iifname "lan0" ip protocol vrrp accept
+done
+KA=$TOP/scripts/keepalived
+bg "$NS_SV" echo "$B/ctsync-testtool" tcp-echo 8080
+KA_PID=()
+
+ka_conf() {           # ka_conf ID: keepalived.conf and the wrapper it calls
+	local id=$1 prio=$(( $1 == 1 ? 150 : 100 ))
+	# keepalived runs scripts with its own environment: a wrapper names the
+	# daemon's socket and our ctsyncctl
+	cat > "$T/ka-env-fw$id.sh" <<EOF
+#!/bin/sh
+export CTSYNCCTL=$B/ctsyncctl CTSYNC_SOCKET=$T/fw$id.sock CTSYNC_WAIT=1
+export CTSYNC_NOTIFY=$KA/ctsync-notify
+exec "\$@" >>$T/notify-fw$id.log 2>&1
+EOF
+	printf '#!/bin/sh\nexec %s %s "$@"\n' "$T/ka-env-fw$id.sh" "$KA/ctsync-notify-fifo" > "$T/ka-fifo-fw$id.sh"
+	printf '#!/bin/sh\nexec %s %s "$@"\n' "$T/ka-env-fw$id.sh" "$KA/ctsync-notify" > "$T/ka-notify-fw$id.sh"
+	chmod 700 "$T"/ka-*-fw$id.sh
+	local how="notify $T/ka-notify-fw$id.sh"
+	local fifo=""
+	if [ "$id" = 1 ]; then
+		how=""
+		fifo="vrrp_notify_fifo $T/ka-fw$id.fifo
+	vrrp_notify_fifo_script $T/ka-fifo-fw$id.sh"
+	fi
+	cat > "$T/keepalived-fw$id.conf" <<EOF
+global_defs {
+	router_id fw$id
+	script_user root
+	enable_script_security
+	$fifo
+}
+vrrp_instance FW {
+	state BACKUP
+	interface lan0
+	virtual_router_id 51
+	priority $prio
+	version 3
+	advert_int 0.1
+	track_interface {
+		wan0                 # lan0, the instance's own, is tracked anyway
+	}
+	virtual_ipaddress {
+		198.51.100.1/24 dev lan0
+		203.0.113.1/24 dev wan0
+	}
+	$how
+}
+EOF
+}
+
+ka_start() {          # ka_start ID
+	local id=$1 ns=$P-fw$1
+	nsx "$ns" keepalived -t -f "$T/keepalived-fw$id.conf" >"$T/ka-test-fw$id.log" 2>&1 ||
+		{ fail "keepalived -t fw$id: $(tail -3 "$T/ka-test-fw$id.log")"; return 1; }
+	ip netns exec "$ns" keepalived -n -l -D -P -f "$T/keepalived-fw$id.conf" \
+		-p "$T/ka-fw$id.pid" -r "$T/ka-vrrp-fw$id.pid" -c "$T/ka-chk-fw$id.pid" \
+		-b "$T/ka-bfd-fw$id.pid" >>"$T/keepalived-fw$id.log" 2>&1 &
+	KA_PID[$id]=$!
+	PIDS+=($!)
+}
+
+# keepalived and what it started (the FIFO reader, notify scripts), by
+# recorded PIDs: the parent, its VRRP child; then what is left in the
+# namespace besides ctsyncd
+ka_stop() {           # ka_stop ID [SIGNAL]
+	local id=$1 sig=${2:-TERM} ns=$P-fw$1 vrrp pid
+	vrrp=$(cat "$T/ka-vrrp-fw$id.pid" 2>/dev/null)
+	kill -"$sig" "${KA_PID[$id]}" $vrrp 2>/dev/null
+	wait "${KA_PID[$id]}" 2>/dev/null
+	sleep 0.2
+	for pid in $(ip netns pids "$ns" 2>/dev/null); do
+		[ "$pid" = "${DAEMON_PID[$((id - 1))]:-}" ] || kill "$pid" 2>/dev/null
+	done
+}
+
+has_vip() { nsx "$1" ip -4 addr show dev lan0 | grep -q '198\.51\.100\.1/'; }
+role() { ctl "$1" status 2>/dev/null | awk '/^role:/ { print $2 }'; }
+wait_for() {          # wait_for SECONDS CMD...: until CMD succeeds
+	local deadline=$((SECONDS + $1)); shift
+	while [ $SECONDS -lt $deadline ]; do "$@" && return 0; sleep 0.05; done
+	return 1
+}
+primary() { [ "$(role "$1")" = primary ]; }
+
+ka_conf 1; ka_conf 2
+
+# -- negative control: keepalived alone, no ctsyncd
+ka_start 1 && ka_start 2 || finish "$NAME"
+wait_for 10 has_vip "$NS_FW1" || fail "fw1 never became VRRP master"
+bg "$NS_CL" neg "$B/ctsync-testtool" tcp-stream 203.0.113.10 8080 6 20
+client=$BG_PID
+sleep 2
+ka_stop 1 KILL
+wait_for 5 has_vip "$NS_FW2" && info "without ctsyncd: fw2 is VRRP master" || fail "fw2 did not take over"
+wait "$client"
+line=$(tail -n 1 "$T/neg.log")
+info "without ctsyncd: $line"
+if [ "$(kv connected "$line")" = 1 ] && [ "$(kv echoed "$line")" -lt "$(kv sent "$line")" ]; then
+	ok "negative control: keepalived's failover alone broke the stream"
+else
+	fail "negative control: the stream survived without ctsyncd"
+fi
+ka_stop 2
+vip_del "$NS_FW1"; vip_del "$NS_FW2"      # what the killed keepalived left
+for i in 1 2; do nsx "$P-fw$i" conntrack -F >/dev/null 2>&1; done
+nsx "$NS_CL" ip neigh flush dev eth0; nsx "$NS_SV" ip neigh flush dev eth0
+rm -f "$T"/ka-*.pid
+
+# -- with ctsyncd, driven by keepalived
+start_daemons || finish "$NAME"
+ka_start 1 && ka_start 2 || finish "$NAME"
+wait_for 10 has_vip "$NS_FW1" && wait_for 5 primary "$NS_FW1" ||
+	fail "fw1 not VRRP master and primary at start (role $(role "$NS_FW1"))"
+wait_for 5 primary "$NS_FW1" && [ "$(role "$NS_FW2")" = backup ] &&
+	ok "start: fw1 is VRRP master and ctsyncd primary, fw2 backup"
+bg "$NS_CL" pos "$B/ctsync-testtool" tcp-stream 203.0.113.10 8080 20 20
+client=$BG_PID
+sleep 3
+
+ka_stop 1 KILL                                        # 1. SIGKILL on the master
+if wait_for 5 primary "$NS_FW2"; then
+	ok "keepalived SIGKILLed on fw1: fw2 became master and ctsyncd there primary"
+else
+	fail "fw2 not promoted after keepalived died on fw1 (role $(role "$NS_FW2"))"
+fi
+sleep 3
+rm -f "$T"/ka-fw1.pid "$T"/ka-vrrp-fw1.pid
+ka_start 1                                            # 2. back, preempting
+if wait_for 5 primary "$NS_FW1" && wait_for 5 eval '[ "$(role "$NS_FW2")" = backup ]'; then
+	ok "keepalived back on fw1: it preempted, fw1 primary, fw2 demoted"
+else
+	fail "after preemption: fw1 $(role "$NS_FW1"), fw2 $(role "$NS_FW2")"
+fi
+sleep 3
+nsx "$NS_FW1" ip link set wan0 down                   # 3. link down on the master
+if wait_for 5 primary "$NS_FW2" && wait_for 5 eval '[ "$(role "$NS_FW1")" = backup ]'; then
+	ok "fw1's WAN link down: FAULT on fw1 (demoted), fw2 master and primary"
+else
+	fail "after link down: fw1 $(role "$NS_FW1"), fw2 $(role "$NS_FW2")"
+fi
+wait "$client"
+line=$(tail -n 1 "$T/pos.log")
+info "with ctsyncd: $line"
+if [ "$(kv echoed "$line")" = "$(kv sent "$line")" ] && [ "$(kv sent "$line")" -gt 800 ] &&
+   [ "$(kv inorder "$line")" = 1 ] && [ "$(kv reset "$line")" = 0 ] &&
+   [ "$(kv maxgap_ms "$line")" -lt 2000 ]; then
+	ok "the stream survived all three failovers: $(kv sent "$line") lines, longest pause $(kv maxgap_ms "$line") ms"
+else
+	fail "the stream did not survive keepalived's failovers"
+fi
+info "fw1 (FIFO): $(grep -c 'ctsync-notify' "$T/notify-fw1.log" 2>/dev/null) transitions: $(grep -o '^ctsync-notify: [A-Z]*' "$T/notify-fw1.log" | cut -d' ' -f2 | tr '\n' ' ')"
+info "fw2 (notify script): $(grep -o '^ctsync-notify: [A-Z]*' "$T/notify-fw2.log" | cut -d' ' -f2 | tr '\n' ' ')"
+ka_stop 1
+ka_stop 2
+finish "$NAME"
