@@ -727,6 +727,15 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	ev_timer_start(loop, &cl->timer);
 }
 
+/* The listening socket is ready: accept connections on the loop. */
+static void accept_start(struct control *c, struct control **out)
+{
+	ev_io_init(&c->accept_w, on_accept, c->fd, EV_READ);
+	c->accept_w.data = c;
+	ev_io_start(c->loop, &c->accept_w);
+	*out = c;
+}
+
 int control_open(struct control **out, struct ev_loop *loop, const char *path, long gid,
 		 bool readonly, const struct control_ctx *ctx)
 {
@@ -786,10 +795,7 @@ int control_open(struct control **out, struct ev_loop *loop, const char *path, l
 		free(c);
 		return err;
 	}
-	ev_io_init(&c->accept_w, on_accept, c->fd, EV_READ);
-	c->accept_w.data = c;
-	ev_io_start(loop, &c->accept_w);
-	*out = c;
+	accept_start(c, out);
 	return 0;
 }
 
@@ -816,10 +822,7 @@ int control_open_http(struct control **out, struct ev_loop *loop,
 		free(c);
 		return err;
 	}
-	ev_io_init(&c->accept_w, on_accept, c->fd, EV_READ);
-	c->accept_w.data = c;
-	ev_io_start(loop, &c->accept_w);
-	*out = c;
+	accept_start(c, out);
 	return 0;
 }
 

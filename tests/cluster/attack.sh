@@ -95,13 +95,7 @@ wait "$client"
 wait "$ATTACKER"
 info "attacker: $(grep -c '^sent=' "$T/attack.log") forged bursts, $(grep -c '^seen=' "$T/attack.log") replays, $(grep '^rounds=' "$T/attack.log")"
 line=$(tail -n 1 "$T/pos.log")
-info "stream: $line"
-if [ "$(kv echoed "$line")" = "$(kv sent "$line")" ] && [ "$(kv sent "$line")" -gt 300 ] &&
-   [ "$(kv inorder "$line")" = 1 ] && [ "$(kv reset "$line")" = 0 ]; then
-	ok "under attack: every line echoed in order, no reset, longest pause $(kv maxgap_ms "$line") ms"
-else
-	fail "the stream did not survive failover and failback under attack"
-fi
+stream_survived "$line" 300 "under attack"
 for i in 1 2; do
 	kill -0 "${DAEMON_PID[$((i - 1))]}" 2>/dev/null && ok "ctsyncd on fw$i still running" ||
 		fail "ctsyncd on fw$i died"
@@ -110,14 +104,7 @@ done
 # -- the tables: equal (the sync link's own flows and the attacker's aside)
 wait_in_sync "$NS_FW1" 10; wait_in_sync "$NS_FW2" 10
 sleep 0.5
-ct_table "$NS_FW1" > "$T/t1"
-ct_table "$NS_FW2" > "$T/t2"
-if cmp -s "$T/t1" "$T/t2" && [ "$(wc -l < "$T/t1")" -ge 501 ]; then
-	ok "both kernels hold the same $(wc -l < "$T/t1") flows"
-else
-	fail "tables differ: fw1 $(wc -l < "$T/t1"), fw2 $(wc -l < "$T/t2") flows"
-	diff "$T/t1" "$T/t2" | head -5
-fi
+tables_equal 501
 
 # -- every kind of rejection, counted
 for ns in "$NS_FW1" "$NS_FW2"; do

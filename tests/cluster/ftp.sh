@@ -63,12 +63,9 @@ run() {           # run LABEL -> phase-2 line in $line
 	while ! grep -q '^phase=1' "$T/$1.log" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
 	info "$1: $(grep '^phase=1' "$T/$1.log")"
 	sleep 0.3
-	# expectations as conntrack(8) shows them, the remaining timeout left out
-	nsx "$NS_FW1" conntrack -L expect 2>/dev/null | cut -d' ' -f2- | sort > "$T/$1.exp1"
-	nsx "$NS_FW2" conntrack -L expect 2>/dev/null | cut -d' ' -f2- | sort > "$T/$1.exp2"
+	snap_expectations "$1"
 	info "$1: fw1 expects: $(head -1 "$T/$1.exp1")"
 	info "$1: fw2 expects: $(head -1 "$T/$1.exp2")"
-	held=$(ctl "$NS_FW2" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["expectations_total"])')
 	failover "$NS_FW1" "$NS_FW2"
 	touch "$trig"
 	wait "$client"
@@ -101,15 +98,7 @@ else
 fi
 [ "$(kv list "$line")" = ok ] && ok "${MODE^^} + LIST again on the old control connection through fw2" ||
 	fail "${MODE^^} + LIST on the old control connection failed"
-if [ "$INJECT" = on-promote ]; then
-	# held in memory until promote: what was held is in $held (status)
-	[ "$held" -ge 1 ] && ok "fw2 held fw1's expectation in memory before the failover (inject on-promote)" ||
-		fail "fw2 held no expectation before the failover"
-elif [ -s "$T/exp-sync.exp1" ] && cmp -s "$T/exp-sync.exp1" "$T/exp-sync.exp2"; then
-	ok "fw2's expectations equalled fw1's before the failover ($(wc -l < "$T/exp-sync.exp1"), conntrack -L expect)"
-else
-	fail "expectations differ: fw1 $(wc -l < "$T/exp-sync.exp1"), fw2 $(wc -l < "$T/exp-sync.exp2")"
-fi
+expectations_synced exp-sync 1
 kill "$VSFTPD" 2>/dev/null
 wait "$VSFTPD" 2>/dev/null
 stop_ns_children "$NS_SV"

@@ -163,14 +163,7 @@ else
 fi
 wait "$client"
 line=$(tail -n 1 "$T/pos.log")
-info "with ctsyncd: $line"
-if [ "$(kv echoed "$line")" = "$(kv sent "$line")" ] && [ "$(kv sent "$line")" -gt 800 ] &&
-   [ "$(kv inorder "$line")" = 1 ] && [ "$(kv reset "$line")" = 0 ] &&
-   [ "$(kv maxgap_ms "$line")" -lt 2000 ]; then
-	ok "the stream survived all three failovers: $(kv sent "$line") lines, longest pause $(kv maxgap_ms "$line") ms"
-else
-	fail "the stream did not survive keepalived's failovers"
-fi
+stream_survived "$line" 800 "through all three failovers"
 info "fw1 (FIFO): $(grep -c 'ctsync-notify' "$T/notify-fw1.log" 2>/dev/null) transitions: $(grep -o '^ctsync-notify: [A-Z]*' "$T/notify-fw1.log" | cut -d' ' -f2 | tr '\n' ' ')"
 info "fw2 (notify script): $(grep -o '^ctsync-notify: [A-Z]*' "$T/notify-fw2.log" | cut -d' ' -f2 | tr '\n' ' ')"
 ka_stop 1

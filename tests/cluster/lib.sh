@@ -468,3 +468,55 @@ helper_ruleset() {
 		iifname \"lan0\" $3 dport $4 ct helper set \"h\"
 	}" "iifname \"lan0\" oifname \"wan0\" ct state new $3 dport $4 accept"
 }
+
+# snap_expectations LABEL: both kernels' expectations as conntrack(8) shows
+# them (the remaining timeout left out) into $T/LABEL.exp1 and .exp2, and
+# how many fw2's daemon holds (inject on-promote keeps them in memory) in
+# $held
+snap_expectations() {
+	nsx "$NS_FW1" conntrack -L expect 2>/dev/null | cut -d' ' -f2- | sort > "$T/$1.exp1"
+	nsx "$NS_FW2" conntrack -L expect 2>/dev/null | cut -d' ' -f2- | sort > "$T/$1.exp2"
+	held=$(ctl "$NS_FW2" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["expectations_total"])')
+}
+
+# expectations_synced LABEL MIN: fw2 had fw1's expectations (at least MIN)
+# before the failover — in its kernel, or in memory with inject on-promote
+expectations_synced() {
+	local n1
+	n1=$(wc -l < "$T/$1.exp1")
+	if [ "$INJECT" = on-promote ]; then
+		[ "$held" -ge "$2" ] && ok "fw2 held fw1's $held expectations in memory before the failover (inject on-promote)" ||
+			fail "fw2 held $held expectations before the failover, want $2"
+	elif [ "$n1" -ge "$2" ] && cmp -s "$T/$1.exp1" "$T/$1.exp2"; then
+		ok "fw2's expectations equalled fw1's before the failover ($n1, conntrack -L expect)"
+	else
+		fail "expectations differ: fw1 $n1, fw2 $(wc -l < "$T/$1.exp2")"
+		diff "$T/$1.exp1" "$T/$1.exp2" | head -10
+	fi
+}
+
+# tables_equal MIN: both kernels hold the same flows (the sync link's own
+# aside), at least MIN of them
+tables_equal() {
+	ct_table "$NS_FW1" > "$T/t1"
+	ct_table "$NS_FW2" > "$T/t2"
+	if cmp -s "$T/t1" "$T/t2" && [ "$(wc -l < "$T/t1")" -ge "$1" ]; then
+		ok "both kernels hold the same $(wc -l < "$T/t1") flows"
+	else
+		fail "tables differ: fw1 $(wc -l < "$T/t1"), fw2 $(wc -l < "$T/t2") flows"
+		diff "$T/t1" "$T/t2" | head -5
+	fi
+}
+
+# stream_survived LINE MIN WHAT: a tcp-stream summary line shows every line
+# echoed (more than MIN), in order, no reset, no pause of 2 s
+stream_survived() {
+	local line=$1
+	if [ "$(kv echoed "$line")" = "$(kv sent "$line")" ] && [ "$(kv sent "$line")" -gt "$2" ] &&
+	   [ "$(kv inorder "$line")" = 1 ] && [ "$(kv reset "$line")" = 0 ] &&
+	   [ "$(kv maxgap_ms "$line")" -lt 2000 ]; then
+		ok "$3: every line echoed ($(kv sent "$line")) in order, no reset, longest pause $(kv maxgap_ms "$line") ms"
+	else
+		fail "$3: the stream did not survive ($line)"
+	fi
+}

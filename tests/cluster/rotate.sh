@@ -56,13 +56,7 @@ wait "$CHURN"
 info "churn: $(tail -n 1 "$T/churn.log")"
 wait_in_sync "$NS_FW1" 10; wait_in_sync "$NS_FW2" 10 || fail "fw2 not in sync after the rotation"
 sleep 0.5
-ct_table "$NS_FW1" > "$T/t1"
-ct_table "$NS_FW2" > "$T/t2"
-if cmp -s "$T/t1" "$T/t2" && [ "$(wc -l < "$T/t1")" -gt 1000 ]; then
-	ok "fw2's kernel table equals fw1's: $(wc -l < "$T/t1") flows"
-else
-	fail "tables differ: fw1 $(wc -l < "$T/t1"), fw2 $(wc -l < "$T/t2")"
-fi
+tables_equal 1000
 for ns in "$NS_FW1" "$NS_FW2"; do
 	n=${ns##*-}
 	s=$(ctl "$ns" stats)

@@ -48,13 +48,7 @@ info "failback to fw1 done"
 wait "$client"
 line=$(tail -n 1 "$T/pos.log")
 info "with ctsyncd:    $line"
-if [ "$(kv echoed "$line")" = "$(kv sent "$line")" ] && [ "$(kv sent "$line")" -gt 300 ] &&
-   [ "$(kv inorder "$line")" = 1 ] && [ "$(kv reset "$line")" = 0 ] &&
-   [ "$(kv maxgap_ms "$line")" -lt 2000 ]; then
-	ok "every line echoed in order, no reset, longest pause $(kv maxgap_ms "$line") ms"
-else
-	fail "the stream did not survive failover and failback"
-fi
+stream_survived "$line" 300 "failover and failback"
 wait_in_sync "$NS_FW2" 3; wait_in_sync "$NS_FW1" 3
 say "  fw1: $(ctl "$NS_FW1" status | grep -E '^(role|flows owned|in sync)' | tr '\n' ' ')"
 say "  fw2: $(ctl "$NS_FW2" status | grep -E '^(role|flows owned|in sync)' | tr '\n' ' ')"
