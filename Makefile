@@ -80,7 +80,11 @@ unit: deps all $(UNIT_BINS)
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
 	@$(MAKE) --no-print-directory clang-build
+ifneq ($(SANITIZE),1)
 	@$(MAKE) --no-print-directory valgrind
+else
+	@echo "valgrind: skipped under SANITIZE=1 (ASan binaries cannot run under valgrind)"
+endif
 	@BUILD=$(abspath $(BUILD)) bash tests/run-all.sh $(UNIT_BINS)
 
 # The same sources must build warning-free under clang too.
