@@ -29,7 +29,8 @@ CORE_SRC    = $(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) src/daemon/config.c src/d
 
 obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
 
-all: $(BUILD)/ctsyncd $(BUILD)/ctsyncctl $(BUILD)/ctsync-testtool $(BUILD)/ctsync-ctgen
+all: $(BUILD)/ctsyncd $(BUILD)/ctsyncctl $(BUILD)/ctsync-testtool $(BUILD)/ctsync-ctgen \
+     $(BUILD)/ctsync-ctload
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
@@ -52,6 +53,11 @@ $(BUILD)/ctsync-ctgen: tests/tools/ctgen.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(shell pkg-config --cflags libnetfilter_conntrack) \
 	    -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libnetfilter_conntrack libmnl)
+
+# Benchmark load generator (bench/): batched ctnetlink, no event socket.
+$(BUILD)/ctsync-ctload: bench/ctload.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libmnl)
 
 UNIT_TESTS = test_codec test_table test_buffers test_ctnl test_config test_repl test_seal
 UNIT_BINS  = $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
@@ -163,10 +169,17 @@ uninstall:
 	    $(DESTDIR)$(SYSCONFDIR)/ctsyncd/ctsyncd.conf.example $(DESTDIR)$(OCFDIR)/ctsyncd
 	rm -rf $(DESTDIR)$(LIBDIR_CT) $(DESTDIR)$(DOCDIR)
 
+# ctsyncd and conntrackd side by side (docs/BENCHMARKS.md): BENCH_FLOWS flows,
+# BENCH_REPS repetitions.
+BENCH_FLOWS ?= 1000000
+BENCH_REPS  ?= 3
+bench: deps all
+	@BUILD=$(abspath $(BUILD)) bash bench/bench.sh $(BENCH_FLOWS) $(BENCH_REPS)
+
 demo: deps all
 	@bash scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall
+.PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall bench

@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# bench/bench.sh — ctsyncd and conntrackd side by side, on the same load, in
+# the same run (docs/BENCHMARKS.md).  Two firewall namespaces joined by a
+# sync link; bench/ctload.c makes the load on fw1 through batched ctnetlink.
+#
+#   bench/bench.sh [FLOWS [REPS [LOSS_FLOWS]]]      (defaults 1000000 3 100000)
+#
+# Per daemon and repetition:
+#   gen_rate_off    flows/s creating FLOWS on fw1 with no daemon running
+#   gen_rate_on     the same with the daemons running (slowdown = on/off)
+#   lag_s           last creation on fw1 -> fw2's kernel holds all FLOWS
+#                   (ctsyncd inject immediate; conntrackd DisableExternalCache)
+#   missing         flows fw2 lacked when the wait gave up (must be 0)
+#   wire_new/upd/del bytes on fw1's sync interface (frames, headers and all,
+#                   encryption included) per created, updated, deleted flow
+#   rss_tx/rss_rx   daemon RSS growth per flow held, sender and receiver
+#   cpu_tx/cpu_rx   daemon CPU-seconds per 100,000 flows replicated
+#   commit_rate     flows/s written into fw2's kernel by one commit of FLOWS
+#                   held in memory (ctsyncd inject on-promote + ctsyncctl
+#                   commit; conntrackd external cache + conntrackd -c)
+#   loss_conv_s     LOSS_FLOWS at 10 % loss on the sync link: last creation
+#                   -> all in fw2's kernel
+# Results: bench/results/latest.txt (raw) and the table on stdout.
+#
+# The conntrack table is global to all namespaces: for the run the root
+# namespace's nf_conntrack_max and hash size are raised (and restored at
+# exit, also on failure).
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+export BUILD=${BUILD:-$TOP/build}
+FLOWS=${1:-1000000}
+REPS=${2:-3}
+LOSS_FLOWS=${3:-100000}
+. "$TOP/tests/cluster/lib.sh"
+B=$BUILD
+LOAD=$B/ctsync-ctload
+OUT=${BENCH_OUT:-$TOP/bench/results/latest.txt}
+mkdir -p "$(dirname "$OUT")"
+: > "$OUT"
+preflight
+[ -x "$LOAD" ] || { say "missing $LOAD: make bench"; exit 1; }
+command -v conntrackd >/dev/null || { say "missing conntrackd: make deps"; exit 1; }
+
+# -- the global conntrack limits, raised for the run, restored at exit
+MAX0=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
+HASH0=$(cat /sys/module/nf_conntrack/parameters/hashsize)
+restore_limits() {
+	echo "$HASH0" > /sys/module/nf_conntrack/parameters/hashsize 2>/dev/null
+	echo "$MAX0" > /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null
+}
+trap 'restore_limits; cleanup' EXIT
+need=$(( 2 * FLOWS + 2 * LOSS_FLOWS + 100000 ))
+[ "$need" -gt "$MAX0" ] && echo "$need" > /proc/sys/net/netfilter/nf_conntrack_max
+hash=$(( FLOWS > HASH0 ? FLOWS : HASH0 ))
+[ "$hash" -gt "$HASH0" ] && echo "$hash" > /sys/module/nf_conntrack/parameters/hashsize
+
+# -- two firewalls and a sync link, nothing else
+bench_topology() {
+	mkns "$NS_FW1"; mkns "$NS_FW2"
+	ip link add sync0 netns "$NS_FW1" type veth peer name sync0 netns "$NS_FW2"
+	local i
+	for i in 1 2; do
+		nsx "$P-fw$i" ip addr add 198.18.0.$i/24 dev sync0
+		nsx "$P-fw$i" ip link set sync0 up
+		nsx "$P-fw$i" sysctl -qw net.netfilter.nf_conntrack_events=1 >/dev/null
+		# conntrack must be on in the namespace: a rule that uses it
+		nsx "$P-fw$i" nft -f - <<'EOF'
+table inet bench { chain in { type filter hook input priority 0; ct state invalid counter; } }
+EOF
+	done
+}
+bench_teardown() {
+	stop_daemons_any
+	local ns
+	for ns in "$NS_FW1" "$NS_FW2"; do ip netns del "$ns" 2>/dev/null; done
+	NS_LIST=()
+	sleep 0.5
+}
+
+DPID=()
+stop_daemons_any() {
+	local p
+	for p in "${DPID[@]}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+	for p in "${DPID[@]}"; do [ -n "$p" ] && wait "$p" 2>/dev/null; done
+	DPID=()
+}
+
+rss_kb()  { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+tx_bytes() { nsx "$1" cat /sys/class/net/sync0/statistics/tx_bytes; }
+count() { nsx "$1" "$LOAD" count; }
+rec() { printf '%s %s %s %s\n' "$1" "$2" "$3" "$4" >> "$OUT"; }   # daemon rep key value
+quiet_link() {        # until fw1's sync tx stops moving for 0.5 s (bounded)
+	local end=$((SECONDS + ${1:-60})) a b
+	a=$(tx_bytes "$NS_FW1")
+	while [ $SECONDS -lt $end ]; do
+		sleep 0.5
+		b=$(tx_bytes "$NS_FW1")
+		[ "$a" = "$b" ] && return 0
+		a=$b
+	done
+	return 1
+}
+
+# -- the daemons
+ctsync_conf() {       # ctsync_conf ID INJECT
+	local id=$1 other=$((3 - $1))
+	[ -s "$T/sync.key" ] || "$B/ctsyncctl" keygen > "$T/sync.key"
+	cat > "$T/ctsyncd-$id.conf" <<EOF
+node = { id = $id; };
+sync = { role = "$( [ "$id" = 1 ] && echo primary || echo backup )"; inject = "$2"; };
+transport = { type = "udp"; interface = "sync0"; address = "198.18.0.$id";
+	peers = ( { id = $other; address = "198.18.0.$other"; } ); };
+control = { socket = "$T/ctsyncd-$id.sock"; };
+security = { key_file = "$T/sync.key"; };
+EOF
+}
+start_ctsyncd() {     # start_ctsyncd INJECT_ON_FW2
+	ctsync_conf 1 immediate; ctsync_conf 2 "$1"
+	local i
+	for i in 1 2; do
+		ip netns exec "$P-fw$i" "$B/ctsyncd" --foreground --config "$T/ctsyncd-$i.conf" \
+			>>"$T/ctsyncd-$i.log" 2>&1 &
+		DPID[$i]=$!
+	done
+	local end=$((SECONDS + 20))
+	while [ $SECONDS -lt $end ]; do
+		nsx "$NS_FW2" "$B/ctsyncctl" --socket "$T/ctsyncd-2.sock" status 2>/dev/null |
+			grep -q '^in sync: *yes' && return 0
+		sleep 0.1
+	done
+	say "ctsyncd did not come up"; return 1
+}
+conntrackd_conf() {   # conntrackd_conf ID EXTERNAL_CACHE(on|off)
+	local id=$1 other=$((3 - $1)) disable=On
+	[ "$2" = on ] && disable=Off
+	cat > "$T/conntrackd-$id.conf" <<EOF
+Sync {
+	Mode FTFW {
+		DisableExternalCache $disable
+	}
+	UDP {
+		IPv4_address 198.18.0.$id
+		IPv4_Destination_Address 198.18.0.$other
+		Port 3781
+		Interface sync0
+		SndSocketBuffer 33554432
+		RcvSocketBuffer 33554432
+		Checksum on
+	}
+}
+General {
+	HashSize 1048576
+	HashLimit 8388608
+	LogFile $T/conntrackd-$id.log
+	Syslog off
+	LockFile $T/conntrackd-$id.lock
+	UNIX {
+		Path $T/conntrackd-$id.ctl
+	}
+	NetlinkBufferSize 67108864
+	NetlinkBufferSizeMaxGrowth 134217728
+	NetlinkOverrunResync On
+	Filter From Userspace {
+		Address Ignore {
+			IPv4_address 127.0.0.1
+			IPv4_address 198.18.0.1
+			IPv4_address 198.18.0.2
+		}
+	}
+}
+EOF
+}
+start_conntrackd() {  # start_conntrackd EXTERNAL_CACHE_ON_FW2
+	conntrackd_conf 1 off; conntrackd_conf 2 "$1"
+	local i
+	for i in 1 2; do
+		ip netns exec "$P-fw$i" conntrackd -C "$T/conntrackd-$i.conf" >>"$T/conntrackd-$i.out" 2>&1 &
+		DPID[$i]=$!
+	done
+	sleep 1.5               # it has no "ready" signal: give it its start
+	for i in 1 2; do
+		kill -0 "${DPID[$i]}" 2>/dev/null || { say "conntrackd on fw$i died"; tail -5 "$T/conntrackd-$i.log"; return 1; }
+	done
+}
+
+# -- one repetition for one daemon
+one_rep() {           # one_rep DAEMON REP
+	local d=$1 r=$2 out end at
+	bench_topology
+	# generator alone
+	out=$(nsx "$NS_FW1" "$LOAD" create "$FLOWS" 0)
+	rec "$d" "$r" gen_rate_off "$(kv rate "$out")"
+	nsx "$NS_FW1" conntrack -F >/dev/null 2>&1
+	nsx "$NS_FW1" "$LOAD" wait 0 60 le >/dev/null
+
+	if [ "$d" = ctsyncd ]; then start_ctsyncd immediate || return 1
+	else start_conntrackd off || return 1; fi
+	local r1 r2 c1 c2 t0
+	r1=$(rss_kb "${DPID[1]}"); r2=$(rss_kb "${DPID[2]}")
+	c1=$(cpu_ticks "${DPID[1]}"); c2=$(cpu_ticks "${DPID[2]}")
+	t0=$(tx_bytes "$NS_FW1")
+	ip netns exec "$NS_FW2" "$LOAD" wait "$FLOWS" 180 >"$T/wait.out" &
+	local w=$!
+	out=$(nsx "$NS_FW1" "$LOAD" create "$FLOWS" 0)
+	end=$(kv end_ns "$out")
+	rec "$d" "$r" gen_rate_on "$(kv rate "$out")"
+	wait "$w"
+	at=$(kv at_ns "$(cat "$T/wait.out")")
+	if [ -n "$at" ]; then
+		rec "$d" "$r" lag_s "$(awk -v a="$at" -v b="$end" 'BEGIN { printf "%.3f", (a - b) / 1e9 }')"
+		rec "$d" "$r" missing 0
+	else
+		rec "$d" "$r" missing $(( FLOWS - $(count "$NS_FW2") ))
+	fi
+	quiet_link 60
+	local hz; hz=$(getconf CLK_TCK)
+	rec "$d" "$r" wire_new "$(( ($(tx_bytes "$NS_FW1") - t0) / FLOWS ))"
+	rec "$d" "$r" rss_tx "$(( ($(rss_kb "${DPID[1]}") - r1) * 1024 / FLOWS ))"
+	rec "$d" "$r" rss_rx "$(( ($(rss_kb "${DPID[2]}") - r2) * 1024 / FLOWS ))"
+	rec "$d" "$r" cpu_tx "$(awk -v t="$(( $(cpu_ticks "${DPID[1]}") - c1 ))" -v hz="$hz" -v n="$FLOWS" 'BEGIN { printf "%.3f", t / hz / n * 100000 }')"
+	rec "$d" "$r" cpu_rx "$(awk -v t="$(( $(cpu_ticks "${DPID[2]}") - c2 ))" -v hz="$hz" -v n="$FLOWS" 'BEGIN { printf "%.3f", t / hz / n * 100000 }')"
+	# updates and deletes: bytes per change
+	t0=$(tx_bytes "$NS_FW1")
+	nsx "$NS_FW1" "$LOAD" update "$FLOWS" 0 >/dev/null
+	quiet_link 60
+	rec "$d" "$r" wire_upd "$(( ($(tx_bytes "$NS_FW1") - t0) / FLOWS ))"
+	t0=$(tx_bytes "$NS_FW1")
+	nsx "$NS_FW1" "$LOAD" delete "$FLOWS" 0 >/dev/null
+	nsx "$NS_FW2" "$LOAD" wait 0 120 le >/dev/null || rec "$d" "$r" deletes_missing "$(count "$NS_FW2")"
+	quiet_link 60
+	rec "$d" "$r" wire_del "$(( ($(tx_bytes "$NS_FW1") - t0) / FLOWS ))"
+	bench_teardown
+
+	# commit of FLOWS held in memory
+	bench_topology
+	if [ "$d" = ctsyncd ]; then start_ctsyncd on-promote || return 1
+	else start_conntrackd on || return 1; fi
+	nsx "$NS_FW1" "$LOAD" create "$FLOWS" 0 >/dev/null
+	quiet_link 120
+	local s e
+	s=$(date +%s.%N)
+	if [ "$d" = ctsyncd ]; then
+		nsx "$NS_FW2" "$B/ctsyncctl" --socket "$T/ctsyncd-2.sock" commit >/dev/null
+	else
+		nsx "$NS_FW2" conntrackd -C "$T/conntrackd-2.conf" -c >/dev/null 2>&1
+	fi
+	nsx "$NS_FW2" "$LOAD" wait "$FLOWS" 120 >/dev/null
+	e=$(date +%s.%N)
+	rec "$d" "$r" commit_rate "$(awk -v s="$s" -v e="$e" -v n="$FLOWS" 'BEGIN { printf "%.0f", n / (e - s) }')"
+	bench_teardown
+
+	# convergence at 10 % loss
+	bench_topology
+	nsx "$NS_FW2" nft -f - <<'EOF'
+table inet loss { chain in { type filter hook prerouting priority -300; iifname "sync0" udp dport { 3780, 3781 } numgen random mod 100 < 10 drop; } }
+EOF
+	if [ "$d" = ctsyncd ]; then start_ctsyncd immediate || return 1
+	else start_conntrackd off || return 1; fi
+	ip netns exec "$NS_FW2" "$LOAD" wait "$LOSS_FLOWS" 120 >"$T/wait.out" &
+	w=$!
+	out=$(nsx "$NS_FW1" "$LOAD" create "$LOSS_FLOWS" 0)
+	end=$(kv end_ns "$out")
+	wait "$w"
+	at=$(kv at_ns "$(cat "$T/wait.out")")
+	if [ -n "$at" ]; then
+		rec "$d" "$r" loss_conv_s "$(awk -v a="$at" -v b="$end" 'BEGIN { printf "%.3f", (a - b) / 1e9 }')"
+	else
+		rec "$d" "$r" loss_missing $(( LOSS_FLOWS - $(count "$NS_FW2") ))
+	fi
+	bench_teardown
+}
+
+say "== bench: $FLOWS flows, $REPS repetitions, loss test $LOSS_FLOWS flows ($(date -u +%FT%TZ))"
+for r in $(seq 1 "$REPS"); do
+	for d in ctsyncd conntrackd; do
+		say "  rep $r: $d"
+		one_rep "$d" "$r" || { say "  rep $r $d failed"; bench_teardown; }
+	done
+done
+/usr/bin/python3 "$TOP/bench/table.py" "$OUT"

@@ -1,0 +1,52 @@
+#!/usr/bin/python3
+"""The benchmark table: median (min-max) per figure and daemon over the
+repetitions in a raw results file (lines "DAEMON REP KEY VALUE"), and the
+ctsyncd/conntrackd ratio of the medians."""
+import statistics, sys
+
+ROWS = [
+    ("lag_s", "lag after the last creation, s", "<= 0.1"),
+    ("missing", "flows missing on fw2", "0"),
+    ("gen_rate_off", "generator, no daemon, flows/s", ""),
+    ("gen_rate_on", "generator, daemons running, flows/s", ">= 90 % of off"),
+    ("commit_rate", "commit into the kernel, flows/s", ">= 400,000"),
+    ("wire_new", "sync bytes per new flow", "<= 40"),
+    ("wire_upd", "sync bytes per update", ""),
+    ("wire_del", "sync bytes per delete", "<= 16"),
+    ("rss_tx", "RSS per flow, sender, bytes", "<= 150"),
+    ("rss_rx", "RSS per flow, receiver, bytes", "<= 150"),
+    ("cpu_tx", "CPU-s per 100k flows, sender", "<= 1/2 conntrackd"),
+    ("cpu_rx", "CPU-s per 100k flows, receiver", "<= 1/2 conntrackd"),
+    ("loss_conv_s", "convergence at 10 % loss, s", ""),
+    ("loss_missing", "flows missing at 10 % loss", ""),
+    ("deletes_missing", "deletes not applied on fw2", ""),
+]
+
+vals = {}
+for line in open(sys.argv[1]):
+    p = line.split()
+    if len(p) != 4:
+        continue
+    try:
+        vals.setdefault((p[0], p[2]), []).append(float(p[3]))
+    except ValueError:
+        pass
+
+def cell(d, k):
+    v = vals.get((d, k))
+    if not v:
+        return "-", None
+    m = statistics.median(v)
+    fmt = (lambda x: "%.3f" % x) if max(abs(x) for x in v) < 100 and any(x != int(x) for x in v) \
+        else (lambda x: "%d" % x)
+    return "%s (%s-%s, n=%d)" % (fmt(m), fmt(min(v)), fmt(max(v)), len(v)), m
+
+print("%-38s %-32s %-32s %-8s %s" % ("figure", "ctsyncd median (min-max)",
+                                      "conntrackd median (min-max)", "ratio", "target"))
+for k, name, target in ROWS:
+    a, ma = cell("ctsyncd", k)
+    b, mb = cell("conntrackd", k)
+    if a == "-" and b == "-":
+        continue
+    ratio = "%.2f" % (ma / mb) if ma is not None and mb else "-"
+    print("%-38s %-32s %-32s %-8s %s" % (name, a, b, ratio, target))
