@@ -65,7 +65,7 @@ bench_topology() {
 		nsx "$P-fw$i" sysctl -qw net.netfilter.nf_conntrack_events=1 >/dev/null
 		# conntrack must be on in the namespace: a rule that uses it
 		nsx "$P-fw$i" nft -f - <<'EOF'
-table inet bench { chain in { type filter hook input priority 0; ct state invalid counter; } }
+table inet bench { chain in { type filter hook input priority 0; ct state invalid counter; }; }
 EOF
 	done
 }
@@ -200,7 +200,9 @@ one_rep() {           # one_rep DAEMON REP
 	r1=$(rss_kb "${DPID[1]}"); r2=$(rss_kb "${DPID[2]}")
 	c1=$(cpu_ticks "${DPID[1]}"); c2=$(cpu_ticks "${DPID[2]}")
 	t0=$(tx_bytes "$NS_FW1")
-	ip netns exec "$NS_FW2" "$LOAD" wait "$FLOWS" 180 >"$T/wait.out" &
+	# fw2's table holds the sync link's own flow(s) too: count from there
+	local base2; base2=$(count "$NS_FW2")
+	ip netns exec "$NS_FW2" "$LOAD" wait $((base2 + FLOWS)) 180 >"$T/wait.out" &
 	local w=$!
 	out=$(nsx "$NS_FW1" "$LOAD" create "$FLOWS" 0)
 	end=$(kv end_ns "$out")
@@ -211,7 +213,7 @@ one_rep() {           # one_rep DAEMON REP
 		rec "$d" "$r" lag_s "$(awk -v a="$at" -v b="$end" 'BEGIN { printf "%.3f", (a - b) / 1e9 }')"
 		rec "$d" "$r" missing 0
 	else
-		rec "$d" "$r" missing $(( FLOWS - $(count "$NS_FW2") ))
+		rec "$d" "$r" missing $(( base2 + FLOWS - $(count "$NS_FW2") ))
 	fi
 	quiet_link 60
 	local hz; hz=$(getconf CLK_TCK)
@@ -227,7 +229,8 @@ one_rep() {           # one_rep DAEMON REP
 	rec "$d" "$r" wire_upd "$(( ($(tx_bytes "$NS_FW1") - t0) / FLOWS ))"
 	t0=$(tx_bytes "$NS_FW1")
 	nsx "$NS_FW1" "$LOAD" delete "$FLOWS" 0 >/dev/null
-	nsx "$NS_FW2" "$LOAD" wait 0 120 le >/dev/null || rec "$d" "$r" deletes_missing "$(count "$NS_FW2")"
+	nsx "$NS_FW2" "$LOAD" wait "$base2" 120 le >/dev/null ||
+		rec "$d" "$r" deletes_missing "$(( $(count "$NS_FW2") - base2 ))"
 	quiet_link 60
 	rec "$d" "$r" wire_del "$(( ($(tx_bytes "$NS_FW1") - t0) / FLOWS ))"
 	bench_teardown
@@ -236,6 +239,7 @@ one_rep() {           # one_rep DAEMON REP
 	bench_topology
 	if [ "$d" = ctsyncd ]; then start_ctsyncd on-promote || return 1
 	else start_conntrackd on || return 1; fi
+	base2=$(count "$NS_FW2")
 	nsx "$NS_FW1" "$LOAD" create "$FLOWS" 0 >/dev/null
 	quiet_link 120
 	local s e
@@ -245,7 +249,7 @@ one_rep() {           # one_rep DAEMON REP
 	else
 		nsx "$NS_FW2" conntrackd -C "$T/conntrackd-2.conf" -c >/dev/null 2>&1
 	fi
-	nsx "$NS_FW2" "$LOAD" wait "$FLOWS" 120 >/dev/null
+	nsx "$NS_FW2" "$LOAD" wait $((base2 + FLOWS)) 120 >/dev/null
 	e=$(date +%s.%N)
 	rec "$d" "$r" commit_rate "$(awk -v s="$s" -v e="$e" -v n="$FLOWS" 'BEGIN { printf "%.0f", n / (e - s) }')"
 	bench_teardown
@@ -253,11 +257,12 @@ one_rep() {           # one_rep DAEMON REP
 	# convergence at 10 % loss
 	bench_topology
 	nsx "$NS_FW2" nft -f - <<'EOF'
-table inet loss { chain in { type filter hook prerouting priority -300; iifname "sync0" udp dport { 3780, 3781 } numgen random mod 100 < 10 drop; } }
+table inet loss { chain in { type filter hook prerouting priority -300; iifname "sync0" udp dport { 3780, 3781 } numgen random mod 100 < 10 drop; }; }
 EOF
 	if [ "$d" = ctsyncd ]; then start_ctsyncd immediate || return 1
 	else start_conntrackd off || return 1; fi
-	ip netns exec "$NS_FW2" "$LOAD" wait "$LOSS_FLOWS" 120 >"$T/wait.out" &
+	base2=$(count "$NS_FW2")
+	ip netns exec "$NS_FW2" "$LOAD" wait $((base2 + LOSS_FLOWS)) 120 >"$T/wait.out" &
 	w=$!
 	out=$(nsx "$NS_FW1" "$LOAD" create "$LOSS_FLOWS" 0)
 	end=$(kv end_ns "$out")
@@ -266,7 +271,7 @@ EOF
 	if [ -n "$at" ]; then
 		rec "$d" "$r" loss_conv_s "$(awk -v a="$at" -v b="$end" 'BEGIN { printf "%.3f", (a - b) / 1e9 }')"
 	else
-		rec "$d" "$r" loss_missing $(( LOSS_FLOWS - $(count "$NS_FW2") ))
+		rec "$d" "$r" loss_missing $(( base2 + LOSS_FLOWS - $(count "$NS_FW2") ))
 	fi
 	bench_teardown
 }
