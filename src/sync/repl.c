@@ -345,6 +345,8 @@ static void refresh_one(struct repl *r, struct flow *f, const struct ct *ct)
 	}
 }
 
+static void heartbeat_send(struct repl *r);
+
 void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, bool own)
 {
 	uint32_t self = r->cfg.node_id;
@@ -353,6 +355,12 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 		r->st.ev_own++;
 		return;
 	}
+	/* A synchronous full dump (start-up, event overrun) of a large table
+	 * takes seconds: keep heartbeating through it, or peers would take us
+	 * for dead. */
+	if (ev == CTNL_EV_DUMP && !r->refreshing && (++r->dump_seen & 1023) == 0 &&
+	    repl_now(r) - r->last_hb >= r->cfg.heartbeat_ms)
+		heartbeat_send(r);
 	if (ev == CTNL_EV_NEW)
 		r->st.ev_new++;
 	else if (ev == CTNL_EV_UPDATE)
@@ -653,21 +661,9 @@ void repl_poll(struct repl *r)
 	exp_poll(r);
 }
 
-void repl_tick(struct repl *r)
+/* Data first, so the heartbeat's lastseq covers it. */
+static void heartbeat_send(struct repl *r)
 {
-	uint64_t t = repl_now(r);
-	uint64_t dead_ms = (uint64_t)r->cfg.heartbeat_ms * r->cfg.dead_after;
-
-	for (unsigned i = 0; i < r->cfg.npeers; i++) {
-		struct peer *p = &r->peer[i];
-		if (p->alive && t - p->last_heard > dead_ms) {
-			p->alive = false;
-			log_warnx("peer %u is dead (silent for %llu ms)", p->id,
-				  (unsigned long long)(t - p->last_heard));
-		}
-	}
-	repl_poll(r);
-	/* Data first, so the heartbeat's lastseq covers it. */
 	repl_flush(r);
 	struct owner_stats o = table_owner(r->t, r->cfg.node_id);
 	struct hb_info hb = {
@@ -678,6 +674,29 @@ void repl_tick(struct repl *r)
 	};
 	codec_put_heartbeat(&r->w, &hb);
 	frame_send(r, true);
+	r->last_hb = repl_now(r);
+}
+
+void repl_tick(struct repl *r)
+{
+	uint64_t t = repl_now(r);
+	uint64_t dead_ms = (uint64_t)r->cfg.heartbeat_ms * r->cfg.dead_after;
+	/* If we ourselves were not listening for a while (a long synchronous
+	 * dump), the silence we measure is ours: judge the peers next time,
+	 * once their frames have been read. */
+	bool stalled = r->last_tick && t - r->last_tick > dead_ms / 2;
+
+	r->last_tick = t;
+	for (unsigned i = 0; i < r->cfg.npeers && !stalled; i++) {
+		struct peer *p = &r->peer[i];
+		if (p->alive && t - p->last_heard > dead_ms) {
+			p->alive = false;
+			log_warnx("peer %u is dead (silent for %llu ms)", p->id,
+				  (unsigned long long)(t - p->last_heard));
+		}
+	}
+	repl_poll(r);
+	heartbeat_send(r);
 }
 
 struct own_ctx {

@@ -66,6 +66,8 @@ struct repl {
 	struct repl_stats st;
 	uint32_t epoch, seq;            /* seq: last data frame sent */
 	uint64_t pn;                    /* next packet number */
+	uint64_t last_hb, last_tick;    /* heartbeat sent, repl_tick run */
+	unsigned dump_seen;             /* entries of a synchronous dump, for keepalive */
 	uint8_t secret[32];             /* keys the cookies of our challenges */
 	uint32_t bulk_id, gen;
 	bool primary;
