@@ -235,12 +235,10 @@ static void tr_readable(struct ev_loop *loop, ev_io *w, int revents)
 				repl_receive(d->repl, d->rxbuf, 0, &from);      /* counted as malformed */
 			continue;
 		}
-		/* node and key id, for the log, before decryption touches the frame */
-		uint8_t head[WIRE_HDR_LEN];
-		memcpy(head, d->rxbuf, (size_t)n < sizeof(head) ? (size_t)n : sizeof(head));
+		/* seal_open leaves the header alone: the log reads node and key from it */
 		ssize_t plain = seal_open(d->seal, d->rxbuf, (size_t)n);
 		if (plain < 0) {
-			log_rejected(&from, head, (size_t)n, plain);
+			log_rejected(&from, d->rxbuf, (size_t)n, plain);
 			continue;
 		}
 		repl_receive(d->repl, d->rxbuf, (size_t)plain, &from);

@@ -75,7 +75,8 @@ unsigned seal_key_ids(const struct seal *s, uint8_t *ids, unsigned cap);
  * returns the datagram length or -errno. */
 ssize_t seal_frame(struct seal *s, uint8_t *buf, size_t len, size_t cap);
 /* Check and decrypt a datagram in place; returns the plain frame's length
- * (the tag dropped) or -enum seal_err. */
+ * (the tag dropped) or -enum seal_err.  The header is never modified (a
+ * refused frame's records are wiped, its header stays readable). */
 ssize_t seal_open(struct seal *s, uint8_t *buf, size_t len);
 
 const struct seal_stats *seal_stats(const struct seal *s);

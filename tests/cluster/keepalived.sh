@@ -135,7 +135,8 @@ ka_start 1 && ka_start 2 || finish "$NAME"
 wait_for 10 has_vip "$NS_FW1" && wait_for 5 primary "$NS_FW1" ||
 	fail "fw1 not VRRP master and primary at start (role $(role "$NS_FW1"))"
 wait_for 5 primary "$NS_FW1" && [ "$(role "$NS_FW2")" = backup ] &&
-	ok "start: fw1 is VRRP master and ctsyncd primary, fw2 backup"
+	ok "start: fw1 is VRRP master and ctsyncd primary, fw2 backup" ||
+	fail "start: fw1 $(role "$NS_FW1"), fw2 $(role "$NS_FW2")"
 bg "$NS_CL" pos "$B/ctsync-testtool" tcp-stream 203.0.113.10 8080 20 20
 client=$BG_PID
 sleep 3
