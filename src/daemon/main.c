@@ -116,6 +116,12 @@ static int op_dump_start(void *arg)
 	return ctnl_dump_start(d->nl);
 }
 
+static int op_dump_finish(void *arg)
+{
+	struct daemon *d = arg;
+	return ctnl_dump_finish(d->nl);
+}
+
 static void on_dump_done(void *arg)
 {
 	struct daemon *d = arg;
@@ -513,6 +519,7 @@ static int run(struct daemon *d, bool foreground)
 		.inject_flush = op_inject_flush,
 		.dump = op_dump,
 		.dump_start = op_dump_start,
+		.dump_finish = op_dump_finish,
 		.inject_exp = op_inject_exp,
 		.exp_dump = op_exp_dump,
 		.get = op_get,

@@ -85,6 +85,34 @@ void ct_merge(struct ct *dst, const struct ct *src)
 	dst->has |= h;
 }
 
+bool ct_differs(const struct ct *have, const struct ct *src)
+{
+	uint32_t h = src->has;
+
+	if (h & ~have->has & ~CT_HAS_TIMEOUT)
+		return true;            /* a part we did not know */
+	return ((h & CT_HAS_REPLY) && !ct_tuple_equal(&have->reply, &src->reply)) ||
+	       ((h & CT_HAS_STATUS) && have->status != src->status) ||
+	       ((h & CT_HAS_MARK) && have->mark != src->mark) ||
+	       ((h & CT_HAS_SECMARK) && have->secmark != src->secmark) ||
+	       ((h & CT_HAS_TCP) &&
+		(have->tcp.state != src->tcp.state ||
+		 memcmp(have->tcp.wscale, src->tcp.wscale, sizeof(src->tcp.wscale)) != 0 ||
+		 memcmp(have->tcp.flags, src->tcp.flags, sizeof(src->tcp.flags)) != 0)) ||
+	       ((h & CT_HAS_SCTP) &&
+		(have->sctp.state != src->sctp.state || have->sctp.vtag[0] != src->sctp.vtag[0] ||
+		 have->sctp.vtag[1] != src->sctp.vtag[1])) ||
+	       ((h & CT_HAS_DCCP) &&
+		(have->dccp.state != src->dccp.state || have->dccp.role != src->dccp.role ||
+		 have->dccp.hs_seq != src->dccp.hs_seq)) ||
+	       ((h & CT_HAS_SEQADJ_O) &&
+		memcmp(&have->seqadj[0], &src->seqadj[0], sizeof(src->seqadj[0])) != 0) ||
+	       ((h & CT_HAS_SEQADJ_R) &&
+		memcmp(&have->seqadj[1], &src->seqadj[1], sizeof(src->seqadj[1])) != 0) ||
+	       ((h & CT_HAS_HELPER) && strncmp(have->helper, src->helper, sizeof(src->helper)) != 0) ||
+	       ((h & CT_HAS_LABELS) && memcmp(have->labels, src->labels, sizeof(src->labels)) != 0);
+}
+
 static bool has_ports(uint8_t l4)
 {
 	return l4 == IPPROTO_TCP || l4 == IPPROTO_UDP || l4 == IPPROTO_UDPLITE ||

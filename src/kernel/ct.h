@@ -91,6 +91,8 @@ bool ct_key_equal(const struct ct *a, const struct ct *b);
 uint64_t ct_key_hash(const struct ct *ct);
 /* Fold the parts `src` has into `dst` (same key). */
 void ct_merge(struct ct *dst, const struct ct *src);
+/* Would ct_merge(have, src) change anything but the timeout? */
+bool ct_differs(const struct ct *have, const struct ct *src);
 /* Reply tuple for a protocol whose reply is the mirrored original, or false. */
 bool ct_mirror(const struct ct *ct, struct ct_tuple *out);
 /* Does the address (given as family + bytes) fall in ct's tuples? */

@@ -872,12 +872,19 @@ int ctnl_dump_fd(const struct ctnl *nl)
 	return mnl_socket_get_fd(nl->dump);
 }
 
+int ctnl_dump_finish(struct ctnl *nl)
+{
+	int ret = 0;
+	while (nl->dump_seq && (ret = ctnl_dump_read(nl, 1 << 30, true)) == 0)
+		;
+	return ret < 0 ? ret : 0;
+}
+
 /* A whole dump of one type, synchronously (finishing one under way first:
  * one dump at a time on the socket). */
 static int dump_sync(struct ctnl *nl, uint16_t type)
 {
-	while (nl->dump_seq && ctnl_dump_read(nl, 1 << 30, true) == 0)
-		;
+	ctnl_dump_finish(nl);
 	int ret = dump_start(nl, type);
 	while (ret == 0)
 		ret = ctnl_dump_read(nl, 1 << 30, true);
@@ -1031,8 +1038,7 @@ int ctnl_get(struct ctnl *nl, const struct ct *key, struct ct *out)
 	struct get_ctx g = { out, 0 };
 
 	/* the dump socket: one request at a time, so finish a dump under way */
-	while (nl->dump_seq && ctnl_dump_read(nl, 1 << 30, true) == 0)
-		;
+	ctnl_dump_finish(nl);
 	uint32_t seq = ++nl->seq;
 	size_t len = ctnl_build(buf, CTNL_OP_DELETE, key, false, seq);     /* key only */
 	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;

@@ -84,6 +84,8 @@ int ctnl_dump(struct ctnl *nl);
 int ctnl_dump_start(struct ctnl *nl);
 int ctnl_dump_read(struct ctnl *nl, int budget, bool wait);
 int ctnl_dump_fd(const struct ctnl *nl);
+/* Read a dump under way to its end, now (0 also when none is). */
+int ctnl_dump_finish(struct ctnl *nl);
 /* Read one entry now (by its key), into *out.  0, or -ENOENT / -errno. */
 int ctnl_get(struct ctnl *nl, const struct ct *key, struct ct *out);
 /* Queue one message; sends the batch when it is full. */

@@ -69,6 +69,7 @@ void repl_free(struct repl *r)
 {
 	if (!r)
 		return;
+	keyset_clear(&r->gone);
 	struct flow *f = r->dhead, *n;
 	for (; f; f = n) {
 		n = f->dnext;
@@ -281,6 +282,8 @@ static bool filtered(struct repl *r, const struct ct *ct)
 
 void repl_drop(struct repl *r, struct flow *f)
 {
+	if (r->dump_mode == DUMP_REFRESH || r->dump_mode == DUMP_FULL)
+		keyset_add(&r->gone, f->khash);
 	table_remove(r->t, f);
 	if (f->dirty)
 		f->dead = 1;            /* flush_dirty frees it */
@@ -347,6 +350,54 @@ static void refresh_one(struct repl *r, struct flow *f, const struct ct *ct)
 
 static void heartbeat_send(struct repl *r);
 
+/* An entry of a kernel dump. */
+static void dump_entry(struct repl *r, const struct ct *ct)
+{
+	uint32_t self = r->cfg.node_id;
+	struct flow *f = table_find(r->t, ct);
+
+	if (!f) {
+		/* A background dump hands over what the kernel buffered a while
+		 * ago: a flow we dropped since then is not a new one of ours. */
+		if (r->dump_mode != DUMP_SYNC && keyset_has(&r->gone, ct_key_hash(ct))) {
+			r->st.dump_stale++;
+			return;
+		}
+		struct ct full = *ct;
+		full.has |= CT_HAS_MARK | CT_HAS_LABELS | CT_HAS_HELPER | CT_HAS_ZONE;
+		/* What the kernel holds when we start may be ours or a copy of a
+		 * peer's: it stays without owner until the peers' bulks tell. */
+		f = table_add(r->t, &full, r->loading ? OWNER_NONE : self);
+		if (!f)
+			return;
+		f->in_kernel = 1;
+		f->bulk_mark = r->dump_gen;
+		if (!r->loading) {
+			r->st.dump_found++;     /* its NEW event was lost */
+			mark_dirty(r, f, REC_FLOW_UPSERT);
+		}
+		return;
+	}
+	f->in_kernel = 1;
+	if (f->owner != self) {
+		/* a copy we hold for its owner (whose bulks mark it), or one
+		 * found at start-up */
+		if (f->owner == OWNER_NONE)
+			f->bulk_mark = r->dump_gen;
+		return;
+	}
+	/* An event since the dump began is at least as new as this entry. */
+	bool newer = f->bulk_mark == r->dump_gen;
+	f->bulk_mark = r->dump_gen;
+	if (r->dump_mode != DUMP_REFRESH && !newer && ct_differs(&f->ct, ct)) {
+		/* events were lost (an overrun): the kernel's state wins */
+		ct_merge(&f->ct, ct);
+		mark_dirty(r, f, REC_FLOW_UPSERT);
+		return;
+	}
+	refresh_one(r, f, ct);
+}
+
 void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, bool own)
 {
 	uint32_t self = r->cfg.node_id;
@@ -355,10 +406,10 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 		r->st.ev_own++;
 		return;
 	}
-	/* A synchronous full dump (start-up, event overrun) of a large table
-	 * takes seconds: keep heartbeating through it, or peers would take us
-	 * for dead. */
-	if (ev == CTNL_EV_DUMP && !r->refreshing && (++r->dump_seen & 1023) == 0 &&
+	/* A synchronous full dump (start-up, resync) of a large table takes
+	 * seconds: keep heartbeating through it, or peers would take us for
+	 * dead. */
+	if (ev == CTNL_EV_DUMP && r->dump_mode == DUMP_SYNC && (++r->dump_seen & 1023) == 0 &&
 	    repl_now(r) - r->last_hb >= r->cfg.heartbeat_ms)
 		heartbeat_send(r);
 	if (ev == CTNL_EV_NEW)
@@ -369,6 +420,10 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 		r->st.ev_destroy++;
 	if (filtered(r, ct)) {
 		r->st.ev_filtered++;
+		return;
+	}
+	if (ev == CTNL_EV_DUMP) {
+		dump_entry(r, ct);
 		return;
 	}
 	struct flow *f = table_find(r->t, ct);
@@ -388,34 +443,27 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 	}
 	if (!f) {
 		struct ct full = *ct;
-		if (ev == CTNL_EV_NEW || ev == CTNL_EV_DUMP)
+		if (ev == CTNL_EV_NEW)
 			full.has |= CT_HAS_MARK | CT_HAS_LABELS | CT_HAS_HELPER | CT_HAS_ZONE;
-		/* What the kernel holds when we start may be ours or a copy of a
-		 * peer's: it stays without owner until the peers' bulks tell. */
-		f = table_add(r->t, &full, r->loading ? OWNER_NONE : self);
+		f = table_add(r->t, &full, self);
 		if (!f)
 			return;
 		f->in_kernel = 1;
 		f->bulk_mark = r->dump_gen;
-		if (!r->loading)
-			mark_dirty(r, f, REC_FLOW_UPSERT);
+		mark_dirty(r, f, REC_FLOW_UPSERT);
 		return;
 	}
 	f->in_kernel = 1;
-	f->bulk_mark = r->dump_gen;
-	if (ev == CTNL_EV_DUMP && r->refreshing && f->owner == self) {
-		refresh_one(r, f, ct);
-		return;
-	}
 	if (f->owner != self) {
-		if (ev == CTNL_EV_DUMP)
-			return;         /* a copy we hold for its owner */
 		if (!r->primary && !peer_dead(r, f->owner)) {
 			r->st.ev_foreign++;     /* the owner will tell us */
 			return;
 		}
 		adopt(r, f);
 	}
+	/* ours: a dump under way need not tell us about it (and a peer's
+	 * bulk mark is left alone above) */
+	f->bulk_mark = r->dump_gen;
 	ct_merge(&f->ct, ct);
 	mark_dirty(r, f, REC_FLOW_UPSERT);
 }
@@ -497,24 +545,76 @@ unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen)
 	return s.n;
 }
 
-/* Dump the kernel table; local flows it no longer has are deleted. */
+/* ---- dumps -------------------------------------------------------------------
+ *
+ * One at a time on the dump socket, each with a new generation in dump_gen:
+ * every entry it shows and every event meanwhile marks its flow, so that at
+ * the end our flows left unmarked are known to be gone from the kernel.
+ *  - sync: start-up and `resync`, read at once (heartbeating inside);
+ *  - refresh: every refresh_ms in the background, timeouts only;
+ *  - full: after an event overrun, in the background: flows whose NEW event
+ *    was lost are found, states the kernel changed without a (delivered)
+ *    event are taken, ours that vanished are swept.  An overrun during a
+ *    background dump turns it into a full one and asks for another after it
+ *    (the part already read may have missed events).
+ * The inject batch is flushed before a dump starts, and keys dropped during
+ * a background dump are remembered (keyset.h), so a dump never shows us as
+ * new a flow that we deleted or saw destroyed a moment before.
+ */
+static void dump_begin(struct repl *r, enum dump_mode mode)
+{
+	r->ops.inject_flush(r->ops.arg);
+	keyset_clear(&r->gone);
+	r->dump_mode = mode;
+	r->dump_gen = ++r->gen;
+	r->dump_seen = 0;
+}
+
+static void dump_end(struct repl *r)
+{
+	r->dump_mode = DUMP_NONE;
+	r->dump_gen = 0;
+	keyset_clear(&r->gone);
+}
+
+static unsigned sweep_ours(struct repl *r, uint32_t gen)
+{
+	return repl_sweep(r, r->cfg.node_id, gen);
+}
+
+/* Synchronous: `sweep_local` drops our flows the kernel no longer has. */
 static int dump_and_diff(struct repl *r, bool sweep_local)
 {
-	r->refreshing = false;          /* a full dump replaces a refresh under way */
-	r->dump_gen = ++r->gen;
+	if (r->dump_mode != DUMP_NONE) {
+		r->dump_again = false;  /* this one replaces it */
+		if (r->ops.dump_finish)
+			r->ops.dump_finish(r->ops.arg);
+	}
+	dump_begin(r, DUMP_SYNC);
+	uint32_t gen = r->dump_gen;
 	int err = r->ops.dump(r->ops.arg);
 	if (err < 0) {
 		log_err("kernel table dump failed: %s", strerror(-err));
-		r->dump_gen = 0;
+		dump_end(r);
 		return err;
 	}
 	if (r->cfg.exp_sync && r->ops.exp_dump && (err = r->ops.exp_dump(r->ops.arg)) < 0)
 		log_warnx("kernel expectation dump failed: %s", strerror(-err));
-	unsigned n = sweep_local ? repl_sweep(r, r->cfg.node_id, r->dump_gen) : 0;
+	unsigned n = sweep_local ? sweep_ours(r, gen) : 0;
 	if (n)
 		log_info("kernel dump: %u local flows were gone", n);
-	r->dump_gen = 0;
+	dump_end(r);
 	return 0;
+}
+
+static void dump_background(struct repl *r, enum dump_mode mode)
+{
+	dump_begin(r, mode);
+	if (r->ops.dump_start(r->ops.arg) < 0) {
+		log_limited(LOG_LVL_WARN, "could not start a kernel dump");
+		dump_end(r);
+		r->dump_again = mode == DUMP_FULL;      /* retried by repl_poll */
+	}
 }
 
 int repl_load_kernel(struct repl *r)
@@ -530,40 +630,70 @@ int repl_load_kernel(struct repl *r)
 	return err;
 }
 
-static void refresh_poll(struct repl *r)
+static void dump_poll(struct repl *r)
 {
 	uint64_t t = repl_now(r);
 
-	if (!r->cfg.refresh_ms || !r->ops.dump_start || r->refreshing || r->starting ||
-	    t - r->last_refresh < r->cfg.refresh_ms)
+	if (r->dump_mode != DUMP_NONE || !r->ops.dump_start)
+		return;
+	if (r->dump_again) {
+		r->dump_again = false;
+		dump_background(r, DUMP_FULL);
+		return;
+	}
+	if (!r->cfg.refresh_ms || r->starting || t - r->last_refresh < r->cfg.refresh_ms)
 		return;
 	r->last_refresh = t;
-	r->refresh_gen = r->dump_gen = ++r->gen;
-	r->refreshing = true;           /* before: the dump may complete at once */
 	r->st.refreshes++;
-	if (r->ops.dump_start(r->ops.arg) < 0) {
-		r->refreshing = false;
-		r->dump_gen = 0;
-	}
+	dump_background(r, DUMP_REFRESH);
 }
 
 void repl_dump_done(struct repl *r)
 {
-	if (!r->refreshing)
-		return;
-	r->refreshing = false;
-	r->dump_gen = 0;
+	enum dump_mode mode = r->dump_mode;
+	uint32_t gen = r->dump_gen;
+
+	if (mode != DUMP_REFRESH && mode != DUMP_FULL)
+		return;                 /* a synchronous one: its caller finishes it */
+	if (mode == DUMP_FULL && r->cfg.exp_sync && r->ops.exp_dump) {
+		/* read at once (a small table), under the same generation; its
+		 * end comes back here, as a synchronous dump's */
+		r->dump_mode = DUMP_SYNC;
+		int err = r->ops.exp_dump(r->ops.arg);
+		if (err < 0)
+			log_warnx("kernel expectation dump failed: %s", strerror(-err));
+	}
 	/* ours that the dump did not show ended without an event reaching us */
-	unsigned n = repl_sweep(r, r->cfg.node_id, r->refresh_gen);
+	unsigned n = sweep_ours(r, gen);
+	dump_end(r);
 	if (n)
-		log_info("refresh: %u local flows had ended unseen", n);
+		log_info("%s: %u local flows had ended unseen",
+			 mode == DUMP_FULL ? "kernel dump after an overrun" : "refresh", n);
+	if (mode == DUMP_FULL)
+		log_info("kernel dump after an overrun complete: %u flows held",
+			 table_owner(r->t, r->cfg.node_id).flows);
+	if (r->dump_again) {
+		r->dump_again = false;
+		dump_background(r, DUMP_FULL);
+	}
 }
 
 void repl_kernel_overrun(struct repl *r)
 {
 	r->st.overruns++;
 	log_limited(LOG_LVL_WARN, "kernel event overrun: resynchronising from a dump");
-	dump_and_diff(r, true);
+	if (!r->ops.dump_start) {
+		dump_and_diff(r, true);
+		return;
+	}
+	if (r->dump_mode == DUMP_NONE) {
+		dump_background(r, DUMP_FULL);
+		return;
+	}
+	/* the rest of this dump is taken in full, and what it read already
+	 * may have missed events: once more after it */
+	r->dump_mode = DUMP_FULL;
+	r->dump_again = true;
 }
 
 /* ---- start-up ----------------------------------------------------------------
@@ -657,7 +787,7 @@ void repl_poll(struct repl *r)
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
 		recv_poll(r, &r->peer[i]);
 	startup_poll(r);
-	refresh_poll(r);
+	dump_poll(r);
 	exp_poll(r);
 }
 
@@ -712,6 +842,7 @@ static void take_one(void *arg, struct flow *f)
 	if (f->owner == r->cfg.node_id)
 		return;
 	table_set_owner(r->t, f, r->cfg.node_id);
+	f->bulk_mark = r->dump_gen;     /* a dump under way must not sweep it */
 	/* With inject = on-promote the kernel may hold an older state of the
 	 * flow (from when it was ours): the owner's latest one replaces it. */
 	if (!f->in_kernel || f->pending)

@@ -69,6 +69,7 @@ struct repl_ops {
 	int (*inject_flush)(void *arg);
 	int (*dump)(void *arg);         /* delivers entries back via repl_kernel_event */
 	int (*dump_start)(void *arg);   /* the same in the background; repl_dump_done() at the end */
+	int (*dump_finish)(void *arg);  /* read a background dump to its end now (optional) */
 	int (*inject_exp)(void *arg, enum ctnl_op op, const struct exp *e);
 	int (*exp_dump)(void *arg);     /* expectations back via repl_kernel_exp_event */
 	int (*get)(void *arg, const struct ct *key, struct ct *out);    /* one entry, now */
@@ -92,6 +93,7 @@ struct repl_stats {
 	uint64_t rx_dup, tx_retransmits, tx_nacks, rx_nacks, resync_escalations;
 	uint64_t resyncs_asked, digest_mismatches, orphans_claimed;
 	uint64_t refreshes, refreshed, stale_purged;
+	uint64_t dump_found, dump_stale;      /* see repl.c "dumps" */
 	uint64_t exp_events, exp_rx_upserts, exp_rx_deletes, exp_injected, exp_waiting_dropped,
 		 exp_inject_failed;
 	uint64_t rx_replay, rx_old_epoch, rx_unconfirmed, epochs_confirmed;

@@ -8,6 +8,7 @@
 
 #include "sync/codec.h"
 #include "sync/exps.h"
+#include "sync/keyset.h"
 #include "sync/reorder.h"
 #include "sync/repl.h"
 #include "sync/ring.h"
@@ -56,6 +57,13 @@ struct peer {
 	struct repl_peer_counters c;
 };
 
+enum dump_mode {
+	DUMP_NONE,
+	DUMP_SYNC,                      /* start-up, resync: read at once */
+	DUMP_REFRESH,                   /* background: timeouts of our flows */
+	DUMP_FULL,                      /* background, after an overrun: everything */
+};
+
 struct repl {
 	struct repl_config cfg;
 	struct repl_ops ops;
@@ -84,9 +92,11 @@ struct repl {
 	bool loading;                   /* the initial dump is being read */
 	bool starting;                  /* orphans not yet settled (see repl.c) */
 	uint64_t started;
-	uint32_t dump_gen;
-	bool refreshing;                /* a background dump is being read */
-	uint32_t refresh_gen;
+	/* Kernel dumps (repl.c "dumps"): one at a time. */
+	enum dump_mode dump_mode;
+	uint32_t dump_gen;              /* marks the flows a dump (or an event) saw */
+	bool dump_again;                /* an overrun during a dump: another one */
+	struct keyset gone;             /* keys dropped while a background dump runs */
 	uint64_t last_refresh;
 };
 

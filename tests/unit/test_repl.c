@@ -41,6 +41,12 @@ struct node {
 	struct repl *r;
 	struct simkernel k;
 	struct sockaddr_storage addr;
+	/* a background dump read later from a copy taken when it started, as
+	 * the kernel fills a dump's buffers before they are read */
+	bool slow_dump;
+	struct ct snap[KMAX];
+	unsigned snap_n, snap_pos;
+	bool snapping;
 };
 
 struct pkt {
@@ -160,13 +166,37 @@ static int op_dump(void *arg)
 	return 0;
 }
 
-/* the background dump, read at once */
+/* the background dump, read at once, or (slow_dump) by dump_step() */
 static int op_dump_start(void *arg)
 {
 	struct node *nd = arg;
+	if (nd->slow_dump) {
+		if (nd->snapping)
+			return -EBUSY;
+		nd->snap_n = nd->snap_pos = 0;
+		for (unsigned i = 0; i < KMAX; i++)
+			if (nd->k.used[i])
+				nd->snap[nd->snap_n++] = nd->k.ct[i];
+		nd->snapping = true;
+		return 0;
+	}
 	op_dump(arg);
 	repl_dump_done(nd->r);
 	return 0;
+}
+
+/* Read up to n entries of a slow background dump; true once it ended. */
+static bool dump_step(struct node *nd, unsigned n)
+{
+	if (!nd->snapping)
+		return true;
+	while (n-- && nd->snap_pos < nd->snap_n)
+		repl_kernel_event(nd->r, CTNL_EV_DUMP, &nd->snap[nd->snap_pos++], false);
+	if (nd->snap_pos < nd->snap_n)
+		return false;
+	nd->snapping = false;
+	repl_dump_done(nd->r);
+	return true;
 }
 
 static void enqueue(int from, int to, const void *buf, size_t len)
@@ -898,6 +928,93 @@ static void test_timeout_refresh(void **state)
 	assert_true(kfind(b, &gone) < 0);
 }
 
+
+/* An event overrun: the engine reads the kernel table in the background
+ * (slices; the loop keeps serving the link) and takes from it what the lost
+ * events would have said.  The dump's entries are older than what happens
+ * while it is read: a flow destroyed meanwhile must not come back. */
+static void test_overrun_background_dump(void **state)
+{
+	start(0, true, true);
+	start(1, false, true);
+	run(300);
+	struct node *a = &net.n[0];
+	struct simkernel *ka = &a->k, *kb = &net.n[1].k;
+	for (uint32_t i = 0; i < 40; i++) {
+		struct ct c = flow(1300 + i);
+		kernel_new(0, &c);
+	}
+	run(200);
+	assert_int_equal(kb->n, 40);
+	/* then events are lost: a flow is born, one changes, one ends */
+	struct ct born = flow(1390), changed = flow(1301), ended = flow(1302);
+	ka->ct[ka->n] = born;           /* slots 0..39 are taken, in order */
+	ka->used[ka->n++] = true;
+	changed.tcp.state = 5;          /* FIN_WAIT, unseen */
+	ka->ct[kfind(ka, &changed)] = changed;
+	ka->used[kfind(ka, &ended)] = false;
+	ka->n--;
+	a->slow_dump = true;
+	repl_kernel_overrun(a->r);
+	assert_true(a->snapping);
+	/* while the dump is read: a flow ends, with its event */
+	struct ct late = flow(1310);
+	ka->used[kfind(ka, &late)] = false;
+	ka->n--;
+	repl_kernel_event(a->r, CTNL_EV_DESTROY, &late, false);
+	/* the dump read in slices, the link served in between */
+	for (int i = 0; i < 100 && !dump_step(a, 8); i++)
+		run(10);
+	assert_false(a->snapping);
+	run(300);
+	const struct repl_stats *st = repl_stats(a->r);
+	assert_int_equal(st->overruns, 1);
+	assert_int_equal(st->dump_found, 1);            /* born */
+	assert_int_equal(st->dump_stale, 1);            /* late: not taken back */
+	/* the peer's kernel equals ours: born there, changed, ended and late gone */
+	assert_int_equal(kb->n, ka->n);
+	assert_int_equal(kb->n, 39);
+	assert_true(kfind(kb, &born) >= 0);
+	assert_int_equal(kb->ct[kfind(kb, &changed)].tcp.state, 5);
+	assert_true(kfind(kb, &ended) < 0);
+	assert_true(kfind(kb, &late) < 0);
+	assert_true(in_sync(1));
+	/* an unchanged flow was not sent again: 2 upserts and 2 deletes */
+	assert_int_equal(repl_stats(net.n[1].r)->rx_upserts, 40 + 2);
+	assert_int_equal(repl_stats(net.n[1].r)->rx_deletes, 2);
+}
+
+/* A second overrun while the background dump is read asks for one more. */
+static void test_overrun_during_dump(void **state)
+{
+	start(0, true, true);
+	start(1, false, true);
+	run(300);
+	struct node *a = &net.n[0];
+	for (uint32_t i = 0; i < 20; i++) {
+		struct ct c = flow(1400 + i);
+		kernel_new(0, &c);
+	}
+	run(200);
+	a->slow_dump = true;
+	repl_kernel_overrun(a->r);
+	dump_step(a, 5);
+	/* a flow born silently in a part the dump has read already */
+	struct ct born = flow(1450);
+	a->k.ct[a->k.n] = born;
+	a->k.used[a->k.n++] = true;
+	repl_kernel_overrun(a->r);
+	while (!dump_step(a, 5))
+		run(10);
+	assert_true(a->snapping);       /* the second dump began */
+	while (!dump_step(a, 5))
+		run(10);
+	run(300);
+	assert_int_equal(repl_stats(a->r)->overruns, 2);
+	assert_true(kfind(&net.n[1].k, &born) >= 0);
+	assert_int_equal(net.n[1].k.n, 21);
+}
+
 int main(void)
 {
 	log_init(LOG_LVL_ERROR, false, "test");
@@ -918,6 +1035,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replay_and_epochs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_refresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overrun_background_dump, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overrun_during_dump, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("repl", tests, NULL, NULL);
 }
