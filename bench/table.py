@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """The benchmark table: median (min-max) per figure and daemon over the
 repetitions in a raw results file (lines "DAEMON REP KEY VALUE"), and the
-ctsyncd/conntrackd ratio of the medians."""
+ctsyncd/conntrackd ratio of the medians.
+
+With --check (the smoke run of `make check`): exit 1 when a figure the
+harness must produce is missing for either daemon, or ctsyncd left flows
+missing or deletes unapplied on fw2 — the harness cannot rot unseen."""
 import statistics, sys
 
 ROWS = [
@@ -50,3 +54,19 @@ for k, name, target in ROWS:
         continue
     ratio = "%.2f" % (ma / mb) if ma is not None and mb else "-"
     print("%-38s %-32s %-32s %-8s %s" % (name, a, b, ratio, target))
+
+if "--check" in sys.argv[2:]:
+    bad = []
+    for d in ("ctsyncd", "conntrackd"):
+        for k in ("gen_rate_off", "gen_rate_on", "commit_rate", "wire_new", "wire_upd",
+                  "wire_del", "rss_tx", "rss_rx", "cpu_tx", "cpu_rx"):
+            if not vals.get((d, k)):
+                bad.append("%s: no %s" % (d, k))
+    for k in ("missing", "deletes_missing", "loss_missing"):
+        if any(v != 0 for v in vals.get(("ctsyncd", k), [])):
+            bad.append("ctsyncd: %s %s" % (k, vals[("ctsyncd", k)]))
+    if not vals.get(("ctsyncd", "lag_s")) or not vals.get(("ctsyncd", "loss_conv_s")):
+        bad.append("ctsyncd: no lag or loss convergence figure")
+    for b in bad:
+        print("  FAIL: " + b)
+    sys.exit(1 if bad else 0)
