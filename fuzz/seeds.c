@@ -76,6 +76,17 @@ int main(void)
 	codec_put_flow(&w, REC_FLOW_REFRESH, &b);
 	len = codec_frame_finish(&w, &h);
 	put("fuzz_frame", "delete-refresh", 1, buf, len);
+	/* packed IPv4 records (wire.h): plain flows, with and without NAT */
+	struct ct pa = a, pb = flow(2, 0);
+	pa.helper[0] = pb.helper[0] = 0;
+	h.seq = 3; h.pn = 3;
+	codec_frame_start(&w, buf, sizeof(buf));
+	codec_put_flow(&w, REC_FLOW_UPSERT, &pa);
+	codec_put_flow(&w, REC_FLOW_UPSERT, &pb);
+	codec_put_flow(&w, REC_FLOW_DELETE, &pa);
+	codec_put_flow(&w, REC_FLOW_DELETE, &pb);
+	len = codec_frame_finish(&w, &h);
+	put("fuzz_frame", "packed", 1, buf, len);
 	struct exp e = { .l3 = AF_INET, .l4 = 6, .master_l4 = 6, .timeout = 300, .klass = 0 };
 	e.master = a.orig;
 	e.tuple.src = a.reply.src;

@@ -192,7 +192,7 @@ static void defaults(struct config *cfg)
 	cfg->repl.inject_immediate = true;
 	cfg->repl.heartbeat_ms = 200;
 	cfg->repl.dead_after = 5;
-	cfg->repl.resend_bytes = 64u << 20;
+	cfg->repl.resend_bytes = 16u << 20;
 	cfg->repl.nack_ms = 20;
 	cfg->repl.gap_timeout_ms = 3000;
 	cfg->repl.refresh_ms = 5000;

@@ -213,6 +213,7 @@ static size_t counters(struct control *c, struct counter *out)
 		S(overruns), S(resyncs), S(rx_dup), S(tx_retransmits), S(tx_nacks), S(rx_nacks),
 		S(resync_escalations), S(resyncs_asked), S(digest_mismatches), S(orphans_claimed),
 		S(refreshes), S(refreshed), S(stale_purged), S(dump_found), S(dump_stale),
+		S(refreshes_skipped), S(commits_quiet),
 		S(exp_events), S(exp_rx_upserts),
 		S(exp_rx_deletes), S(exp_injected), S(exp_waiting_dropped), S(exp_inject_failed),
 		S(rx_replay), S(rx_old_epoch), S(rx_unconfirmed), S(epochs_confirmed),
@@ -398,22 +399,23 @@ static void dump_one(void *arg, const struct flow *f)
 		return;
 	if (d->mode == 2 && f->owner != d->peer)
 		return;
-	ct_format(&f->ct, desc, sizeof(desc));
-	const char *state = f->ct.l4 == 6 ? ct_tcp_state_name(f->ct.tcp.state) : "-";
+	struct ct c;
+	flow_get(f, &c);
+	ct_format(&c, desc, sizeof(desc));
+	const char *state = c.l4 == 6 ? ct_tcp_state_name(c.tcp.state) : "-";
 	if (d->json) {
 		outf(d->o, "%s{\"owner\":%u,\"flow\":\"%s\",\"state\":\"%s\",\"status\":%u,"
 		     "\"timeout\":%u,\"mark\":%u,\"in_kernel\":%s}",
-		     d->first ? "" : ",", f->owner, desc, state, f->ct.status, f->ct.timeout,
-		     f->ct.mark, f->owner == d->self || f->in_kernel ? "true" : "false");
+		     d->first ? "" : ",", f->owner, desc, state, c.status, c.timeout, c.mark, f->owner == d->self || f->in_kernel ? "true" : "false");
 		d->first = false;
 	} else {
 		char extra[96] = "";
-		if (f->ct.helper[0] || f->ct.seqadj[0].after != f->ct.seqadj[0].before ||
-		    f->ct.seqadj[1].after != f->ct.seqadj[1].before)
+		if (c.helper[0] || c.seqadj[0].after != c.seqadj[0].before ||
+		    c.seqadj[1].after != c.seqadj[1].before)
 			snprintf(extra, sizeof(extra), " helper %s seqadj %d/%d",
-				 f->ct.helper[0] ? f->ct.helper : "-",
-				 (int)f->ct.seqadj[0].after, (int)f->ct.seqadj[1].after);
-		outf(d->o, "owner %-4u %-12s %s mark %u%s%s\n", f->owner, state, desc, f->ct.mark,
+				 c.helper[0] ? c.helper : "-",
+				 (int)c.seqadj[0].after, (int)c.seqadj[1].after);
+		outf(d->o, "owner %-4u %-12s %s mark %u%s%s\n", f->owner, state, desc, c.mark,
 		     extra, f->owner != d->self && !f->in_kernel ? " [not in kernel]" : "");
 	}
 }

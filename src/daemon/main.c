@@ -45,6 +45,7 @@ struct daemon {
 	ev_io nl_w, tr_w, dump_w;
 	ev_timer hb_w, poll_w, wd_w;
 	ev_prepare flush_w;
+	ev_timer hold_w;
 	ev_signal sigint_w, sigterm_w, sighup_w;
 	uint8_t rxbuf[WIRE_MAX_FRAME + 1];
 	uint8_t txbuf[WIRE_MAX_FRAME + SEAL_TAG_LEN];
@@ -114,6 +115,12 @@ static int op_dump_start(void *arg)
 {
 	struct daemon *d = arg;
 	return ctnl_dump_start(d->nl);
+}
+
+static int op_events_new(void *arg, bool on)
+{
+	struct daemon *d = arg;
+	return ctnl_events_new(d->nl, on);
 }
 
 static int op_dump_finish(void *arg)
@@ -264,11 +271,23 @@ static void poll_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	repl_poll(d->repl);
 }
 
-/* Before the loop sleeps: everything queued goes out, coalesced. */
-static void before_sleep(struct ev_loop *loop, ev_prepare *w, int revents)
+static void hold_expired(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = w->data;
 	repl_flush(d->repl);
+}
+
+/* Before the loop sleeps: everything queued goes out, coalesced; a few
+ * dirty flows may wait a moment to fill a frame (repl_flush_lazy). */
+static void before_sleep(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct daemon *d = w->data;
+	unsigned ms = repl_flush_lazy(d->repl);
+
+	if (ms && !ev_is_active(&d->hold_w)) {
+		ev_timer_set(&d->hold_w, ms / 1000.0, 0);
+		ev_timer_start(loop, &d->hold_w);
+	}
 }
 
 /* SIGTERM/SIGINT before the loop's own watchers are up (a daemon stopped
@@ -520,6 +539,7 @@ static int run(struct daemon *d, bool foreground)
 		.dump = op_dump,
 		.dump_start = op_dump_start,
 		.dump_finish = op_dump_finish,
+		.events_new = op_events_new,
 		.inject_exp = op_inject_exp,
 		.exp_dump = op_exp_dump,
 		.get = op_get,
@@ -564,6 +584,8 @@ static int run(struct daemon *d, bool foreground)
 	ev_timer_init(&d->hb_w, heartbeat, 0, cfg->repl.heartbeat_ms / 1000.0);
 	ev_timer_init(&d->poll_w, poll_timer, 0.01, 0.01);
 	ev_prepare_init(&d->flush_w, before_sleep);
+	ev_init(&d->hold_w, hold_expired);
+	d->hold_w.data = d;
 	ev_signal_init(&d->sigint_w, on_signal, SIGINT);
 	ev_signal_init(&d->sigterm_w, on_signal, SIGTERM);
 	ev_signal_init(&d->sighup_w, on_sighup, SIGHUP);

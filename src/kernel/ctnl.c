@@ -770,6 +770,16 @@ static void deliver(struct ctnl *nl, const struct nlmsghdr *nlh, bool dump)
 	nl->cfg.on_event(nl->cfg.arg, ev, &ct, own);
 }
 
+int ctnl_events_new(struct ctnl *nl, bool on)
+{
+	int grp = NFNLGRP_CONNTRACK_NEW;
+
+	if (setsockopt(mnl_socket_get_fd(nl->ev), SOL_NETLINK,
+		       on ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP, &grp, sizeof(grp)) < 0)
+		return -errno;
+	return 0;
+}
+
 int ctnl_event_read(struct ctnl *nl, int budget)
 {
 	int fd = mnl_socket_get_fd(nl->ev), n = 0;

@@ -75,6 +75,11 @@ int ctnl_event_fd(const struct ctnl *nl);
  * is then emptied, and the caller must resynchronise with ctnl_dump()), or
  * another -errno. */
 int ctnl_event_read(struct ctnl *nl, int budget);
+/* Join or leave the NEW event group.  While nobody in the namespace listens
+ * to it the kernel builds no NEW event at all, which more than doubles the
+ * rate of a large batch of creates (the echo of each would be built, sent
+ * and dropped by our filter); NEW events of others are lost meanwhile. */
+int ctnl_events_new(struct ctnl *nl, bool on);
 /* Read the whole table; every entry is delivered as CTNL_EV_DUMP. */
 int ctnl_dump(struct ctnl *nl);
 /* The same without blocking the loop: start it, then read it in slices of

@@ -3,6 +3,7 @@
 #include "sync/codec.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -39,6 +40,7 @@ void codec_frame_start(struct wbuf *w, uint8_t *buf, size_t cap)
 	w->cap = cap > WIRE_MAX_FRAME ? WIRE_MAX_FRAME : cap;
 	w->len = WIRE_HDR_LEN;
 	w->nrec = 0;
+	w->batch_type = 0;
 }
 
 size_t codec_frame_finish(struct wbuf *w, const struct frame_hdr *h)
@@ -180,10 +182,101 @@ static void rb_seqadj(struct rbuild *b, uint8_t t, const struct ct_seqadj *s)
 	}
 }
 
+/* ---- packed IPv4 records (wire.h) ---- */
+
+static bool packable(enum wire_rec type, const struct ct *ct)
+{
+	if (ct->l3 != AF_INET || ct->zone ||
+	    (ct->l4 != IPPROTO_TCP && ct->l4 != IPPROTO_UDP && ct->l4 != IPPROTO_UDPLITE))
+		return false;
+	if (type == REC_FLOW_DELETE)
+		return true;
+	if (type != REC_FLOW_UPSERT || ct->secmark || ct->helper[0] ||
+	    (ct->has & (CT_HAS_SEQADJ_O | CT_HAS_SEQADJ_R | CT_HAS_SCTP | CT_HAS_DCCP)))
+		return false;
+	for (size_t i = 0; i < CT_LABELS_LEN; i++)
+		if (ct->labels[i])
+			return false;
+	return true;
+}
+
+static uint8_t *put4_tuple(uint8_t *p, const struct ct_tuple *t)
+{
+	memcpy(p, &t->src.ip4, 4);
+	memcpy(p + 4, &t->dst.ip4, 4);
+	memcpy(p + 8, &t->sport, 2);
+	memcpy(p + 10, &t->dport, 2);
+	return p + 12;
+}
+
+static int put_packed(struct wbuf *w, enum wire_rec type, const struct ct *ct)
+{
+	uint8_t rtype = type == REC_FLOW_DELETE ? REC_DELETES4 : REC_UPSERTS4;
+	uint8_t e[64], *p = e, bits = 0;
+	struct ct_tuple m;
+
+	if (rtype == REC_UPSERTS4) {
+		bits = (ct->has & CT_HAS_STATUS ? UP4_STATUS : 0) |
+		       (ct->has & CT_HAS_TIMEOUT ? UP4_TIMEOUT : 0) |
+		       (ct->mark ? UP4_MARK : 0) | (ct->has & CT_HAS_TCP ? UP4_TCP : 0);
+		if ((ct->has & CT_HAS_REPLY) &&
+		    !(ct_mirror(ct, &m) && ct_tuple_equal(&m, &ct->reply)))
+			bits |= UP4_REPLY;
+		*p++ = bits;
+	}
+	*p++ = ct->l4;
+	p = put4_tuple(p, &ct->orig);
+	if (bits & UP4_STATUS) {
+		be32(p, ct->status);
+		p += 4;
+	}
+	if (bits & UP4_TIMEOUT) {
+		be32(p, ct->timeout);
+		p += 4;
+	}
+	if (bits & UP4_MARK) {
+		be32(p, ct->mark);
+		p += 4;
+	}
+	if (bits & UP4_TCP) {
+		p[0] = ct->tcp.state;
+		p[1] = ct->tcp.wscale[0];
+		p[2] = ct->tcp.wscale[1];
+		p[3] = ct->tcp.flags[0];
+		p[4] = ct->tcp.flags[1];
+		p += 5;
+	}
+	if (bits & UP4_REPLY)
+		p = put4_tuple(p, &ct->reply);
+	size_t n = (size_t)(p - e);
+	/* appended to the frame's last record when that is a packed one of
+	 * the same type, else in a new one */
+	bool append = w->batch_type == rtype && w->batch_at + rd16(w->p + w->batch_at + 2) == w->len &&
+		      rd16(w->p + w->batch_at + 2) + n <= 0xffff;
+	if (w->len + n + (append ? 0 : 4) > w->cap)
+		return -ENOSPC;
+	if (!append) {
+		w->batch_at = w->len;
+		w->batch_type = rtype;
+		w->p[w->len] = rtype;
+		w->p[w->len + 1] = REC_F_MANDATORY;
+		be16(w->p + w->len + 2, 4);
+		w->len += 4;
+	}
+	memcpy(w->p + w->len, e, n);
+	w->len += n;
+	be16(w->p + w->batch_at + 2, (uint16_t)(rd16(w->p + w->batch_at + 2) + n));
+	w->nrec++;
+	return 0;
+}
+
 int codec_put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct)
 {
 	struct rbuild b;
 	uint8_t *p;
+
+	if (packable(type, ct))
+		return put_packed(w, type, ct);
 
 	rb_begin(&b, w, (uint8_t)type, 0);
 	p = rb_attr(&b, FA_PROTO | ATTR_MANDATORY, 2);
@@ -544,6 +637,82 @@ int codec_get_flow(const struct rec *r, struct ct *ct)
 	if (r->type == REC_FLOW_UPSERT)
 		ct->has |= CT_HAS_MARK | CT_HAS_LABELS | CT_HAS_HELPER | CT_HAS_ZONE;
 	return 0;
+}
+
+static void get4_tuple(const uint8_t *v, struct ct_tuple *t)
+{
+	memcpy(&t->src.ip4, v, 4);
+	memcpy(&t->dst.ip4, v + 4, 4);
+	memcpy(&t->sport, v + 8, 2);
+	memcpy(&t->dport, v + 10, 2);
+}
+
+int codec_next_packed(const struct rec *r, size_t *off, struct ct *ct)
+{
+	struct cursor c = { r->body + *off, r->len - *off };
+	const uint8_t *v;
+	uint8_t bits = 0;
+
+	if (*off > r->len || (r->type != REC_UPSERTS4 && r->type != REC_DELETES4))
+		return -EINVAL;
+	if (c.left == 0)
+		return 0;
+	memset(ct, 0, sizeof(*ct));
+	if (r->type == REC_UPSERTS4) {
+		if (get_bytes(&c, &v, 1) || (v[0] & ~UP4_ALL))
+			return -EINVAL;
+		bits = v[0];
+	}
+	if (get_bytes(&c, &v, 13))
+		return -EINVAL;
+	ct->l3 = AF_INET;
+	ct->l4 = v[0];
+	if (ct->l4 != IPPROTO_TCP && ct->l4 != IPPROTO_UDP && ct->l4 != IPPROTO_UDPLITE)
+		return -EINVAL;
+	get4_tuple(v + 1, &ct->orig);
+	if (ct_tuple_is_zero(&ct->orig))
+		return -EINVAL;
+	if (bits & UP4_STATUS) {
+		if (get_bytes(&c, &v, 4))
+			return -EINVAL;
+		ct->status = rd32(v);
+		ct->has |= CT_HAS_STATUS;
+	}
+	if (bits & UP4_TIMEOUT) {
+		if (get_bytes(&c, &v, 4))
+			return -EINVAL;
+		ct->timeout = rd32(v);
+		ct->has |= CT_HAS_TIMEOUT;
+	}
+	if (bits & UP4_MARK) {
+		if (get_bytes(&c, &v, 4))
+			return -EINVAL;
+		ct->mark = rd32(v);
+		ct->has |= CT_HAS_MARK;
+	}
+	if (bits & UP4_TCP) {
+		if (get_bytes(&c, &v, 5))
+			return -EINVAL;
+		ct->tcp.state = v[0];
+		ct->tcp.wscale[0] = v[1];
+		ct->tcp.wscale[1] = v[2];
+		ct->tcp.flags[0] = v[3];
+		ct->tcp.flags[1] = v[4];
+		ct->has |= CT_HAS_TCP;
+	}
+	if (bits & UP4_REPLY) {
+		if (get_bytes(&c, &v, 12))
+			return -EINVAL;
+		get4_tuple(v, &ct->reply);
+		ct->has |= CT_HAS_REPLY;
+	}
+	/* as codec_get_flow() would have it */
+	if (!(ct->has & CT_HAS_REPLY) && ct_mirror(ct, &ct->reply))
+		ct->has |= CT_HAS_REPLY;
+	if (r->type == REC_UPSERTS4)
+		ct->has |= CT_HAS_MARK | CT_HAS_LABELS | CT_HAS_HELPER | CT_HAS_ZONE;
+	*off = r->len - c.left;
+	return 1;
 }
 
 static int hb_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)

@@ -21,7 +21,9 @@ struct frame_hdr {
 struct wbuf {
 	uint8_t *p;
 	size_t len, cap;
-	unsigned nrec;
+	unsigned nrec;                  /* records, counting each packed entry */
+	size_t batch_at;                /* the last packed record, if batch_type */
+	uint8_t batch_type;
 };
 
 struct rec {
@@ -77,6 +79,9 @@ int codec_put_challenge(struct wbuf *w, enum wire_rec type, const struct challen
 /* Next record: 1 and *r filled, 0 at the end, -EINVAL if malformed. */
 int codec_next(struct cursor *c, struct rec *r);
 int codec_get_flow(const struct rec *r, struct ct *ct);
+/* Entries of a REC_UPSERTS4/REC_DELETES4 record, from *off (start at 0):
+ * 1 and *ct filled, 0 at the end, -EINVAL if malformed. */
+int codec_next_packed(const struct rec *r, size_t *off, struct ct *ct);
 int codec_get_heartbeat(const struct rec *r, struct hb_info *hb);
 int codec_get_bulk(const struct rec *r, struct bulk_info *b);
 int codec_get_nack(const struct rec *r, struct nack_info *n);

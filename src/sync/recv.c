@@ -215,9 +215,7 @@ static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct)
 		if (f->owner == OWNER_NONE)
 			r->st.orphans_claimed++;
 		table_set_owner(r->t, f, p->id);
-		uint32_t id = f->ct.id;
-		f->ct = *ct;
-		f->ct.id = id;
+		flow_set(f, ct);
 	}
 	if (p->bulk_active)
 		f->bulk_mark = p->bulk_gen;
@@ -246,7 +244,7 @@ static void apply_refresh(struct repl *r, struct peer *p, const struct ct *ct)
 	r->st.rx_refreshes++;
 	if (!f || f->owner != p->id)
 		return;                 /* a digest mismatch will tell if it matters */
-	f->ct.timeout = ct->timeout;
+	f->timeout = ct->timeout;
 	if (r->cfg.inject_immediate)
 		repl_inject(r, f->in_kernel ? CTNL_OP_UPDATE : CTNL_OP_CREATE, f);
 	else
@@ -380,6 +378,30 @@ static void apply_nack(struct repl *r, struct peer *p, const struct rec *rec)
 	}
 }
 
+/* Packed IPv4 flows: the record is checked whole before any entry is
+ * applied. */
+static void apply_packed(struct repl *r, struct peer *p, const struct rec *rec)
+{
+	struct ct ct;
+	size_t off = 0;
+	int ret;
+
+	while ((ret = codec_next_packed(rec, &off, &ct)) > 0)
+		;
+	if (ret < 0) {
+		r->st.rx_bad_records++;
+		log_limited(LOG_LVL_WARN, "peer %u: bad packed flow record", p->id);
+		return;
+	}
+	off = 0;
+	while (codec_next_packed(rec, &off, &ct) > 0) {
+		if (rec->type == REC_UPSERTS4)
+			apply_upsert(r, p, &ct);
+		else
+			apply_delete(r, p, &ct);
+	}
+}
+
 /* Every record of a frame already checked whole. */
 static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size_t len)
 {
@@ -406,6 +428,10 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 				apply_delete(r, p, &ct);
 			else if (ct.has & CT_HAS_TIMEOUT)
 				apply_refresh(r, p, &ct);
+			break;
+		case REC_UPSERTS4:
+		case REC_DELETES4:
+			apply_packed(r, p, &rec);
 			break;
 		case REC_HEARTBEAT:
 			apply_heartbeat(r, p, &rec);

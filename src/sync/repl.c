@@ -24,7 +24,7 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 	r->ops = *ops;
 	r->primary = cfg->primary;
 	if (!r->cfg.resend_bytes)
-		r->cfg.resend_bytes = 64u << 20;
+		r->cfg.resend_bytes = 16u << 20;
 	if (!r->cfg.nack_ms)
 		r->cfg.nack_ms = 20;
 	if (!r->cfg.gap_timeout_ms)
@@ -187,10 +187,22 @@ static void mark_dirty(struct repl *r, struct flow *f, enum wire_rec op)
 		f->dnext = NULL;
 		*r->dtail = f;
 		r->dtail = &f->dnext;
+		if (!r->ndirty++)
+			r->dirty_since = repl_now(r);
 	} else if (op == REC_FLOW_REFRESH) {
 		return;                 /* an upsert or delete already says more */
 	}
 	f->dirty = (uint8_t)op;
+}
+
+/* Our flow f was sent: peers' copies now live until `until`. */
+static void sent_until(struct repl *r, struct flow *f, uint64_t until)
+{
+	f->peer_expiry = until;
+	if (until < r->next_expiry)
+		r->next_expiry = until;
+	if (until < r->scan_min)
+		r->scan_min = until;
 }
 
 static void flush_dirty(struct repl *r)
@@ -199,6 +211,7 @@ static void flush_dirty(struct repl *r)
 
 	r->dhead = NULL;
 	r->dtail = &r->dhead;
+	r->ndirty = 0;
 	for (; f; f = n) {
 		n = f->dnext;
 		uint8_t op = f->dirty;
@@ -206,8 +219,10 @@ static void flush_dirty(struct repl *r)
 		if (f->owner == r->cfg.node_id) {
 			if (f->dead)
 				op = REC_FLOW_DELETE;
-			emit_flow(r, (enum wire_rec)op, &f->ct);
-			f->peer_expiry = repl_now(r) + (uint64_t)f->ct.timeout * 1000;
+			struct ct c;
+			flow_get(f, &c);
+			emit_flow(r, (enum wire_rec)op, &c);
+			sent_until(r, f, repl_now(r) + (uint64_t)f->timeout * 1000);
 		}
 		if (f->dead)
 			table_flow_free(f);
@@ -224,8 +239,10 @@ static void bulk_one(void *arg, struct flow *f)
 {
 	struct bulk_ctx *b = arg;
 	if (f->owner == b->r->cfg.node_id) {
-		emit_flow(b->r, REC_FLOW_UPSERT, &f->ct);
-		f->peer_expiry = repl_now(b->r) + (uint64_t)f->ct.timeout * 1000;
+		struct ct c;
+		flow_get(f, &c);
+		emit_flow(b->r, REC_FLOW_UPSERT, &c);
+		sent_until(b->r, f, repl_now(b->r) + (uint64_t)f->timeout * 1000);
 		b->count++;
 	}
 }
@@ -266,6 +283,21 @@ void repl_flush(struct repl *r)
 	r->ops.inject_flush(r->ops.arg);
 }
 
+unsigned repl_flush_lazy(struct repl *r)
+{
+	uint64_t age = r->dhead ? repl_now(r) - r->dirty_since : 0;
+
+	if (!r->dhead || r->ndirty >= REPL_HOLD_RECORDS || age >= REPL_HOLD_MS || r->want_bulk ||
+	    r->exp_dirty) {
+		repl_flush(r);
+		return 0;
+	}
+	/* the rest may go now: only the few dirty flows wait */
+	frame_send(r, false);
+	r->ops.inject_flush(r->ops.arg);
+	return (unsigned)(REPL_HOLD_MS - age);
+}
+
 /* ---- kernel side -------------------------------------------------------- */
 
 static bool filtered(struct repl *r, const struct ct *ct)
@@ -297,7 +329,9 @@ void repl_drop(struct repl *r, struct flow *f)
 
 void repl_inject(struct repl *r, enum ctnl_op op, struct flow *f)
 {
-	r->ops.inject(r->ops.arg, op, &f->ct);
+	struct ct c;
+	flow_get(f, &c);
+	r->ops.inject(r->ops.arg, op, &c);
 	f->in_kernel = op != CTNL_OP_DELETE;
 	f->pending = 0;
 	f->retry = 0;
@@ -309,14 +343,15 @@ void repl_inject(struct repl *r, enum ctnl_op op, struct flow *f)
  * for that; the expectation it creates at the same time is our cue. */
 void repl_reread(struct repl *r, struct flow *f)
 {
-	struct ct now;
+	struct ct now, c;
 
-	if (!r->ops.get || r->ops.get(r->ops.arg, &f->ct, &now) < 0)
+	flow_get(f, &c);
+	if (!r->ops.get || r->ops.get(r->ops.arg, &c, &now) < 0)
 		return;
-	if (memcmp(now.seqadj, f->ct.seqadj, sizeof(now.seqadj)) == 0 &&
-	    now.status == f->ct.status)
+	if (memcmp(now.seqadj, c.seqadj, sizeof(now.seqadj)) == 0 && now.status == c.status)
 		return;
-	ct_merge(&f->ct, &now);
+	ct_merge(&c, &now);
+	flow_set(f, &c);
 	mark_dirty(r, f, REC_FLOW_UPSERT);
 }
 
@@ -340,7 +375,7 @@ static void refresh_one(struct repl *r, struct flow *f, const struct ct *ct)
 
 	if (!(ct->has & CT_HAS_TIMEOUT))
 		return;
-	f->ct.timeout = ct->timeout;
+	f->timeout = ct->timeout;
 	uint64_t here = t + (uint64_t)ct->timeout * 1000;
 	if (f->peer_expiry < t + 2ull * r->cfg.refresh_ms && here > f->peer_expiry + 1000) {
 		mark_dirty(r, f, REC_FLOW_REFRESH);
@@ -386,12 +421,16 @@ static void dump_entry(struct repl *r, const struct ct *ct)
 			f->bulk_mark = r->dump_gen;
 		return;
 	}
+	if (!f->dirty && f->peer_expiry < r->scan_min)
+		r->scan_min = f->peer_expiry;   /* (a flow sent again updates it then) */
 	/* An event since the dump began is at least as new as this entry. */
 	bool newer = f->bulk_mark == r->dump_gen;
 	f->bulk_mark = r->dump_gen;
-	if (r->dump_mode != DUMP_REFRESH && !newer && ct_differs(&f->ct, ct)) {
+	struct ct c;
+	if (r->dump_mode != DUMP_REFRESH && !newer && (flow_get(f, &c), ct_differs(&c, ct))) {
 		/* events were lost (an overrun): the kernel's state wins */
-		ct_merge(&f->ct, ct);
+		ct_merge(&c, ct);
+		flow_set(f, &c);
 		mark_dirty(r, f, REC_FLOW_UPSERT);
 		return;
 	}
@@ -464,7 +503,10 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 	/* ours: a dump under way need not tell us about it (and a peer's
 	 * bulk mark is left alone above) */
 	f->bulk_mark = r->dump_gen;
-	ct_merge(&f->ct, ct);
+	struct ct c;
+	flow_get(f, &c);
+	ct_merge(&c, ct);
+	flow_set(f, &c);
 	mark_dirty(r, f, REC_FLOW_UPSERT);
 }
 
@@ -472,6 +514,7 @@ void repl_inject_error(struct repl *r, enum ctnl_op op, const struct ct *ct, int
 {
 	struct flow *f = table_find(r->t, ct);
 	char desc[256];
+	struct ct c;
 
 	if (op == CTNL_OP_DELETE && err == -ENOENT)
 		return;                 /* already gone: fine */
@@ -481,7 +524,8 @@ void repl_inject_error(struct repl *r, enum ctnl_op op, const struct ct *ct, int
 		f->retry |= RETRY_UPDATE;
 		f->in_kernel = 1;
 		r->st.inject_retries++;
-		r->ops.inject(r->ops.arg, CTNL_OP_UPDATE, &f->ct);
+		flow_get(f, &c);
+		r->ops.inject(r->ops.arg, CTNL_OP_UPDATE, &c);
 		return;
 	}
 	if (f && op == CTNL_OP_UPDATE && err == -ENOENT) {
@@ -491,7 +535,8 @@ void repl_inject_error(struct repl *r, enum ctnl_op op, const struct ct *ct, int
 			 * tuple: the reply tuple, i.e. the NAT mapping, is taken */
 			f->retry = 0;
 			r->st.nat_clashes++;
-			ct_format(&f->ct, desc, sizeof(desc));
+			flow_get(f, &c);
+			ct_format(&c, desc, sizeof(desc));
 			log_limited(LOG_LVL_WARN, "NAT mapping clash, not injected: %s", desc);
 			return;
 		}
@@ -500,7 +545,8 @@ void repl_inject_error(struct repl *r, enum ctnl_op op, const struct ct *ct, int
 			f->retry |= RETRY_CREATE;
 			f->in_kernel = 1;
 			r->st.inject_retries++;
-			r->ops.inject(r->ops.arg, CTNL_OP_CREATE, &f->ct);
+			flow_get(f, &c);
+			r->ops.inject(r->ops.arg, CTNL_OP_CREATE, &c);
 			return;
 		}
 	}
@@ -568,10 +614,13 @@ static void dump_begin(struct repl *r, enum dump_mode mode)
 	r->dump_mode = mode;
 	r->dump_gen = ++r->gen;
 	r->dump_seen = 0;
+	r->scan_min = UINT64_MAX;
 }
 
 static void dump_end(struct repl *r)
 {
+	/* every flow of ours was seen (or sent, or swept) */
+	r->next_expiry = r->scan_min;
 	r->dump_mode = DUMP_NONE;
 	r->dump_gen = 0;
 	keyset_clear(&r->gone);
@@ -644,6 +693,13 @@ static void dump_poll(struct repl *r)
 	if (!r->cfg.refresh_ms || r->starting || t - r->last_refresh < r->cfg.refresh_ms)
 		return;
 	r->last_refresh = t;
+	/* Peers' copies that will not expire within two periods need no
+	 * refresh yet (long-lived TCP flows: days): the dump, which costs
+	 * about a microsecond per flow in the kernel alone, is skipped. */
+	if (r->next_expiry > t + 2ull * r->cfg.refresh_ms) {
+		r->st.refreshes_skipped++;
+		return;
+	}
 	r->st.refreshes++;
 	dump_background(r, DUMP_REFRESH);
 }
@@ -742,7 +798,9 @@ static void settle_one(void *arg, struct flow *f)
 
 	if (f->owner != OWNER_NONE)
 		return;
-	if (s->purge && !(r->ops.is_local && touches_host(r, &f->ct))) {
+	struct ct c;
+	flow_get(f, &c);
+	if (s->purge && !(r->ops.is_local && touches_host(r, &c))) {
 		if (f->in_kernel)
 			repl_inject(r, CTNL_OP_DELETE, f);
 		repl_drop(r, f);
@@ -881,15 +939,35 @@ static void commit_one(void *arg, struct flow *f)
 	o->n++;
 }
 
+/* A commit of many flows stops the kernel's NEW events meanwhile (the echo
+ * of every create would be built only to be dropped: half the time of a
+ * large commit) and then reads the table in the background, which finds the
+ * local flows whose NEW event it missed (as after an overrun). */
+
 int repl_commit(struct repl *r)
 {
 	struct own_ctx o = { r, 0 };
+	uint32_t self = r->cfg.node_id;
+	size_t others = table_count(r->t) - table_owner(r->t, self).flows;
+	bool quiet = others >= (r->cfg.commit_quiet_min ? r->cfg.commit_quiet_min : 10000) &&
+		     r->ops.events_new && r->ops.dump_start &&
+		     r->ops.events_new(r->ops.arg, false) == 0;
 
 	table_foreach(r->t, commit_one, &o);
 	exp_commit(r);
 	r->ops.inject_flush(r->ops.arg);
+	if (quiet) {
+		if (r->ops.events_new(r->ops.arg, true) < 0)
+			log_err("could not resubscribe to kernel NEW events");
+		r->st.commits_quiet++;
+		if (r->dump_mode == DUMP_NONE)
+			dump_background(r, DUMP_FULL);
+		else
+			r->dump_again = true;
+	}
 	r->st.committed += (uint64_t)o.n;
-	log_info("committed %d flows to the kernel", o.n);
+	log_info("committed %d flows to the kernel%s", o.n,
+		 quiet ? " (NEW events paused meanwhile; the table is read again)" : "");
 	return o.n;
 }
 

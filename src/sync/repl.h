@@ -55,6 +55,7 @@ struct repl_config {
 	uint32_t nack_ms;               /* NACK a gap again after this long */
 	uint32_t gap_timeout_ms;        /* give a gap up (and resync) after this */
 	uint32_t refresh_ms;            /* re-read the kernel table this often (0: never) */
+	uint32_t commit_quiet_min;      /* commits of this many pause NEW events (0: 10,000) */
 	bool exp_sync;                  /* replicate expectations */
 	unsigned nexp_helpers;          /* 0: every helper's */
 	char exp_helpers[8][CT_HELPER_LEN];
@@ -72,6 +73,8 @@ struct repl_ops {
 	int (*dump_finish)(void *arg);  /* read a background dump to its end now (optional) */
 	int (*inject_exp)(void *arg, enum ctnl_op op, const struct exp *e);
 	int (*exp_dump)(void *arg);     /* expectations back via repl_kernel_exp_event */
+	/* Stop (false) or restart kernel NEW events (optional; ctnl_events_new) */
+	int (*events_new)(void *arg, bool on);
 	int (*get)(void *arg, const struct ct *key, struct ct *out);    /* one entry, now */
 	int (*send)(void *arg, const void *buf, size_t len);            /* to every peer */
 	int (*send_to)(void *arg, const struct sockaddr_storage *to,    /* to one peer */
@@ -94,6 +97,7 @@ struct repl_stats {
 	uint64_t resyncs_asked, digest_mismatches, orphans_claimed;
 	uint64_t refreshes, refreshed, stale_purged;
 	uint64_t dump_found, dump_stale;      /* see repl.c "dumps" */
+	uint64_t refreshes_skipped, commits_quiet;
 	uint64_t exp_events, exp_rx_upserts, exp_rx_deletes, exp_injected, exp_waiting_dropped,
 		 exp_inject_failed;
 	uint64_t rx_replay, rx_old_epoch, rx_unconfirmed, epochs_confirmed;
@@ -157,6 +161,13 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
 
 /* Send what is dirty and flush queued injections. */
 void repl_flush(struct repl *r);
+/* The same, except that a few dirty flows wait up to REPL_HOLD_MS for more
+ * to fill their frame (events arriving one by one at a high rate would
+ * otherwise leave in frames of a few records each).  Returns 0 when nothing
+ * waits, else the milliseconds until repl_flush() is due. */
+#define REPL_HOLD_MS 2
+#define REPL_HOLD_RECORDS 256
+unsigned repl_flush_lazy(struct repl *r);
 /* Heartbeat and liveness; call every heartbeat interval. */
 void repl_tick(struct repl *r);
 /* NACK retries, gap time-outs, start-up completion; call every ~10 ms. */

@@ -83,6 +83,8 @@ struct repl {
 	struct ring *sent;
 	/* dirty list: flows whose latest state is to be advertised */
 	struct flow *dhead, **dtail;
+	unsigned ndirty;
+	uint64_t dirty_since;           /* when the first of them became dirty */
 	/* the data frame being filled */
 	struct wbuf w;
 	uint8_t *buf;
@@ -98,6 +100,10 @@ struct repl {
 	bool dump_again;                /* an overrun during a dump: another one */
 	struct keyset gone;             /* keys dropped while a background dump runs */
 	uint64_t last_refresh;
+	/* The earliest moment a peer's copy of one of our flows expires (a
+	 * lower bound): no refresh dump is needed before it nears.  scan_min
+	 * collects the next value while a dump runs. */
+	uint64_t next_expiry, scan_min;
 };
 
 /* repl.c */

@@ -1,7 +1,9 @@
 /* table.c — chained hash table of flows (table.h). */
 #include "sync/table.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #define MAX_OWNERS 64
@@ -28,8 +30,156 @@ struct table *table_new(void)
 	return t;
 }
 
+/* ---- packed flows (table.h) ---------------------------------------------- */
+
+struct flow_ext {
+	uint32_t secmark;
+	struct ct_seqadj seqadj[2];
+	uint32_t sctp_vtag[2];
+	uint64_t dccp_hs_seq;
+	uint8_t sctp_state, dccp_state, dccp_role;
+	char helper[CT_HELPER_LEN];
+	uint8_t labels[CT_LABELS_LEN];
+};
+
+static size_t addr_len(uint8_t l3)
+{
+	return l3 == AF_INET ? 4 : 16;
+}
+
+static size_t tuples_len(uint8_t l3)
+{
+	return 2 * (2 * addr_len(l3) + 6);
+}
+
+static uint8_t *put_tuple(uint8_t *p, size_t alen, const struct ct_tuple *t)
+{
+	memcpy(p, &t->src, alen);
+	memcpy(p + alen, &t->dst, alen);
+	p += 2 * alen;
+	memcpy(p, &t->sport, 2);
+	memcpy(p + 2, &t->dport, 2);
+	p[4] = t->icmp_type;
+	p[5] = t->icmp_code;
+	return p + 6;
+}
+
+static const uint8_t *get_tuple(const uint8_t *p, size_t alen, struct ct_tuple *t)
+{
+	memcpy(&t->src, p, alen);
+	memcpy(&t->dst, p + alen, alen);
+	p += 2 * alen;
+	memcpy(&t->sport, p, 2);
+	memcpy(&t->dport, p + 2, 2);
+	t->icmp_type = p[4];
+	t->icmp_code = p[5];
+	return p + 6;
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+static bool needs_ext(const struct ct *ct)
+{
+	return ct->secmark || ct->sctp.state || ct->sctp.vtag[0] || ct->sctp.vtag[1] ||
+	       ct->dccp.state || ct->dccp.role || ct->dccp.hs_seq || ct->helper[0] ||
+	       !all_zero(ct->seqadj, sizeof(ct->seqadj)) ||
+	       !all_zero(ct->labels, sizeof(ct->labels));
+}
+
+void flow_get(const struct flow *f, struct ct *out)
+{
+	size_t alen = addr_len(f->l3);
+	const uint8_t *p = f->tuples;
+
+	memset(out, 0, sizeof(*out));
+	out->l3 = f->l3;
+	out->l4 = f->l4;
+	out->zone = f->zone;
+	out->has = f->has;
+	p = get_tuple(p, alen, &out->orig);
+	get_tuple(p, alen, &out->reply);
+	out->status = f->status;
+	out->timeout = f->timeout;
+	out->mark = f->mark;
+	out->tcp.state = f->tcp[0];
+	out->tcp.wscale[0] = f->tcp[1];
+	out->tcp.wscale[1] = f->tcp[2];
+	out->tcp.flags[0] = f->tcp[3];
+	out->tcp.flags[1] = f->tcp[4];
+	const struct flow_ext *e = f->ext;
+	if (!e)
+		return;
+	out->secmark = e->secmark;
+	memcpy(out->seqadj, e->seqadj, sizeof(out->seqadj));
+	out->sctp.state = e->sctp_state;
+	out->sctp.vtag[0] = e->sctp_vtag[0];
+	out->sctp.vtag[1] = e->sctp_vtag[1];
+	out->dccp.state = e->dccp_state;
+	out->dccp.role = e->dccp_role;
+	out->dccp.hs_seq = e->dccp_hs_seq;
+	memcpy(out->helper, e->helper, sizeof(out->helper));
+	memcpy(out->labels, e->labels, sizeof(out->labels));
+}
+
+int flow_set(struct flow *f, const struct ct *ct)
+{
+	size_t alen = addr_len(f->l3);
+
+	f->has = (uint16_t)ct->has;
+	/* the original tuple is the key, unchanged; the reply may change */
+	put_tuple(f->tuples + 2 * alen + 6, alen, &ct->reply);
+	f->status = ct->status;
+	f->timeout = ct->timeout;
+	f->mark = ct->mark;
+	f->tcp[0] = ct->tcp.state;
+	f->tcp[1] = ct->tcp.wscale[0];
+	f->tcp[2] = ct->tcp.wscale[1];
+	f->tcp[3] = ct->tcp.flags[0];
+	f->tcp[4] = ct->tcp.flags[1];
+	if (!needs_ext(ct)) {
+		free(f->ext);
+		f->ext = NULL;
+		return 0;
+	}
+	struct flow_ext *e = f->ext;
+	if (!e && !(e = f->ext = calloc(1, sizeof(*e))))
+		return -ENOMEM;
+	e->secmark = ct->secmark;
+	memcpy(e->seqadj, ct->seqadj, sizeof(e->seqadj));
+	e->sctp_state = ct->sctp.state;
+	e->sctp_vtag[0] = ct->sctp.vtag[0];
+	e->sctp_vtag[1] = ct->sctp.vtag[1];
+	e->dccp_state = ct->dccp.state;
+	e->dccp_role = ct->dccp.role;
+	e->dccp_hs_seq = ct->dccp.hs_seq;
+	memcpy(e->helper, ct->helper, sizeof(e->helper));
+	e->helper[sizeof(e->helper) - 1] = 0;
+	memcpy(e->labels, ct->labels, sizeof(e->labels));
+	return 0;
+}
+
+bool flow_key_equal(const struct flow *f, const struct ct *key)
+{
+	struct ct_tuple t;
+
+	if (f->l3 != key->l3 || f->l4 != key->l4 || f->zone != key->zone)
+		return false;
+	memset(&t, 0, sizeof(t));
+	get_tuple(f->tuples, addr_len(f->l3), &t);
+	return ct_tuple_equal(&t, &key->orig);
+}
+
 void table_flow_free(struct flow *f)
 {
+	if (f)
+		free(f->ext);
 	free(f);
 }
 
@@ -43,7 +193,7 @@ void table_free(struct table *t)
 			n = f->hnext;
 			/* flows still on a dirty list are freed by their owner */
 			if (!f->dirty)
-				free(f);
+				table_flow_free(f);
 			else
 				f->dead = 1;
 		}
@@ -115,18 +265,27 @@ struct flow *table_find(struct table *t, const struct ct *key)
 	struct flow *f = t->bucket[h & (t->nbuckets - 1)];
 
 	for (; f; f = f->hnext)
-		if (f->khash == h && ct_key_equal(&f->ct, key))
+		if (f->khash == h && flow_key_equal(f, key))
 			return f;
 	return NULL;
 }
 
 struct flow *table_add(struct table *t, const struct ct *ct, uint32_t owner)
 {
-	struct flow *f = calloc(1, sizeof(*f));
+	if (ct->l3 != AF_INET && ct->l3 != AF_INET6)
+		return NULL;
+	struct flow *f = calloc(1, sizeof(*f) + tuples_len(ct->l3));
 
 	if (!f)
 		return NULL;
-	f->ct = *ct;
+	f->l3 = ct->l3;
+	f->l4 = ct->l4;
+	f->zone = ct->zone;
+	put_tuple(f->tuples, addr_len(ct->l3), &ct->orig);
+	if (flow_set(f, ct) < 0) {
+		free(f);
+		return NULL;
+	}
 	f->khash = ct_key_hash(ct);
 	f->owner = owner;
 	if (t->count >= t->nbuckets)

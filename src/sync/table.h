@@ -16,20 +16,42 @@
 
 #include "kernel/ct.h"
 
+/*
+ * A flow is stored packed (about 100 bytes for TCP/IPv4, 150 for IPv6, where
+ * a struct ct is 200): addresses at their family's size, the common state in
+ * the flow itself, the rarely set parts (helper, labels, NAT sequence
+ * adjustment, SCTP/DCCP state, secmark) in a separate `ext` only when one is
+ * non-zero.  flow_get() unpacks it into a struct ct, flow_set() packs one
+ * back; status, timeout and mark may be read and written in place.
+ */
+struct flow_ext;
+
 struct flow {
 	struct flow *hnext;             /* hash chain */
 	struct flow *dnext;             /* dirty list (repl.c) */
+	struct flow_ext *ext;           /* NULL: those parts are all zero */
 	uint64_t khash;
 	uint64_t peer_expiry;           /* ours: when peers' copies time out (ms) */
 	uint32_t owner;
 	uint32_t bulk_mark;             /* mark-and-sweep generation */
+	uint32_t status, timeout, mark; /* as in struct ct */
+	uint16_t zone, has;
+	uint8_t l3, l4;
 	uint8_t dirty;                  /* 0, or the REC_* to advertise */
-	uint8_t in_kernel;              /* peer flow present in our kernel table */
-	uint8_t pending;                /* peer flow waiting for commit (on-promote) */
-	uint8_t dead;                   /* removed; freed once off the dirty list */
-	uint8_t retry;                  /* RETRY_* already tried after an error */
-	struct ct ct;
+	uint8_t in_kernel : 1;          /* peer flow present in our kernel table */
+	uint8_t pending : 1;            /* peer flow waiting for commit (on-promote) */
+	uint8_t dead : 1;               /* removed; freed once off the dirty list */
+	uint8_t retry : 2;              /* RETRY_* already tried after an error */
+	uint8_t tcp[5];                 /* state, wscale[2], flags[2] */
+	uint8_t tuples[];               /* orig then reply: src, dst, ports, icmp */
 };
+
+/* The flow as a struct ct (id 0: the kernel's id is not kept). */
+void flow_get(const struct flow *f, struct ct *out);
+/* Store ct (same key) as the flow's state; -ENOMEM leaves the optional
+ * parts (ext) as they were. */
+int flow_set(struct flow *f, const struct ct *ct);
+bool flow_key_equal(const struct flow *f, const struct ct *key);
 
 struct table;
 

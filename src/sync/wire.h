@@ -101,8 +101,10 @@ enum wire_rec {
 	REC_NACK        = 10,
 	REC_CHALLENGE   = 11,           /* prove you are alive in this epoch */
 	REC_RESPONSE    = 12,           /* the proof: the challenge's cookie */
+	REC_UPSERTS4    = 13,           /* packed upserts of plain IPv4 flows (below) */
+	REC_DELETES4    = 14,           /* packed deletes of plain IPv4 flows */
 };
-#define REC_LAST REC_RESPONSE
+#define REC_LAST REC_DELETES4
 #define REC_F_MANDATORY 0x01
 #define ATTR_MANDATORY  0x80
 
@@ -126,6 +128,32 @@ enum {
 };
 /* A tuple: src, dst (4 or 16 bytes each), sport, dport, icmp type, code:
  * 14 bytes for IPv4, 38 for IPv6. */
+
+/*
+ * Packed IPv4 records.  Most flows are TCP or UDP over IPv4 in zone 0 with
+ * nothing but tuples, status, timeout, mark and TCP state; attributes cost
+ * them 2 bytes each and a record header 4.  Such flows go in REC_UPSERTS4
+ * and REC_DELETES4 records instead (always marked mandatory), entries back
+ * to back until the record ends, each meaning exactly what the REC_FLOW_*
+ * record of the same flow would mean:
+ *   delete entry: u8 IP protocol, orig tuple (12 bytes: src, dst, sport,
+ *                 dport) — 13 bytes;
+ *   upsert entry: u8 present-bits (UP4_*), u8 IP protocol, orig tuple,
+ *                 then in this order those present: status u32, timeout
+ *                 u32, mark u32, TCP (5 bytes as FA_TCP), reply tuple (12
+ *                 bytes; absent = the mirror of orig) — 27 bytes for TCP
+ *                 without NAT, 39 with.
+ * Only protocols with ports (TCP, UDP, UDP-Lite) are packed; an unknown
+ * present-bit makes the record malformed.
+ */
+enum {
+	UP4_STATUS  = 1 << 0,
+	UP4_TIMEOUT = 1 << 1,
+	UP4_MARK    = 1 << 2,
+	UP4_TCP     = 1 << 3,
+	UP4_REPLY   = 1 << 4,
+};
+#define UP4_ALL 0x1f
 
 /* Expectation attributes */
 enum {

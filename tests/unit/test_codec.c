@@ -339,6 +339,176 @@ static void test_frame_fill_and_control_records(void **state)
 	assert_int_equal(codec_next(&cur, &r), 0);
 }
 
+
+static struct ct v4_plain(uint16_t sport, bool nat)
+{
+	struct ct c = v4_tcp_nat();
+	c.orig.sport = htons(sport);
+	c.reply.dport = htons(sport);
+	c.zone = 0;
+	c.mark = 0;
+	c.helper[0] = 0;
+	memset(c.labels, 0, sizeof(c.labels));
+	memset(c.seqadj, 0, sizeof(c.seqadj));
+	c.has &= ~(uint32_t)(CT_HAS_SEQADJ_O | CT_HAS_SEQADJ_R);
+	if (!nat)
+		ct_mirror(&c, &c.reply);
+	return c;
+}
+
+/* What the generic record of the same flow decodes to (zone 1 forces it). */
+static struct ct generic_decode(const struct ct *c, enum wire_rec type)
+{
+	uint8_t buf[1500];
+	struct ct z = *c, out;
+	struct frame_hdr h;
+	struct cursor cur;
+	struct rec r;
+	z.zone = 1;
+	size_t len = one_record_frame(buf, sizeof(buf), type, &z);
+	assert_int_equal(codec_frame_open(buf, len, &h, &cur), 0);
+	assert_int_equal(codec_next(&cur, &r), 1);
+	assert_int_equal(r.type, type);
+	assert_int_equal(codec_get_flow(&r, &out), 0);
+	out.zone = 0;
+	if (type != REC_FLOW_UPSERT)
+		out.has &= ~(uint32_t)CT_HAS_ZONE;      /* FA_ZONE's own bit */
+	return out;
+}
+
+/* Plain IPv4 TCP/UDP flows go packed: 27 bytes per TCP upsert without NAT,
+ * 39 with, 13 per delete, one record header per run; each entry decodes to
+ * exactly what the generic record would; anything else stays generic. */
+static void test_packed_ipv4(void **state)
+{
+	uint8_t buf[1472];
+	struct wbuf w;
+	struct ct cases[5];
+	cases[0] = v4_plain(1000, false);
+	cases[1] = v4_plain(1001, true);
+	cases[2] = v4_plain(1002, false);
+	cases[2].l4 = IPPROTO_UDP;
+	cases[2].has &= ~(uint32_t)CT_HAS_TCP;
+	memset(&cases[2].tcp, 0, sizeof(cases[2].tcp));
+	ct_mirror(&cases[2], &cases[2].reply);
+	cases[2].mark = 77;
+	cases[3] = v4_plain(1003, false);
+	cases[3].has = CT_HAS_TCP;      /* a partial state: only what it has */
+	cases[4] = v4_plain(1004, true);
+	cases[4].status = 0;
+
+	for (int del = 0; del < 2; del++) {
+		enum wire_rec type = del ? REC_FLOW_DELETE : REC_FLOW_UPSERT;
+		codec_frame_start(&w, buf, sizeof(buf));
+		for (int i = 0; i < 5; i++)
+			assert_int_equal(codec_put_flow(&w, type, &cases[i]), 0);
+		assert_int_equal(w.nrec, 5);
+		struct frame_hdr h = { .node = 1, .epoch = 1, .seq = 1 };
+		size_t len = codec_frame_finish(&w, &h);
+		if (del)
+			assert_int_equal(len, WIRE_HDR_LEN + 4 + 5 * 13);
+		else            /* 27, 39, 1+1+12+4+4+4 (UDP, mark), 1+1+12+5, 39 */
+			assert_int_equal(len, WIRE_HDR_LEN + 4 + 27 + 39 + 26 + 19 + 39);
+		struct cursor cur;
+		struct rec r;
+		assert_int_equal(codec_frame_open(buf, len, &h, &cur), 0);
+		assert_int_equal(codec_next(&cur, &r), 1);
+		assert_int_equal(r.type, del ? REC_DELETES4 : REC_UPSERTS4);
+		assert_true(r.flags & REC_F_MANDATORY);
+		size_t off = 0;
+		struct ct out;
+		for (int i = 0; i < 5; i++) {
+			assert_int_equal(codec_next_packed(&r, &off, &out), 1);
+			struct ct want = generic_decode(&cases[i], type);
+			assert_ct_equal(&want, &out);
+			assert_int_equal(out.has, want.has);
+		}
+		assert_int_equal(codec_next_packed(&r, &off, &out), 0);
+		assert_int_equal(codec_next(&cur, &r), 0);
+	}
+
+	/* a generic record in between starts a new packed record after it */
+	struct ct v6 = v6_udp(), zoned = v4_plain(2000, false);
+	zoned.zone = 3;
+	codec_frame_start(&w, buf, sizeof(buf));
+	assert_int_equal(codec_put_flow(&w, REC_FLOW_UPSERT, &cases[0]), 0);
+	assert_int_equal(codec_put_flow(&w, REC_FLOW_UPSERT, &v6), 0);
+	assert_int_equal(codec_put_flow(&w, REC_FLOW_UPSERT, &zoned), 0);
+	assert_int_equal(codec_put_flow(&w, REC_FLOW_UPSERT, &cases[1]), 0);
+	assert_int_equal(codec_put_flow(&w, REC_FLOW_DELETE, &cases[1]), 0);
+	struct frame_hdr h = { .node = 1, .epoch = 1, .seq = 1 };
+	size_t len = codec_frame_finish(&w, &h);
+	struct cursor cur;
+	struct rec r;
+	const uint8_t want[] = { REC_UPSERTS4, REC_FLOW_UPSERT, REC_FLOW_UPSERT, REC_UPSERTS4,
+				 REC_DELETES4 };
+	assert_int_equal(codec_frame_open(buf, len, &h, &cur), 0);
+	for (size_t i = 0; i < sizeof(want); i++) {
+		assert_int_equal(codec_next(&cur, &r), 1);
+		assert_int_equal(r.type, want[i]);
+	}
+	assert_int_equal(codec_next(&cur, &r), 0);
+
+	/* a full frame: ENOSPC leaves it as it was */
+	codec_frame_start(&w, buf, sizeof(buf));
+	int n = 0;
+	while (codec_put_flow(&w, REC_FLOW_UPSERT, &cases[0]) == 0)
+		n++;
+	assert_int_equal(n, (sizeof(buf) - WIRE_HDR_LEN - 4) / 27);
+	size_t before = w.len;
+	assert_int_equal(codec_put_flow(&w, REC_FLOW_UPSERT, &cases[0]), -ENOSPC);
+	assert_int_equal(w.len, before);
+}
+
+/* Malformed packed records are refused whole, never read past their end. */
+static void test_packed_malformed(void **state)
+{
+	uint8_t body[64];
+	struct rec r = { .type = REC_UPSERTS4, .flags = REC_F_MANDATORY, .body = body };
+	struct ct c = v4_plain(3000, true), out;
+	size_t off;
+
+	/* a valid entry first: bits, proto, tuple, status, timeout, tcp, reply */
+	uint8_t frame[256];
+	size_t len = one_record_frame(frame, sizeof(frame), REC_FLOW_UPSERT, &c);
+	size_t elen = len - WIRE_HDR_LEN - 4;
+	assert_int_equal(elen, 39);
+	memcpy(body, frame + WIRE_HDR_LEN + 4, elen);
+	r.len = elen;
+	off = 0;
+	assert_int_equal(codec_next_packed(&r, &off, &out), 1);
+	/* every truncation */
+	for (size_t n = 1; n < elen; n++) {
+		r.len = n;
+		off = 0;
+		assert_int_equal(codec_next_packed(&r, &off, &out), -EINVAL);
+	}
+	r.len = elen;
+	body[0] |= 0x80;                /* an unknown present-bit */
+	off = 0;
+	assert_int_equal(codec_next_packed(&r, &off, &out), -EINVAL);
+	body[0] &= 0x7f;
+	body[1] = IPPROTO_ICMP;         /* not a packed protocol */
+	off = 0;
+	assert_int_equal(codec_next_packed(&r, &off, &out), -EINVAL);
+	body[1] = IPPROTO_TCP;
+	memset(body + 2, 0, 12);        /* no tuple */
+	off = 0;
+	assert_int_equal(codec_next_packed(&r, &off, &out), -EINVAL);
+	/* a delete record: 13 bytes per entry, a 14th byte is a truncation */
+	r.type = REC_DELETES4;
+	body[0] = IPPROTO_UDP;
+	memset(body + 1, 1, 12);
+	r.len = 14;
+	off = 0;
+	assert_int_equal(codec_next_packed(&r, &off, &out), 1);
+	assert_int_equal(codec_next_packed(&r, &off, &out), -EINVAL);
+	/* not a packed record at all */
+	r.type = REC_FLOW_UPSERT;
+	off = 0;
+	assert_int_equal(codec_next_packed(&r, &off, &out), -EINVAL);
+}
+
 static struct exp ftp_exp(void)
 {
 	struct exp e = { .l3 = AF_INET, .l4 = IPPROTO_TCP, .master_l4 = IPPROTO_TCP };
@@ -492,6 +662,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_attributes),
 		cmocka_unit_test(test_frame_fill_and_control_records),
 		cmocka_unit_test(test_header_rules),
+		cmocka_unit_test(test_packed_ipv4),
+		cmocka_unit_test(test_packed_malformed),
 		cmocka_unit_test(test_expectation_roundtrip),
 		cmocka_unit_test(test_expectation_vectors),
 	};

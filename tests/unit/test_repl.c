@@ -47,6 +47,8 @@ struct node {
 	struct ct snap[KMAX];
 	unsigned snap_n, snap_pos;
 	bool snapping;
+	bool new_events_off;            /* ops.events_new(false) in force */
+	unsigned creates_quiet;         /* creates injected while it was */
 };
 
 struct pkt {
@@ -109,6 +111,8 @@ static int op_inject(void *arg, enum ctnl_op op, const struct ct *ct)
 	switch (op) {
 	case CTNL_OP_CREATE:
 		k->creates++;
+		if (nd->new_events_off)
+			nd->creates_quiet++;
 		if (i >= 0) {
 			kerr(k, op, ct, -EEXIST);
 			return 0;
@@ -199,6 +203,13 @@ static bool dump_step(struct node *nd, unsigned n)
 	return true;
 }
 
+static int op_events_new(void *arg, bool on)
+{
+	struct node *nd = arg;
+	nd->new_events_off = !on;
+	return 0;
+}
+
 static void enqueue(int from, int to, const void *buf, size_t len)
 {
 	if (net.drop_next) {
@@ -249,11 +260,12 @@ static uint64_t op_now(void *arg)
 
 static const struct repl_ops ops_tpl = {
 	.inject = op_inject, .inject_flush = op_inject_flush, .dump = op_dump,
-	.dump_start = op_dump_start,
+	.dump_start = op_dump_start, .events_new = op_events_new,
 	.send = op_send, .send_to = op_send_to, .now_ms = op_now,
 };
 
 static size_t ring_bytes;       /* 0: the default of these tests */
+static uint32_t quiet_min;      /* cfg.commit_quiet_min */
 
 static void set_addr(struct sockaddr_storage *ss, uint32_t id)
 {
@@ -282,6 +294,7 @@ static void start(int idx, bool primary, bool immediate)
 	cfg.nack_ms = 20;
 	cfg.gap_timeout_ms = 2000;
 	cfg.refresh_ms = 1000;
+	cfg.commit_quiet_min = quiet_min;
 	for (int i = 0; i < 256; i++)
 		cfg.proto[i] = true;
 	cfg.nignore = 1;
@@ -519,6 +532,40 @@ static void test_on_promote_waits_for_commit(void **state)
 	assert_int_equal(repl_commit(net.n[1].r), 20);
 	assert_int_equal(net.n[1].k.n, 20);
 	assert_int_equal(repl_commit(net.n[1].r), 0);           /* nothing left */
+}
+
+/* A large commit pauses the kernel's NEW events (their echoes would halve
+ * its rate) and reads the table after it, which finds a local flow whose NEW
+ * event was missed meanwhile. */
+static void test_commit_pauses_new_events(void **state)
+{
+	quiet_min = 10;
+	start(0, true, true);
+	start(1, false, false);
+	quiet_min = 0;
+	run(300);
+	for (uint32_t i = 0; i < 20; i++) {
+		struct ct c = flow(230 + i);
+		kernel_new(0, &c);
+	}
+	run(200);
+	struct node *b = &net.n[1];
+	struct ct mine = flow(290);     /* born on B during the commit, event missed */
+	b->k.ct[b->k.n] = mine;
+	b->k.used[b->k.n++] = true;
+	assert_int_equal(repl_commit(b->r), 20);
+	assert_int_equal(b->creates_quiet, 20);
+	assert_false(b->new_events_off);                /* on again */
+	const struct repl_stats *st = repl_stats(b->r);
+	assert_int_equal(st->commits_quiet, 1);
+	assert_int_equal(st->dump_found, 1);
+	run(300);
+	assert_true(kfind(&net.n[0].k, &mine) >= 0);    /* advertised to A */
+	/* a small commit leaves the events alone */
+	repl_promote(b->r);
+	repl_demote(b->r);
+	assert_int_equal(repl_commit(b->r), 0);
+	assert_int_equal(st->commits_quiet, 1);
 }
 
 static void test_restart_bulk_and_sweep(void **state)
@@ -919,7 +966,10 @@ static void test_timeout_refresh(void **state)
 	/* refreshed at least twice, each time before the copy expired */
 	assert_true(repl_stats(net.n[0].r)->refreshed >= 2);
 	assert_true(repl_stats(net.n[1].r)->rx_refreshes - up0 >= 2);
-	assert_true(repl_stats(net.n[0].r)->refreshes >= 60);
+	/* a dump every second would be 65; only those near an expiry ran */
+	const struct repl_stats *st = repl_stats(net.n[0].r);
+	assert_true(st->refreshes + st->refreshes_skipped >= 60);
+	assert_true(st->refreshes >= 2 && st->refreshes < 30);
 	/* the peer's copy was re-sent with a fresh timeout */
 	int j = kfind(b, &c);
 	assert_true(j >= 0);
@@ -928,6 +978,36 @@ static void test_timeout_refresh(void **state)
 	assert_true(kfind(b, &gone) < 0);
 }
 
+
+/* Flows whose peers' copies live for days need no refresh dump at all. */
+static void test_refresh_skipped_for_long_timeouts(void **state)
+{
+	start(0, true, true);
+	start(1, false, true);
+	run(300);
+	for (uint32_t i = 0; i < 10; i++) {
+		struct ct c = flow(1500 + i);       /* TCP, timeout 5 days */
+		kernel_new(0, &c);
+	}
+	run(10000);
+	const struct repl_stats *st = repl_stats(net.n[0].r);
+	assert_true(st->refreshes_skipped >= 8);
+	assert_true(st->refreshes <= 1);        /* the first, before any flow was sent */
+	/* a UDP flow with 30 s makes them run again, near its expiry */
+	struct ct u = flow(1600);
+	u.l4 = IPPROTO_UDP;
+	u.has &= ~(uint32_t)CT_HAS_TCP;
+	u.timeout = 30;
+	kernel_new(0, &u);
+	uint64_t r0 = st->refreshes;
+	for (int s = 0; s < 40; s++) {
+		net.n[0].k.ct[kfind(&net.n[0].k, &u)].timeout = 30;
+		run(1000);
+	}
+	assert_true(st->refreshes > r0);
+	assert_true(st->refreshed >= 1);
+	assert_true(kfind(&net.n[1].k, &u) >= 0);
+}
 
 /* An event overrun: the engine reads the kernel table in the background
  * (slices; the loop keeps serving the link) and takes from it what the lost
@@ -1024,6 +1104,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_peer_expiry_is_not_a_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_promote_takes_ownership, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_on_promote_waits_for_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_pauses_new_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_bulk_and_sweep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loss_is_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_tail_is_repaired, setup, teardown),
@@ -1035,6 +1116,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replay_and_epochs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_refresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refresh_skipped_for_long_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overrun_background_dump, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overrun_during_dump, setup, teardown),
 	};

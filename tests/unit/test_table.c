@@ -90,12 +90,77 @@ static void test_growth(void **state)
 		struct ct c = mk(i);
 		struct flow *f = table_find(t, &c);
 		assert_non_null(f);
-		assert_true(ct_key_equal(&f->ct, &c));
+		struct ct got;
+		flow_get(f, &got);
+		assert_true(ct_key_equal(&got, &c));
 	}
 	size_t seen = 0;
 	table_foreach(t, count, &seen);
 	assert_int_equal(seen, n);
 	assert_int_equal(table_owner(t, 1).flows, n);
+	table_free(t);
+}
+
+/* The packed form gives back exactly what was stored, for both families,
+ * with and without the optional parts; dropping them frees them. */
+static void test_packing(void **state)
+{
+	struct table *t = table_new();
+	struct ct v4 = mk(7), v6 = { .l3 = AF_INET6, .l4 = IPPROTO_TCP, .zone = 3 }, got;
+
+	v4.has = CT_HAS_REPLY | CT_HAS_STATUS | CT_HAS_TIMEOUT | CT_HAS_MARK;
+	v4.reply.src = v4.orig.dst;
+	v4.reply.dst.ip4 = htonl(0xcb007101u);
+	v4.reply.sport = v4.orig.dport;
+	v4.reply.dport = htons(40000);
+	v4.status = 0x19e;
+	v4.timeout = 120;
+	v4.mark = 0xdeadbeef;
+	inet_pton(AF_INET6, "2001:db8::1", v6.orig.src.ip6);
+	inet_pton(AF_INET6, "2001:db8:1::2", v6.orig.dst.ip6);
+	v6.orig.sport = htons(40001);
+	v6.orig.dport = htons(21);
+	v6.reply.src = v6.orig.dst;
+	v6.reply.dst = v6.orig.src;
+	v6.reply.sport = v6.orig.dport;
+	v6.reply.dport = v6.orig.sport;
+	v6.has = CT_HAS_REPLY | CT_HAS_STATUS | CT_HAS_TCP | CT_HAS_HELPER | CT_HAS_SEQADJ_O |
+		 CT_HAS_LABELS | CT_HAS_SECMARK;
+	v6.tcp.state = 3;
+	v6.tcp.wscale[0] = 7;
+	v6.tcp.wscale[1] = 9;
+	v6.tcp.flags[0] = 0x23;
+	v6.tcp.flags[1] = 0x22;
+	strcpy(v6.helper, "ftp");
+	v6.seqadj[0].pos = 1000;
+	v6.seqadj[0].before = 1;
+	v6.seqadj[0].after = 4;
+	v6.labels[15] = 0x80;
+	v6.secmark = 9;
+
+	struct flow *f4 = table_add(t, &v4, 1), *f6 = table_add(t, &v6, 2);
+	assert_non_null(f4);
+	assert_non_null(f6);
+	assert_null(f4->ext);
+	assert_non_null(f6->ext);
+	flow_get(f4, &got);
+	assert_memory_equal(&got, &v4, sizeof(got));
+	flow_get(f6, &got);
+	assert_memory_equal(&got, &v6, sizeof(got));
+	assert_true(flow_key_equal(f6, &v6));
+	assert_false(flow_key_equal(f6, &v4));
+	/* a new state: another reply tuple, no helper any more */
+	struct ct v6b = v6;
+	v6b.reply.dport = htons(50000);
+	memset(v6b.helper, 0, sizeof(v6b.helper));
+	memset(v6b.seqadj, 0, sizeof(v6b.seqadj));
+	memset(v6b.labels, 0, sizeof(v6b.labels));
+	v6b.secmark = 0;
+	assert_int_equal(flow_set(f6, &v6b), 0);
+	assert_null(f6->ext);
+	flow_get(f6, &got);
+	assert_memory_equal(&got, &v6b, sizeof(got));
+	assert_ptr_equal(table_find(t, &v6b), f6);
 	table_free(t);
 }
 
@@ -105,6 +170,7 @@ int main(void)
 		cmocka_unit_test(test_add_find_remove),
 		cmocka_unit_test(test_owner_digest),
 		cmocka_unit_test(test_growth),
+		cmocka_unit_test(test_packing),
 	};
 	return cmocka_run_group_tests_name("table", tests, NULL, NULL);
 }
