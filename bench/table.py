@@ -14,6 +14,8 @@ ROWS = [
     ("gen_rate_off", "generator, no daemon, flows/s", ""),
     ("gen_rate_on", "generator, daemons running, flows/s", ">= 90 % of off"),
     ("commit_rate", "commit into the kernel, flows/s", ">= 400,000"),
+    ("create_rate_loaded", "batched creates, same occupancy, flows/s", ""),
+    ("commit_share", "commit / batched creates, %", ">= 80"),
     ("wire_new", "sync bytes per new flow", "<= 40"),
     ("wire_upd", "sync bytes per update", ""),
     ("wire_del", "sync bytes per delete", "<= 16"),
@@ -24,6 +26,8 @@ ROWS = [
     ("loss_conv_s", "convergence at 10 % loss, s", ""),
     ("loss_missing", "flows missing at 10 % loss", ""),
     ("deletes_missing", "deletes not applied on fw2", ""),
+    ("commit_not_held", "flows not held on fw2 before the commit", ""),
+    ("commit_missing", "flows the commit left out of fw2's kernel", ""),
 ]
 
 vals = {}
@@ -35,6 +39,17 @@ for line in open(sys.argv[1]):
         vals.setdefault((p[0], p[2]), []).append(float(p[3]))
     except ValueError:
         pass
+
+# the commit as a share of the kernel's batched create rate, per repetition
+reps = {}
+for line in open(sys.argv[1]):
+    p = line.split()
+    if len(p) == 4 and p[2] in ("commit_rate", "create_rate_loaded"):
+        reps.setdefault((p[0], p[1]), {})[p[2]] = float(p[3])
+for (d, _), r in reps.items():
+    if r.get("create_rate_loaded") and "commit_rate" in r:
+        vals.setdefault((d, "commit_share"), []).append(
+            round(100.0 * r["commit_rate"] / r["create_rate_loaded"], 1))
 
 def cell(d, k):
     v = vals.get((d, k))
@@ -58,11 +73,11 @@ for k, name, target in ROWS:
 if "--check" in sys.argv[2:]:
     bad = []
     for d in ("ctsyncd", "conntrackd"):
-        for k in ("gen_rate_off", "gen_rate_on", "commit_rate", "wire_new", "wire_upd",
+        for k in ("gen_rate_off", "gen_rate_on", "commit_rate", "create_rate_loaded", "wire_new", "wire_upd",
                   "wire_del", "rss_tx", "rss_rx", "cpu_tx", "cpu_rx"):
             if not vals.get((d, k)):
                 bad.append("%s: no %s" % (d, k))
-    for k in ("missing", "deletes_missing", "loss_missing"):
+    for k in ("missing", "deletes_missing", "loss_missing", "commit_not_held", "commit_missing"):
         if any(v != 0 for v in vals.get(("ctsyncd", k), [])):
             bad.append("ctsyncd: %s %s" % (k, vals[("ctsyncd", k)]))
     if not vals.get(("ctsyncd", "lag_s")) or not vals.get(("ctsyncd", "loss_conv_s")):

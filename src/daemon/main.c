@@ -210,8 +210,10 @@ static void dump_readable(struct ev_loop *loop, ev_io *w, int revents)
 	struct daemon *d = w->data;
 	int n = ctnl_dump_read(d->nl, 64, false);
 
-	if (n < 0)
+	if (n < 0) {
 		log_limited(LOG_LVL_WARN, "reading a kernel dump: %s", strerror(-n));
+		repl_dump_failed(d->repl);
+	}
 }
 
 static void log_rejected(const struct sockaddr_storage *from, const uint8_t *buf, size_t len,

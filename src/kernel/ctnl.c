@@ -403,7 +403,8 @@ size_t ctnl_build(void *buf, enum ctnl_op op, const struct ct *ct, bool liberal,
 	nfg->res_id = 0;
 
 	put_tuple(nlh, CTA_TUPLE_ORIG, ct, &ct->orig);
-	mnl_attr_put_u16(nlh, CTA_ZONE, htons(ct->zone));
+	if (ct->zone)            /* absent: the default zone, 0 */
+		mnl_attr_put_u16(nlh, CTA_ZONE, htons(ct->zone));
 	if (op == CTNL_OP_DELETE)
 		return nlh->nlmsg_len;
 

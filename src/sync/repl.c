@@ -57,7 +57,6 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 	r->pn = (r->pn & ((1ull << 62) - 1)) | 1;
 	if (getrandom(r->secret, sizeof(r->secret), 0) != sizeof(r->secret))
 		goto fail;
-	r->dtail = &r->dhead;
 	codec_frame_start(&r->w, r->buf, fs);
 	return r;
 fail:
@@ -70,13 +69,13 @@ void repl_free(struct repl *r)
 	if (!r)
 		return;
 	keyset_clear(&r->gone);
-	struct flow *f = r->dhead, *n;
-	for (; f; f = n) {
-		n = f->dnext;
+	for (size_t i = 0; i < r->ndirty; i++) {
+		struct flow *f = r->dirty[i];
 		f->dirty = 0;
 		if (f->dead)
 			table_flow_free(f);
 	}
+	free(r->dirty);
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
 		reorder_free(r->peer[i].held);
 	table_free(r->t);
@@ -181,12 +180,27 @@ void repl_emit_bulk(struct repl *r, enum wire_rec type, const struct bulk_info *
 	}
 }
 
+static void flush_dirty(struct repl *r);
+
 static void mark_dirty(struct repl *r, struct flow *f, enum wire_rec op)
 {
 	if (!f->dirty) {
-		f->dnext = NULL;
-		*r->dtail = f;
-		r->dtail = &f->dnext;
+		if (r->ndirty == r->dcap) {
+			size_t cap = r->dcap ? 2 * r->dcap : 1024;
+			struct flow **v = realloc(r->dirty, cap * sizeof(*v));
+			if (!v) {
+				flush_dirty(r);         /* no memory to wait: send now */
+				if (r->ndirty == r->dcap) {
+					/* its state goes with the next change or digest resync */
+					log_limited(LOG_LVL_WARN, "out of memory: a flow change not sent");
+					return;
+				}
+			} else {
+				r->dirty = v;
+				r->dcap = cap;
+			}
+		}
+		r->dirty[r->ndirty] = f;
 		if (!r->ndirty++)
 			r->dirty_since = repl_now(r);
 	} else if (op == REC_FLOW_REFRESH) {
@@ -198,7 +212,8 @@ static void mark_dirty(struct repl *r, struct flow *f, enum wire_rec op)
 /* Our flow f was sent: peers' copies now live until `until`. */
 static void sent_until(struct repl *r, struct flow *f, uint64_t until)
 {
-	f->peer_expiry = until;
+	f->peer_expiry = (uint32_t)((until + 999) / 1000);
+	until = (uint64_t)f->peer_expiry * 1000;
 	if (until < r->next_expiry)
 		r->next_expiry = until;
 	if (until < r->scan_min)
@@ -207,13 +222,14 @@ static void sent_until(struct repl *r, struct flow *f, uint64_t until)
 
 static void flush_dirty(struct repl *r)
 {
-	struct flow *f = r->dhead, *n;
+	struct flow **v = r->dirty;
+	size_t n = r->ndirty, cap = r->dcap;
 
-	r->dhead = NULL;
-	r->dtail = &r->dhead;
-	r->ndirty = 0;
-	for (; f; f = n) {
-		n = f->dnext;
+	/* detached while it is sent: anything marked meanwhile waits anew */
+	r->dirty = NULL;
+	r->ndirty = r->dcap = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct flow *f = v[i];
 		uint8_t op = f->dirty;
 		f->dirty = 0;
 		if (f->owner == r->cfg.node_id) {
@@ -226,6 +242,13 @@ static void flush_dirty(struct repl *r)
 		}
 		if (f->dead)
 			table_flow_free(f);
+	}
+	/* kept for the next time, unless a burst made it large */
+	if (!r->dirty && cap <= 65536) {
+		r->dirty = v;
+		r->dcap = cap;
+	} else {
+		free(v);
 	}
 	frame_send(r, false);
 }
@@ -276,7 +299,7 @@ void repl_flush(struct repl *r)
 		r->want_bulk = false;
 		send_bulk(r);
 	}
-	if (r->dhead)
+	if (r->ndirty)
 		flush_dirty(r);
 	exp_flush(r);                   /* after the flows: masters first */
 	frame_send(r, false);           /* records emitted outside the dirty list */
@@ -285,9 +308,9 @@ void repl_flush(struct repl *r)
 
 unsigned repl_flush_lazy(struct repl *r)
 {
-	uint64_t age = r->dhead ? repl_now(r) - r->dirty_since : 0;
+	uint64_t age = r->ndirty ? repl_now(r) - r->dirty_since : 0;
 
-	if (!r->dhead || r->ndirty >= REPL_HOLD_RECORDS || age >= REPL_HOLD_MS || r->want_bulk ||
+	if (!r->ndirty || r->ndirty >= REPL_HOLD_RECORDS || age >= REPL_HOLD_MS || r->want_bulk ||
 	    r->exp_dirty) {
 		repl_flush(r);
 		return 0;
@@ -377,7 +400,8 @@ static void refresh_one(struct repl *r, struct flow *f, const struct ct *ct)
 		return;
 	f->timeout = ct->timeout;
 	uint64_t here = t + (uint64_t)ct->timeout * 1000;
-	if (f->peer_expiry < t + 2ull * r->cfg.refresh_ms && here > f->peer_expiry + 1000) {
+	uint64_t peer = (uint64_t)f->peer_expiry * 1000;
+	if (peer < t + 2ull * r->cfg.refresh_ms && here > peer + 1000) {
 		mark_dirty(r, f, REC_FLOW_REFRESH);
 		r->st.refreshed++;
 	}
@@ -421,8 +445,8 @@ static void dump_entry(struct repl *r, const struct ct *ct)
 			f->bulk_mark = r->dump_gen;
 		return;
 	}
-	if (!f->dirty && f->peer_expiry < r->scan_min)
-		r->scan_min = f->peer_expiry;   /* (a flow sent again updates it then) */
+	if (!f->dirty && (uint64_t)f->peer_expiry * 1000 < r->scan_min)
+		r->scan_min = (uint64_t)f->peer_expiry * 1000;  /* (one sent again updates it) */
 	/* An event since the dump began is at least as new as this entry. */
 	bool newer = f->bulk_mark == r->dump_gen;
 	f->bulk_mark = r->dump_gen;
@@ -617,10 +641,11 @@ static void dump_begin(struct repl *r, enum dump_mode mode)
 	r->scan_min = UINT64_MAX;
 }
 
-static void dump_end(struct repl *r)
+static void dump_end(struct repl *r, bool complete)
 {
 	/* every flow of ours was seen (or sent, or swept) */
-	r->next_expiry = r->scan_min;
+	if (complete)
+		r->next_expiry = r->scan_min;
 	r->dump_mode = DUMP_NONE;
 	r->dump_gen = 0;
 	keyset_clear(&r->gone);
@@ -644,7 +669,7 @@ static int dump_and_diff(struct repl *r, bool sweep_local)
 	int err = r->ops.dump(r->ops.arg);
 	if (err < 0) {
 		log_err("kernel table dump failed: %s", strerror(-err));
-		dump_end(r);
+		dump_end(r, false);
 		return err;
 	}
 	if (r->cfg.exp_sync && r->ops.exp_dump && (err = r->ops.exp_dump(r->ops.arg)) < 0)
@@ -652,7 +677,7 @@ static int dump_and_diff(struct repl *r, bool sweep_local)
 	unsigned n = sweep_local ? sweep_ours(r, gen) : 0;
 	if (n)
 		log_info("kernel dump: %u local flows were gone", n);
-	dump_end(r);
+	dump_end(r, true);
 	return 0;
 }
 
@@ -661,7 +686,7 @@ static void dump_background(struct repl *r, enum dump_mode mode)
 	dump_begin(r, mode);
 	if (r->ops.dump_start(r->ops.arg) < 0) {
 		log_limited(LOG_LVL_WARN, "could not start a kernel dump");
-		dump_end(r);
+		dump_end(r, false);
 		r->dump_again = mode == DUMP_FULL;      /* retried by repl_poll */
 	}
 }
@@ -721,7 +746,7 @@ void repl_dump_done(struct repl *r)
 	}
 	/* ours that the dump did not show ended without an event reaching us */
 	unsigned n = sweep_ours(r, gen);
-	dump_end(r);
+	dump_end(r, true);
 	if (n)
 		log_info("%s: %u local flows had ended unseen",
 			 mode == DUMP_FULL ? "kernel dump after an overrun" : "refresh", n);
@@ -732,6 +757,17 @@ void repl_dump_done(struct repl *r)
 		r->dump_again = false;
 		dump_background(r, DUMP_FULL);
 	}
+}
+
+void repl_dump_failed(struct repl *r)
+{
+	enum dump_mode mode = r->dump_mode;
+
+	if (mode != DUMP_REFRESH && mode != DUMP_FULL)
+		return;
+	dump_end(r, false);
+	if (mode == DUMP_FULL)
+		r->dump_again = true;   /* repl_poll starts it again */
 }
 
 void repl_kernel_overrun(struct repl *r)

@@ -154,6 +154,8 @@ void repl_kernel_overrun(struct repl *r);
 int repl_load_kernel(struct repl *r);
 /* A background dump (ops.dump_start) was read to its end. */
 void repl_dump_done(struct repl *r);
+/* It broke off (a read error): a full one is tried again. */
+void repl_dump_failed(struct repl *r);
 
 /* From the network. */
 void repl_receive(struct repl *r, const uint8_t *buf, size_t len,

@@ -82,8 +82,8 @@ struct repl {
 	struct peer peer[REPL_MAX_PEERS];
 	struct ring *sent;
 	/* dirty list: flows whose latest state is to be advertised */
-	struct flow *dhead, **dtail;
-	unsigned ndirty;
+	struct flow **dirty;            /* a vector, in the order they became dirty */
+	size_t ndirty, dcap;
 	uint64_t dirty_since;           /* when the first of them became dirty */
 	/* the data frame being filled */
 	struct wbuf w;

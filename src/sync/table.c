@@ -42,6 +42,11 @@ struct flow_ext {
 	uint8_t labels[CT_LABELS_LEN];
 };
 
+static uint8_t flow_l3(const struct flow *f)
+{
+	return f->v6 ? AF_INET6 : AF_INET;
+}
+
 static size_t addr_len(uint8_t l3)
 {
 	return l3 == AF_INET ? 4 : 16;
@@ -95,11 +100,11 @@ static bool needs_ext(const struct ct *ct)
 
 void flow_get(const struct flow *f, struct ct *out)
 {
-	size_t alen = addr_len(f->l3);
+	size_t alen = addr_len(flow_l3(f));
 	const uint8_t *p = f->tuples;
 
 	memset(out, 0, sizeof(*out));
-	out->l3 = f->l3;
+	out->l3 = flow_l3(f);
 	out->l4 = f->l4;
 	out->zone = f->zone;
 	out->has = f->has;
@@ -130,7 +135,7 @@ void flow_get(const struct flow *f, struct ct *out)
 
 int flow_set(struct flow *f, const struct ct *ct)
 {
-	size_t alen = addr_len(f->l3);
+	size_t alen = addr_len(flow_l3(f));
 
 	f->has = (uint16_t)ct->has;
 	/* the original tuple is the key, unchanged; the reply may change */
@@ -169,10 +174,10 @@ bool flow_key_equal(const struct flow *f, const struct ct *key)
 {
 	struct ct_tuple t;
 
-	if (f->l3 != key->l3 || f->l4 != key->l4 || f->zone != key->zone)
+	if (flow_l3(f) != key->l3 || f->l4 != key->l4 || f->zone != key->zone)
 		return false;
 	memset(&t, 0, sizeof(t));
-	get_tuple(f->tuples, addr_len(f->l3), &t);
+	get_tuple(f->tuples, addr_len(flow_l3(f)), &t);
 	return ct_tuple_equal(&t, &key->orig);
 }
 
@@ -278,7 +283,7 @@ struct flow *table_add(struct table *t, const struct ct *ct, uint32_t owner)
 
 	if (!f)
 		return NULL;
-	f->l3 = ct->l3;
+	f->v6 = ct->l3 == AF_INET6;
 	f->l4 = ct->l4;
 	f->zone = ct->zone;
 	put_tuple(f->tuples, addr_len(ct->l3), &ct->orig);

@@ -17,7 +17,7 @@
 #include "kernel/ct.h"
 
 /*
- * A flow is stored packed (about 100 bytes for TCP/IPv4, 150 for IPv6, where
+ * A flow is stored packed (88 bytes for IPv4, 136 for IPv6, where
  * a struct ct is 200): addresses at their family's size, the common state in
  * the flow itself, the rarely set parts (helper, labels, NAT sequence
  * adjustment, SCTP/DCCP state, secmark) in a separate `ext` only when one is
@@ -28,16 +28,16 @@ struct flow_ext;
 
 struct flow {
 	struct flow *hnext;             /* hash chain */
-	struct flow *dnext;             /* dirty list (repl.c) */
 	struct flow_ext *ext;           /* NULL: those parts are all zero */
 	uint64_t khash;
-	uint64_t peer_expiry;           /* ours: when peers' copies time out (ms) */
+	uint32_t peer_expiry;           /* ours: when peers' copies time out (s) */
 	uint32_t owner;
 	uint32_t bulk_mark;             /* mark-and-sweep generation */
 	uint32_t status, timeout, mark; /* as in struct ct */
 	uint16_t zone, has;
-	uint8_t l3, l4;
+	uint8_t l4;
 	uint8_t dirty;                  /* 0, or the REC_* to advertise */
+	uint8_t v6 : 1;                 /* AF_INET6, else AF_INET */
 	uint8_t in_kernel : 1;          /* peer flow present in our kernel table */
 	uint8_t pending : 1;            /* peer flow waiting for commit (on-promote) */
 	uint8_t dead : 1;               /* removed; freed once off the dirty list */
