@@ -200,6 +200,14 @@ static bool packable(enum wire_rec type, const struct ct *ct)
 	return true;
 }
 
+/* The u32 fields of a packed upsert, in their order: status, timeout, mark. */
+static const struct {
+	uint8_t bit;
+	uint32_t has;
+} up4_u32[3] = {
+	{ UP4_STATUS, CT_HAS_STATUS }, { UP4_TIMEOUT, CT_HAS_TIMEOUT }, { UP4_MARK, CT_HAS_MARK },
+};
+
 static uint8_t *put4_tuple(uint8_t *p, const struct ct_tuple *t)
 {
 	memcpy(p, &t->src.ip4, 4);
@@ -226,17 +234,12 @@ static int put_packed(struct wbuf *w, enum wire_rec type, const struct ct *ct)
 	}
 	*p++ = ct->l4;
 	p = put4_tuple(p, &ct->orig);
-	if (bits & UP4_STATUS) {
-		be32(p, ct->status);
-		p += 4;
-	}
-	if (bits & UP4_TIMEOUT) {
-		be32(p, ct->timeout);
-		p += 4;
-	}
-	if (bits & UP4_MARK) {
-		be32(p, ct->mark);
-		p += 4;
+	const uint32_t u32[3] = { ct->status, ct->timeout, ct->mark };
+	for (int i = 0; i < 3; i++) {
+		if (bits & up4_u32[i].bit) {
+			be32(p, u32[i]);
+			p += 4;
+		}
 	}
 	if (bits & UP4_TCP) {
 		p[0] = ct->tcp.state;
@@ -672,23 +675,14 @@ int codec_next_packed(const struct rec *r, size_t *off, struct ct *ct)
 	get4_tuple(v + 1, &ct->orig);
 	if (ct_tuple_is_zero(&ct->orig))
 		return -EINVAL;
-	if (bits & UP4_STATUS) {
+	uint32_t *u32[3] = { &ct->status, &ct->timeout, &ct->mark };
+	for (int i = 0; i < 3; i++) {
+		if (!(bits & up4_u32[i].bit))
+			continue;
 		if (get_bytes(&c, &v, 4))
 			return -EINVAL;
-		ct->status = rd32(v);
-		ct->has |= CT_HAS_STATUS;
-	}
-	if (bits & UP4_TIMEOUT) {
-		if (get_bytes(&c, &v, 4))
-			return -EINVAL;
-		ct->timeout = rd32(v);
-		ct->has |= CT_HAS_TIMEOUT;
-	}
-	if (bits & UP4_MARK) {
-		if (get_bytes(&c, &v, 4))
-			return -EINVAL;
-		ct->mark = rd32(v);
-		ct->has |= CT_HAS_MARK;
+		*u32[i] = rd32(v);
+		ct->has |= up4_u32[i].has;
 	}
 	if (bits & UP4_TCP) {
 		if (get_bytes(&c, &v, 5))
