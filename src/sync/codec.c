@@ -157,6 +157,26 @@ static int rb_end(struct rbuild *b)
 
 static size_t addr_len(uint8_t l3) { return l3 == AF_INET6 ? 16 : 4; }
 
+/* TCP state, as FA_TCP and the packed upsert carry it: 5 bytes. */
+static void put_tcp(uint8_t *p, const struct ct *ct)
+{
+	p[0] = ct->tcp.state;
+	p[1] = ct->tcp.wscale[0];
+	p[2] = ct->tcp.wscale[1];
+	p[3] = ct->tcp.flags[0];
+	p[4] = ct->tcp.flags[1];
+}
+
+static void get_tcp(struct ct *ct, const uint8_t *v)
+{
+	ct->tcp.state = v[0];
+	ct->tcp.wscale[0] = v[1];
+	ct->tcp.wscale[1] = v[2];
+	ct->tcp.flags[0] = v[3];
+	ct->tcp.flags[1] = v[4];
+	ct->has |= CT_HAS_TCP;
+}
+
 static void rb_tuple(struct rbuild *b, uint8_t t, const struct ct *ct,
 		     const struct ct_tuple *tu)
 {
@@ -242,11 +262,7 @@ static int put_packed(struct wbuf *w, enum wire_rec type, const struct ct *ct)
 		}
 	}
 	if (bits & UP4_TCP) {
-		p[0] = ct->tcp.state;
-		p[1] = ct->tcp.wscale[0];
-		p[2] = ct->tcp.wscale[1];
-		p[3] = ct->tcp.flags[0];
-		p[4] = ct->tcp.flags[1];
+		put_tcp(p, ct);
 		p += 5;
 	}
 	if (bits & UP4_REPLY)
@@ -311,13 +327,8 @@ int codec_put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct)
 		rb_u32(&b, FA_SECMARK, ct->secmark);
 	if (ct->has & CT_HAS_TCP) {
 		p = rb_attr(&b, FA_TCP, 5);
-		if (p) {
-			p[0] = ct->tcp.state;
-			p[1] = ct->tcp.wscale[0];
-			p[2] = ct->tcp.wscale[1];
-			p[3] = ct->tcp.flags[0];
-			p[4] = ct->tcp.flags[1];
-		}
+		if (p)
+			put_tcp(p, ct);
 	}
 	if (ct->has & CT_HAS_SCTP) {
 		p = rb_attr(&b, FA_SCTP, 9);
@@ -580,12 +591,7 @@ static int flow_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
 		return 1;
 	case FA_TCP:
 		NEED(5);
-		ct->tcp.state = v[0];
-		ct->tcp.wscale[0] = v[1];
-		ct->tcp.wscale[1] = v[2];
-		ct->tcp.flags[0] = v[3];
-		ct->tcp.flags[1] = v[4];
-		ct->has |= CT_HAS_TCP;
+		get_tcp(ct, v);
 		return 1;
 	case FA_SCTP:
 		NEED(9);
@@ -687,12 +693,7 @@ int codec_next_packed(const struct rec *r, size_t *off, struct ct *ct)
 	if (bits & UP4_TCP) {
 		if (get_bytes(&c, &v, 5))
 			return -EINVAL;
-		ct->tcp.state = v[0];
-		ct->tcp.wscale[0] = v[1];
-		ct->tcp.wscale[1] = v[2];
-		ct->tcp.flags[0] = v[3];
-		ct->tcp.flags[1] = v[4];
-		ct->has |= CT_HAS_TCP;
+		get_tcp(ct, v);
 	}
 	if (bits & UP4_REPLY) {
 		if (get_bytes(&c, &v, 12))
