@@ -651,11 +651,6 @@ static void dump_end(struct repl *r, bool complete)
 	keyset_clear(&r->gone);
 }
 
-static unsigned sweep_ours(struct repl *r, uint32_t gen)
-{
-	return repl_sweep(r, r->cfg.node_id, gen);
-}
-
 /* Synchronous: `sweep_local` drops our flows the kernel no longer has. */
 static int dump_and_diff(struct repl *r, bool sweep_local)
 {
@@ -674,7 +669,7 @@ static int dump_and_diff(struct repl *r, bool sweep_local)
 	}
 	if (r->cfg.exp_sync && r->ops.exp_dump && (err = r->ops.exp_dump(r->ops.arg)) < 0)
 		log_warnx("kernel expectation dump failed: %s", strerror(-err));
-	unsigned n = sweep_local ? sweep_ours(r, gen) : 0;
+	unsigned n = sweep_local ? repl_sweep(r, r->cfg.node_id, gen) : 0;
 	if (n)
 		log_info("kernel dump: %u local flows were gone", n);
 	dump_end(r, true);
@@ -704,10 +699,38 @@ int repl_load_kernel(struct repl *r)
 	return err;
 }
 
+/* Events were lost (an overrun, or NEW events paused): a full background
+ * dump now, or — one is under way — the rest of it taken in full and
+ * another after it (what it read already may have missed events). */
+static void full_dump(struct repl *r)
+{
+	if (r->dump_mode == DUMP_NONE) {
+		dump_background(r, DUMP_FULL);
+		return;
+	}
+	r->dump_mode = DUMP_FULL;
+	r->dump_again = true;
+}
+
+/* NEW events back on after a quiet commit, then a full dump finds the
+ * local flows whose NEW event was missed while they were off. */
+static void resume_new_events(struct repl *r)
+{
+	if (!r->new_events_off)
+		return;
+	if (r->ops.events_new(r->ops.arg, true) < 0) {
+		log_limited(LOG_LVL_ERROR, "could not resubscribe to kernel NEW events; retrying");
+		return;
+	}
+	r->new_events_off = false;
+	full_dump(r);
+}
+
 static void dump_poll(struct repl *r)
 {
 	uint64_t t = repl_now(r);
 
+	resume_new_events(r);
 	if (r->dump_mode != DUMP_NONE || !r->ops.dump_start)
 		return;
 	if (r->dump_again) {
@@ -745,7 +768,7 @@ void repl_dump_done(struct repl *r)
 			log_warnx("kernel expectation dump failed: %s", strerror(-err));
 	}
 	/* ours that the dump did not show ended without an event reaching us */
-	unsigned n = sweep_ours(r, gen);
+	unsigned n = repl_sweep(r, r->cfg.node_id, gen);
 	dump_end(r, true);
 	if (n)
 		log_info("%s: %u local flows had ended unseen",
@@ -778,14 +801,7 @@ void repl_kernel_overrun(struct repl *r)
 		dump_and_diff(r, true);
 		return;
 	}
-	if (r->dump_mode == DUMP_NONE) {
-		dump_background(r, DUMP_FULL);
-		return;
-	}
-	/* the rest of this dump is taken in full, and what it read already
-	 * may have missed events: once more after it */
-	r->dump_mode = DUMP_FULL;
-	r->dump_again = true;
+	full_dump(r);
 }
 
 /* ---- start-up ----------------------------------------------------------------
@@ -993,13 +1009,9 @@ int repl_commit(struct repl *r)
 	exp_commit(r);
 	r->ops.inject_flush(r->ops.arg);
 	if (quiet) {
-		if (r->ops.events_new(r->ops.arg, true) < 0)
-			log_err("could not resubscribe to kernel NEW events");
 		r->st.commits_quiet++;
-		if (r->dump_mode == DUMP_NONE)
-			dump_background(r, DUMP_FULL);
-		else
-			r->dump_again = true;
+		r->new_events_off = true;
+		resume_new_events(r);   /* retried by repl_poll if it fails */
 	}
 	r->st.committed += (uint64_t)o.n;
 	log_info("committed %d flows to the kernel%s", o.n,

@@ -98,6 +98,7 @@ struct repl {
 	enum dump_mode dump_mode;
 	uint32_t dump_gen;              /* marks the flows a dump (or an event) saw */
 	bool dump_again;                /* an overrun during a dump: another one */
+	bool new_events_off;            /* paused by a commit, not yet resumed */
 	struct keyset gone;             /* keys dropped while a background dump runs */
 	uint64_t last_refresh;
 	/* The earliest moment a peer's copy of one of our flows expires (a
