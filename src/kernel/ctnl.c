@@ -19,6 +19,8 @@
 
 #define BATCH_MAX    64         /* messages per sendmsg: the kernel's sweet spot */
 #define RECV_BUF     (64 * 1024)
+#define EV_SLOTS     32         /* events per recvmmsg() */
+#define EV_SLOT      8192       /* an event is a few hundred bytes */
 
 struct ctnl {
 	struct mnl_socket *ev, *dump, *inj;
@@ -40,65 +42,89 @@ struct ctnl {
 		struct exp exp;
 	} pending[BATCH_MAX];
 	char rbuf[RECV_BUF];
+	char evbuf[EV_SLOTS][EV_SLOT];
 };
 
 /* ---- parsing ----------------------------------------------------------- */
 
-static int attr_cb(const struct nlattr *a, void *data, int max)
+/* The attributes in [p, p + len) into tb[] by type; types above max are
+ * skipped.  Bounds are checked as libmnl's walkers check them, but with no
+ * callback per attribute: this runs for every event (docs/BENCHMARKS.md).
+ * A malformed attribute fails the whole message. */
+static int attrs(const void *p, size_t len, const struct nlattr **tb, unsigned max)
 {
-	const struct nlattr **tb = data;
-	int type = mnl_attr_get_type(a);
-
-	if (mnl_attr_type_valid(a, max) < 0)
-		return MNL_CB_OK;       /* unknown: skip */
-	tb[type] = a;
-	return MNL_CB_OK;
+	while (len >= sizeof(struct nlattr)) {
+		const struct nlattr *a = p;
+		if (a->nla_len < sizeof(*a) || a->nla_len > len)
+			return -EINVAL;
+		unsigned type = a->nla_type & NLA_TYPE_MASK;
+		if (type <= max)
+			tb[type] = a;
+		size_t step = NLA_ALIGN(a->nla_len);
+		if (step >= len)
+			break;
+		p = (const char *)p + step;
+		len -= step;
+	}
+	return 0;
 }
 
-#define DEF_CB(name, max) \
-	static int name(const struct nlattr *a, void *d) { return attr_cb(a, d, max); }
-DEF_CB(cb_ct, CTA_MAX)
-DEF_CB(cb_tuple, CTA_TUPLE_MAX)
-DEF_CB(cb_ip, CTA_IP_MAX)
-DEF_CB(cb_proto, CTA_PROTO_MAX)
-DEF_CB(cb_protoinfo, CTA_PROTOINFO_MAX)
-DEF_CB(cb_tcp, CTA_PROTOINFO_TCP_MAX)
-DEF_CB(cb_sctp, CTA_PROTOINFO_SCTP_MAX)
-DEF_CB(cb_dccp, CTA_PROTOINFO_DCCP_MAX)
-DEF_CB(cb_seqadj, CTA_SEQADJ_MAX)
-DEF_CB(cb_help, CTA_HELP_MAX)
-DEF_CB(cb_exp, CTA_EXPECT_MAX)
-DEF_CB(cb_expnat, CTA_EXPECT_NAT_MAX)
+static int nested(const struct nlattr *nest, const struct nlattr **tb, unsigned max)
+{
+	return attrs((const char *)nest + NLA_HDRLEN, nest->nla_len - NLA_HDRLEN, tb, max);
+}
+
+/* The attributes of a ctnetlink message, after its nfgenmsg header (the
+ * caller checked nlmsg_len against what it read). */
+static int msg_attrs(const struct nlmsghdr *nlh, const struct nlattr **tb, unsigned max)
+{
+	size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+
+	if (nlh->nlmsg_len < off)
+		return -EINVAL;
+	return attrs((const char *)nlh + off, nlh->nlmsg_len - off, tb, max);
+}
+
+static const void *pl(const struct nlattr *a)
+{
+	return (const char *)a + NLA_HDRLEN;
+}
+
+static size_t plen(const struct nlattr *a)
+{
+	return a->nla_len - NLA_HDRLEN;
+}
 
 static int get_u8(const struct nlattr *a, uint8_t *v)
 {
-	if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
+	if (plen(a) != sizeof(*v))
 		return -EINVAL;
-	*v = mnl_attr_get_u8(a);
+	*v = *(const uint8_t *)pl(a);
 	return 0;
 }
 
 static int get_u16(const struct nlattr *a, uint16_t *v)        /* raw (network order) */
 {
-	if (mnl_attr_validate(a, MNL_TYPE_U16) < 0)
+	if (plen(a) != sizeof(*v))
 		return -EINVAL;
-	*v = mnl_attr_get_u16(a);
+	memcpy(v, pl(a), sizeof(*v));
 	return 0;
 }
 
 static int get_be32(const struct nlattr *a, uint32_t *v)
 {
-	if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+	if (plen(a) != sizeof(*v))
 		return -EINVAL;
-	*v = ntohl(mnl_attr_get_u32(a));
+	memcpy(v, pl(a), sizeof(*v));
+	*v = ntohl(*v);
 	return 0;
 }
 
 static int get_bin(const struct nlattr *a, void *v, size_t len)
 {
-	if (mnl_attr_get_payload_len(a) != len)
+	if (plen(a) != len)
 		return -EINVAL;
-	memcpy(v, mnl_attr_get_payload(a), len);
+	memcpy(v, pl(a), len);
 	return 0;
 }
 
@@ -110,11 +136,11 @@ static int parse_tuple(const struct nlattr *nest, int l3, struct ct_tuple *t,
 	const struct nlattr *pr[CTA_PROTO_MAX + 1] = { 0 };
 
 	memset(t, 0, sizeof(*t));
-	if (mnl_attr_parse_nested(nest, cb_tuple, tb) < 0 || !tb[CTA_TUPLE_IP] ||
+	if (nested(nest, tb, CTA_TUPLE_MAX) < 0 || !tb[CTA_TUPLE_IP] ||
 	    !tb[CTA_TUPLE_PROTO])
 		return -EINVAL;
-	if (mnl_attr_parse_nested(tb[CTA_TUPLE_IP], cb_ip, ip) < 0 ||
-	    mnl_attr_parse_nested(tb[CTA_TUPLE_PROTO], cb_proto, pr) < 0)
+	if (nested(tb[CTA_TUPLE_IP], ip, CTA_IP_MAX) < 0 ||
+	    nested(tb[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX) < 0)
 		return -EINVAL;
 	if (l3 == AF_INET) {
 		if (!ip[CTA_IP_V4_SRC] || !ip[CTA_IP_V4_DST] ||
@@ -151,7 +177,7 @@ static int parse_seqadj(const struct nlattr *nest, struct ct_seqadj *s)
 {
 	const struct nlattr *tb[CTA_SEQADJ_MAX + 1] = { 0 };
 
-	if (mnl_attr_parse_nested(nest, cb_seqadj, tb) < 0)
+	if (nested(nest, tb, CTA_SEQADJ_MAX) < 0)
 		return -EINVAL;
 	if (tb[CTA_SEQADJ_CORRECTION_POS] && get_be32(tb[CTA_SEQADJ_CORRECTION_POS], &s->pos))
 		return -EINVAL;
@@ -166,11 +192,11 @@ static int parse_protoinfo(const struct nlattr *nest, struct ct *ct)
 {
 	const struct nlattr *tb[CTA_PROTOINFO_MAX + 1] = { 0 };
 
-	if (mnl_attr_parse_nested(nest, cb_protoinfo, tb) < 0)
+	if (nested(nest, tb, CTA_PROTOINFO_MAX) < 0)
 		return -EINVAL;
 	if (tb[CTA_PROTOINFO_TCP]) {
 		const struct nlattr *t[CTA_PROTOINFO_TCP_MAX + 1] = { 0 };
-		if (mnl_attr_parse_nested(tb[CTA_PROTOINFO_TCP], cb_tcp, t) < 0)
+		if (nested(tb[CTA_PROTOINFO_TCP], t, CTA_PROTOINFO_TCP_MAX) < 0)
 			return -EINVAL;
 		if (t[CTA_PROTOINFO_TCP_STATE] && get_u8(t[CTA_PROTOINFO_TCP_STATE], &ct->tcp.state))
 			return -EINVAL;
@@ -184,15 +210,15 @@ static int parse_protoinfo(const struct nlattr *nest, struct ct *ct)
 		for (int i = 0; i < 2; i++) {
 			if (!t[fl[i]])
 				continue;
-			if (mnl_attr_get_payload_len(t[fl[i]]) < 1)
+			if (plen(t[fl[i]]) < 1)
 				return -EINVAL;
-			ct->tcp.flags[i] = *(const uint8_t *)mnl_attr_get_payload(t[fl[i]]);
+			ct->tcp.flags[i] = *(const uint8_t *)pl(t[fl[i]]);
 		}
 		ct->has |= CT_HAS_TCP;
 	}
 	if (tb[CTA_PROTOINFO_SCTP]) {
 		const struct nlattr *t[CTA_PROTOINFO_SCTP_MAX + 1] = { 0 };
-		if (mnl_attr_parse_nested(tb[CTA_PROTOINFO_SCTP], cb_sctp, t) < 0)
+		if (nested(tb[CTA_PROTOINFO_SCTP], t, CTA_PROTOINFO_SCTP_MAX) < 0)
 			return -EINVAL;
 		if (t[CTA_PROTOINFO_SCTP_STATE] && get_u8(t[CTA_PROTOINFO_SCTP_STATE], &ct->sctp.state))
 			return -EINVAL;
@@ -206,16 +232,18 @@ static int parse_protoinfo(const struct nlattr *nest, struct ct *ct)
 	}
 	if (tb[CTA_PROTOINFO_DCCP]) {
 		const struct nlattr *t[CTA_PROTOINFO_DCCP_MAX + 1] = { 0 };
-		if (mnl_attr_parse_nested(tb[CTA_PROTOINFO_DCCP], cb_dccp, t) < 0)
+		if (nested(tb[CTA_PROTOINFO_DCCP], t, CTA_PROTOINFO_DCCP_MAX) < 0)
 			return -EINVAL;
 		if (t[CTA_PROTOINFO_DCCP_STATE] && get_u8(t[CTA_PROTOINFO_DCCP_STATE], &ct->dccp.state))
 			return -EINVAL;
 		if (t[CTA_PROTOINFO_DCCP_ROLE] && get_u8(t[CTA_PROTOINFO_DCCP_ROLE], &ct->dccp.role))
 			return -EINVAL;
 		if (t[CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ]) {
-			if (mnl_attr_validate(t[CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ], MNL_TYPE_U64) < 0)
+			uint64_t v;
+			if (plen(t[CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ]) != sizeof(v))
 				return -EINVAL;
-			ct->dccp.hs_seq = be64toh(mnl_attr_get_u64(t[CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ]));
+			memcpy(&v, pl(t[CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ]), sizeof(v));
+			ct->dccp.hs_seq = be64toh(v);
 		}
 		ct->has |= CT_HAS_DCCP;
 	}
@@ -233,7 +261,7 @@ int ctnl_parse(const void *buf, size_t len, struct ct *ct)
 		return -EINVAL;
 	const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
 	ct->l3 = nfg->nfgen_family;
-	if (mnl_attr_parse(nlh, sizeof(*nfg), cb_ct, tb) < 0 || !tb[CTA_TUPLE_ORIG])
+	if (msg_attrs(nlh, tb, CTA_MAX) < 0 || !tb[CTA_TUPLE_ORIG])
 		return -EINVAL;
 	if (parse_tuple(tb[CTA_TUPLE_ORIG], ct->l3, &ct->orig, &ct->l4))
 		return -EINVAL;
@@ -286,11 +314,11 @@ int ctnl_parse(const void *buf, size_t len, struct ct *ct)
 	}
 	if (tb[CTA_HELP]) {
 		const struct nlattr *h[CTA_HELP_MAX + 1] = { 0 };
-		if (mnl_attr_parse_nested(tb[CTA_HELP], cb_help, h) < 0)
+		if (nested(tb[CTA_HELP], h, CTA_HELP_MAX) < 0)
 			return -EINVAL;
 		if (h[CTA_HELP_NAME]) {
-			size_t n = mnl_attr_get_payload_len(h[CTA_HELP_NAME]);
-			const char *s = mnl_attr_get_payload(h[CTA_HELP_NAME]);
+			size_t n = plen(h[CTA_HELP_NAME]);
+			const char *s = pl(h[CTA_HELP_NAME]);
 			n = strnlen(s, n);
 			if (n >= CT_HELPER_LEN)
 				return -EINVAL;
@@ -300,10 +328,10 @@ int ctnl_parse(const void *buf, size_t len, struct ct *ct)
 		ct->has |= CT_HAS_HELPER;
 	}
 	if (tb[CTA_LABELS]) {
-		size_t n = mnl_attr_get_payload_len(tb[CTA_LABELS]);
+		size_t n = plen(tb[CTA_LABELS]);
 		if (n > CT_LABELS_LEN)
 			return -EINVAL;
-		memcpy(ct->labels, mnl_attr_get_payload(tb[CTA_LABELS]), n);
+		memcpy(ct->labels, pl(tb[CTA_LABELS]), n);
 		ct->has |= CT_HAS_LABELS;
 	}
 	return 0;
@@ -523,8 +551,8 @@ size_t ctnl_build(void *buf, enum ctnl_op op, const struct ct *ct, bool liberal,
 
 static int get_str(const struct nlattr *a, char *out, size_t len)
 {
-	size_t n = mnl_attr_get_payload_len(a);
-	const char *v = mnl_attr_get_payload(a);
+	size_t n = plen(a);
+	const char *v = pl(a);
 
 	n = strnlen(v, n);
 	if (n >= len)
@@ -546,7 +574,7 @@ int ctnl_exp_parse(const void *buf, size_t len, struct exp *e)
 		return -EINVAL;
 	const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
 	e->l3 = nfg->nfgen_family;
-	if (mnl_attr_parse(nlh, sizeof(*nfg), cb_exp, tb) < 0 ||
+	if (msg_attrs(nlh, tb, CTA_EXPECT_MAX) < 0 ||
 	    !tb[CTA_EXPECT_MASTER] || !tb[CTA_EXPECT_TUPLE])
 		return -EINVAL;
 	if (parse_tuple(tb[CTA_EXPECT_MASTER], e->l3, &e->master, &e->master_l4) ||
@@ -583,7 +611,7 @@ int ctnl_exp_parse(const void *buf, size_t len, struct exp *e)
 	}
 	if (tb[CTA_EXPECT_NAT]) {
 		const struct nlattr *n[CTA_EXPECT_NAT_MAX + 1] = { 0 };
-		if (mnl_attr_parse_nested(tb[CTA_EXPECT_NAT], cb_expnat, n) < 0 ||
+		if (nested(tb[CTA_EXPECT_NAT], n, CTA_EXPECT_NAT_MAX) < 0 ||
 		    !n[CTA_EXPECT_NAT_DIR] || !n[CTA_EXPECT_NAT_TUPLE] ||
 		    get_be32(n[CTA_EXPECT_NAT_DIR], &e->nat_dir) ||
 		    parse_tuple(n[CTA_EXPECT_NAT_TUPLE], e->l3, &e->nat, &e->nat_l4))
@@ -781,12 +809,24 @@ int ctnl_events_new(struct ctnl *nl, bool on)
 	return 0;
 }
 
+/* Events are read EV_SLOTS at a time with recvmmsg(): one system call for
+ * many (each event is a datagram of its own, a few hundred bytes). */
 int ctnl_event_read(struct ctnl *nl, int budget)
 {
 	int fd = mnl_socket_get_fd(nl->ev), n = 0;
+	struct mmsghdr mm[EV_SLOTS];
+	struct iovec iov[EV_SLOTS];
 
+	for (unsigned i = 0; i < EV_SLOTS; i++) {
+		iov[i].iov_base = nl->evbuf[i];
+		iov[i].iov_len = sizeof(nl->evbuf[i]);
+		memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
 	while (n < budget) {
-		ssize_t r = recv(fd, nl->rbuf, sizeof(nl->rbuf), MSG_DONTWAIT);
+		unsigned want = budget - n < EV_SLOTS ? (unsigned)(budget - n) : EV_SLOTS;
+		int r = recvmmsg(fd, mm, want, MSG_DONTWAIT, NULL);
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				break;
@@ -805,13 +845,23 @@ int ctnl_event_read(struct ctnl *nl, int budget)
 			}
 			return -errno;
 		}
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)nl->rbuf;
-		int len = (int)r;
-		while (mnl_nlmsg_ok(nlh, len)) {
-			deliver(nl, nlh, false);
-			nlh = mnl_nlmsg_next(nlh, &len);
+		/* An error after the first datagram is kept by the kernel for the
+		 * next call: an overrun is never lost by reading many at once. */
+		for (int i = 0; i < r; i++) {
+			if (mm[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				nl->st.events_bad++;        /* larger than a slot */
+				continue;
+			}
+			const struct nlmsghdr *nlh = (const struct nlmsghdr *)nl->evbuf[i];
+			int len = (int)mm[i].msg_len;
+			while (mnl_nlmsg_ok(nlh, len)) {
+				deliver(nl, nlh, false);
+				nlh = mnl_nlmsg_next(nlh, &len);
+			}
 		}
-		n++;
+		n += r;
+		if ((unsigned)r < want)
+			break;          /* the queue is empty */
 	}
 	return n;
 }
