@@ -198,6 +198,7 @@ static void defaults(struct config *cfg)
 	cfg->repl.refresh_ms = 5000;
 	cfg->tcp_liberal = true;
 	cfg->event_buffer = 64u << 20;
+	cfg->nice = -10;
 	cfg->transport.rcvbuf = 32 << 20;
 	cfg->transport.sndbuf = 8 << 20;
 	cfg->log_level = LOG_LVL_INFO;
@@ -584,6 +585,7 @@ static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 	static const char *const ckeys[] = { "socket", "group", "readonly_socket", NULL };
 	static const char *const lkeys[] = { "level", "target", NULL };
 	static const char *const kkeys[] = { "event_buffer", NULL };
+	static const char *const dkeys[] = { "nice", NULL };
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	static const char *const targets[] = { "stderr", "syslog", NULL };
 	const config_setting_t *g;
@@ -618,6 +620,10 @@ static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 		cfg->log_level = choose(c, g, "level", levels, LOG_LVL_INFO);
 		cfg->log_syslog = choose(c, g, "target", targets, 0) == 1;
 	}
+	if ((g = group(c, cf, "daemon", false))) {
+		check_keys(c, g, "daemon", dkeys);
+		cfg->nice = (int)get_int(c, g, "nice", cfg->nice, -20, 19, false);
+	}
 	if ((g = group(c, cf, "kernel", false))) {
 		check_keys(c, g, "kernel", kkeys);
 		cfg->event_buffer = (size_t)get_int(c, g, "event_buffer", (long long)cfg->event_buffer,
@@ -628,7 +634,7 @@ static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 static int load(const char *path, const config_t *cfp, struct config *cfg, FILE *errs)
 {
 	static const char *const top[] = { "node", "sync", "transport", "filter", "control",
-					   "log", "kernel", "expectations", "security", "metrics", NULL };
+					   "log", "kernel", "daemon", "expectations", "security", "metrics", NULL };
 	struct ctx c = { path, errs, 0 };
 
 	check_keys(&c, config_root_setting(cfp), NULL, top);

@@ -22,6 +22,7 @@ struct config {
 	int log_level;
 	bool log_syslog;
 	size_t event_buffer;            /* netlink event socket, bytes */
+	int nice;                       /* scheduling priority (setpriority) */
 	bool tcp_liberal;
 	char ro_socket_path[108];       /* "": no read-only socket */
 	long control_gid;               /* group of the control sockets; -1: ours */

@@ -6,6 +6,7 @@
 #include <linux/capability.h>
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
 #include <ifaddrs.h>
@@ -31,6 +32,12 @@
 #include <openssl/crypto.h>
 
 #define EVENT_BUDGET 4096       /* kernel events per loop iteration */
+/* A read that found less than this waiting pauses its watcher for
+ * COALESCE_S: under a stream of events or frames the next read takes a
+ * millisecond's worth at once (docs/ARCHITECTURE.md, "coalescing"). */
+#define EVENT_COALESCE 256
+#define FRAME_COALESCE 8
+#define COALESCE_S     0.001
 
 struct daemon {
 	struct ev_loop *loop;
@@ -46,6 +53,7 @@ struct daemon {
 	ev_timer hb_w, poll_w, wd_w;
 	ev_prepare flush_w;
 	ev_timer hold_w;
+	ev_timer nl_pause_w, tr_pause_w;        /* coalescing: see COALESCE_S */
 	ev_signal sigint_w, sigterm_w, sighup_w;
 	uint8_t rxbuf[WIRE_MAX_FRAME + 1];
 	uint8_t txbuf[WIRE_MAX_FRAME + SEAL_TAG_LEN];
@@ -192,11 +200,32 @@ static void on_inject_error(void *arg, enum ctnl_op op, const struct ct *ct, int
 
 /* ---- watchers ----------------------------------------------------------------- */
 
+static void pause_watcher(struct ev_loop *loop, ev_io *w, ev_timer *t)
+{
+	ev_io_stop(loop, w);
+	ev_timer_set(t, COALESCE_S, 0);
+	ev_timer_start(loop, t);
+}
+
+static void nl_resume(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct daemon *d = t->data;
+	ev_io_start(loop, &d->nl_w);
+}
+
+static void tr_resume(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct daemon *d = t->data;
+	ev_io_start(loop, &d->tr_w);
+}
+
 static void nl_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct daemon *d = w->data;
 	int n = ctnl_event_read(d->nl, EVENT_BUDGET);
 
+	if (n >= 0 && n < EVENT_COALESCE)
+		pause_watcher(loop, w, &d->nl_pause_w);
 	if (n == -ENOBUFS)
 		repl_kernel_overrun(d->repl);
 	else if (n < 0)
@@ -243,8 +272,11 @@ static void tr_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	for (int i = 0; i < 1024; i++) {
 		ssize_t n = transport_recv(d->tr, d->rxbuf, sizeof(d->rxbuf) - 1, &from);
-		if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR)
+		if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR) {
+			if (i < FRAME_COALESCE)
+				pause_watcher(loop, w, &d->tr_pause_w);
 			return;
+		}
 		if (n < 0) {
 			if (n == -EMSGSIZE)
 				repl_receive(d->repl, d->rxbuf, 0, &from);      /* counted as malformed */
@@ -588,6 +620,9 @@ static int run(struct daemon *d, bool foreground)
 	ev_prepare_init(&d->flush_w, before_sleep);
 	ev_init(&d->hold_w, hold_expired);
 	d->hold_w.data = d;
+	ev_init(&d->nl_pause_w, nl_resume);
+	ev_init(&d->tr_pause_w, tr_resume);
+	d->nl_pause_w.data = d->tr_pause_w.data = d;
 	ev_signal_init(&d->sigint_w, on_signal, SIGINT);
 	ev_signal_init(&d->sigterm_w, on_signal, SIGTERM);
 	ev_signal_init(&d->sighup_w, on_sighup, SIGHUP);
@@ -604,6 +639,12 @@ static int run(struct daemon *d, bool foreground)
 	ev_signal_start(d->loop, &d->sigterm_w);
 	ev_signal_start(d->loop, &d->sighup_w);
 	signal(SIGPIPE, SIG_IGN);
+	/* Before the capabilities go (a lower nice value needs CAP_SYS_NICE):
+	 * replication lag is the window in which a failover loses flows, so
+	 * by default the daemon is served before ordinary processes. */
+	if (setpriority(PRIO_PROCESS, 0, cfg->nice) < 0)
+		log_warnx("could not set scheduling priority (nice %d): %s", cfg->nice,
+			 strerror(errno));
 	if ((err = drop_privileges()) < 0) {
 		log_err("dropping privileges: %s", strerror(-err));
 		return 1;

@@ -74,6 +74,7 @@ static const char *good =
 	"control = { socket = \"/run/x.sock\"; };\n"
 	"log = { level = \"debug\"; target = \"syslog\"; };\n"
 	"kernel = { event_buffer = 8388608; };\n"
+	"daemon = { nice = 5; };\n"
 	"expectations = { sync = true; helpers = [ \"ftp\", \"h323\" ]; };\n"
 	"security = { key_file = \"%s\"; next_key_file = \"%s\"; cipher = \"chacha20-poly1305\"; };\n";
 
@@ -109,6 +110,7 @@ static void test_good(void **state)
 	assert_int_equal(c.log_level, LOG_LVL_DEBUG);
 	assert_true(c.log_syslog);
 	assert_int_equal(c.event_buffer, 8388608);
+	assert_int_equal(c.nice, 5);
 	assert_true(c.repl.exp_sync);
 	assert_int_equal(c.repl.nexp_helpers, 3);       /* h323 is RAS and Q.931 */
 	assert_string_equal(c.repl.exp_helpers[0], "ftp");
@@ -136,6 +138,7 @@ static void test_defaults(void **state)
 	assert_int_equal(ntohs(((struct sockaddr_in *)&c.transport.local)->sin_port), 3780);
 	assert_true(c.repl.proto[6] && c.repl.proto[1] && c.repl.proto[47] && c.repl.proto[132]);
 	assert_string_equal(c.socket_path, CONFIG_DEFAULT_SOCKET);
+	assert_int_equal(c.nice, -10);
 }
 
 /* Each case: the text, and the "LINE: " prefixes expected, in order. */
@@ -164,8 +167,10 @@ static void test_errors(void **state)
 		{ "node = { id = 1; };\n"
 		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
 		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
-		  "filter = { ignore_addresses = [ \"10.0.0.0/33\" ]; protocols = [ \"tcp\", \"xtp\" ]; };\n",
-		  { ":4: bad address or prefix", ":4: unknown protocol \"xtp\"" }, false },
+		  "filter = { ignore_addresses = [ \"10.0.0.0/33\" ]; protocols = [ \"tcp\", \"xtp\" ]; };\n"
+		  "daemon = { nice = -21; };\n",
+		  { ":4: bad address or prefix", ":4: unknown protocol \"xtp\"", ":5: 'nice' must be between" },
+		  false },
 		{ "node = { id = 1; };\n"
 		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
 		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
