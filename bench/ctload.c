@@ -12,6 +12,11 @@
  *   wait COUNT TIMEOUT_S [le]      poll nf_conntrack_count (this namespace)
  *                                  every ms until >= COUNT (or <= with le)
  *   count                          nf_conntrack_count
+ *   udp N DST [RATE]               N new UDP flows through the forwarding
+ *                                  path: one datagram each, from this
+ *                                  namespace to DST/16 (addresses DST+i/64000,
+ *                                  ports 1024 + i%64000), sendmmsg()
+ *                                  256 at a time; RATE flows/s (0: full speed)
  *
  * create/update/delete print "done=N errors=E secs=S rate=R end_ns=T"
  * (T: CLOCK_REALTIME at the last batch's return); wait prints
@@ -24,6 +29,7 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <libmnl/libmnl.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +171,70 @@ static int run(int op, unsigned n, unsigned seed, enum kind k, double rate)
 	return 0;
 }
 
+/* Real flows: a datagram per new 5-tuple, routed through a firewall
+ * namespace that tracks it (its conntrack entry is made in the packet path,
+ * as for traffic, not through ctnetlink). */
+static int udp(unsigned n, const char *dst, double rate)
+{
+	struct in_addr base;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	static struct sockaddr_in to[BATCH];
+	static struct mmsghdr mm[BATCH];
+	static char payload[16] = "ctsync-bench";
+	struct iovec iov = { payload, sizeof(payload) };
+	unsigned done = 0, errors = 0;
+	int sz = 8 << 20;
+
+	if (inet_pton(AF_INET, dst, &base) != 1 || fd < 0) {
+		fprintf(stderr, "ctload: udp: bad address %s or no socket\n", dst);
+		return 2;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+	for (unsigned b = 0; b < BATCH; b++) {
+		to[b].sin_family = AF_INET;
+		mm[b].msg_hdr.msg_name = &to[b];
+		mm[b].msg_hdr.msg_namelen = sizeof(to[b]);
+		mm[b].msg_hdr.msg_iov = &iov;
+		mm[b].msg_hdr.msg_iovlen = 1;
+	}
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	while (done < n) {
+		unsigned b = 0;
+		for (; b < BATCH && done + b < n; b++) {
+			unsigned i = done + b;
+			to[b].sin_addr.s_addr = htonl(ntohl(base.s_addr) + i / 64000);
+			to[b].sin_port = htons((uint16_t)(1024 + i % 64000));
+		}
+		unsigned sent = 0;
+		while (sent < b) {
+			int r = sendmmsg(fd, mm + sent, b - sent, 0);
+			if (r < 0) {
+				if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN) {
+					errors++;
+					usleep(100);
+					continue;
+				}
+				perror("sendmmsg");
+				return 1;
+			}
+			sent += (unsigned)r;
+		}
+		done += b;
+		if (rate > 0) {
+			uint64_t due = t0 + (uint64_t)(done / rate * 1e9);
+			uint64_t t = now_ns(CLOCK_MONOTONIC);
+			if (due > t)
+				usleep((useconds_t)((due - t) / 1000));
+		}
+	}
+	uint64_t end_rt = now_ns(CLOCK_REALTIME);
+	double secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+	printf("done=%u errors=%u secs=%.3f rate=%.0f end_ns=%llu\n", done, errors, secs,
+	       done / secs, (unsigned long long)end_rt);
+	close(fd);
+	return 0;
+}
+
 static long count(void)
 {
 	char buf[32];
@@ -214,11 +284,14 @@ int main(int argc, char **argv)
 		printf("timeout=%ld\n", count());
 		return 1;
 	}
+	if (argc >= 4 && strcmp(argv[1], "udp") == 0)
+		return udp((unsigned)strtoul(argv[2], NULL, 10), argv[3],
+			   argc > 4 ? atof(argv[4]) : 0);
 	if (argc == 2 && strcmp(argv[1], "count") == 0) {
 		printf("%ld\n", count());
 		return 0;
 	}
 	fprintf(stderr, "usage: ctsync-ctload create|update|delete N [SEED [KIND [RATE]]] | "
-		"wait COUNT TIMEOUT_S [le] | count\n");
+		"wait COUNT TIMEOUT_S [le] | count | udp N DST [RATE]\n");
 	return 2;
 }

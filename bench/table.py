@@ -19,6 +19,13 @@ ROWS = [
     ("wire_new", "sync bytes per new flow", "<= 40"),
     ("wire_upd", "sync bytes per update", ""),
     ("wire_del", "sync bytes per delete", "<= 16"),
+    ("tlag_s", "traffic: lag after the last datagram, s", "<= 0.1"),
+    ("tmissing", "traffic: flows missing on fw2", "0"),
+    ("tgen_rate_off", "traffic generator, no daemon, flows/s", ""),
+    ("tgen_rate_on", "traffic generator, daemons running, flows/s", ">= 90 % of off"),
+    ("tcpu_tx", "traffic: CPU-s per 100k flows, sender", "<= 1/2 conntrackd"),
+    ("tcpu_rx", "traffic: CPU-s per 100k flows, receiver", "<= 1/2 conntrackd"),
+    ("tgen_short", "traffic: datagrams that made no entry on fw1", ""),
     ("rss_tx", "RSS per flow, sender, bytes", "<= 150"),
     ("rss_rx", "RSS per flow, receiver, bytes", "<= 150"),
     ("cpu_tx", "CPU-s per 100k flows, sender", "<= 1/2 conntrackd"),
@@ -74,13 +81,16 @@ if "--check" in sys.argv[2:]:
     bad = []
     for d in ("ctsyncd", "conntrackd"):
         for k in ("gen_rate_off", "gen_rate_on", "commit_rate", "create_rate_loaded", "wire_new", "wire_upd",
-                  "wire_del", "rss_tx", "rss_rx", "cpu_tx", "cpu_rx"):
+                  "wire_del", "rss_tx", "rss_rx", "cpu_tx", "cpu_rx", "tgen_rate_off",
+                  "tgen_rate_on", "tcpu_tx", "tcpu_rx"):
             if not vals.get((d, k)):
                 bad.append("%s: no %s" % (d, k))
-    for k in ("missing", "deletes_missing", "loss_missing", "commit_not_held", "commit_missing"):
+    for k in ("missing", "tmissing", "tgen_short", "deletes_missing", "loss_missing",
+              "commit_not_held", "commit_missing"):
         if any(v != 0 for v in vals.get(("ctsyncd", k), [])):
             bad.append("ctsyncd: %s %s" % (k, vals[("ctsyncd", k)]))
-    if not vals.get(("ctsyncd", "lag_s")) or not vals.get(("ctsyncd", "loss_conv_s")):
+    if not vals.get(("ctsyncd", "lag_s")) or not vals.get(("ctsyncd", "tlag_s")) or \
+            not vals.get(("ctsyncd", "loss_conv_s")):
         bad.append("ctsyncd: no lag or loss convergence figure")
     for b in bad:
         print("  FAIL: " + b)
