@@ -75,11 +75,14 @@ int ctnl_event_fd(const struct ctnl *nl);
  * is then emptied, and the caller must resynchronise with ctnl_dump()), or
  * another -errno. */
 int ctnl_event_read(struct ctnl *nl, int budget);
-/* Join or leave the NEW event group.  While nobody in the namespace listens
- * to it the kernel builds no NEW event at all: batched creates ran 1.6-2.6
- * times as fast without a listener as with one that does not even read
+/* Join or leave the NEW event group.  While no socket listens to it the
+ * kernel builds no NEW event at all: batched creates ran 1.6-2.6 times as
+ * fast without a listener as with one that does not even read
  * (docs/BENCHMARKS.md); the echo of each of our creates would be built only
- * to be dropped by our filter.  NEW events of others are lost meanwhile. */
+ * to be dropped by our filter.  NEW events of others are lost meanwhile.
+ * (The kernel keeps one listener bitmap per netlink protocol for all
+ * namespaces: a listener in another namespace on the same kernel keeps the
+ * events being built here.) */
 int ctnl_events_new(struct ctnl *nl, bool on);
 /* Read the whole table; every entry is delivered as CTNL_EV_DUMP. */
 int ctnl_dump(struct ctnl *nl);
