@@ -34,7 +34,7 @@
 #define EVENT_BUDGET 4096       /* kernel events per loop iteration */
 /* A read that found less than this waiting pauses its watcher for
  * COALESCE_S: under a stream of events or frames the next read takes a
- * millisecond's worth at once (docs/ARCHITECTURE.md, "coalescing"). */
+ * millisecond's worth at once (docs/ARCHITECTURE.md, the event loop). */
 #define EVENT_COALESCE 256
 #define FRAME_COALESCE 8
 #define COALESCE_S     0.001
@@ -190,6 +190,12 @@ static void on_kernel_event(void *arg, enum ctnl_event ev, const struct ct *ct, 
 {
 	struct daemon *d = arg;
 	repl_kernel_event(d->repl, ev, ct, own);
+}
+
+static void on_prefetch(void *arg, const struct ct *const *cts, unsigned n)
+{
+	struct daemon *d = arg;
+	repl_prefetch(d->repl, cts, n);
 }
 
 static void on_inject_error(void *arg, enum ctnl_op op, const struct ct *ct, int err)
@@ -539,6 +545,7 @@ static int run(struct daemon *d, bool foreground)
 		.event_rcvbuf = cfg->event_buffer,
 		.tcp_liberal = cfg->tcp_liberal,
 		.on_event = on_kernel_event,
+		.on_prefetch = on_prefetch,
 		.on_error = on_inject_error,
 		.on_dump_done = on_dump_done,
 		.on_exp = on_exp_event,         /* also the cue to re-read seqadj */

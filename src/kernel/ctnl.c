@@ -43,6 +43,7 @@ struct ctnl {
 	} pending[BATCH_MAX];
 	char rbuf[RECV_BUF];
 	char evbuf[EV_SLOTS][EV_SLOT];
+	struct ct evct[EV_SLOTS];       /* the entries of evbuf, parsed */
 };
 
 /* ---- parsing ----------------------------------------------------------- */
@@ -753,6 +754,10 @@ const struct ctnl_stats *ctnl_stats(const struct ctnl *nl)
 	return &nl->st;
 }
 
+static bool ct_event(const struct nlmsghdr *nlh, bool dump, enum ctnl_event *ev);
+static void deliver_ct(struct ctnl *nl, const struct nlmsghdr *nlh, enum ctnl_event ev,
+		       const struct ct *ct, bool dump);
+
 static void deliver(struct ctnl *nl, const struct nlmsghdr *nlh, bool dump)
 {
 	struct ct ct;
@@ -773,30 +778,47 @@ static void deliver(struct ctnl *nl, const struct nlmsghdr *nlh, bool dump)
 			       !dump && nl->inj_portid && nlh->nlmsg_pid == nl->inj_portid);
 		return;
 	}
-	if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
+	if (!ct_event(nlh, dump, &ev))
 		return;
-	if (type == IPCTNL_MSG_CT_DELETE)
-		ev = CTNL_EV_DESTROY;
-	else if (type != IPCTNL_MSG_CT_NEW)
-		return;
-	else if (dump)
-		ev = CTNL_EV_DUMP;
-	else if (nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL))
-		ev = CTNL_EV_NEW;
-	else
-		ev = CTNL_EV_UPDATE;
 	if (ctnl_parse(nlh, nlh->nlmsg_len, &ct) < 0) {
 		nl->st.events_bad++;
 		return;
 	}
+	deliver_ct(nl, nlh, ev, &ct, dump);
+}
+
+/* A conntrack entry message (not an expectation): which event it is. */
+static bool ct_event(const struct nlmsghdr *nlh, bool dump, enum ctnl_event *ev)
+{
+	int type = nlh->nlmsg_type & 0xff;
+
+	if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK)
+		return false;
+	if (type == IPCTNL_MSG_CT_DELETE)
+		*ev = CTNL_EV_DESTROY;
+	else if (type != IPCTNL_MSG_CT_NEW)
+		return false;
+	else if (dump)
+		*ev = CTNL_EV_DUMP;
+	else if (nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL))
+		*ev = CTNL_EV_NEW;
+	else
+		*ev = CTNL_EV_UPDATE;
+	return true;
+}
+
+static void deliver_ct(struct ctnl *nl, const struct nlmsghdr *nlh, enum ctnl_event ev,
+		       const struct ct *ct, bool dump)
+{
 	bool own = !dump && nl->inj_portid && nlh->nlmsg_pid == nl->inj_portid;
+
 	if (dump)
 		nl->st.dumped++;
 	else
 		nl->st.events++;
 	if (own)
 		nl->st.events_own++;
-	nl->cfg.on_event(nl->cfg.arg, ev, &ct, own);
+	nl->cfg.on_event(nl->cfg.arg, ev, ct, own);
 }
 
 int ctnl_events_new(struct ctnl *nl, bool on)
@@ -816,6 +838,9 @@ int ctnl_event_read(struct ctnl *nl, int budget)
 	int fd = mnl_socket_get_fd(nl->ev), n = 0;
 	struct mmsghdr mm[EV_SLOTS];
 	struct iovec iov[EV_SLOTS];
+	enum ctnl_event evs[EV_SLOTS];
+	int parsed[EV_SLOTS];
+	const struct ct *batch[EV_SLOTS];
 
 	for (unsigned i = 0; i < EV_SLOTS; i++) {
 		iov[i].iov_base = nl->evbuf[i];
@@ -846,7 +871,26 @@ int ctnl_event_read(struct ctnl *nl, int budget)
 			return -errno;
 		}
 		/* An error after the first datagram is kept by the kernel for the
-		 * next call: an overrun is never lost by reading many at once. */
+		 * next call: an overrun is never lost by reading many at once.
+		 * The entries are parsed first and the caller told which it will
+		 * look up (on_prefetch), then delivered in order. */
+		unsigned nb = 0;
+		for (int i = 0; i < r; i++) {
+			const struct nlmsghdr *nlh = (const struct nlmsghdr *)nl->evbuf[i];
+			int len = (int)mm[i].msg_len;
+			parsed[i] = 0;
+			if ((mm[i].msg_hdr.msg_flags & MSG_TRUNC) || !mnl_nlmsg_ok(nlh, len) ||
+			    !ct_event(nlh, false, &evs[i]))
+				continue;
+			if (ctnl_parse(nlh, nlh->nlmsg_len, &nl->evct[i]) < 0) {
+				parsed[i] = -1;
+				continue;
+			}
+			parsed[i] = 1;
+			batch[nb++] = &nl->evct[i];
+		}
+		if (nb && nl->cfg.on_prefetch)
+			nl->cfg.on_prefetch(nl->cfg.arg, batch, nb);
 		for (int i = 0; i < r; i++) {
 			if (mm[i].msg_hdr.msg_flags & MSG_TRUNC) {
 				nl->st.events_bad++;        /* larger than a slot */
@@ -854,8 +898,13 @@ int ctnl_event_read(struct ctnl *nl, int budget)
 			}
 			const struct nlmsghdr *nlh = (const struct nlmsghdr *)nl->evbuf[i];
 			int len = (int)mm[i].msg_len;
-			while (mnl_nlmsg_ok(nlh, len)) {
-				deliver(nl, nlh, false);
+			for (bool first = true; mnl_nlmsg_ok(nlh, len); first = false) {
+				if (first && parsed[i] > 0)
+					deliver_ct(nl, nlh, evs[i], &nl->evct[i], false);
+				else if (first && parsed[i] < 0)
+					nl->st.events_bad++;
+				else
+					deliver(nl, nlh, false);
 				nlh = mnl_nlmsg_next(nlh, &len);
 			}
 		}

@@ -64,6 +64,9 @@ struct ctnl_config {
 	void (*on_dump_done)(void *arg);        /* a dump was read to its end */
 	ctnl_exp_cb on_exp;                     /* expectation events (optional) */
 	ctnl_exp_error_cb on_exp_error;
+	/* Events are read in batches: before a batch is delivered, the entries
+	 * the caller will then look up are shown here (optional). */
+	void (*on_prefetch)(void *arg, const struct ct *const *cts, unsigned n);
 	void *arg;
 };
 

@@ -200,13 +200,13 @@ static bool replayed(struct peer *p, uint64_t pn)
 
 /* ---- applying records ------------------------------------------------------- */
 
-static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct)
+static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct, uint64_t h)
 {
-	struct flow *f = table_find(r->t, ct);
+	struct flow *f = table_find_h(r->t, ct, h);
 
 	r->st.rx_upserts++;
 	if (!f) {
-		f = table_add(r->t, ct, p->id);
+		f = table_add_h(r->t, ct, p->id, h);
 		if (!f)
 			return;
 	} else {
@@ -225,9 +225,9 @@ static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct)
 		f->pending = 1;
 }
 
-static void apply_delete(struct repl *r, struct peer *p, const struct ct *ct)
+static void apply_delete(struct repl *r, struct peer *p, const struct ct *ct, uint64_t h)
 {
-	struct flow *f = table_find(r->t, ct);
+	struct flow *f = table_find_h(r->t, ct, h);
 
 	r->st.rx_deletes++;
 	if (!f || f->owner != p->id)
@@ -379,26 +379,39 @@ static void apply_nack(struct repl *r, struct peer *p, const struct rec *rec)
 }
 
 /* Packed IPv4 flows: the record is checked whole before any entry is
- * applied. */
+ * applied.  That first pass also hashes each key and asks for its bucket,
+ * and a second asks for the first flow of each chain, so that the lookups
+ * find both in the cache (table_prefetch). */
+#define PREFETCH_MAX 256
 static void apply_packed(struct repl *r, struct peer *p, const struct rec *rec)
 {
+	uint64_t hs[PREFETCH_MAX];
 	struct ct ct;
 	size_t off = 0;
+	unsigned n = 0;
 	int ret;
 
-	while ((ret = codec_next_packed(rec, &off, &ct)) > 0)
-		;
+	while ((ret = codec_next_packed(rec, &off, &ct)) > 0) {
+		if (n < PREFETCH_MAX) {
+			hs[n] = ct_key_hash(&ct);
+			table_prefetch(r->t, hs[n]);
+		}
+		n++;
+	}
 	if (ret < 0) {
 		r->st.rx_bad_records++;
 		log_limited(LOG_LVL_WARN, "peer %u: bad packed flow record", p->id);
 		return;
 	}
+	for (unsigned i = 0; i < n && i < PREFETCH_MAX; i++)
+		table_prefetch_chain(r->t, hs[i]);
 	off = 0;
-	while (codec_next_packed(rec, &off, &ct) > 0) {
+	for (unsigned i = 0; codec_next_packed(rec, &off, &ct) > 0; i++) {
+		uint64_t h = i < PREFETCH_MAX ? hs[i] : ct_key_hash(&ct);
 		if (rec->type == REC_UPSERTS4)
-			apply_upsert(r, p, &ct);
+			apply_upsert(r, p, &ct, h);
 		else
-			apply_delete(r, p, &ct);
+			apply_delete(r, p, &ct, h);
 	}
 }
 
@@ -423,9 +436,9 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 				break;
 			}
 			if (rec.type == REC_FLOW_UPSERT)
-				apply_upsert(r, p, &ct);
+				apply_upsert(r, p, &ct, ct_key_hash(&ct));
 			else if (rec.type == REC_FLOW_DELETE)
-				apply_delete(r, p, &ct);
+				apply_delete(r, p, &ct, ct_key_hash(&ct));
 			else if (ct.has & CT_HAS_TIMEOUT)
 				apply_refresh(r, p, &ct);
 			break;

@@ -461,6 +461,20 @@ static void dump_entry(struct repl *r, const struct ct *ct)
 	refresh_one(r, f, ct);
 }
 
+void repl_prefetch(struct repl *r, const struct ct *const *cts, unsigned n)
+{
+	uint64_t h[64];
+
+	if (n > 64)
+		n = 64;
+	for (unsigned i = 0; i < n; i++) {
+		h[i] = ct_key_hash(cts[i]);
+		table_prefetch(r->t, h[i]);
+	}
+	for (unsigned i = 0; i < n; i++)
+		table_prefetch_chain(r->t, h[i]);
+}
+
 void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, bool own)
 {
 	uint32_t self = r->cfg.node_id;

@@ -144,6 +144,9 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 void repl_free(struct repl *r);
 
 /* From the kernel (ctnl callbacks). */
+/* Kernel events for these n entries follow: their buckets and chains are
+ * fetched into the cache meanwhile (a hint; see table_prefetch). */
+void repl_prefetch(struct repl *r, const struct ct *const *cts, unsigned n);
 void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, bool own);
 void repl_inject_error(struct repl *r, enum ctnl_op op, const struct ct *ct, int err);
 void repl_kernel_exp_event(struct repl *r, enum ctnl_event ev, const struct exp *e, bool own);

@@ -264,9 +264,21 @@ static void grow(struct table *t)
 	t->nbuckets = n;
 }
 
-struct flow *table_find(struct table *t, const struct ct *key)
+void table_prefetch(const struct table *t, uint64_t h)
 {
-	uint64_t h = ct_key_hash(key);
+	__builtin_prefetch(&t->bucket[h & (t->nbuckets - 1)]);
+}
+
+void table_prefetch_chain(const struct table *t, uint64_t h)
+{
+	const struct flow *f = t->bucket[h & (t->nbuckets - 1)];
+
+	if (f)
+		__builtin_prefetch(f);
+}
+
+struct flow *table_find_h(struct table *t, const struct ct *key, uint64_t h)
+{
 	struct flow *f = t->bucket[h & (t->nbuckets - 1)];
 
 	for (; f; f = f->hnext)
@@ -275,7 +287,17 @@ struct flow *table_find(struct table *t, const struct ct *key)
 	return NULL;
 }
 
+struct flow *table_find(struct table *t, const struct ct *key)
+{
+	return table_find_h(t, key, ct_key_hash(key));
+}
+
 struct flow *table_add(struct table *t, const struct ct *ct, uint32_t owner)
+{
+	return table_add_h(t, ct, owner, ct_key_hash(ct));
+}
+
+struct flow *table_add_h(struct table *t, const struct ct *ct, uint32_t owner, uint64_t h)
 {
 	if (ct->l3 != AF_INET && ct->l3 != AF_INET6)
 		return NULL;
@@ -291,7 +313,7 @@ struct flow *table_add(struct table *t, const struct ct *ct, uint32_t owner)
 		free(f);
 		return NULL;
 	}
-	f->khash = ct_key_hash(ct);
+	f->khash = h;
 	f->owner = owner;
 	if (t->count >= t->nbuckets)
 		grow(t);
@@ -332,9 +354,14 @@ size_t table_count(const struct table *t)
 	return t->count;
 }
 
+/* The flows lie anywhere in memory: the first of a bucket a few ahead is
+ * fetched while this one is visited (a commit walks a million). */
+#define FOREACH_AHEAD 8
 void table_foreach(struct table *t, void (*fn)(void *arg, struct flow *f), void *arg)
 {
 	for (size_t i = 0; i < t->nbuckets; i++) {
+		if (i + FOREACH_AHEAD < t->nbuckets && t->bucket[i + FOREACH_AHEAD])
+			__builtin_prefetch(t->bucket[i + FOREACH_AHEAD]);
 		struct flow *f = t->bucket[i], *next;
 		for (; f; f = next) {
 			next = f->hnext;
