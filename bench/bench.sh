@@ -123,6 +123,22 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 tx_bytes() { nsx "$1" cat /sys/class/net/sync0/statistics/tx_bytes; }
 count() { nsx "$1" "$LOAD" count; }
 rec() { printf '%s %s %s %s\n' "$1" "$2" "$3" "$4" >> "$OUT"; }   # daemon rep key value
+cpu_per_100k() {      # cpu_per_100k PID TICKS_BEFORE: CPU-seconds per 100,000 flows
+	awk -v t="$(( $(cpu_ticks "$1") - $2 ))" -v hz="$(getconf CLK_TCK)" -v n="$FLOWS" \
+		'BEGIN { printf "%.3f", t / hz / n * 100000 }'
+}
+# rec_lag DAEMON REP LAG_KEY MISSING_KEY END_NS BASE2 N: from fw2's wait in
+# $T/wait.out, seconds from END_NS until fw2 held BASE2 + N (and 0
+# missing), or how many it still lacks
+rec_lag() {
+	local at; at=$(kv at_ns "$(cat "$T/wait.out")")
+	if [ -n "$at" ]; then
+		rec "$1" "$2" "$3" "$(awk -v a="$at" -v b="$5" 'BEGIN { printf "%.3f", (a - b) / 1e9 }')"
+		rec "$1" "$2" "$4" 0
+	else
+		rec "$1" "$2" "$4" $(( $6 + $7 - $(count "$NS_FW2") ))
+	fi
+}
 quiet_link() {        # until fw1's sync tx is down to heartbeats for 0.5 s (bounded)
 	local end=$((SECONDS + ${1:-60})) a b
 	a=$(tx_bytes "$NS_FW1")
@@ -242,20 +258,13 @@ one_rep() {           # one_rep DAEMON REP
 	end=$(kv end_ns "$out")
 	rec "$d" "$r" gen_rate_on "$(kv rate "$out")"
 	wait "$w"
-	at=$(kv at_ns "$(cat "$T/wait.out")")
-	if [ -n "$at" ]; then
-		rec "$d" "$r" lag_s "$(awk -v a="$at" -v b="$end" 'BEGIN { printf "%.3f", (a - b) / 1e9 }')"
-		rec "$d" "$r" missing 0
-	else
-		rec "$d" "$r" missing $(( base2 + FLOWS - $(count "$NS_FW2") ))
-	fi
+	rec_lag "$d" "$r" lag_s missing "$end" "$base2" "$FLOWS"
 	quiet_link 60
-	local hz; hz=$(getconf CLK_TCK)
 	rec "$d" "$r" wire_new "$(( ($(tx_bytes "$NS_FW1") - t0) / FLOWS ))"
 	rec "$d" "$r" rss_tx "$(( ($(rss_kb "${DPID[1]}") - r1) * 1024 / FLOWS ))"
 	rec "$d" "$r" rss_rx "$(( ($(rss_kb "${DPID[2]}") - r2) * 1024 / FLOWS ))"
-	rec "$d" "$r" cpu_tx "$(awk -v t="$(( $(cpu_ticks "${DPID[1]}") - c1 ))" -v hz="$hz" -v n="$FLOWS" 'BEGIN { printf "%.3f", t / hz / n * 100000 }')"
-	rec "$d" "$r" cpu_rx "$(awk -v t="$(( $(cpu_ticks "${DPID[2]}") - c2 ))" -v hz="$hz" -v n="$FLOWS" 'BEGIN { printf "%.3f", t / hz / n * 100000 }')"
+	rec "$d" "$r" cpu_tx "$(cpu_per_100k "${DPID[1]}" "$c1")"
+	rec "$d" "$r" cpu_rx "$(cpu_per_100k "${DPID[2]}" "$c2")"
 	# updates and deletes: bytes per change
 	t0=$(tx_bytes "$NS_FW1")
 	nsx "$NS_FW1" "$LOAD" update "$FLOWS" 0 >/dev/null
@@ -337,16 +346,10 @@ one_rep() {           # one_rep DAEMON REP
 	[ "$(count "$NS_FW1")" -ge $((base1 + FLOWS)) ] ||
 		rec "$d" "$r" tgen_short $(( base1 + FLOWS - $(count "$NS_FW1") ))
 	wait "$w"
-	at=$(kv at_ns "$(cat "$T/wait.out")")
-	if [ -n "$at" ]; then
-		rec "$d" "$r" tlag_s "$(awk -v a="$at" -v b="$end" 'BEGIN { printf "%.3f", (a - b) / 1e9 }')"
-		rec "$d" "$r" tmissing 0
-	else
-		rec "$d" "$r" tmissing $(( base2 + FLOWS - $(count "$NS_FW2") ))
-	fi
+	rec_lag "$d" "$r" tlag_s tmissing "$end" "$base2" "$FLOWS"
 	quiet_link 20
-	rec "$d" "$r" tcpu_tx "$(awk -v t="$(( $(cpu_ticks "${DPID[1]}") - c1 ))" -v hz="$hz" -v n="$FLOWS" 'BEGIN { printf "%.3f", t / hz / n * 100000 }')"
-	rec "$d" "$r" tcpu_rx "$(awk -v t="$(( $(cpu_ticks "${DPID[2]}") - c2 ))" -v hz="$hz" -v n="$FLOWS" 'BEGIN { printf "%.3f", t / hz / n * 100000 }')"
+	rec "$d" "$r" tcpu_tx "$(cpu_per_100k "${DPID[1]}" "$c1")"
+	rec "$d" "$r" tcpu_rx "$(cpu_per_100k "${DPID[2]}" "$c2")"
 	bench_teardown
 
 	# convergence at 10 % loss
@@ -362,12 +365,7 @@ EOF
 	out=$(nsx "$NS_FW1" "$LOAD" create "$LOSS_FLOWS" 0)
 	end=$(kv end_ns "$out")
 	wait "$w"
-	at=$(kv at_ns "$(cat "$T/wait.out")")
-	if [ -n "$at" ]; then
-		rec "$d" "$r" loss_conv_s "$(awk -v a="$at" -v b="$end" 'BEGIN { printf "%.3f", (a - b) / 1e9 }')"
-	else
-		rec "$d" "$r" loss_missing $(( base2 + LOSS_FLOWS - $(count "$NS_FW2") ))
-	fi
+	rec_lag "$d" "$r" loss_conv_s loss_missing "$end" "$base2" "$LOSS_FLOWS"
 	bench_teardown
 }
 

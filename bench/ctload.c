@@ -111,6 +111,25 @@ static void build(char *buf, int op, enum kind k, unsigned i, uint32_t seq)
 	mnl_attr_nest_end(nlh, pi);
 }
 
+/* With a rate, never ahead of done/rate seconds since t0. */
+static void pace(uint64_t t0, unsigned done, double rate)
+{
+	if (rate <= 0)
+		return;
+	uint64_t due = t0 + (uint64_t)(done / rate * 1e9);
+	uint64_t t = now_ns(CLOCK_MONOTONIC);
+	if (due > t)
+		usleep((useconds_t)((due - t) / 1000));
+}
+
+static void report(unsigned done, unsigned errors, uint64_t t0)
+{
+	uint64_t end_rt = now_ns(CLOCK_REALTIME);
+	double secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+	printf("done=%u errors=%u secs=%.3f rate=%.0f end_ns=%llu\n", done, errors, secs,
+	       done / secs, (unsigned long long)end_rt);
+}
+
 /* Errors come back as NLMSG_ERROR without ACK requested: count them. */
 static unsigned drain(struct mnl_socket *nl)
 {
@@ -155,18 +174,10 @@ static int run(int op, unsigned n, unsigned seed, enum kind k, double rate)
 		}
 		done += b;
 		errors += drain(nl);
-		if (rate > 0) {         /* pace: never ahead of done/rate seconds */
-			uint64_t due = t0 + (uint64_t)(done / rate * 1e9);
-			uint64_t t = now_ns(CLOCK_MONOTONIC);
-			if (due > t)
-				usleep((useconds_t)((due - t) / 1000));
-		}
+		pace(t0, done, rate);
 	}
 	errors += drain(nl);
-	uint64_t end_rt = now_ns(CLOCK_REALTIME);
-	double secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
-	printf("done=%u errors=%u secs=%.3f rate=%.0f end_ns=%llu\n", done, errors, secs,
-	       done / secs, (unsigned long long)end_rt);
+	report(done, errors, t0);
 	mnl_socket_close(nl);
 	return 0;
 }
@@ -220,17 +231,9 @@ static int udp(unsigned n, const char *dst, double rate)
 			sent += (unsigned)r;
 		}
 		done += b;
-		if (rate > 0) {
-			uint64_t due = t0 + (uint64_t)(done / rate * 1e9);
-			uint64_t t = now_ns(CLOCK_MONOTONIC);
-			if (due > t)
-				usleep((useconds_t)((due - t) / 1000));
-		}
+		pace(t0, done, rate);
 	}
-	uint64_t end_rt = now_ns(CLOCK_REALTIME);
-	double secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
-	printf("done=%u errors=%u secs=%.3f rate=%.0f end_ns=%llu\n", done, errors, secs,
-	       done / secs, (unsigned long long)end_rt);
+	report(done, errors, t0);
 	close(fd);
 	return 0;
 }

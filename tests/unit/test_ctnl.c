@@ -14,6 +14,10 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+
 #include "kernel/ctnl.h"
 
 static struct ct tcp4(void)
@@ -171,6 +175,40 @@ static void test_malformed(void **state)
 	}
 }
 
+/* Our attribute walk: an attribute that claims more than its parent holds,
+ * or less than its own header, fails the message; a fixed-size attribute
+ * of another size fails it; an unknown type is skipped. */
+static void test_malformed_attributes(void **state)
+{
+	char buf[CTNL_MSG_MAX + 64];
+	struct ct c = tcp4(), out;
+	const size_t hdr = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+
+	size_t len = ctnl_build(buf, CTNL_OP_UPDATE, &c, true, 7);
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	uint32_t v = 0;
+	mnl_attr_put(nlh, CTA_MAX + 5, sizeof(v), &v);         /* unknown: skipped */
+	assert_int_equal(ctnl_parse(buf, nlh->nlmsg_len, &out), 0);
+	assert_memory_equal(&out.orig, &c.orig, sizeof(c.orig));
+	assert_int_equal(out.mark, c.mark);
+
+	struct nlattr *first = (struct nlattr *)(buf + hdr);     /* CTA_TUPLE_ORIG */
+	len = ctnl_build(buf, CTNL_OP_UPDATE, &c, true, 7);
+	first->nla_len = (uint16_t)(len - hdr + 4);              /* past the message */
+	assert_int_equal(ctnl_parse(buf, len, &out), -EINVAL);
+	len = ctnl_build(buf, CTNL_OP_UPDATE, &c, true, 7);
+	first->nla_len = 2;                                      /* shorter than a header */
+	assert_int_equal(ctnl_parse(buf, len, &out), -EINVAL);
+
+	/* CTA_TUPLE_ORIG > CTA_TUPLE_IP > CTA_IP_V4_SRC: four bytes, claimed as three */
+	len = ctnl_build(buf, CTNL_OP_UPDATE, &c, true, 7);
+	struct nlattr *ip = (struct nlattr *)((char *)first + NLA_HDRLEN);
+	struct nlattr *src = (struct nlattr *)((char *)ip + NLA_HDRLEN);
+	assert_int_equal(src->nla_type & NLA_TYPE_MASK, CTA_IP_V4_SRC);
+	src->nla_len = NLA_HDRLEN + 3;
+	assert_int_equal(ctnl_parse(buf, len, &out), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +216,7 @@ int main(void)
 		cmocka_unit_test(test_nat_create_uses_plain_reply),
 		cmocka_unit_test(test_v6_icmp),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_malformed_attributes),
 		cmocka_unit_test(test_expectation_build_parse),
 	};
 	return cmocka_run_group_tests_name("ctnl", tests, NULL, NULL);
