@@ -650,8 +650,10 @@ static int run(struct daemon *d, bool foreground)
 	 * replication lag is the window in which a failover loses flows, so
 	 * by default the daemon is served before ordinary processes. */
 	if (setpriority(PRIO_PROCESS, 0, cfg->nice) < 0)
-		log_warnx("could not set scheduling priority (nice %d): %s", cfg->nice,
-			 strerror(errno));
+		log_warnx("could not set scheduling priority (daemon.nice = %d): %s; running at "
+			  "nice %d (a lower value needs CAP_SYS_NICE, or set it in the service "
+			  "manager, e.g. systemd's Nice=)", cfg->nice, strerror(errno),
+			  getpriority(PRIO_PROCESS, 0));
 	if ((err = drop_privileges()) < 0) {
 		log_err("dropping privileges: %s", strerror(-err));
 		return 1;
