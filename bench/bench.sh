@@ -234,18 +234,25 @@ start_conntrackd() {  # start_conntrackd EXTERNAL_CACHE_ON_FW2
 	done
 }
 
+# gen_off_then_start DAEMON REP KEY NS LOAD_ARGS...: the generator alone
+# in NS (its rate recorded as KEY), fw1's table emptied, then the daemons
+# started (injecting immediately)
+gen_off_then_start() {
+	local d=$1 r=$2 key=$3 ns=$4 out
+	shift 4
+	out=$(nsx "$ns" "$LOAD" "$@")
+	rec "$d" "$r" "$key" "$(kv rate "$out")"
+	nsx "$NS_FW1" conntrack -F >/dev/null 2>&1
+	nsx "$NS_FW1" "$LOAD" wait 0 60 le >/dev/null
+	if [ "$d" = ctsyncd ]; then start_ctsyncd immediate
+	else start_conntrackd off; fi
+}
+
 # -- one repetition for one daemon
 one_rep() {           # one_rep DAEMON REP
 	local d=$1 r=$2 out end at
 	bench_topology
-	# generator alone
-	out=$(nsx "$NS_FW1" "$LOAD" create "$FLOWS" 0)
-	rec "$d" "$r" gen_rate_off "$(kv rate "$out")"
-	nsx "$NS_FW1" conntrack -F >/dev/null 2>&1
-	nsx "$NS_FW1" "$LOAD" wait 0 60 le >/dev/null
-
-	if [ "$d" = ctsyncd ]; then start_ctsyncd immediate || return 1
-	else start_conntrackd off || return 1; fi
+	gen_off_then_start "$d" "$r" gen_rate_off "$NS_FW1" create "$FLOWS" 0 || return 1
 	local r1 r2 c1 c2 t0
 	r1=$(rss_kb "${DPID[1]}"); r2=$(rss_kb "${DPID[2]}")
 	c1=$(cpu_ticks "${DPID[1]}"); c2=$(cpu_ticks "${DPID[2]}")
@@ -329,12 +336,7 @@ one_rep() {           # one_rep DAEMON REP
 	# flows made by traffic through fw1's forwarding path
 	bench_topology
 	traffic_topology
-	out=$(nsx "$NS_CL" "$LOAD" udp "$FLOWS" 198.19.0.0)
-	rec "$d" "$r" tgen_rate_off "$(kv rate "$out")"
-	nsx "$NS_FW1" conntrack -F >/dev/null 2>&1
-	nsx "$NS_FW1" "$LOAD" wait 0 60 le >/dev/null
-	if [ "$d" = ctsyncd ]; then start_ctsyncd immediate || return 1
-	else start_conntrackd off || return 1; fi
+	gen_off_then_start "$d" "$r" tgen_rate_off "$NS_CL" udp "$FLOWS" 198.19.0.0 || return 1
 	c1=$(cpu_ticks "${DPID[1]}"); c2=$(cpu_ticks "${DPID[2]}")
 	local base1; base1=$(count "$NS_FW1"); base2=$(count "$NS_FW2")
 	ip netns exec "$NS_FW2" "$LOAD" wait $((base2 + FLOWS)) 180 >"$T/wait.out" &
