@@ -379,9 +379,8 @@ static void apply_nack(struct repl *r, struct peer *p, const struct rec *rec)
 }
 
 /* Packed IPv4 flows: the record is checked whole before any entry is
- * applied.  That first pass also hashes each key and asks for its bucket,
- * and a second asks for the first flow of each chain, so that the lookups
- * find both in the cache (table_prefetch). */
+ * applied.  That first pass also hashes each key, and the lookups are
+ * announced before the second (table_prefetch). */
 #define PREFETCH_MAX 256
 static void apply_packed(struct repl *r, struct peer *p, const struct rec *rec)
 {
@@ -392,10 +391,8 @@ static void apply_packed(struct repl *r, struct peer *p, const struct rec *rec)
 	int ret;
 
 	while ((ret = codec_next_packed(rec, &off, &ct)) > 0) {
-		if (n < PREFETCH_MAX) {
+		if (n < PREFETCH_MAX)
 			hs[n] = ct_key_hash(&ct);
-			table_prefetch(r->t, hs[n]);
-		}
 		n++;
 	}
 	if (ret < 0) {
@@ -403,8 +400,7 @@ static void apply_packed(struct repl *r, struct peer *p, const struct rec *rec)
 		log_limited(LOG_LVL_WARN, "peer %u: bad packed flow record", p->id);
 		return;
 	}
-	for (unsigned i = 0; i < n && i < PREFETCH_MAX; i++)
-		table_prefetch_chain(r->t, hs[i]);
+	table_prefetch(r->t, hs, n < PREFETCH_MAX ? n : PREFETCH_MAX);
 	off = 0;
 	for (unsigned i = 0; codec_next_packed(rec, &off, &ct) > 0; i++) {
 		uint64_t h = i < PREFETCH_MAX ? hs[i] : ct_key_hash(&ct);

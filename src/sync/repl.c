@@ -467,12 +467,9 @@ void repl_prefetch(struct repl *r, const struct ct *const *cts, unsigned n)
 
 	if (n > 64)
 		n = 64;
-	for (unsigned i = 0; i < n; i++) {
-		h[i] = ct_key_hash(cts[i]);
-		table_prefetch(r->t, h[i]);
-	}
 	for (unsigned i = 0; i < n; i++)
-		table_prefetch_chain(r->t, h[i]);
+		h[i] = ct_key_hash(cts[i]);
+	table_prefetch(r->t, h, n);
 }
 
 void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, bool own)

@@ -264,17 +264,17 @@ static void grow(struct table *t)
 	t->nbuckets = n;
 }
 
-void table_prefetch(const struct table *t, uint64_t h)
+void table_prefetch(const struct table *t, const uint64_t *h, size_t n)
 {
-	__builtin_prefetch(&t->bucket[h & (t->nbuckets - 1)]);
-}
+	size_t mask = t->nbuckets - 1;
 
-void table_prefetch_chain(const struct table *t, uint64_t h)
-{
-	const struct flow *f = t->bucket[h & (t->nbuckets - 1)];
-
-	if (f)
-		__builtin_prefetch(f);
+	for (size_t i = 0; i < n; i++)
+		__builtin_prefetch(&t->bucket[h[i] & mask]);
+	for (size_t i = 0; i < n; i++) {     /* by now the buckets have arrived */
+		const struct flow *f = t->bucket[h[i] & mask];
+		if (f)
+			__builtin_prefetch(f);
+	}
 }
 
 struct flow *table_find_h(struct table *t, const struct ct *key, uint64_t h)

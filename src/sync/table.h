@@ -69,12 +69,12 @@ struct flow *table_add(struct table *t, const struct ct *ct, uint32_t owner);
 /* The same with the key's hash (ct_key_hash) computed by the caller. */
 struct flow *table_find_h(struct table *t, const struct ct *key, uint64_t h);
 struct flow *table_add_h(struct table *t, const struct ct *ct, uint32_t owner, uint64_t h);
-/* Hints for a batch of lookups (no effect on the result): fetch the bucket
- * of hash h into the cache, then — once that has arrived — the first flow
- * of its chain.  On a table of a million flows each lookup otherwise waits
- * for two cache misses in turn (a fifth of the sender's profile). */
-void table_prefetch(const struct table *t, uint64_t h);
-void table_prefetch_chain(const struct table *t, uint64_t h);
+/* A hint before a batch of lookups of the keys with hashes h[0..n) (no
+ * effect on any result): their buckets are fetched into the cache, then
+ * the first flow of each chain.  On a table of a million flows each lookup
+ * otherwise waits for two cache misses in turn (a fifth of the sender's
+ * profile). */
+void table_prefetch(const struct table *t, const uint64_t *h, size_t n);
 /* Unlink from the table; the caller frees it (table_flow_free) when done. */
 void table_remove(struct table *t, struct flow *f);
 void table_flow_free(struct flow *f);
