@@ -217,17 +217,26 @@ static int udp(unsigned n, const char *dst, double rate)
 			to[b].sin_port = htons((uint16_t)(1024 + i % 64000));
 		}
 		unsigned sent = 0;
+		uint64_t stuck = 0;     /* when the last retry began without progress */
 		while (sent < b) {
 			int r = sendmmsg(fd, mm + sent, b - sent, 0);
 			if (r < 0) {
-				if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN) {
-					errors++;
-					usleep(100);
-					continue;
+				if (errno != EINTR && errno != ENOBUFS && errno != EAGAIN) {
+					perror("sendmmsg");
+					return 1;
 				}
-				perror("sendmmsg");
-				return 1;
+				uint64_t t = now_ns(CLOCK_MONOTONIC);
+				if (!stuck)
+					stuck = t;
+				else if (t - stuck > 10000000000ull) {
+					fprintf(stderr, "ctload: udp: no datagram sent for 10 s\n");
+					return 1;
+				}
+				errors++;
+				usleep(100);
+				continue;
 			}
+			stuck = 0;
 			sent += (unsigned)r;
 		}
 		done += b;
