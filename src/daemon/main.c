@@ -131,6 +131,12 @@ static int op_events_new(void *arg, bool on)
 	return ctnl_events_new(d->nl, on);
 }
 
+static int op_inject_thread(void *arg, bool on)
+{
+	struct daemon *d = arg;
+	return ctnl_inject_thread(d->nl, on);
+}
+
 static int op_dump_finish(void *arg)
 {
 	struct daemon *d = arg;
@@ -581,6 +587,7 @@ static int run(struct daemon *d, bool foreground)
 		.dump_start = op_dump_start,
 		.dump_finish = op_dump_finish,
 		.events_new = op_events_new,
+		.inject_thread = op_inject_thread,
 		.inject_exp = op_inject_exp,
 		.exp_dump = op_exp_dump,
 		.get = op_get,

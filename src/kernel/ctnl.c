@@ -8,6 +8,8 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <libmnl/libmnl.h>
@@ -21,6 +23,33 @@
 #define RECV_BUF     (64 * 1024)
 #define EV_SLOTS     32         /* events per recvmmsg() */
 #define EV_SLOT      8192       /* an event is a few hundred bytes */
+#define NBATCH       4          /* batches in the ring while a thread sends */
+
+/* A message of a batch, kept for the error report. */
+struct pend {
+	enum ctnl_op op;
+	bool is_exp;
+	struct ct ct;
+	struct exp exp;
+};
+
+struct inj_err {
+	struct pend p;
+	int err;
+};
+
+struct batch {
+	char *buf;
+	size_t len;
+	unsigned n;
+	uint32_t seq0;
+	/* written by whoever sent it */
+	int send_err;
+	unsigned nerr;
+	uint8_t err_idx[BATCH_MAX];
+	int err_val[BATCH_MAX];
+	struct pend pending[BATCH_MAX];
+};
 
 struct ctnl {
 	struct mnl_socket *ev, *dump, *inj;
@@ -30,21 +59,32 @@ struct ctnl {
 	struct ctnl_config cfg;
 	struct ctnl_stats st;
 	uint32_t seq;
-	/* the pending batch: bytes, and a copy of each entry for error reports */
-	char *batch;
-	size_t batch_len;
-	unsigned batch_n;
-	uint32_t batch_seq0;
-	struct {
-		enum ctnl_op op;
-		bool is_exp;
-		struct ct ct;
-		struct exp exp;
-	} pending[BATCH_MAX];
+	/* Batches go round a ring: bt[filled % n] is being filled; those from
+	 * reclaimed to filled were handed to the sender (the sending thread,
+	 * or ctnl_inject_flush itself), those below sent are back from the
+	 * kernel.  Only the main thread touches filled, reclaimed and the
+	 * batch being filled; sent and the batches in flight are shared with
+	 * the sending thread under mu. */
+	struct batch bt[NBATCH];
+	unsigned nbatch;                /* 1, or NBATCH while a thread sends */
+	uint64_t filled, sent, reclaimed;
+	int send_err;                   /* first sendmsg error since the last flush */
+	/* errors of reclaimed batches, handed to the callbacks in order */
+	struct inj_err *errq;
+	size_t errq_n, errq_head, errq_cap;
+	bool reporting;
+	bool threaded;
+	bool stop;
+	pthread_t thr;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_done;
 	char rbuf[RECV_BUF];
+	char inj_rbuf[RECV_BUF];        /* the sender's: errors of a batch */
 	char evbuf[EV_SLOTS][EV_SLOT];
 	struct ct evct[EV_SLOTS];       /* the entries of evbuf, parsed */
 };
+
+static void stop_sender(struct ctnl *nl);
 
 /* ---- parsing ----------------------------------------------------------- */
 
@@ -686,9 +726,13 @@ int ctnl_open(struct ctnl **out, const struct ctnl_config *cfg)
 	if (!nl)
 		return -ENOMEM;
 	nl->cfg = *cfg;
-	nl->batch = malloc(BATCH_MAX * CTNL_MSG_MAX);
-	if (!nl->batch)
-		goto fail;
+	nl->nbatch = 1;
+	pthread_mutex_init(&nl->mu, NULL);
+	pthread_cond_init(&nl->cv_work, NULL);
+	pthread_cond_init(&nl->cv_done, NULL);
+	for (unsigned i = 0; i < NBATCH; i++)
+		if (!(nl->bt[i].buf = malloc(BATCH_MAX * CTNL_MSG_MAX)))
+			goto fail;
 	nl->ev = open_sock((1u << (NFNLGRP_CONNTRACK_NEW - 1)) |
 			   (1u << (NFNLGRP_CONNTRACK_UPDATE - 1)) |
 			   (1u << (NFNLGRP_CONNTRACK_DESTROY - 1)) |
@@ -734,13 +778,20 @@ void ctnl_close(struct ctnl *nl)
 {
 	if (!nl)
 		return;
+	if (nl->threaded)
+		stop_sender(nl);        /* no callbacks: the caller is closing */
 	if (nl->ev)
 		mnl_socket_close(nl->ev);
 	if (nl->dump)
 		mnl_socket_close(nl->dump);
 	if (nl->inj)
 		mnl_socket_close(nl->inj);
-	free(nl->batch);
+	for (unsigned i = 0; i < NBATCH; i++)
+		free(nl->bt[i].buf);
+	free(nl->errq);
+	pthread_cond_destroy(&nl->cv_done);
+	pthread_cond_destroy(&nl->cv_work);
+	pthread_mutex_destroy(&nl->mu);
 	free(nl);
 }
 
@@ -1006,45 +1057,34 @@ int ctnl_dump(struct ctnl *nl)
 	return dump_sync(nl, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET);
 }
 
-/* Drain the inject socket: every nlmsgerr with an error names a message of
- * the batch just sent, by sequence number.  Failed entries are copied out so
- * that the error callback may queue retries into a fresh batch. */
-struct inj_err {
-	enum ctnl_op op;
-	int err;
-	bool is_exp;
-	struct ct ct;
-	struct exp exp;
-};
+/* ---- injection ----------------------------------------------------------- */
 
-static unsigned collect_errors(struct ctnl *nl, struct inj_err *out)
+/* Send one batch and read back the kernel's verdicts: ctnetlink handles the
+ * whole batch inside sendmsg, so every error is queued when it returns.  Runs
+ * in the sending thread while there is one: it touches only the batch, the
+ * inject socket and inj_rbuf. */
+static void send_batch(struct ctnl *nl, struct batch *b)
 {
 	int fd = mnl_socket_get_fd(nl->inj);
-	unsigned n = 0;
 
+	b->nerr = 0;
+	b->send_err = 0;
+	if (mnl_socket_sendto(nl->inj, b->buf, b->len) < 0)
+		b->send_err = -errno;
 	for (;;) {
-		ssize_t r = recv(fd, nl->rbuf, sizeof(nl->rbuf), MSG_DONTWAIT);
+		ssize_t r = recv(fd, nl->inj_rbuf, sizeof(nl->inj_rbuf), MSG_DONTWAIT);
 		if (r <= 0)
-			return n;
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)nl->rbuf;
+			return;
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)nl->inj_rbuf;
 		int len = (int)r;
 		while (mnl_nlmsg_ok(nlh, len)) {
 			if (nlh->nlmsg_type == NLMSG_ERROR &&
 			    nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(struct nlmsgerr))) {
 				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-				uint32_t idx = e->msg.nlmsg_seq - nl->batch_seq0;
-				if (e->error && idx < nl->batch_n && n < BATCH_MAX) {
-					out[n].op = nl->pending[idx].op;
-					out[n].err = e->error;
-					out[n].is_exp = nl->pending[idx].is_exp;
-					if (out[n].is_exp) {
-						out[n].exp = nl->pending[idx].exp;
-						nl->st.exp_errors++;
-					} else {
-						out[n].ct = nl->pending[idx].ct;
-						nl->st.inject_errors[out[n].op]++;
-					}
-					n++;
+				uint32_t idx = e->msg.nlmsg_seq - b->seq0;
+				if (e->error && idx < b->n && b->nerr < BATCH_MAX) {
+					b->err_idx[b->nerr] = (uint8_t)idx;
+					b->err_val[b->nerr++] = e->error;
 				}
 			}
 			nlh = mnl_nlmsg_next(nlh, &len);
@@ -1052,57 +1092,156 @@ static unsigned collect_errors(struct ctnl *nl, struct inj_err *out)
 	}
 }
 
+static void *sender(void *arg)
+{
+	struct ctnl *nl = arg;
+
+	pthread_mutex_lock(&nl->mu);
+	for (;;) {
+		while (nl->sent == nl->filled && !nl->stop)
+			pthread_cond_wait(&nl->cv_work, &nl->mu);
+		if (nl->sent == nl->filled)
+			break;
+		struct batch *b = &nl->bt[nl->sent % NBATCH];
+		pthread_mutex_unlock(&nl->mu);
+		send_batch(nl, b);
+		pthread_mutex_lock(&nl->mu);
+		nl->sent++;
+		pthread_cond_signal(&nl->cv_done);
+	}
+	pthread_mutex_unlock(&nl->mu);
+	return NULL;
+}
+
+static struct batch *cur_batch(struct ctnl *nl)
+{
+	return &nl->bt[nl->filled % NBATCH];
+}
+
+/* Hand the batch being filled to the sender (or send it now). */
+static void submit(struct ctnl *nl)
+{
+	if (cur_batch(nl)->n == 0)
+		return;
+	if (!nl->threaded) {
+		send_batch(nl, cur_batch(nl));
+		nl->filled++;
+		nl->sent++;
+		return;
+	}
+	pthread_mutex_lock(&nl->mu);
+	nl->filled++;
+	pthread_cond_signal(&nl->cv_work);
+	pthread_mutex_unlock(&nl->mu);
+}
+
+static void errq_push(struct ctnl *nl, const struct pend *p, int err)
+{
+	if (nl->errq_n == nl->errq_cap) {
+		size_t cap = nl->errq_cap ? 2 * nl->errq_cap : BATCH_MAX;
+		struct inj_err *q = realloc(nl->errq, cap * sizeof(*q));
+		if (!q)
+			return;         /* counted in the stats, not reported */
+		nl->errq = q;
+		nl->errq_cap = cap;
+	}
+	nl->errq[nl->errq_n].p = *p;
+	nl->errq[nl->errq_n++].err = err;
+}
+
+/* Take back the oldest batch handed to the sender (waiting for it if it is
+ * still in flight): count it, queue its errors for report_errors(). */
+static void reclaim_one(struct ctnl *nl)
+{
+	if (nl->threaded) {
+		pthread_mutex_lock(&nl->mu);
+		while (nl->sent == nl->reclaimed)
+			pthread_cond_wait(&nl->cv_done, &nl->mu);
+		pthread_mutex_unlock(&nl->mu);
+	}
+	struct batch *b = &nl->bt[nl->reclaimed % NBATCH];
+	nl->st.batches++;
+	if (b->send_err) {
+		if (!nl->send_err)
+			nl->send_err = b->send_err;
+		for (unsigned i = 0; i < b->n; i++)
+			nl->st.inject_errors[b->pending[i].op]++;
+	}
+	for (unsigned i = 0; i < b->nerr; i++) {
+		const struct pend *p = &b->pending[b->err_idx[i]];
+		if (p->is_exp)
+			nl->st.exp_errors++;
+		else
+			nl->st.inject_errors[p->op]++;
+		errq_push(nl, p, b->err_val[i]);
+	}
+	b->n = 0;
+	b->len = 0;
+	nl->reclaimed++;
+}
+
+/* Hand the queued errors to the callbacks, which may queue retries (and so
+ * reclaim more batches, whose errors join the queue and are handed on by
+ * this same loop). */
+static void report_errors(struct ctnl *nl)
+{
+	if (nl->reporting)
+		return;
+	nl->reporting = true;
+	while (nl->errq_head < nl->errq_n) {
+		struct inj_err e = nl->errq[nl->errq_head++];
+		if (e.p.is_exp && nl->cfg.on_exp_error)
+			nl->cfg.on_exp_error(nl->cfg.arg, e.p.op, &e.p.exp, e.err);
+		else if (!e.p.is_exp && nl->cfg.on_error)
+			nl->cfg.on_error(nl->cfg.arg, e.p.op, &e.p.ct, e.err);
+	}
+	nl->errq_head = nl->errq_n = 0;
+	nl->reporting = false;
+}
+
 int ctnl_inject_flush(struct ctnl *nl)
 {
-	struct inj_err errs[BATCH_MAX];
-	int err = 0;
-
-	if (nl->batch_n == 0)
-		return 0;
-	if (mnl_socket_sendto(nl->inj, nl->batch, nl->batch_len) < 0)
-		err = -errno;
-	nl->st.batches++;
-	/* ctnetlink handles the batch inside sendmsg: every error is queued now. */
-	unsigned n = collect_errors(nl, errs);
-	if (err)
-		for (unsigned i = 0; i < nl->batch_n; i++)
-			nl->st.inject_errors[nl->pending[i].op]++;
-	nl->batch_len = 0;
-	nl->batch_n = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (errs[i].is_exp && nl->cfg.on_exp_error)
-			nl->cfg.on_exp_error(nl->cfg.arg, errs[i].op, &errs[i].exp, errs[i].err);
-		else if (!errs[i].is_exp && nl->cfg.on_error)
-			nl->cfg.on_error(nl->cfg.arg, errs[i].op, &errs[i].ct, errs[i].err);
-	}
+	submit(nl);
+	while (nl->reclaimed < nl->filled)
+		reclaim_one(nl);
+	/* retries the callbacks queue wait for the next flush */
+	report_errors(nl);
+	int err = nl->send_err;
+	nl->send_err = 0;
 	return err;
 }
 
-/* The next slot of the batch (sending the batch first when it is full);
- * *seq gets the message's sequence number.  NULL if a full batch could
- * not be sent. */
+/* The next slot of the batch being filled (handing it to the sender first
+ * when it is full); *seq gets the message's sequence number. */
 static void *batch_slot(struct ctnl *nl, enum ctnl_op op, bool is_exp, uint32_t *seq)
 {
-	if (nl->batch_n == BATCH_MAX && ctnl_inject_flush(nl) < 0)
-		return NULL;
-	if (nl->batch_n == 0)
-		nl->batch_seq0 = nl->seq + 1;
+	for (;;) {
+		if (cur_batch(nl)->n == BATCH_MAX)
+			submit(nl);
+		while (nl->filled - nl->reclaimed >= nl->nbatch)
+			reclaim_one(nl);
+		if (nl->reporting || nl->errq_head == nl->errq_n)
+			break;
+		report_errors(nl);            /* which may fill the batch: look again */
+	}
+	struct batch *b = cur_batch(nl);
+	if (b->n == 0)
+		b->seq0 = nl->seq + 1;
 	*seq = ++nl->seq;
-	nl->pending[nl->batch_n].op = op;
-	nl->pending[nl->batch_n].is_exp = is_exp;
-	return nl->batch + nl->batch_len;
+	b->pending[b->n].op = op;
+	b->pending[b->n].is_exp = is_exp;
+	return b->buf + b->len;
 }
 
 int ctnl_inject(struct ctnl *nl, enum ctnl_op op, const struct ct *ct)
 {
 	uint32_t seq;
 	void *at = batch_slot(nl, op, false, &seq);
+	struct batch *b = cur_batch(nl);
 
-	if (!at)
-		return -EIO;
-	nl->pending[nl->batch_n].ct = *ct;
-	nl->batch_len += ctnl_build(at, op, ct, nl->cfg.tcp_liberal && op != CTNL_OP_DELETE, seq);
-	nl->batch_n++;
+	b->pending[b->n].ct = *ct;
+	b->len += ctnl_build(at, op, ct, nl->cfg.tcp_liberal && op != CTNL_OP_DELETE, seq);
+	b->n++;
 	nl->st.injected[op]++;
 	return 0;
 }
@@ -1111,13 +1250,46 @@ int ctnl_inject_exp(struct ctnl *nl, enum ctnl_op op, const struct exp *e)
 {
 	uint32_t seq;
 	void *at = batch_slot(nl, op, true, &seq);
+	struct batch *b = cur_batch(nl);
 
-	if (!at)
-		return -EIO;
-	nl->pending[nl->batch_n].exp = *e;
-	nl->batch_len += ctnl_exp_build(at, op, e, seq);
-	nl->batch_n++;
+	b->pending[b->n].exp = *e;
+	b->len += ctnl_exp_build(at, op, e, seq);
+	b->n++;
 	nl->st.exp_injected++;
+	return 0;
+}
+
+static void stop_sender(struct ctnl *nl)
+{
+	pthread_mutex_lock(&nl->mu);
+	nl->stop = true;
+	pthread_cond_signal(&nl->cv_work);
+	pthread_mutex_unlock(&nl->mu);
+	pthread_join(nl->thr, NULL);        /* it sends what it was handed first */
+	nl->threaded = false;
+	nl->nbatch = 1;
+}
+
+int ctnl_inject_thread(struct ctnl *nl, bool on)
+{
+	if (on == nl->threaded)
+		return 0;
+	if (!on) {
+		int err = ctnl_inject_flush(nl);
+		stop_sender(nl);
+		return err;
+	}
+	/* signals stay with the main thread (the event loop's handlers) */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	nl->stop = false;
+	int err = pthread_create(&nl->thr, NULL, sender, nl);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		return -err;
+	nl->threaded = true;
+	nl->nbatch = NBATCH;
 	return 0;
 }
 

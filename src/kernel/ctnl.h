@@ -8,7 +8,8 @@
  *  - dump: synchronous full-table reads (start-up, overrun recovery);
  *  - inject: batched create/update/delete, many messages per sendmsg, no
  *    per-message ACK.  Errors come back as nlmsgerr on the same socket and are
- *    collected after each batch.  Its netlink port id is what lets us tell
+ *    collected after each batch.  A large commit sends from a second thread
+ *    (ctnl_inject_thread) while the next batches are built.  Its netlink port id is what lets us tell
  *    our own injections apart from the kernel's own changes: ctnetlink sends
  *    events for a change with nlmsg_pid set to the port that asked for it.
  */
@@ -102,8 +103,16 @@ int ctnl_dump_finish(struct ctnl *nl);
 int ctnl_get(struct ctnl *nl, const struct ct *key, struct ct *out);
 /* Queue one message; sends the batch when it is full. */
 int ctnl_inject(struct ctnl *nl, enum ctnl_op op, const struct ct *ct);
-/* Send what is queued and collect the kernel's errors. */
+/* Send what is queued and collect the kernel's errors (waiting for the
+ * batches a sending thread has in flight); returns a sendmsg error. */
 int ctnl_inject_flush(struct ctnl *nl);
+/* Start (true) or stop a thread that sends the batches while the caller
+ * builds the next ones (up to 4 in flight), for a commit of many flows: the
+ * kernel's work then no longer waits for ours.  Errors are still handed to
+ * the callbacks on the caller's thread, from ctnl_inject*() and
+ * ctnl_inject_flush().  Stopping flushes first.  0, or -errno if no thread
+ * could be started (injection then goes on without one). */
+int ctnl_inject_thread(struct ctnl *nl, bool on);
 const struct ctnl_stats *ctnl_stats(const struct ctnl *nl);
 
 /* Expectations: queue a create (CTNL_OP_CREATE) or delete in the same batch

@@ -972,13 +972,35 @@ static void take_one(void *arg, struct flow *f)
 	o->n++;
 }
 
+/* A commit or promotion that may inject `others` flows: from
+ * commit_quiet_min of them on, a second thread sends each batch while the
+ * next is built (the kernel's work no longer waits for ours). */
+static bool big_commit(const struct repl *r, size_t others)
+{
+	return others >= (r->cfg.commit_quiet_min ? r->cfg.commit_quiet_min : 10000);
+}
+
+static bool thread_start(struct repl *r, size_t others)
+{
+	return big_commit(r, others) && r->ops.inject_thread &&
+	       r->ops.inject_thread(r->ops.arg, true) == 0;
+}
+
+static size_t count_others(struct repl *r)
+{
+	return table_count(r->t) - table_owner(r->t, r->cfg.node_id).flows;
+}
+
 int repl_promote(struct repl *r)
 {
 	struct own_ctx o = { r, 0 };
+	bool threaded = thread_start(r, count_others(r));
 
 	r->primary = true;
 	table_foreach(r->t, take_one, &o);
 	exp_take_all(r);
+	if (threaded)
+		r->ops.inject_thread(r->ops.arg, false);        /* flushes */
 	log_info("promoted: took ownership of %d flows", o.n);
 	r->st.committed += (uint64_t)o.n;
 	repl_flush(r);
@@ -1010,15 +1032,16 @@ static void commit_one(void *arg, struct flow *f)
 int repl_commit(struct repl *r)
 {
 	struct own_ctx o = { r, 0 };
-	uint32_t self = r->cfg.node_id;
-	size_t others = table_count(r->t) - table_owner(r->t, self).flows;
-	bool quiet = others >= (r->cfg.commit_quiet_min ? r->cfg.commit_quiet_min : 10000) &&
-		     r->ops.events_new && r->ops.dump_start &&
+	size_t others = count_others(r);
+	bool quiet = big_commit(r, others) && r->ops.events_new && r->ops.dump_start &&
 		     r->ops.events_new(r->ops.arg, false) == 0;
+	bool threaded = thread_start(r, others);
 
 	table_foreach(r->t, commit_one, &o);
 	exp_commit(r);
 	r->ops.inject_flush(r->ops.arg);
+	if (threaded)
+		r->ops.inject_thread(r->ops.arg, false);
 	if (quiet) {
 		r->st.commits_quiet++;
 		r->new_events_off = true;

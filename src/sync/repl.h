@@ -55,7 +55,8 @@ struct repl_config {
 	uint32_t nack_ms;               /* NACK a gap again after this long */
 	uint32_t gap_timeout_ms;        /* give a gap up (and resync) after this */
 	uint32_t refresh_ms;            /* re-read the kernel table this often (0: never) */
-	uint32_t commit_quiet_min;      /* commits of this many pause NEW events (0: 10,000) */
+	uint32_t commit_quiet_min;      /* commits of this many pause NEW events and
+					 * send from a second thread (0: 10,000) */
 	bool exp_sync;                  /* replicate expectations */
 	unsigned nexp_helpers;          /* 0: every helper's */
 	char exp_helpers[8][CT_HELPER_LEN];
@@ -75,6 +76,9 @@ struct repl_ops {
 	int (*exp_dump)(void *arg);     /* expectations back via repl_kernel_exp_event */
 	/* Stop (false) or restart kernel NEW events (optional; ctnl_events_new) */
 	int (*events_new)(void *arg, bool on);
+	/* Send injections from a second thread meanwhile (optional; 0 if it
+	 * does; ctnl_inject_thread) */
+	int (*inject_thread)(void *arg, bool on);
 	int (*get)(void *arg, const struct ct *key, struct ct *out);    /* one entry, now */
 	int (*send)(void *arg, const void *buf, size_t len);            /* to every peer */
 	int (*send_to)(void *arg, const struct sockaddr_storage *to,    /* to one peer */

@@ -1,5 +1,7 @@
 /* ctnetlink codec: what ctnl_build() writes, ctnl_parse() reads back; NAT
- * entries are built with the pre-NAT reply tuple; malformed messages fail. */
+ * entries are built with the pre-NAT reply tuple; malformed messages fail.
+ * And batched injection into a real kernel table (a network namespace of
+ * the test's own), with and without the sending thread. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,8 +11,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 
@@ -214,6 +219,123 @@ static void test_malformed_attributes(void **state)
 	assert_int_equal(ctnl_parse(buf, len, &out), -EINVAL);
 }
 
+
+/* ---- injection into the kernel ----------------------------------------- */
+
+#define INJ_N      1000         /* flows: 16 batches, round the ring 4 times */
+#define INJ_EVERY  5            /* of the first INJ_PRE, every 5th exists already */
+#define INJ_PRE    300
+
+struct inj_rec {
+	struct ctnl *nl;
+	pthread_t main;
+	unsigned errors[INJ_N][3];      /* per flow and op */
+	unsigned off_thread, other_err;
+	bool retry;                     /* answer EEXIST with an update, as repl does */
+	unsigned dumped;
+};
+
+static struct ct inj_flow(unsigned i)
+{
+	struct ct c = { .l3 = AF_INET, .l4 = IPPROTO_UDP };
+	inet_pton(AF_INET, "198.51.100.10", &c.orig.src);
+	inet_pton(AF_INET, "203.0.113.10", &c.orig.dst);
+	c.orig.sport = htons((uint16_t)(10000 + i));
+	c.orig.dport = htons(53);
+	ct_mirror(&c, &c.reply);
+	c.status = IPS_CONFIRMED | IPS_SEEN_REPLY;
+	c.timeout = 600;
+	c.has = CT_HAS_REPLY | CT_HAS_STATUS | CT_HAS_TIMEOUT;
+	return c;
+}
+
+static void inj_error(void *arg, enum ctnl_op op, const struct ct *ct, int err)
+{
+	struct inj_rec *r = arg;
+	unsigned i = ntohs(ct->orig.sport) - 10000u;
+
+	if (!pthread_equal(pthread_self(), r->main))
+		r->off_thread++;
+	if (i >= INJ_N || err != -EEXIST) {
+		r->other_err++;
+		return;
+	}
+	r->errors[i][op]++;
+	if (r->retry && op == CTNL_OP_CREATE) {
+		struct ct c = inj_flow(i);
+		c.mark = 7;
+		ctnl_inject(r->nl, CTNL_OP_UPDATE, &c);
+	}
+}
+
+static void inj_event(void *arg, enum ctnl_event ev, const struct ct *ct, bool own)
+{
+	struct inj_rec *r = arg;
+	if (ev == CTNL_EV_DUMP && ct->l4 == IPPROTO_UDP && ntohs(ct->orig.dport) == 53 &&
+	    (ct->mark == 7) == ((ntohs(ct->orig.sport) - 10000u) % INJ_EVERY == 0 &&
+				ntohs(ct->orig.sport) - 10000u < INJ_PRE))
+		r->dumped++;
+}
+
+static void inject_run(bool threaded)
+{
+	static struct inj_rec r;
+	struct ctnl_config cfg = { .on_error = inj_error, .on_event = inj_event, .arg = &r };
+
+	memset(&r, 0, sizeof(r));
+	r.main = pthread_self();
+	assert_int_equal(ctnl_open(&r.nl, &cfg), 0);
+	/* start from an empty table (ENOENT for what is not there) */
+	for (unsigned i = 0; i < INJ_N; i++) {
+		struct ct c = inj_flow(i);
+		ctnl_inject(r.nl, CTNL_OP_DELETE, &c);
+	}
+	ctnl_inject_flush(r.nl);
+	r.other_err = 0;
+	for (unsigned i = 0; i < INJ_PRE; i += INJ_EVERY) {
+		struct ct c = inj_flow(i);
+		ctnl_inject(r.nl, CTNL_OP_CREATE, &c);
+	}
+	assert_int_equal(ctnl_inject_flush(r.nl), 0);
+	assert_int_equal(r.other_err, 0);
+
+	if (threaded)
+		assert_int_equal(ctnl_inject_thread(r.nl, true), 0);
+	r.retry = true;
+	for (unsigned i = 0; i < INJ_N; i++) {
+		struct ct c = inj_flow(i);
+		ctnl_inject(r.nl, CTNL_OP_CREATE, &c);
+	}
+	assert_int_equal(ctnl_inject_flush(r.nl), 0);
+	/* every refused create was reported once, for the right flow, on the
+	 * caller's thread; the updates it queued go with the next flush */
+	for (unsigned i = 0; i < INJ_N; i++)
+		assert_int_equal(r.errors[i][CTNL_OP_CREATE],
+				 i < INJ_PRE && i % INJ_EVERY == 0 ? 1 : 0);
+	assert_int_equal(ctnl_inject_thread(r.nl, false), 0);
+	assert_int_equal(ctnl_inject_flush(r.nl), 0);
+	assert_int_equal(r.off_thread, 0);
+	assert_int_equal(r.other_err, 0);
+	for (unsigned i = 0; i < INJ_N; i++)
+		assert_int_equal(r.errors[i][CTNL_OP_UPDATE], 0);
+	const struct ctnl_stats *st = ctnl_stats(r.nl);
+	assert_int_equal(st->injected[CTNL_OP_UPDATE], INJ_PRE / INJ_EVERY);
+	assert_int_equal(st->inject_errors[CTNL_OP_CREATE], INJ_PRE / INJ_EVERY);
+	/* the kernel holds every flow, the updated ones with the new mark */
+	assert_int_equal(ctnl_dump(r.nl), 0);
+	assert_int_equal(r.dumped, INJ_N);
+	ctnl_close(r.nl);
+}
+
+static void test_inject(void **state)
+{
+	/* a network namespace of our own: needs root (as `make check` runs) */
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
+		skip();
+	inject_run(false);
+	inject_run(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_malformed_attributes),
 		cmocka_unit_test(test_expectation_build_parse),
+		cmocka_unit_test(test_inject),
 	};
 	return cmocka_run_group_tests_name("ctnl", tests, NULL, NULL);
 }
