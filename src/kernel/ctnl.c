@@ -731,7 +731,8 @@ int ctnl_open(struct ctnl **out, const struct ctnl_config *cfg)
 	pthread_cond_init(&nl->cv_work, NULL);
 	pthread_cond_init(&nl->cv_done, NULL);
 	for (unsigned i = 0; i < NBATCH; i++)
-		if (!(nl->bt[i].buf = malloc(BATCH_MAX * CTNL_MSG_MAX)))
+		/* zeroed: libmnl leaves attribute padding as it finds it */
+		if (!(nl->bt[i].buf = calloc(BATCH_MAX, CTNL_MSG_MAX)))
 			goto fail;
 	nl->ev = open_sock((1u << (NFNLGRP_CONNTRACK_NEW - 1)) |
 			   (1u << (NFNLGRP_CONNTRACK_UPDATE - 1)) |
@@ -1316,7 +1317,7 @@ static int get_cb(const struct nlmsghdr *nlh, void *arg)
 
 int ctnl_get(struct ctnl *nl, const struct ct *key, struct ct *out)
 {
-	char buf[CTNL_MSG_MAX];
+	char buf[CTNL_MSG_MAX] = { 0 };     /* attribute padding is sent as found */
 	struct get_ctx g = { out, 0 };
 
 	/* the dump socket: one request at a time, so finish a dump under way */
