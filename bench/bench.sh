@@ -7,6 +7,9 @@
 #
 # Per daemon and repetition:
 #   gen_rate_off    flows/s creating FLOWS on fw1 with no daemon running
+#   gen_rate_floor  the same while a listener on fw1 only reads and drops
+#                   the events (ctsync-ctload listen): the least any daemon
+#                   fed by ctnetlink events can cost the generator
 #   gen_rate_on     the same with the daemons running (slowdown = on/off)
 #   lag_s           last creation on fw1 -> fw2's kernel holds all FLOWS
 #                   (ctsyncd inject immediate; conntrackd DisableExternalCache)
@@ -21,7 +24,7 @@
 #   create_rate_loaded  flows/s of batched ctnetlink creates of FLOWS into
 #                   fw2 right after, daemons stopped, fw1's FLOWS still in
 #                   the shared table: the kernel's rate the commit is held to
-#   tgen_rate_off/on, tlag_s, tmissing, tcpu_tx/rx  the same for FLOWS made
+#   tgen_rate_off/floor/on, tlag_s, tmissing, tcpu_tx/rx  the same for FLOWS made
 #                   by traffic: one UDP datagram per flow from a client
 #                   namespace through fw1's forwarding path to a server
 #                   namespace (entries made in the packet path; generator
@@ -238,10 +241,21 @@ start_conntrackd() {  # start_conntrackd EXTERNAL_CACHE_ON_FW2
 # in NS (its rate recorded as KEY), fw1's table emptied, then the daemons
 # started (injecting immediately)
 gen_off_then_start() {
-	local d=$1 r=$2 key=$3 ns=$4 out
+	local d=$1 r=$2 key=$3 ns=$4 out lp i
 	shift 4
 	out=$(nsx "$ns" "$LOAD" "$@")
 	rec "$d" "$r" "$key" "$(kv rate "$out")"
+	nsx "$NS_FW1" conntrack -F >/dev/null 2>&1
+	nsx "$NS_FW1" "$LOAD" wait 0 60 le >/dev/null
+	# the floor: the same load while a listener on fw1 only reads the
+	# events and drops them (what any event-driven daemon costs at least)
+	ip netns exec "$NS_FW1" "$LOAD" listen 120 >"$T/listen.out" 2>&1 &
+	lp=$!
+	PIDS+=("$lp")
+	for i in $(seq 100); do grep -q listening "$T/listen.out" && break; sleep 0.05; done
+	out=$(nsx "$ns" "$LOAD" "$@")
+	rec "$d" "$r" "${key%_off}_floor" "$(kv rate "$out")"
+	kill "$lp" 2>/dev/null; wait "$lp" 2>/dev/null
 	nsx "$NS_FW1" conntrack -F >/dev/null 2>&1
 	nsx "$NS_FW1" "$LOAD" wait 0 60 le >/dev/null
 	if [ "$d" = ctsyncd ]; then start_ctsyncd immediate

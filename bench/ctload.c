@@ -17,6 +17,11 @@
  *                                  namespace to DST/16 (addresses DST+i/64000,
  *                                  ports 1024 + i%64000), sendmmsg()
  *                                  256 at a time; RATE flows/s (0: full speed)
+ *   listen SECONDS                 the least an event listener can do: join
+ *                                  the NEW, UPDATE and DESTROY groups (64 MiB
+ *                                  buffer), read 32 events per recvmmsg and
+ *                                  drop them, until SECONDS pass or SIGTERM;
+ *                                  prints "events=N overruns=O"
  *
  * create/update/delete print "done=N errors=E secs=S rate=R end_ns=T"
  * (T: CLOCK_REALTIME at the last batch's return); wait prints
@@ -29,6 +34,7 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <libmnl/libmnl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -247,6 +253,63 @@ static int udp(unsigned n, const char *dst, double rate)
 	return 0;
 }
 
+
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* The floor of what a daemon that listens to events costs the kernel: the
+ * events are built (in the creating task's time) and queued, then read and
+ * dropped here. */
+static int listen_events(double secs)
+{
+	enum { SLOTS = 32, SLOT = 8192 };
+	static char buf[SLOTS][SLOT];
+	static struct iovec iov[SLOTS];
+	static struct mmsghdr mm[SLOTS];
+	unsigned groups = (1u << (NFNLGRP_CONNTRACK_NEW - 1)) |
+			  (1u << (NFNLGRP_CONNTRACK_UPDATE - 1)) |
+			  (1u << (NFNLGRP_CONNTRACK_DESTROY - 1));
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	unsigned long long events = 0, overruns = 0;
+	int sz = 64 << 20;
+	struct sigaction sa = { .sa_handler = on_term };
+
+	if (!nl || mnl_socket_bind(nl, groups, MNL_SOCKET_AUTOPID) < 0) {
+		perror("netlink");
+		return 1;
+	}
+	int fd = mnl_socket_get_fd(nl);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
+	struct timeval tv = { 0, 100000 };      /* look at the clock every 0.1 s */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (unsigned i = 0; i < SLOTS; i++) {
+		iov[i].iov_base = buf[i];
+		iov[i].iov_len = SLOT;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	uint64_t end = now_ns(CLOCK_MONOTONIC) + (uint64_t)(secs * 1e9);
+	printf("listening\n");
+	fflush(stdout);
+	while (!stop && now_ns(CLOCK_MONOTONIC) < end) {
+		int r = recvmmsg(fd, mm, SLOTS, 0, NULL);
+		if (r > 0)
+			events += (unsigned)r;
+		else if (r < 0 && errno == ENOBUFS)
+			overruns++;
+	}
+	printf("events=%llu overruns=%llu\n", events, overruns);
+	mnl_socket_close(nl);
+	return 0;
+}
+
 static long count(void)
 {
 	char buf[32];
@@ -299,11 +362,13 @@ int main(int argc, char **argv)
 	if (argc >= 4 && strcmp(argv[1], "udp") == 0)
 		return udp((unsigned)strtoul(argv[2], NULL, 10), argv[3],
 			   argc > 4 ? atof(argv[4]) : 0);
+	if (argc == 3 && strcmp(argv[1], "listen") == 0)
+		return listen_events(atof(argv[2]));
 	if (argc == 2 && strcmp(argv[1], "count") == 0) {
 		printf("%ld\n", count());
 		return 0;
 	}
 	fprintf(stderr, "usage: ctsync-ctload create|update|delete N [SEED [KIND [RATE]]] | "
-		"wait COUNT TIMEOUT_S [le] | count | udp N DST [RATE]\n");
+		"wait COUNT TIMEOUT_S [le] | count | udp N DST [RATE] | listen SECONDS\n");
 	return 2;
 }
