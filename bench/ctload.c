@@ -17,10 +17,15 @@
  *                                  namespace to DST/16 (addresses DST+i/64000,
  *                                  ports 1024 + i%64000), sendmmsg()
  *                                  256 at a time; RATE flows/s (0: full speed)
- *   listen SECONDS                 the least an event listener can do: join
+ *   listen SECONDS [PAUSE_MS]      the least an event listener can do: join
  *                                  the NEW, UPDATE and DESTROY groups (64 MiB
  *                                  buffer), read 32 events per recvmmsg and
  *                                  drop them, until SECONDS pass or SIGTERM;
+ *                                  after a read that found fewer than 32,
+ *                                  sleep PAUSE_MS (0: none; as ctsyncd
+ *                                  coalesces, fewer wake-ups); PAUSE_MS -1:
+ *                                  never read (events are still built, then
+ *                                  dropped on the full buffer);
  *                                  prints "events=N overruns=O"
  *
  * create/update/delete print "done=N errors=E secs=S rate=R end_ns=T"
@@ -265,7 +270,7 @@ static void on_term(int sig)
 /* The floor of what a daemon that listens to events costs the kernel: the
  * events are built (in the creating task's time) and queued, then read and
  * dropped here. */
-static int listen_events(double secs)
+static int listen_events(double secs, int pause_ms)
 {
 	enum { SLOTS = 32, SLOT = 8192 };
 	static char buf[SLOTS][SLOT];
@@ -299,11 +304,17 @@ static int listen_events(double secs)
 	printf("listening\n");
 	fflush(stdout);
 	while (!stop && now_ns(CLOCK_MONOTONIC) < end) {
+		if (pause_ms < 0) {
+			usleep(100000);
+			continue;
+		}
 		int r = recvmmsg(fd, mm, SLOTS, 0, NULL);
 		if (r > 0)
 			events += (unsigned)r;
 		else if (r < 0 && errno == ENOBUFS)
 			overruns++;
+		if (pause_ms > 0 && r < SLOTS)
+			usleep((useconds_t)pause_ms * 1000);
 	}
 	printf("events=%llu overruns=%llu\n", events, overruns);
 	mnl_socket_close(nl);
@@ -362,13 +373,13 @@ int main(int argc, char **argv)
 	if (argc >= 4 && strcmp(argv[1], "udp") == 0)
 		return udp((unsigned)strtoul(argv[2], NULL, 10), argv[3],
 			   argc > 4 ? atof(argv[4]) : 0);
-	if (argc == 3 && strcmp(argv[1], "listen") == 0)
-		return listen_events(atof(argv[2]));
+	if ((argc == 3 || argc == 4) && strcmp(argv[1], "listen") == 0)
+		return listen_events(atof(argv[2]), argc == 4 ? atoi(argv[3]) : 0);
 	if (argc == 2 && strcmp(argv[1], "count") == 0) {
 		printf("%ld\n", count());
 		return 0;
 	}
 	fprintf(stderr, "usage: ctsync-ctload create|update|delete N [SEED [KIND [RATE]]] | "
-		"wait COUNT TIMEOUT_S [le] | count | udp N DST [RATE] | listen SECONDS\n");
+		"wait COUNT TIMEOUT_S [le] | count | udp N DST [RATE] | listen SECONDS [PAUSE_MS]\n");
 	return 2;
 }
