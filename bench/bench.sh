@@ -254,9 +254,17 @@ gen_off_then_start() {
 	lp=$!
 	PIDS+=("$lp")
 	for i in $(seq 100); do grep -q listening "$T/listen.out" && break; sleep 0.05; done
-	out=$(nsx "$ns" "$LOAD" "$@")
-	rec "$d" "$r" "${key%_off}_floor" "$(kv rate "$out")"
+	if grep -q listening "$T/listen.out"; then
+		out=$(nsx "$ns" "$LOAD" "$@")
+		rec "$d" "$r" "${key%_off}_floor" "$(kv rate "$out")"
+	else
+		say "  the floor's listener did not start: $(head -c 200 "$T/listen.out")"
+	fi
 	kill "$lp" 2>/dev/null; wait "$lp" 2>/dev/null
+	# forget its PID (the trap must not signal whoever gets it next)
+	local keep=() p
+	for p in "${PIDS[@]}"; do [ "$p" = "$lp" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
 	nsx "$NS_FW1" conntrack -F >/dev/null 2>&1
 	nsx "$NS_FW1" "$LOAD" wait 0 60 le >/dev/null
 	if [ "$d" = ctsyncd ]; then start_ctsyncd immediate
