@@ -107,7 +107,8 @@ int ctnl_inject(struct ctnl *nl, enum ctnl_op op, const struct ct *ct);
  * batches a sending thread has in flight); returns a sendmsg error. */
 int ctnl_inject_flush(struct ctnl *nl);
 /* Start (true) or stop a thread that sends the batches while the caller
- * builds the next ones (up to 4 in flight), for a commit of many flows: the
+ * builds the next ones (a ring of four: up to three in flight while the
+ * fourth is filled), for a commit of many flows: the
  * kernel's work then no longer waits for ours.  Errors are still handed to
  * the callbacks on the caller's thread, from ctnl_inject*() and
  * ctnl_inject_flush().  Stopping flushes first.  0, or -errno if no thread
