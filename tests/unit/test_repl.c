@@ -50,6 +50,8 @@ struct node {
 	bool new_events_off;            /* ops.events_new(false) in force */
 	unsigned resume_fails;          /* this many events_new(true) fail */
 	unsigned creates_quiet;         /* creates injected while it was */
+	bool threaded;                  /* ops.inject_thread(true) in force */
+	unsigned creates_threaded;      /* creates injected while it was */
 };
 
 struct pkt {
@@ -114,6 +116,8 @@ static int op_inject(void *arg, enum ctnl_op op, const struct ct *ct)
 		k->creates++;
 		if (nd->new_events_off)
 			nd->creates_quiet++;
+		if (nd->threaded)
+			nd->creates_threaded++;
 		if (i >= 0) {
 			kerr(k, op, ct, -EEXIST);
 			return 0;
@@ -204,6 +208,13 @@ static bool dump_step(struct node *nd, unsigned n)
 	return true;
 }
 
+static int op_inject_thread(void *arg, bool on)
+{
+	struct node *nd = arg;
+	nd->threaded = on;
+	return 0;
+}
+
 static int op_events_new(void *arg, bool on)
 {
 	struct node *nd = arg;
@@ -266,7 +277,7 @@ static uint64_t op_now(void *arg)
 static const struct repl_ops ops_tpl = {
 	.inject = op_inject, .inject_flush = op_inject_flush, .dump = op_dump,
 	.dump_start = op_dump_start, .events_new = op_events_new,
-	.send = op_send, .send_to = op_send_to, .now_ms = op_now,
+	.inject_thread = op_inject_thread, .send = op_send, .send_to = op_send_to, .now_ms = op_now,
 };
 
 static size_t ring_bytes;       /* 0: the default of these tests */
@@ -561,6 +572,9 @@ static void test_commit_pauses_new_events(void **state)
 	assert_int_equal(repl_commit(b->r), 20);
 	assert_int_equal(b->creates_quiet, 20);
 	assert_false(b->new_events_off);                /* on again */
+	/* sent from the second thread, which is stopped again */
+	assert_int_equal(b->creates_threaded, 20);
+	assert_false(b->threaded);
 	const struct repl_stats *st = repl_stats(b->r);
 	assert_int_equal(st->commits_quiet, 1);
 	assert_int_equal(st->dump_found, 1);
@@ -584,11 +598,22 @@ static void test_commit_pauses_new_events(void **state)
 	assert_int_equal(st->dump_found, 2);
 	run(300);
 	assert_true(kfind(&net.n[0].k, &mine2) >= 0);
-	/* a small commit leaves the events alone */
+	/* a promotion that writes the flows held sends from the thread too */
+	for (uint32_t i = 0; i < 10; i++) {
+		struct ct c = flow(300 + i);
+		kernel_new(0, &c);
+	}
+	run(200);
+	unsigned before = b->creates_threaded;
 	repl_promote(b->r);
+	assert_int_equal(b->creates_threaded - before, 10);
+	assert_false(b->threaded);
 	repl_demote(b->r);
+	/* a small commit leaves the events alone, and sends inline */
+	before = b->creates_threaded;
 	assert_int_equal(repl_commit(b->r), 0);
 	assert_int_equal(st->commits_quiet, 2);
+	assert_int_equal(b->creates_threaded, before);
 }
 
 static void test_restart_bulk_and_sweep(void **state)
