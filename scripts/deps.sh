@@ -24,7 +24,7 @@ created=0
 if [ ! -e "$prc" ]; then
 	printf '#!/bin/sh\nexit 101\n' > "$prc"; chmod 755 "$prc"; created=1
 fi
-cleanup() { [ "$created" = 1 ] && rm -f "$prc"; }
+cleanup() { if [ "$created" = 1 ]; then rm -f "$prc"; fi; }
 trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
