@@ -39,6 +39,7 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <libmnl/libmnl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <stdbool.h>
@@ -290,8 +291,6 @@ static int listen_events(double secs, int pause_ms)
 	}
 	int fd = mnl_socket_get_fd(nl);
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
-	struct timeval tv = { 0, 100000 };      /* look at the clock every 0.1 s */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	for (unsigned i = 0; i < SLOTS; i++) {
@@ -308,11 +307,20 @@ static int listen_events(double secs, int pause_ms)
 			usleep(100000);
 			continue;
 		}
-		int r = recvmmsg(fd, mm, SLOTS, 0, NULL);
+		/* Never block inside recvmmsg: a blocking call sleeps on the
+		 * socket and every event then wakes it, a wake-up the creating
+		 * task pays for.  ctsyncd waits in epoll and reads without
+		 * blocking; so does this. */
+		int r = recvmmsg(fd, mm, SLOTS, MSG_DONTWAIT, NULL);
 		if (r > 0)
 			events += (unsigned)r;
 		else if (r < 0 && errno == ENOBUFS)
 			overruns++;
+		else if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+			struct pollfd pf = { .fd = fd, .events = POLLIN };
+			poll(&pf, 1, 100);      /* look at the clock every 0.1 s */
+			continue;
+		}
 		if (pause_ms > 0 && r < SLOTS)
 			usleep((useconds_t)pause_ms * 1000);
 	}
