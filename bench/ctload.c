@@ -19,7 +19,9 @@
  *                                  256 at a time; RATE flows/s (0: full speed)
  *   listen SECONDS [PAUSE_MS]      the least an event listener can do: join
  *                                  the NEW, UPDATE and DESTROY groups (64 MiB
- *                                  buffer), read 32 events per recvmmsg and
+ *                                  buffer), read 32 events per non-blocking
+ *                                  recvmmsg (waiting in poll when there are
+ *                                  none, as ctsyncd waits in epoll) and
  *                                  drop them, until SECONDS pass or SIGTERM;
  *                                  after a read that found fewer than 32,
  *                                  sleep PAUSE_MS (0: none; as ctsyncd
