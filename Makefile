@@ -171,7 +171,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(LIBDIR_CT) $(DESTDIR)$(DOCDIR)
 
 # ctsyncd and conntrackd side by side (docs/BENCHMARKS.md): BENCH_FLOWS flows,
-# BENCH_REPS repetitions.
+# BENCH_REPS repetitions; BENCH_PARTS and BENCH_DAEMONS (bench/bench.sh) run a
+# part of it.
 BENCH_FLOWS ?= 1000000
 BENCH_REPS  ?= 3
 bench: deps all

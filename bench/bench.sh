@@ -32,8 +32,18 @@
 #                   datagram -> fw2's kernel holds all, CPU per 100k)
 #   loss_conv_s     LOSS_FLOWS at 10 % loss on the sync link: last creation
 #                   -> all in fw2's kernel
+#   e_/te_rate_off, e_/te_rate_own  generator rate (ctnetlink-made e_, traffic-
+#                   made te_) with no daemon / with fw1's daemon alone (none
+#                   on fw2, whose injections would run on another machine)
+#   e_/te_share_floor, e_/te_share_own  % of the generator's time (perf
+#                   samples) in the kernel's event building, with the
+#                   read-only listener / with fw1's daemon alone: the part of
+#                   the slowdown no event-fed daemon can take away
 # Results: bench/results/latest.txt (raw) and the table on stdout.
 # BENCH_LOSS_WAIT: seconds the loss figure waits for convergence (120).
+# BENCH_PARTS: which parts run, of "ctnetlink commit traffic loss events" (all);
+# BENCH_DAEMONS: which daemons, of "ctsyncd conntrackd" (both).  A subset
+# is for looking into one figure; the table then lacks the others.
 # BENCH_CHECK=1 (the smoke run in `make check`): exit 1 if a figure is
 # missing or ctsyncd lost a flow (bench/table.py --check).
 #
@@ -55,6 +65,14 @@ mkdir -p "$(dirname "$OUT")"
 preflight
 [ -x "$LOAD" ] || { say "missing $LOAD: make bench"; exit 1; }
 command -v conntrackd >/dev/null || { say "missing conntrackd: make deps"; exit 1; }
+PARTS=${BENCH_PARTS:-ctnetlink commit traffic loss events}
+DAEMONS=${BENCH_DAEMONS:-ctsyncd conntrackd}
+for p in $PARTS; do
+	case $p in ctnetlink|commit|traffic|loss|events) ;; *) say "BENCH_PARTS: no part '$p'"; exit 2;; esac
+done
+for d in $DAEMONS; do
+	case $d in ctsyncd|conntrackd) ;; *) say "BENCH_DAEMONS: no daemon '$d'"; exit 2;; esac
+done
 
 # -- the global conntrack limits, raised for the run, restored at exit
 MAX0=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
@@ -240,8 +258,30 @@ start_conntrackd() {  # start_conntrackd EXTERNAL_CACHE_ON_FW2
 # gen_off_then_start DAEMON REP KEY NS LOAD_ARGS...: the generator alone
 # in NS (its rate recorded as KEY), fw1's table emptied, then the daemons
 # started (injecting immediately)
+# The read-only listener on fw1 (ctsync-ctload listen), in LP; 1 if it did
+# not start.
+LP=
+start_listener() {
+	local i
+	ip netns exec "$NS_FW1" "$LOAD" listen 120 1 >"$T/listen.out" 2>&1 &
+	LP=$!
+	PIDS+=("$LP")
+	for i in $(seq 100); do grep -q listening "$T/listen.out" && return 0; sleep 0.05; done
+	say "  the floor's listener did not start: $(head -c 200 "$T/listen.out")"
+	return 1
+}
+stop_listener() {
+	[ -n "$LP" ] || return 0
+	kill "$LP" 2>/dev/null; wait "$LP" 2>/dev/null
+	# forget its PID (the trap must not signal whoever gets it next)
+	local keep=() p
+	for p in "${PIDS[@]}"; do [ "$p" = "$LP" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+	LP=
+}
+
 gen_off_then_start() {
-	local d=$1 r=$2 key=$3 ns=$4 out lp i
+	local d=$1 r=$2 key=$3 ns=$4 out
 	shift 4
 	out=$(nsx "$ns" "$LOAD" "$@")
 	rec "$d" "$r" "$key" "$(kv rate "$out")"
@@ -250,30 +290,20 @@ gen_off_then_start() {
 	# the floor: the same load while a listener on fw1 only reads the
 	# events as ctsyncd reads them (32 per call, 1 ms pause when fewer)
 	# and drops them: what any daemon fed by events costs at least
-	ip netns exec "$NS_FW1" "$LOAD" listen 120 1 >"$T/listen.out" 2>&1 &
-	lp=$!
-	PIDS+=("$lp")
-	for i in $(seq 100); do grep -q listening "$T/listen.out" && break; sleep 0.05; done
-	if grep -q listening "$T/listen.out"; then
+	if start_listener; then
 		out=$(nsx "$ns" "$LOAD" "$@")
 		rec "$d" "$r" "${key%_off}_floor" "$(kv rate "$out")"
-	else
-		say "  the floor's listener did not start: $(head -c 200 "$T/listen.out")"
 	fi
-	kill "$lp" 2>/dev/null; wait "$lp" 2>/dev/null
-	# forget its PID (the trap must not signal whoever gets it next)
-	local keep=() p
-	for p in "${PIDS[@]}"; do [ "$p" = "$lp" ] || keep+=("$p"); done
-	PIDS=("${keep[@]}")
+	stop_listener
 	nsx "$NS_FW1" conntrack -F >/dev/null 2>&1
 	nsx "$NS_FW1" "$LOAD" wait 0 60 le >/dev/null
 	if [ "$d" = ctsyncd ]; then start_ctsyncd immediate
 	else start_conntrackd off; fi
 }
 
-# -- one repetition for one daemon
-one_rep() {           # one_rep DAEMON REP
-	local d=$1 r=$2 out end at
+# -- one repetition for one daemon, in parts (BENCH_PARTS picks them)
+part_ctnetlink() {    # part_ctnetlink DAEMON REP
+	local d=$1 r=$2 out end
 	bench_topology
 	gen_off_then_start "$d" "$r" gen_rate_off "$NS_FW1" create "$FLOWS" 0 || return 1
 	local r1 r2 c1 c2 t0
@@ -307,8 +337,10 @@ one_rep() {           # one_rep DAEMON REP
 	quiet_link 60
 	rec "$d" "$r" wire_del "$(( ($(tx_bytes "$NS_FW1") - t0) / FLOWS ))"
 	bench_teardown
+}
 
-	# commit of FLOWS held in memory
+part_commit() {       # commit of FLOWS held in memory
+	local d=$1 r=$2 out base2
 	bench_topology
 	if [ "$d" = ctsyncd ]; then start_ctsyncd on-promote || return 1
 	else start_conntrackd on || return 1; fi
@@ -355,13 +387,15 @@ one_rep() {           # one_rep DAEMON REP
 	out=$(nsx "$NS_FW2" "$LOAD" create "$FLOWS" 0)
 	rec "$d" "$r" create_rate_loaded "$(kv rate "$out")"
 	bench_teardown
+}
 
-	# flows made by traffic through fw1's forwarding path
+part_traffic() {      # flows made by traffic through fw1's forwarding path
+	local d=$1 r=$2 out end w c1 c2 base1 base2
 	bench_topology
 	traffic_topology
 	gen_off_then_start "$d" "$r" tgen_rate_off "$NS_CL" udp "$FLOWS" 198.19.0.0 || return 1
 	c1=$(cpu_ticks "${DPID[1]}"); c2=$(cpu_ticks "${DPID[2]}")
-	local base1; base1=$(count "$NS_FW1"); base2=$(count "$NS_FW2")
+	base1=$(count "$NS_FW1"); base2=$(count "$NS_FW2")
 	ip netns exec "$NS_FW2" "$LOAD" wait $((base2 + FLOWS)) 180 >"$T/wait.out" &
 	w=$!
 	out=$(nsx "$NS_CL" "$LOAD" udp "$FLOWS" 198.19.0.0)
@@ -376,8 +410,83 @@ one_rep() {           # one_rep DAEMON REP
 	rec "$d" "$r" tcpu_tx "$(cpu_per_100k "${DPID[1]}" "$c1")"
 	rec "$d" "$r" tcpu_rx "$(cpu_per_100k "${DPID[2]}" "$c2")"
 	bench_teardown
+}
 
-	# convergence at 10 % loss
+# The kernel's own cost of an event, in the generator's time: the share of
+# its samples (perf, cpu-clock, kernel call chains) under
+# __nf_conntrack_eventmask_report, where the kernel builds the event
+# message and queues it on every listening socket.  Prints the percentage.
+event_share() {       # event_share NS GENERATOR-ARGS...
+	local ns=$1 data=$T/perf.data
+	shift
+	perf record -q -e cpu-clock -g -o "$data" -- ip netns exec "$ns" "$LOAD" "$@" \
+		>"$T/perf.out" 2>&1 || { say "  perf record failed: $(tail -c 300 "$T/perf.out")"; return 1; }
+	perf report -i "$data" --children --sort sym --stdio -g none 2>/dev/null |
+		awk '$NF == "__nf_conntrack_eventmask_report" { v = $1; sub("%", "", v) }
+		     END { print (v == "" ? 0 : v) }'
+	rm -f "$data"
+}
+start_fw1_only() {    # start_fw1_only DAEMON: fw1's daemon, none on fw2
+	local end=$((SECONDS + 20))
+	if [ "$1" = ctsyncd ]; then
+		ctsync_conf 1 immediate
+		ip netns exec "$NS_FW1" "$B/ctsyncd" --foreground --config "$T/ctsyncd-1.conf" \
+			>>"$T/ctsyncd-1.log" 2>&1 &
+		DPID[1]=$!
+		while [ $SECONDS -lt $end ]; do
+			nsx "$NS_FW1" "$B/ctsyncctl" --socket "$T/ctsyncd-1.sock" status >/dev/null 2>&1 &&
+				return 0
+			sleep 0.1
+		done
+		say "ctsyncd did not come up"; return 1
+	fi
+	conntrackd_conf 1 off
+	ip netns exec "$NS_FW1" conntrackd -C "$T/conntrackd-1.conf" >>"$T/conntrackd-1.out" 2>&1 &
+	DPID[1]=$!
+	sleep 1.5
+}
+flush_fw1() {
+	nsx "$NS_FW1" conntrack -F >/dev/null 2>&1
+	nsx "$NS_FW1" "$LOAD" wait 0 60 le >/dev/null
+	[ -n "${DPID[1]:-}" ] && quiet_link 30
+	return 0
+}
+
+# What the events cost the generator on fw1 itself, for entries made through
+# ctnetlink (keys e_*) and by traffic (te_*): the rate with no daemon, with
+# fw1's daemon alone (fw2's not running: on two machines its injections would
+# not share fw1's cores, here they do), and the share of the generator's time
+# in building events, with the read-only listener and with fw1's daemon.
+part_events() {
+	local d=$1 r=$2 out k ns
+	command -v perf >/dev/null || { say "  the events part needs perf (make deps)"; return 1; }
+	bench_topology
+	traffic_topology
+	for k in e te; do
+		local gen=(create "$FLOWS" 0)
+		ns=$NS_FW1
+		[ "$k" = te ] && { gen=(udp "$FLOWS" 198.19.0.0); ns=$NS_CL; }
+		out=$(nsx "$ns" "$LOAD" "${gen[@]}")
+		rec "$d" "$r" "${k}_rate_off" "$(kv rate "$out")"
+		flush_fw1
+		if start_listener; then
+			out=$(event_share "$ns" "${gen[@]}") && rec "$d" "$r" "${k}_share_floor" "$out"
+		fi
+		stop_listener
+		flush_fw1
+		start_fw1_only "$d" || { bench_teardown; return 1; }
+		out=$(nsx "$ns" "$LOAD" "${gen[@]}")
+		rec "$d" "$r" "${k}_rate_own" "$(kv rate "$out")"
+		flush_fw1
+		out=$(event_share "$ns" "${gen[@]}") && rec "$d" "$r" "${k}_share_own" "$out"
+		stop_daemons_any
+		flush_fw1
+	done
+	bench_teardown
+}
+
+part_loss() {         # convergence at 10 % loss
+	local d=$1 r=$2 out end w base2
 	bench_topology
 	nsx "$NS_FW2" nft -f - <<'EOF'
 table inet loss { chain in { type filter hook prerouting priority -300; iifname "sync0" udp dport { 3780, 3781 } numgen random mod 100 < 10 drop; }; }
@@ -394,11 +503,13 @@ EOF
 	bench_teardown
 }
 
-say "== bench: $FLOWS flows, $REPS repetitions, loss test $LOSS_FLOWS flows ($(date -u +%FT%TZ))"
+say "== bench: $FLOWS flows, $REPS repetitions, loss test $LOSS_FLOWS flows, parts: $PARTS; daemons: $DAEMONS ($(date -u +%FT%TZ))"
 for r in $(seq 1 "$REPS"); do
-	for d in ctsyncd conntrackd; do
-		say "  rep $r: $d"
-		one_rep "$d" "$r" || { say "  rep $r $d failed"; bench_teardown; }
+	for d in $DAEMONS; do
+		for p in $PARTS; do
+			say "  rep $r: $d $p"
+			"part_$p" "$d" "$r" || { say "  rep $r $d $p failed"; bench_teardown; }
+		done
 	done
 done
 /usr/bin/python3 "$TOP/bench/table.py" "$OUT" ${BENCH_CHECK:+--check}

@@ -32,6 +32,12 @@ ROWS = [
     ("tcpu_tx", "traffic: CPU-s per 100k flows, sender", "<= 1/2 conntrackd"),
     ("tcpu_rx", "traffic: CPU-s per 100k flows, receiver", "<= 1/2 conntrackd"),
     ("tgen_short", "traffic: datagrams that made no entry on fw1", ""),
+    ("e_own_kept", "generator kept, fw1's daemon alone, %", ""),
+    ("e_share_floor", "event share of generator, listener, %", ""),
+    ("e_share_own", "event share of generator, fw1's daemon, %", ""),
+    ("te_own_kept", "traffic generator kept, fw1's daemon alone, %", ""),
+    ("te_share_floor", "traffic: event share of generator, listener, %", ""),
+    ("te_share_own", "traffic: event share of gen., fw1's daemon, %", ""),
     ("rss_tx", "RSS per flow, sender, bytes", "<= 150"),
     ("rss_rx", "RSS per flow, receiver, bytes", "<= 150"),
     ("cpu_tx", "CPU-s per 100k flows, sender", "<= 1/2 conntrackd"),
@@ -60,7 +66,9 @@ SHARES = [("commit_share", "commit_rate", "create_rate_loaded"),
           ("gen_floor_kept", "gen_rate_floor", "gen_rate_off"),
           ("gen_kept", "gen_rate_on", "gen_rate_off"),
           ("tgen_floor_kept", "tgen_rate_floor", "tgen_rate_off"),
-          ("tgen_kept", "tgen_rate_on", "tgen_rate_off")]
+          ("tgen_kept", "tgen_rate_on", "tgen_rate_off"),
+          ("e_own_kept", "e_rate_own", "e_rate_off"),
+          ("te_own_kept", "te_rate_own", "te_rate_off")]
 reps = {}
 for line in open(sys.argv[1]):
     p = line.split()
@@ -96,7 +104,9 @@ if "--check" in sys.argv[2:]:
         for k in ("gen_rate_off", "gen_rate_floor", "gen_rate_on", "commit_rate",
                   "create_rate_loaded", "wire_new", "wire_upd",
                   "wire_del", "rss_tx", "rss_rx", "cpu_tx", "cpu_rx", "tgen_rate_off",
-                  "tgen_rate_floor", "tgen_rate_on", "tcpu_tx", "tcpu_rx"):
+                  "tgen_rate_floor", "tgen_rate_on", "tcpu_tx", "tcpu_rx",
+                  "e_rate_off", "e_rate_own", "e_share_floor", "e_share_own",
+                  "te_rate_off", "te_rate_own", "te_share_floor", "te_share_own"):
             if not vals.get((d, k)):
                 bad.append("%s: no %s" % (d, k))
     for k in ("missing", "tmissing", "tgen_short", "deletes_missing", "loss_missing",
