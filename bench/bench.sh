@@ -60,11 +60,7 @@ LOSS_FLOWS=${3:-100000}
 B=$BUILD
 LOAD=$B/ctsync-ctload
 OUT=${BENCH_OUT:-$TOP/bench/results/latest.txt}
-mkdir -p "$(dirname "$OUT")"
-: > "$OUT"
-preflight
-[ -x "$LOAD" ] || { say "missing $LOAD: make bench"; exit 1; }
-command -v conntrackd >/dev/null || { say "missing conntrackd: make deps"; exit 1; }
+# a misspelt part or daemon stops the run before the last results are cleared
 PARTS=${BENCH_PARTS:-ctnetlink commit traffic loss events}
 DAEMONS=${BENCH_DAEMONS:-ctsyncd conntrackd}
 for p in $PARTS; do
@@ -73,6 +69,11 @@ done
 for d in $DAEMONS; do
 	case $d in ctsyncd|conntrackd) ;; *) say "BENCH_DAEMONS: no daemon '$d'"; exit 2;; esac
 done
+mkdir -p "$(dirname "$OUT")"
+: > "$OUT"
+preflight
+[ -x "$LOAD" ] || { say "missing $LOAD: make bench"; exit 1; }
+command -v conntrackd >/dev/null || { say "missing conntrackd: make deps"; exit 1; }
 
 # -- the global conntrack limits, raised for the run, restored at exit
 MAX0=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
