@@ -416,16 +416,19 @@ part_traffic() {      # flows made by traffic through fw1's forwarding path
 # The kernel's own cost of an event, in the generator's time: the share of
 # its samples (perf, cpu-clock, kernel call chains) under
 # __nf_conntrack_eventmask_report, where the kernel builds the event
-# message and queues it on every listening socket.  Prints the percentage.
+# message and queues it on every listening socket.  Prints the percentage;
+# fails when no sample names it (symbols not readable, or a kernel that
+# calls it otherwise): no figure rather than a wrong 0.
 event_share() {       # event_share NS GENERATOR-ARGS...
-	local ns=$1 data=$T/perf.data
+	local ns=$1 data=$T/perf.data v
 	shift
 	perf record -q -e cpu-clock -g -o "$data" -- ip netns exec "$ns" "$LOAD" "$@" \
-		>"$T/perf.out" 2>&1 || { say "  perf record failed: $(tail -c 300 "$T/perf.out")"; return 1; }
-	perf report -i "$data" --children --sort sym --stdio -g none 2>/dev/null |
-		awk '$NF == "__nf_conntrack_eventmask_report" { v = $1; sub("%", "", v) }
-		     END { print (v == "" ? 0 : v) }'
+		>"$T/perf.out" 2>&1 || { say "  perf record failed: $(tail -c 300 "$T/perf.out")" >&2; return 1; }
+	v=$(perf report -i "$data" --children --sort sym --stdio -g none 2>/dev/null |
+		awk '$NF == "__nf_conntrack_eventmask_report" { v = $1; sub("%", "", v); print v; exit }')
 	rm -f "$data"
+	[ -n "$v" ] || { say "  no perf sample under __nf_conntrack_eventmask_report" >&2; return 1; }
+	printf '%s\n' "$v"
 }
 start_fw1_only() {    # start_fw1_only DAEMON: fw1's daemon, none on fw2
 	local end=$((SECONDS + 20))
