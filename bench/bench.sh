@@ -186,18 +186,25 @@ control = { socket = "$T/ctsyncd-$id.sock"; };
 security = { key_file = "$T/sync.key"; };
 EOF
 }
-start_ctsyncd() {     # start_ctsyncd INJECT_ON_FW2
+start_ctsyncd() {     # start_ctsyncd INJECT_ON_FW2 [NODES]
+	# NODES: "1 2" (both, up once fw2 is in sync) or "1" (fw1's alone, up
+	# once it answers)
+	local nodes=${2:-1 2} i
 	ctsync_conf 1 immediate; ctsync_conf 2 "$1"
-	local i
-	for i in 1 2; do
+	for i in $nodes; do
 		ip netns exec "$P-fw$i" "$B/ctsyncd" --foreground --config "$T/ctsyncd-$i.conf" \
 			>>"$T/ctsyncd-$i.log" 2>&1 &
 		DPID[$i]=$!
 	done
 	local end=$((SECONDS + 20))
 	while [ $SECONDS -lt $end ]; do
-		nsx "$NS_FW2" "$B/ctsyncctl" --socket "$T/ctsyncd-2.sock" status 2>/dev/null |
-			grep -q '^in sync: *yes' && return 0
+		if [ "$nodes" = 1 ]; then
+			nsx "$NS_FW1" "$B/ctsyncctl" --socket "$T/ctsyncd-1.sock" status >/dev/null 2>&1 &&
+				return 0
+		else
+			nsx "$NS_FW2" "$B/ctsyncctl" --socket "$T/ctsyncd-2.sock" status 2>/dev/null |
+				grep -q '^in sync: *yes' && return 0
+		fi
 		sleep 0.1
 	done
 	say "ctsyncd did not come up"; return 1
@@ -243,22 +250,19 @@ General {
 }
 EOF
 }
-start_conntrackd() {  # start_conntrackd EXTERNAL_CACHE_ON_FW2
+start_conntrackd() {  # start_conntrackd EXTERNAL_CACHE_ON_FW2 [NODES] (as start_ctsyncd)
+	local nodes=${2:-1 2} i
 	conntrackd_conf 1 off; conntrackd_conf 2 "$1"
-	local i
-	for i in 1 2; do
+	for i in $nodes; do
 		ip netns exec "$P-fw$i" conntrackd -C "$T/conntrackd-$i.conf" >>"$T/conntrackd-$i.out" 2>&1 &
 		DPID[$i]=$!
 	done
 	sleep 1.5               # it has no "ready" signal: give it its start
-	for i in 1 2; do
+	for i in $nodes; do
 		kill -0 "${DPID[$i]}" 2>/dev/null || { say "conntrackd on fw$i died"; tail -5 "$T/conntrackd-$i.log"; return 1; }
 	done
 }
 
-# gen_off_then_start DAEMON REP KEY NS LOAD_ARGS...: the generator alone
-# in NS (its rate recorded as KEY), fw1's table emptied, then the daemons
-# started (injecting immediately)
 # The read-only listener on fw1 (ctsync-ctload listen), in LP; 1 if it did
 # not start.
 LP=
@@ -281,6 +285,9 @@ stop_listener() {
 	LP=
 }
 
+# gen_off_then_start DAEMON REP KEY NS LOAD_ARGS...: the generator alone
+# in NS (its rate recorded as KEY), fw1's table emptied, then the daemons
+# started (injecting immediately)
 gen_off_then_start() {
 	local d=$1 r=$2 key=$3 ns=$4 out
 	shift 4
@@ -430,25 +437,6 @@ event_share() {       # event_share NS GENERATOR-ARGS...
 	[ -n "$v" ] || { say "  no perf sample under __nf_conntrack_eventmask_report" >&2; return 1; }
 	printf '%s\n' "$v"
 }
-start_fw1_only() {    # start_fw1_only DAEMON: fw1's daemon, none on fw2
-	local end=$((SECONDS + 20))
-	if [ "$1" = ctsyncd ]; then
-		ctsync_conf 1 immediate
-		ip netns exec "$NS_FW1" "$B/ctsyncd" --foreground --config "$T/ctsyncd-1.conf" \
-			>>"$T/ctsyncd-1.log" 2>&1 &
-		DPID[1]=$!
-		while [ $SECONDS -lt $end ]; do
-			nsx "$NS_FW1" "$B/ctsyncctl" --socket "$T/ctsyncd-1.sock" status >/dev/null 2>&1 &&
-				return 0
-			sleep 0.1
-		done
-		say "ctsyncd did not come up"; return 1
-	fi
-	conntrackd_conf 1 off
-	ip netns exec "$NS_FW1" conntrackd -C "$T/conntrackd-1.conf" >>"$T/conntrackd-1.out" 2>&1 &
-	DPID[1]=$!
-	sleep 1.5
-}
 flush_fw1() {
 	nsx "$NS_FW1" conntrack -F >/dev/null 2>&1
 	nsx "$NS_FW1" "$LOAD" wait 0 60 le >/dev/null
@@ -478,7 +466,9 @@ part_events() {
 		fi
 		stop_listener
 		flush_fw1
-		start_fw1_only "$d" || { bench_teardown; return 1; }
+		# fw1's daemon alone: none on fw2
+		if [ "$d" = ctsyncd ]; then start_ctsyncd immediate 1
+		else start_conntrackd off 1; fi || { bench_teardown; return 1; }
 		out=$(nsx "$ns" "$LOAD" "${gen[@]}")
 		rec "$d" "$r" "${k}_rate_own" "$(kv rate "$out")"
 		flush_fw1
