@@ -909,3 +909,45 @@ int codec_get_exp(const struct rec *r, struct exp *e)
 		return -EINVAL;
 	return 0;
 }
+
+int codec_check_rec(const struct rec *r)
+{
+	union {
+		struct ct ct;
+		struct hb_info hb;
+		struct bulk_info b;
+		struct nack_info n;
+		struct exp e;
+		struct challenge_info c;
+	} u;
+	size_t off = 0;
+	int ret;
+
+	switch (r->type) {
+	case REC_FLOW_UPSERT:
+	case REC_FLOW_DELETE:
+	case REC_FLOW_REFRESH:
+		return codec_get_flow(r, &u.ct);
+	case REC_UPSERTS4:
+	case REC_DELETES4:
+		while ((ret = codec_next_packed(r, &off, &u.ct)) > 0)
+			;
+		return ret;
+	case REC_EXP_UPSERT:
+	case REC_EXP_DELETE:
+		return codec_get_exp(r, &u.e);
+	case REC_BULK_BEGIN:
+	case REC_BULK_END:
+	case REC_RESYNC_REQ:
+		return codec_get_bulk(r, &u.b);
+	case REC_HEARTBEAT:
+		return codec_get_heartbeat(r, &u.hb);
+	case REC_NACK:
+		return codec_get_nack(r, &u.n);
+	case REC_CHALLENGE:
+	case REC_RESPONSE:
+		return codec_get_challenge(r, &u.c);
+	default:
+		return 0;
+	}
+}

@@ -87,5 +87,10 @@ int codec_get_bulk(const struct rec *r, struct bulk_info *b);
 int codec_get_nack(const struct rec *r, struct nack_info *n);
 int codec_get_exp(const struct rec *r, struct exp *e);
 int codec_get_challenge(const struct rec *r, struct challenge_info *c);
+/* Decode a record of a known type in full, into scratch space: 0 if every
+ * byte of it is valid (an unknown type is 0: skipping it is the caller's
+ * choice), -EINVAL if not.  A receiver checks every record of a frame so
+ * before it applies any. */
+int codec_check_rec(const struct rec *r);
 
 #endif

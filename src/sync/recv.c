@@ -629,8 +629,10 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
 			    "not its configured address", h.node, ab);
 		return;
 	}
-	/* Check every record before acting on any, and before the frame may
-	 * move this peer's epoch or sequence: a frame is taken whole or not. */
+	/* Decode every record before acting on any, and before the frame may
+	 * move this peer's epoch or sequence: a frame is taken whole or not
+	 * (applying it later decodes again; a check costs less than a record
+	 * half applied). */
 	int ret;
 	while ((ret = codec_next(&c, &rec)) > 0) {
 		if ((rec.flags & REC_F_MANDATORY) &&
@@ -638,6 +640,8 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
 			ret = -EINVAL;          /* a record we must understand, and do not */
 			break;
 		}
+		if ((ret = codec_check_rec(&rec)) < 0)
+			break;
 	}
 	if (ret < 0) {
 		r->st.rx_malformed++;

@@ -827,6 +827,47 @@ static void test_hostile_frames(void **state)
 	assert_true(kfind(&net.n[1].k, &d) >= 0);
 }
 
+/* A frame is taken whole or not at all: a bad attribute in its second
+ * record keeps its first from being applied, and does not move the
+ * sender's sequence (the honest frame of that number is taken after it). */
+static void test_frame_validated_whole(void **state)
+{
+	start(0, true, true);
+	start(1, false, true);
+	run(300);
+	/* zone 1: not packable, so each flow is an attribute record */
+	struct ct a = flow(950), b = flow(951);
+	a.zone = b.zone = 1;
+	a.has |= CT_HAS_ZONE;
+	b.has |= CT_HAS_ZONE;
+	kernel_new(0, &a);
+	kernel_new(0, &b);
+	repl_flush(net.n[0].r);
+	assert_int_equal(net.qn, 1);
+	uint8_t bad[1500];
+	size_t len = net.q[0].len;
+	memcpy(bad, net.q[0].data, len);
+	size_t rec2 = WIRE_HDR_LEN + ((size_t)bad[WIRE_HDR_LEN + 2] << 8 | bad[WIRE_HDR_LEN + 3]);
+	assert_true(rec2 + 6 < len);
+	assert_int_equal(bad[rec2], REC_FLOW_UPSERT);
+	assert_int_equal(bad[rec2 + 4] & 0x7f, 1);              /* FA_PROTO ... */
+	assert_int_equal(bad[rec2 + 5], 2);
+	bad[rec2 + 6] = 5;                                      /* ... of family 5 */
+	uint64_t malformed = repl_stats(net.n[1].r)->rx_malformed;
+	uint64_t upserts = repl_stats(net.n[1].r)->rx_upserts;
+	repl_receive(net.n[1].r, bad, len, &net.n[0].addr);
+	repl_flush(net.n[1].r);
+	assert_int_equal(repl_stats(net.n[1].r)->rx_malformed, malformed + 1);
+	assert_int_equal(repl_stats(net.n[1].r)->rx_upserts, upserts);
+	assert_true(kfind(&net.n[1].k, &a) < 0);
+	assert_int_equal(peer_of(1, 1).flows_held, 0);
+	/* the honest frame of the same sequence number is still taken */
+	deliver();
+	assert_true(kfind(&net.n[1].k, &a) >= 0 && kfind(&net.n[1].k, &b) >= 0);
+	assert_int_equal(peer_of(1, 1).flows_held, 2);
+	assert_int_equal(peer_of(1, 1).c.gaps, 0);
+}
+
 /* Replay protection and epochs: a frame taken twice, a frame of a past life
  * of its sender, a frame of an epoch that never answers our challenge —
  * each dropped and counted apart, none disturbing the honest peer. */
@@ -1161,6 +1202,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dead_peer_and_adoption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frame_validated_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_and_epochs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_refresh, setup, teardown),
