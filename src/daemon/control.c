@@ -126,12 +126,15 @@ static void render_status(struct control *c, struct out *o, bool json)
 		outf(o, "{\"node_id\":%u,\"role\":\"%s\",\"inject\":\"%s\",\"epoch\":\"%08x\","
 		     "\"flows_local\":%u,\"flows_total\":%u,\"pending_commit\":%u,"
 		     "\"expectations_local\":%u,\"expectations_total\":%u,"
-		     "\"flows_without_owner\":%u,\"ownership_conflicts\":%llu,\"starting\":%s,"
+		     "\"flows_without_owner\":%u,\"term\":%u,\"superseded_by\":%u,"
+		     "\"ownership_conflicts\":%llu,\"claims_refused\":%llu,\"starting\":%s,"
 		     "\"in_sync\":%s,\"security\":",
 		     st.node_id, st.primary ? "primary" : "backup",
 		     st.immediate ? "immediate" : "on-promote", st.epoch, st.flows_local,
 		     st.flows_total, st.pending_commit, st.exp_local, st.exp_total, st.orphans,
+		     st.term, st.superseded_by,
 		     (unsigned long long)repl_stats(c->ctx.repl)->ownership_conflicts,
+		     (unsigned long long)repl_stats(c->ctx.repl)->claims_refused,
 		     st.starting ? "true" : "false",
 		     st.in_sync ? "true" : "false");
 		render_security(c, o, true);
@@ -139,11 +142,11 @@ static void render_status(struct control *c, struct out *o, bool json)
 		for (unsigned i = 0; i < st.npeers; i++) {
 			const struct repl_peer_status *p = &st.peer[i];
 			outf(o, "%s{\"id\":%u,\"address\":\"%s\",\"alive\":%s,\"last_heard_ms\":%lld,"
-			     "\"role\":\"%s\",\"flows_held\":%u,\"flows_advertised\":%u,"
+			     "\"role\":\"%s\",\"term\":%u,\"flows_held\":%u,\"flows_advertised\":%u,"
 			     "\"lag_frames\":%u,\"lost_frames\":%llu,\"in_sync\":%s}",
 			     i ? "," : "", p->id, addr_str(&p->addr, ab, sizeof(ab)),
 			     p->alive ? "true" : "false", (long long)p->last_heard_ms,
-			     !p->known ? "unknown" : p->role ? "primary" : "backup",
+			     !p->known ? "unknown" : p->role ? "primary" : "backup", p->term,
 			     p->flows_held, p->flows_advertised, p->lag_frames,
 			     (unsigned long long)p->lost_frames, p->in_sync ? "true" : "false");
 		}
@@ -151,7 +154,10 @@ static void render_status(struct control *c, struct out *o, bool json)
 		return;
 	}
 	outf(o, "node:           %u (epoch %08x)\n", st.node_id, st.epoch);
-	outf(o, "role:           %s\n", st.primary ? "primary" : "backup");
+	outf(o, "role:           %s (term %u)", st.primary ? "primary" : "backup", st.term);
+	if (st.superseded_by)
+		outf(o, " — superseded: node %u is primary at a newer term, its claims win", st.superseded_by);
+	outf(o, "\n");
 	outf(o, "inject mode:    %s\n", st.immediate ? "immediate" : "on-promote");
 	render_security(c, o, false);
 	outf(o, "flows owned locally: %u\n", st.flows_local);
@@ -161,14 +167,16 @@ static void render_status(struct control *c, struct out *o, bool json)
 	outf(o, "\nexpectations:   %u owned locally, %u held in total", st.exp_local, st.exp_total);
 	if (st.orphans)
 		outf(o, "\nflows without owner: %u (found in the kernel at start)", st.orphans);
-	if (repl_stats(c->ctx.repl)->ownership_conflicts)
-		outf(o, "\nownership conflicts: %llu (a peer advertised flows while this node was "
-		     "primary: two primaries?)",
-		     (unsigned long long)repl_stats(c->ctx.repl)->ownership_conflicts);
+	const struct repl_stats *rs = repl_stats(c->ctx.repl);
+	if (rs->ownership_conflicts || rs->claims_refused)
+		outf(o, "\nownership conflicts: %llu flows of ours taken by a newer primary, "
+		     "%llu older claims refused (two primaries?)",
+		     (unsigned long long)rs->ownership_conflicts,
+		     (unsigned long long)rs->claims_refused);
 	outf(o, "\nin sync:        %s%s\n", st.in_sync ? "yes" : "no",
 	     st.starting ? " (starting: collecting the peers' flows)" : "");
-	outf(o, "\n%-6s %-22s %-6s %-10s %-8s %-11s %-11s %-6s %-6s %s\n", "PEER", "ADDRESS",
-	     "ALIVE", "HEARD", "ROLE", "FLOWS HELD", "ADVERTISED", "LAG", "LOST", "IN SYNC");
+	outf(o, "\n%-6s %-22s %-6s %-10s %-8s %-5s %-11s %-11s %-6s %-6s %s\n", "PEER", "ADDRESS",
+	     "ALIVE", "HEARD", "ROLE", "TERM", "FLOWS HELD", "ADVERTISED", "LAG", "LOST", "IN SYNC");
 	for (unsigned i = 0; i < st.npeers; i++) {
 		const struct repl_peer_status *p = &st.peer[i];
 		char heard[32];
@@ -176,9 +184,9 @@ static void render_status(struct control *c, struct out *o, bool json)
 			snprintf(heard, sizeof(heard), "never");
 		else
 			snprintf(heard, sizeof(heard), "%lld ms", (long long)p->last_heard_ms);
-		outf(o, "%-6u %-22s %-6s %-10s %-8s %-11u %-11u %-6u %-6llu %s\n", p->id,
+		outf(o, "%-6u %-22s %-6s %-10s %-8s %-5u %-11u %-11u %-6u %-6llu %s\n", p->id,
 		     addr_str(&p->addr, ab, sizeof(ab)), p->alive ? "yes" : "no", heard,
-		     !p->known ? "-" : p->role ? "primary" : "backup", p->flows_held,
+		     !p->known ? "-" : p->role ? "primary" : "backup", p->term, p->flows_held,
 		     p->flows_advertised, p->lag_frames, (unsigned long long)p->lost_frames,
 		     p->in_sync ? "yes" : "no");
 	}
@@ -209,7 +217,7 @@ static size_t counters(struct control *c, struct counter *out)
 		S(rx_deletes), S(rx_refreshes), S(rx_heartbeats), S(rx_bulks), S(tx_frames), S(tx_records),
 		S(tx_bytes), S(tx_errors), S(tx_bulks), S(ev_new), S(ev_update), S(ev_destroy),
 		S(ev_own), S(ev_filtered), S(ev_foreign), S(adopted), S(ownership_conflicts),
-		S(swept), S(nat_clashes), S(inject_retries), S(inject_failed), S(committed),
+		S(claims_refused), S(swept), S(nat_clashes), S(inject_retries), S(inject_failed), S(committed),
 		S(overruns), S(resyncs), S(rx_dup), S(tx_retransmits), S(tx_nacks), S(rx_nacks),
 		S(resync_escalations), S(resyncs_asked), S(digest_mismatches), S(orphans_claimed),
 		S(refreshes), S(refreshed), S(stale_purged), S(dump_found), S(dump_stale),
@@ -321,6 +329,9 @@ static void render_metrics(struct control *c, struct out *o)
 	repl_status(c->ctx.repl, &st);
 	const struct { const char *name, *help; uint64_t v; } gauges[] = {
 		{ "ctsync_primary", "1 if this node is primary, 0 if backup", st.primary },
+		{ "ctsync_term", "this node's promotion term (newest primary wins)", st.term },
+		{ "ctsync_superseded_by", "primary, but this node's claims lose to the node "
+		  "given (0: not superseded)", st.superseded_by },
 		{ "ctsync_in_sync", "1 if in sync with every live peer (ctsyncctl status)", st.in_sync },
 		{ "ctsync_starting", "1 while the peers' flows are still being collected", st.starting },
 		{ "ctsync_flows_local", "flows owned by this node", st.flows_local },

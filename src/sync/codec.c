@@ -41,6 +41,7 @@ void codec_frame_start(struct wbuf *w, uint8_t *buf, size_t cap)
 	w->len = WIRE_HDR_LEN;
 	w->nrec = 0;
 	w->batch_type = 0;
+	w->claim = 0;
 }
 
 size_t codec_frame_finish(struct wbuf *w, const struct frame_hdr *h)
@@ -367,6 +368,26 @@ int codec_put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct)
 	return rb_end(&b);
 }
 
+int codec_put_claimed(struct wbuf *w, const struct ct *ct, uint32_t claim)
+{
+	struct wbuf saved = *w;
+	struct rbuild b;
+
+	if (claim != w->claim) {
+		rb_begin(&b, w, REC_CLAIM, 0);
+		rb_u32(&b, CLA_GEN, claim);
+		if (rb_end(&b) < 0)
+			return -ENOSPC;
+		w->nrec--;              /* counts are of flow records */
+		w->claim = claim;
+		w->batch_type = 0;      /* a packed record after it starts anew */
+	}
+	int ret = codec_put_flow(w, REC_FLOW_UPSERT, ct);
+	if (ret < 0)
+		*w = saved;
+	return ret;
+}
+
 int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb)
 {
 	struct rbuild b;
@@ -376,6 +397,8 @@ int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb)
 	rb_u32(&b, HA_FLOWS, hb->flows);
 	rb_u64(&b, HA_DIGEST, hb->digest);
 	rb_u32(&b, HA_LASTSEQ, hb->lastseq);
+	if (hb->term)
+		rb_u32(&b, HA_TERM, hb->term);
 	return rb_end(&b);
 }
 
@@ -731,6 +754,10 @@ static int hb_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
 		NEED(4);
 		hb->lastseq = rd32(v);
 		return 1;
+	case HA_TERM:
+		NEED(4);
+		hb->term = rd32(v);
+		return 1;
 	}
 	return 0;
 }
@@ -739,6 +766,21 @@ int codec_get_heartbeat(const struct rec *r, struct hb_info *hb)
 {
 	memset(hb, 0, sizeof(*hb));
 	return walk(r, hb_attr, hb);
+}
+
+static int claim_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
+{
+	if (type != CLA_GEN)
+		return 0;
+	NEED(4);
+	*(uint32_t *)arg = rd32(v);
+	return 1;
+}
+
+int codec_get_claim(const struct rec *r, uint32_t *gen)
+{
+	*gen = 0;
+	return walk(r, claim_attr, gen);
 }
 
 static int bulk_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
@@ -919,6 +961,7 @@ int codec_check_rec(const struct rec *r)
 		struct nack_info n;
 		struct exp e;
 		struct challenge_info c;
+		uint32_t gen;
 	} u;
 	size_t off = 0;
 	int ret;
@@ -942,6 +985,8 @@ int codec_check_rec(const struct rec *r)
 		return codec_get_bulk(r, &u.b);
 	case REC_HEARTBEAT:
 		return codec_get_heartbeat(r, &u.hb);
+	case REC_CLAIM:
+		return codec_get_claim(r, &u.gen);
 	case REC_NACK:
 		return codec_get_nack(r, &u.n);
 	case REC_CHALLENGE:

@@ -24,6 +24,7 @@ struct wbuf {
 	unsigned nrec;                  /* records, counting each packed entry */
 	size_t batch_at;                /* the last packed record, if batch_type */
 	uint8_t batch_type;
+	uint32_t claim;                 /* generation the next upsert claims at */
 };
 
 struct rec {
@@ -41,6 +42,7 @@ struct hb_info {
 	uint8_t role;
 	uint32_t flows, lastseq;
 	uint64_t digest;
+	uint32_t term;
 };
 
 struct bulk_info {
@@ -70,6 +72,10 @@ int codec_frame_open(const uint8_t *buf, size_t len, struct frame_hdr *h,
 
 /* Append a record; -ENOSPC (buffer untouched) when it does not fit. */
 int codec_put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct);
+/* An upsert claiming the flow at generation `claim` (wire.h, "Claims"):
+ * a REC_CLAIM goes first when the frame's generation differs.  -ENOSPC
+ * leaves the buffer untouched. */
+int codec_put_claimed(struct wbuf *w, const struct ct *ct, uint32_t claim);
 int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb);
 int codec_put_bulk(struct wbuf *w, enum wire_rec type, const struct bulk_info *b);
 int codec_put_nack(struct wbuf *w, const struct nack_info *n);
@@ -83,6 +89,7 @@ int codec_get_flow(const struct rec *r, struct ct *ct);
  * 1 and *ct filled, 0 at the end, -EINVAL if malformed. */
 int codec_next_packed(const struct rec *r, size_t *off, struct ct *ct);
 int codec_get_heartbeat(const struct rec *r, struct hb_info *hb);
+int codec_get_claim(const struct rec *r, uint32_t *gen);
 int codec_get_bulk(const struct rec *r, struct bulk_info *b);
 int codec_get_nack(const struct rec *r, struct nack_info *n);
 int codec_get_exp(const struct rec *r, struct exp *e);

@@ -200,23 +200,47 @@ static bool replayed(struct peer *p, uint64_t pn)
 
 /* ---- applying records ------------------------------------------------------- */
 
-static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct, uint64_t h)
+/* An upsert is p's claim on the flow at generation `claim`.  Against
+ * another node's claim it must be the newer one (policy_compare): an older
+ * claim is refused, and when the flow is ours we say so again, so the
+ * sender learns it lost. */
+static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct, uint64_t h,
+			 uint32_t claim)
 {
 	struct flow *f = table_find_h(r->t, ct, h);
+	uint32_t self = r->cfg.node_id;
 
 	r->st.rx_upserts++;
+	policy_seen(&r->pol, claim);
 	if (!f) {
 		f = table_add_h(r->t, ct, p->id, h);
 		if (!f)
 			return;
 	} else {
-		if (f->owner == r->cfg.node_id && r->primary)
-			r->st.ownership_conflicts++;
+		if (f->owner != p->id && f->owner != OWNER_NONE) {
+			struct claim mine = { f->claim, f->owner }, theirs = { claim, p->id };
+			/* A dead owner's claim, however new, does not keep a live
+			 * node from speaking for the flow (it may have adopted it
+			 * before the dead one's claim reached it); once the owner
+			 * lives again, claims compare as usual. */
+			const struct peer *q = repl_peer(r, f->owner);
+			bool held_live = f->owner == self || (q && q->alive);
+			if (held_live && policy_compare(theirs, mine) < 0) {
+				r->st.claims_refused++;
+				if (f->owner == self)
+					repl_readvertise(r, f);
+				return;
+			}
+			/* a primary's flow taken by another primary: two at once */
+			if (f->owner == self && policy_primary(&r->pol))
+				r->st.ownership_conflicts++;
+		}
 		if (f->owner == OWNER_NONE)
 			r->st.orphans_claimed++;
 		table_set_owner(r->t, f, p->id);
 		flow_set(f, ct);
 	}
+	f->claim = claim;
 	if (p->bulk_active)
 		f->bulk_mark = p->bulk_gen;
 	if (r->cfg.inject_immediate)
@@ -276,6 +300,7 @@ static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *re
 	r->st.rx_heartbeats++;
 	p->hb = hb;
 	p->hb_valid = true;
+	policy_member(&r->pol, p->id, true, hb.role, hb.term);
 	/* a lost tail: the sender sent more than we have */
 	if ((int32_t)(hb.lastseq - p->next_seq) >= 0) {
 		if (!p->gap_since) {
@@ -382,7 +407,7 @@ static void apply_nack(struct repl *r, struct peer *p, const struct rec *rec)
  * applied.  That first pass also hashes each key, and the lookups are
  * announced before the second (table_prefetch). */
 #define PREFETCH_MAX 256
-static void apply_packed(struct repl *r, struct peer *p, const struct rec *rec)
+static void apply_packed(struct repl *r, struct peer *p, const struct rec *rec, uint32_t claim)
 {
 	uint64_t hs[PREFETCH_MAX];
 	struct ct ct;
@@ -405,7 +430,7 @@ static void apply_packed(struct repl *r, struct peer *p, const struct rec *rec)
 	for (unsigned i = 0; codec_next_packed(rec, &off, &ct) > 0; i++) {
 		uint64_t h = i < PREFETCH_MAX ? hs[i] : ct_key_hash(&ct);
 		if (rec->type == REC_UPSERTS4)
-			apply_upsert(r, p, &ct, h);
+			apply_upsert(r, p, &ct, h, claim);
 		else
 			apply_delete(r, p, &ct, h);
 	}
@@ -418,6 +443,7 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 	struct cursor c;
 	struct rec rec;
 	struct ct ct;
+	uint32_t claim = 0;             /* wire.h, "Claims" */
 
 	if (codec_frame_open(buf, len, &h, &c) < 0)
 		return;
@@ -432,7 +458,7 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 				break;
 			}
 			if (rec.type == REC_FLOW_UPSERT)
-				apply_upsert(r, p, &ct, ct_key_hash(&ct));
+				apply_upsert(r, p, &ct, ct_key_hash(&ct), claim);
 			else if (rec.type == REC_FLOW_DELETE)
 				apply_delete(r, p, &ct, ct_key_hash(&ct));
 			else if (ct.has & CT_HAS_TIMEOUT)
@@ -440,7 +466,10 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 			break;
 		case REC_UPSERTS4:
 		case REC_DELETES4:
-			apply_packed(r, p, &rec);
+			apply_packed(r, p, &rec, claim);
+			break;
+		case REC_CLAIM:
+			codec_get_claim(&rec, &claim);
 			break;
 		case REC_HEARTBEAT:
 			apply_heartbeat(r, p, &rec);

@@ -22,7 +22,7 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 		return NULL;
 	r->cfg = *cfg;
 	r->ops = *ops;
-	r->primary = cfg->primary;
+	policy_init(&r->pol, cfg->node_id, cfg->primary);
 	if (!r->cfg.resend_bytes)
 		r->cfg.resend_bytes = 16u << 20;
 	if (!r->cfg.nack_ms)
@@ -156,11 +156,17 @@ void repl_send_control(struct repl *r, const struct peer *p, const struct nack_i
 	r->st.tx_bytes += len;
 }
 
-static void emit_flow(struct repl *r, enum wire_rec type, const struct ct *ct)
+/* An upsert carries the flow's claim (codec_put_claimed). */
+static int put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct, uint32_t claim)
 {
-	if (codec_put_flow(&r->w, type, ct) == -ENOSPC) {
+	return type == REC_FLOW_UPSERT ? codec_put_claimed(w, ct, claim) : codec_put_flow(w, type, ct);
+}
+
+static void emit_flow(struct repl *r, enum wire_rec type, const struct ct *ct, uint32_t claim)
+{
+	if (put_flow(&r->w, type, ct, claim) == -ENOSPC) {
 		frame_send(r, false);
-		codec_put_flow(&r->w, type, ct);
+		put_flow(&r->w, type, ct, claim);
 	}
 }
 
@@ -237,7 +243,7 @@ static void flush_dirty(struct repl *r)
 				op = REC_FLOW_DELETE;
 			struct ct c;
 			flow_get(f, &c);
-			emit_flow(r, (enum wire_rec)op, &c);
+			emit_flow(r, (enum wire_rec)op, &c, f->claim);
 			sent_until(r, f, repl_now(r) + (uint64_t)f->timeout * 1000);
 		}
 		if (f->dead)
@@ -264,7 +270,7 @@ static void bulk_one(void *arg, struct flow *f)
 	if (f->owner == b->r->cfg.node_id) {
 		struct ct c;
 		flow_get(f, &c);
-		emit_flow(b->r, REC_FLOW_UPSERT, &c);
+		emit_flow(b->r, REC_FLOW_UPSERT, &c, f->claim);
 		sent_until(b->r, f, repl_now(b->r) + (uint64_t)f->timeout * 1000);
 		b->count++;
 	}
@@ -293,7 +299,8 @@ void repl_flush(struct repl *r)
 {
 	/* A primary still holding flows without owner sends its bulk once it
 	 * has settled them (see start-up below); anyone else sends at once. */
-	bool settling = r->starting && r->primary && table_owner(r->t, OWNER_NONE).flows;
+	bool settling = r->starting && policy_takes_orphans(&r->pol) &&
+			table_owner(r->t, OWNER_NONE).flows;
 	if (r->want_bulk && !settling &&
 	    (!r->last_bulk || repl_now(r) - r->last_bulk >= BULK_MIN_INTERVAL_MS)) {
 		r->want_bulk = false;
@@ -378,9 +385,27 @@ void repl_reread(struct repl *r, struct flow *f)
 	mark_dirty(r, f, REC_FLOW_UPSERT);
 }
 
+/* A flow becomes ours: a new one at our term, one taken over at a claim
+ * newer than its owner's (policy_take). */
+static void claim_new(struct repl *r, struct flow *f)
+{
+	f->claim = policy_term(&r->pol);
+}
+
+static void take(struct repl *r, struct flow *f)
+{
+	f->claim = policy_take(&r->pol, f->claim);
+	table_set_owner(r->t, f, r->cfg.node_id);
+}
+
+void repl_readvertise(struct repl *r, struct flow *f)
+{
+	mark_dirty(r, f, REC_FLOW_UPSERT);
+}
+
 static void adopt(struct repl *r, struct flow *f)
 {
-	table_set_owner(r->t, f, r->cfg.node_id);
+	take(r, f);
 	r->st.adopted++;
 }
 
@@ -418,7 +443,7 @@ static void dump_entry(struct repl *r, const struct ct *ct)
 	if (!f) {
 		/* A background dump hands over what the kernel buffered a while
 		 * ago: a flow we dropped since then is not a new one of ours. */
-		if (r->dump_mode != DUMP_SYNC && keyset_has(&r->gone, ct_key_hash(ct))) {
+		if (r->dump_mode != DUMP_SYNC && keyset_has(&r->gone, (uint32_t)ct_key_hash(ct))) {
 			r->st.dump_stale++;
 			return;
 		}
@@ -432,6 +457,7 @@ static void dump_entry(struct repl *r, const struct ct *ct)
 		f->in_kernel = 1;
 		f->bulk_mark = r->dump_gen;
 		if (!r->loading) {
+			claim_new(r, f);
 			r->st.dump_found++;     /* its NEW event was lost */
 			mark_dirty(r, f, REC_FLOW_UPSERT);
 		}
@@ -522,6 +548,7 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 		f = table_add(r->t, &full, self);
 		if (!f)
 			return;
+		claim_new(r, f);
 		f->in_kernel = 1;
 		f->bulk_mark = r->dump_gen;
 		mark_dirty(r, f, REC_FLOW_UPSERT);
@@ -529,7 +556,9 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 	}
 	f->in_kernel = 1;
 	if (f->owner != self) {
-		if (!r->primary && !peer_dead(r, f->owner)) {
+		struct claim cur = { f->claim, f->owner };
+		bool alive = f->owner != OWNER_NONE && !peer_dead(r, f->owner);
+		if (!policy_adopt(&r->pol, cur, alive)) {
 			r->st.ev_foreign++;     /* the owner will tell us */
 			return;
 		}
@@ -870,9 +899,10 @@ static void settle_one(void *arg, struct flow *f)
 		s->purged++;
 		return;
 	}
-	if (!r->primary && !s->purge)
+	if (!policy_takes_orphans(&r->pol) && !s->purge)
 		return;
 	table_set_owner(r->t, f, r->cfg.node_id);
+	claim_new(r, f);
 	if (!r->want_bulk)              /* else the bulk carries it */
 		mark_dirty(r, f, REC_FLOW_UPSERT);
 	s->owned++;
@@ -890,12 +920,13 @@ static void startup_poll(struct repl *r)
 	if (!all_done && repl_now(r) - r->started < grace_ms(r))
 		return;
 	r->starting = false;
-	struct settle_ctx s = { r, !r->primary && all_done, 0, 0 };
+	bool takes = policy_takes_orphans(&r->pol);
+	struct settle_ctx s = { r, !takes && all_done, 0, 0 };
 	unsigned n = table_owner(r->t, OWNER_NONE).flows;
 	if (n)
 		table_foreach(r->t, settle_one, &s);
 	r->st.stale_purged += s.purged;
-	exp_settle(r, r->primary);
+	exp_settle(r, takes);
 	log_info("start-up complete: of %u flows found in the kernel and claimed by no "
 		 "peer, %u are ours, %u were stale copies (deleted), %u left without owner",
 		 n, s.owned, s.purged, n - s.owned - s.purged);
@@ -918,7 +949,8 @@ static void heartbeat_send(struct repl *r)
 	repl_flush(r);
 	struct owner_stats o = table_owner(r->t, r->cfg.node_id);
 	struct hb_info hb = {
-		.role = r->primary,
+		.role = policy_primary(&r->pol),
+		.term = policy_term(&r->pol),
 		.flows = o.flows,
 		.digest = o.digest,
 		.lastseq = r->seq,
@@ -942,6 +974,7 @@ void repl_tick(struct repl *r)
 		struct peer *p = &r->peer[i];
 		if (p->alive && t - p->last_heard > dead_ms) {
 			p->alive = false;
+			policy_member_down(&r->pol, p->id);
 			log_warnx("peer %u is dead (silent for %llu ms)", p->id,
 				  (unsigned long long)(t - p->last_heard));
 		}
@@ -955,14 +988,23 @@ struct own_ctx {
 	int n;
 };
 
+/* Promotion claims every flow held at the new term: ours claimed before it
+ * are advertised again under it (a primary promoted at the same time with
+ * a higher id then loses them everywhere, not only where it arrived
+ * second). */
 static void take_one(void *arg, struct flow *f)
 {
 	struct own_ctx *o = arg;
 	struct repl *r = o->r;
 
-	if (f->owner == r->cfg.node_id)
+	if (f->owner == r->cfg.node_id) {
+		if (f->claim != policy_term(&r->pol)) {
+			claim_new(r, f);
+			mark_dirty(r, f, REC_FLOW_UPSERT);
+		}
 		return;
-	table_set_owner(r->t, f, r->cfg.node_id);
+	}
+	take(r, f);
 	f->bulk_mark = r->dump_gen;     /* a dump under way must not sweep it */
 	/* With inject = on-promote the kernel may hold an older state of the
 	 * flow (from when it was ours): the owner's latest one replaces it. */
@@ -996,12 +1038,13 @@ int repl_promote(struct repl *r)
 	struct own_ctx o = { r, 0 };
 	bool threaded = thread_start(r, count_others(r));
 
-	r->primary = true;
+	uint32_t term = policy_promote(&r->pol);
+	heartbeat_send(r);              /* the new term before the claims made at it */
 	table_foreach(r->t, take_one, &o);
 	exp_take_all(r);
 	if (threaded)
 		r->ops.inject_thread(r->ops.arg, false);        /* flushes */
-	log_info("promoted: took ownership of %d flows", o.n);
+	log_info("promoted at term %u: took ownership of %d flows", term, o.n);
 	r->st.committed += (uint64_t)o.n;
 	repl_flush(r);
 	return o.n;
@@ -1009,7 +1052,8 @@ int repl_promote(struct repl *r)
 
 int repl_demote(struct repl *r)
 {
-	r->primary = false;
+	policy_demote(&r->pol);
+	heartbeat_send(r);
 	log_info("demoted: flows go to whichever peer advertises them");
 	return 0;
 }
@@ -1084,7 +1128,11 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 	memset(st, 0, sizeof(*st));
 	st->node_id = r->cfg.node_id;
 	st->epoch = r->epoch;
-	st->primary = r->primary;
+	st->primary = policy_primary(&r->pol);
+	st->term = policy_term(&r->pol);
+	uint32_t rightful = policy_rightful(&r->pol);
+	if (st->primary && rightful != r->cfg.node_id)
+		st->superseded_by = rightful;
 	st->immediate = r->cfg.inject_immediate;
 	st->flows_local = table_owner(r->t, r->cfg.node_id).flows;
 	st->flows_total = (uint32_t)table_count(r->t);
@@ -1106,6 +1154,7 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 		ps->last_heard_ms = p->known ? (int64_t)(t - p->last_heard) : -1;
 		ps->epoch = p->epoch;
 		ps->role = p->hb.role;
+		ps->term = p->hb.term;
 		ps->flows_held = table_owner(r->t, p->id).flows;
 		ps->flows_advertised = p->hb.flows;
 		ps->lost_frames = p->c.lost;

@@ -8,10 +8,14 @@
  *    inject = immediate) written into the local kernel table.  It is never
  *    re-advertised; its local expiry is not a delete.
  *  - Packets on this node touching a peer's flow make this node adopt it when
- *    this node is primary or the owner is dead.
- *  - promote: take ownership of every flow held, commit what is not in the
- *    kernel yet, advertise.  demote: stop claiming; a peer that advertises a
- *    flow takes it over.
+ *    the owner is dead, or when this node is the rightful primary (policy.h:
+ *    of two primaries, the newer promotion).
+ *  - Every upsert is a claim (generation, sender); of two claims for one
+ *    flow the newer wins on every node (policy.h), an older one is refused
+ *    and counted.
+ *  - promote: take ownership of every flow held at a term newer than any
+ *    seen, commit what is not in the kernel yet, advertise.  demote: stop
+ *    claiming; a peer that advertises a flow takes it over.
  *
  * Local changes are coalesced: a flow is queued once on a dirty list however
  * often it changes, and repl_flush() encodes its latest state into frames
@@ -94,7 +98,7 @@ struct repl_stats {
 	uint64_t rx_upserts, rx_deletes, rx_refreshes, rx_heartbeats, rx_bulks;
 	uint64_t tx_frames, tx_records, tx_bytes, tx_errors, tx_bulks;
 	uint64_t ev_new, ev_update, ev_destroy, ev_own, ev_filtered, ev_foreign;
-	uint64_t adopted, ownership_conflicts, swept;
+	uint64_t adopted, ownership_conflicts, claims_refused, swept;
 	uint64_t nat_clashes, inject_retries, inject_failed;
 	uint64_t committed, overruns, resyncs;
 	uint64_t rx_dup, tx_retransmits, tx_nacks, rx_nacks, resync_escalations;
@@ -123,6 +127,7 @@ struct repl_peer_status {
 	int64_t last_heard_ms;          /* -1: never */
 	uint32_t epoch;
 	uint8_t role;
+	uint32_t term;                  /* what its last heartbeat said */
 	uint32_t flows_held;            /* flows we hold owned by the peer */
 	uint32_t flows_advertised;      /* what its last heartbeat said */
 	uint32_t lag_frames;            /* frames it sent that we lack */
@@ -134,6 +139,8 @@ struct repl_peer_status {
 struct repl_status {
 	uint32_t node_id, epoch;
 	bool primary, immediate, in_sync;
+	uint32_t term;                  /* promotion term (policy.h) */
+	uint32_t superseded_by;         /* primary, but another's claims are newer */
 	uint32_t flows_local, flows_total, pending_commit;
 	uint32_t orphans;               /* from the kernel at start, no owner yet */
 	uint32_t exp_local, exp_total, exp_waiting;

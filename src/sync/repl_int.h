@@ -9,6 +9,7 @@
 #include "sync/codec.h"
 #include "sync/exps.h"
 #include "sync/keyset.h"
+#include "sync/policy.h"
 #include "sync/reorder.h"
 #include "sync/repl.h"
 #include "sync/ring.h"
@@ -78,7 +79,7 @@ struct repl {
 	unsigned dump_seen;             /* entries of a synchronous dump, for keepalive */
 	uint8_t secret[32];             /* keys the cookies of our challenges */
 	uint32_t bulk_id, gen;
-	bool primary;
+	struct policy pol;              /* role, term, who should own what */
 	struct peer peer[REPL_MAX_PEERS];
 	struct ring *sent;
 	/* dirty list: flows whose latest state is to be advertised */
@@ -121,6 +122,8 @@ void repl_send_control(struct repl *r, const struct peer *p, const struct nack_i
 
 void repl_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e);
 void repl_reread(struct repl *r, struct flow *f);
+/* Advertise our flow again (a peer made an older claim on it). */
+void repl_readvertise(struct repl *r, struct flow *f);
 void repl_emit_flush(struct repl *r);
 
 /* repl_exp.c: expectations */

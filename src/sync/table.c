@@ -282,7 +282,7 @@ struct flow *table_find_h(struct table *t, const struct ct *key, uint64_t h)
 	struct flow *f = t->bucket[h & (t->nbuckets - 1)];
 
 	for (; f; f = f->hnext)
-		if (f->khash == h && flow_key_equal(f, key))
+		if (f->khash == (uint32_t)h && flow_key_equal(f, key))
 			return f;
 	return NULL;
 }
@@ -313,7 +313,7 @@ struct flow *table_add_h(struct table *t, const struct ct *ct, uint32_t owner, u
 		free(f);
 		return NULL;
 	}
-	f->khash = h;
+	f->khash = (uint32_t)h;
 	f->owner = owner;
 	if (t->count >= t->nbuckets)
 		grow(t);

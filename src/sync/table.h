@@ -5,8 +5,9 @@
  * One table holds the local flows and the peers' flows alike; the owner field
  * says which is which, and per-owner counts and digests are kept up to date
  * on every change so that heartbeats and `status` cost nothing to produce.
- * The digest of an owner is the sum of the key hashes of its flows: order
- * independent and updated in O(1) on insert, delete and owner change.
+ * The digest of an owner is the sum of the key hashes of its flows (their
+ * low 32 bits, as the flows keep them): order independent and updated in
+ * O(1) on insert, delete and owner change.
  */
 #ifndef CTSYNC_SYNC_TABLE_H
 #define CTSYNC_SYNC_TABLE_H
@@ -29,7 +30,8 @@ struct flow_ext;
 struct flow {
 	struct flow *hnext;             /* hash chain */
 	struct flow_ext *ext;           /* NULL: those parts are all zero */
-	uint64_t khash;
+	uint32_t khash;                 /* the low 32 bits of ct_key_hash() */
+	uint32_t claim;                 /* the owner's claim generation (policy.h) */
 	uint32_t peer_expiry;           /* ours: when peers' copies time out (s) */
 	uint32_t owner;
 	uint32_t bulk_mark;             /* mark-and-sweep generation */

@@ -103,8 +103,9 @@ enum wire_rec {
 	REC_RESPONSE    = 12,           /* the proof: the challenge's cookie */
 	REC_UPSERTS4    = 13,           /* packed upserts of plain IPv4 flows (below) */
 	REC_DELETES4    = 14,           /* packed deletes of plain IPv4 flows */
+	REC_CLAIM       = 15,           /* the claim generation of the upserts after it */
 };
-#define REC_LAST REC_DELETES4
+#define REC_LAST REC_CLAIM
 #define REC_F_MANDATORY 0x01
 #define ATTR_MANDATORY  0x80
 
@@ -176,6 +177,20 @@ enum {
 	HA_FLOWS,               /* u32 flows the sender owns */
 	HA_DIGEST,              /* u64 order-independent digest of their keys */
 	HA_LASTSEQ,             /* u32 last data seq sent */
+	HA_TERM,                /* u32 the sender's promotion term (policy.h); absent = 0 */
+};
+
+/*
+ * Claims (policy.h).  An upsert says "the sender owns this flow" under a
+ * claim generation; two claims for one flow are ordered by generation, then
+ * by lower node id, the same way on every node.  A REC_CLAIM record sets
+ * the generation of every flow upsert (attribute or packed) after it in the
+ * same frame, until the next REC_CLAIM; a frame starts at generation 0.
+ * It is not mandatory: a node that does not know it applies the upserts as
+ * unconditional claims, as before claims existed.
+ */
+enum {
+	CLA_GEN = 1,            /* u32 */
 };
 /* NACK attributes: which sender, which epoch, and the missing frames */
 enum {

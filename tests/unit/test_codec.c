@@ -311,7 +311,7 @@ static void test_frame_fill_and_control_records(void **state)
 	assert_int_equal(w.len, before);        /* untouched on ENOSPC */
 	assert_true(w.len <= sizeof(buf));
 
-	struct hb_info hb = { 1, 12345, 99, 0xfedcba9876543210ULL }, hb2;
+	struct hb_info hb = { 1, 12345, 99, 0xfedcba9876543210ULL, 7 }, hb2;
 	struct bulk_info b = { 7, 1000, 3 }, b2;
 	codec_frame_start(&w, buf, sizeof(buf));
 	assert_int_equal(codec_put_heartbeat(&w, &hb), 0);
@@ -329,6 +329,7 @@ static void test_frame_fill_and_control_records(void **state)
 	assert_int_equal(hb2.flows, 12345);
 	assert_int_equal(hb2.lastseq, 99);
 	assert_true(hb2.digest == 0xfedcba9876543210ULL);
+	assert_int_equal(hb2.term, 7);
 	assert_int_equal(codec_next(&cur, &r), 1);
 	assert_int_equal(codec_get_bulk(&r, &b2), 0);
 	assert_int_equal(b2.id, 7);
@@ -354,6 +355,65 @@ static struct ct v4_plain(uint16_t sport, bool nat)
 	if (!nat)
 		ct_mirror(&c, &c.reply);
 	return c;
+}
+
+/* Claimed upserts: a REC_CLAIM only where the generation changes, packed
+ * and attribute upserts alike after it; a record that does not fit leaves
+ * the frame as it was, claim included. */
+static void test_claims(void **state)
+{
+	uint8_t buf[1472];
+	struct wbuf w;
+	struct ct a = v4_plain(1000, false), b = v4_plain(1001, true), z = v4_plain(1002, false);
+	z.zone = 3;
+	z.has |= CT_HAS_ZONE;
+
+	codec_frame_start(&w, buf, sizeof(buf));
+	assert_int_equal(codec_put_claimed(&w, &a, 0), 0);      /* generation 0: no record */
+	assert_int_equal(codec_put_claimed(&w, &b, 5), 0);
+	assert_int_equal(codec_put_claimed(&w, &a, 5), 0);      /* same: no record */
+	assert_int_equal(codec_put_claimed(&w, &z, 5), 0);
+	assert_int_equal(codec_put_claimed(&w, &b, 2), 0);
+	assert_int_equal(w.nrec, 5);
+	struct frame_hdr h = { .node = 9, .epoch = 1, .seq = 1 };
+	size_t len = codec_frame_finish(&w, &h);
+	struct cursor cur;
+	struct rec r;
+	struct ct got;
+	size_t off;
+	uint32_t gen;
+	assert_int_equal(codec_frame_open(buf, len, &h, &cur), 0);
+	static const struct { uint8_t type; uint32_t gen; unsigned n; } want[] = {
+		{ REC_UPSERTS4, 0, 1 }, { REC_CLAIM, 5, 0 }, { REC_UPSERTS4, 0, 2 },
+		{ REC_FLOW_UPSERT, 0, 1 }, { REC_CLAIM, 2, 0 }, { REC_UPSERTS4, 0, 1 },
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		assert_int_equal(codec_next(&cur, &r), 1);
+		assert_int_equal(r.type, want[i].type);
+		assert_int_equal(codec_check_rec(&r), 0);
+		if (r.type == REC_CLAIM) {
+			assert_int_equal(codec_get_claim(&r, &gen), 0);
+			assert_int_equal(gen, want[i].gen);
+		} else if (r.type == REC_UPSERTS4) {
+			unsigned n = 0;
+			for (off = 0; codec_next_packed(&r, &off, &got) > 0; n++)
+				;
+			assert_int_equal(n, want[i].n);
+		}
+	}
+	assert_int_equal(codec_next(&cur, &r), 0);
+
+	/* full: the claim record is not left behind without its upsert */
+	codec_frame_start(&w, buf, 200);
+	while (codec_put_claimed(&w, &z, 1) == 0)
+		;
+	struct wbuf before = w;
+	assert_int_equal(codec_put_claimed(&w, &z, 9), -ENOSPC);
+	assert_memory_equal(&w, &before, sizeof(w));
+	/* a claim of the wrong length is malformed */
+	uint8_t bad[] = { CLA_GEN, 3, 0, 0, 1 };
+	struct rec br = { .type = REC_CLAIM, .body = bad, .len = sizeof(bad) };
+	assert_int_equal(codec_check_rec(&br), -EINVAL);
 }
 
 /* What the generic record of the same flow decodes to (zone 1 forces it). */
@@ -661,6 +721,7 @@ int main(void)
 		cmocka_unit_test(test_truncation_and_corruption),
 		cmocka_unit_test(test_unknown_attributes),
 		cmocka_unit_test(test_frame_fill_and_control_records),
+		cmocka_unit_test(test_claims),
 		cmocka_unit_test(test_header_rules),
 		cmocka_unit_test(test_packed_ipv4),
 		cmocka_unit_test(test_packed_malformed),

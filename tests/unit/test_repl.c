@@ -19,7 +19,8 @@
 
 #define KMAX 2048
 #define QMAX 65536
-#define NODES 2
+#define NODES_MAX 3
+#define NODES (net.nnodes)       /* 2, unless a test starts with more */
 
 struct node;
 
@@ -62,7 +63,8 @@ struct pkt {
 };
 
 static struct {
-	struct node n[NODES];
+	struct node n[NODES_MAX];
+	int nnodes;
 	struct pkt *q;
 	unsigned qn;
 	uint64_t now;
@@ -71,6 +73,7 @@ static struct {
 	/* link model, per frame: loss and duplication in percent, delay 0..max */
 	unsigned loss, dup, delay_max;
 	bool down;                      /* cut: nothing passes */
+	bool cut[NODES_MAX][NODES_MAX]; /* [from][to]: nothing passes that way */
 	uint64_t rng;
 } net;
 
@@ -233,7 +236,7 @@ static void enqueue(int from, int to, const void *buf, size_t len)
 		net.dropped++;
 		return;
 	}
-	if (net.down || (net.loss && rnd() % 100 < net.loss)) {
+	if (net.down || net.cut[from][to] || (net.loss && rnd() % 100 < net.loss)) {
 		net.dropped++;
 		return;
 	}
@@ -414,6 +417,7 @@ static int setup(void **state)
 	struct pkt *q = calloc(QMAX, sizeof(*net.q));
 	memset(&net, 0, sizeof(net));
 	net.q = q;
+	net.nnodes = 2;
 	net.now = 1000000;
 	net.rng = 88172645463325252ULL;
 	return net.q ? 0 : -1;
@@ -421,7 +425,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	for (int i = 0; i < NODES; i++)
+	for (int i = 0; i < NODES_MAX; i++)
 		if (net.n[i].r)
 			stop(i);
 	free(net.q);
@@ -827,6 +831,118 @@ static void test_hostile_frames(void **state)
 	assert_true(kfind(&net.n[1].k, &d) >= 0);
 }
 
+struct owner_ctx {
+	const struct ct *key;
+	uint32_t owner;
+};
+
+static void owner_visit(void *arg, const struct flow *f)
+{
+	struct owner_ctx *o = arg;
+	if (flow_key_equal(f, o->key))
+		o->owner = f->owner;
+}
+
+/* The owner node idx holds for a flow (0: none, or not held). */
+static uint32_t owner_of(int idx, const struct ct *c)
+{
+	struct owner_ctx o = { c, 0 };
+	repl_foreach(net.n[idx].r, owner_visit, &o);
+	return o.owner;
+}
+
+/* Node 2 is promoted while node 1 stays primary, and traffic goes on
+ * through both: ownership settles on the newer promotion (it used to flip
+ * back and forth on every UPDATE, each primary adopting the flow from the
+ * other), both tables agree, and the conflict is counted. */
+static void test_two_primaries_settle(void **state)
+{
+	enum { N = 8 };
+	struct ct c[N];
+
+	start(0, true, true);
+	start(1, false, true);
+	run(300);
+	for (uint32_t i = 0; i < N; i++) {
+		c[i] = flow(960 + i);
+		kernel_new(0, &c[i]);
+	}
+	run(200);
+	assert_int_equal(peer_of(1, 1).flows_held, N);
+	assert_int_equal(repl_promote(net.n[1].r), N);          /* node 1 not demoted */
+	uint64_t adopted[2] = { 0, 0 };
+	for (int round = 0; round < 20; round++) {
+		if (round == 10)
+			for (int k = 0; k < 2; k++)
+				adopted[k] = repl_stats(net.n[k].r)->adopted;
+		for (uint32_t i = 0; i < N; i++) {
+			c[i].timeout = 1000 + (uint32_t)round;
+			repl_kernel_event(net.n[0].r, CTNL_EV_UPDATE, &c[i], false);
+			repl_kernel_event(net.n[1].r, CTNL_EV_UPDATE, &c[i], false);
+		}
+		run(50);
+	}
+	run(500);
+	for (int k = 0; k < 2; k++)                     /* settled: nobody adopts any more */
+		assert_int_equal(repl_stats(net.n[k].r)->adopted, adopted[k]);
+	for (uint32_t i = 0; i < N; i++) {
+		assert_int_equal(owner_of(0, &c[i]), 2);
+		assert_int_equal(owner_of(1, &c[i]), 2);
+	}
+	struct repl_status st;
+	repl_status(net.n[0].r, &st);
+	assert_true(st.primary && st.superseded_by == 2);
+	assert_true(repl_stats(net.n[0].r)->ownership_conflicts >= N);
+	assert_true(in_sync(0) && in_sync(1));
+	/* node 1 is promoted again: it is the newest now, and takes them all */
+	assert_int_equal(repl_promote(net.n[0].r), N);
+	run(300);
+	for (uint32_t i = 0; i < N; i++) {
+		repl_kernel_event(net.n[1].r, CTNL_EV_UPDATE, &c[i], false);
+		assert_int_equal(owner_of(0, &c[i]), 1);
+		assert_int_equal(owner_of(1, &c[i]), 1);
+	}
+	repl_status(net.n[1].r, &st);
+	assert_true(st.primary && st.superseded_by == 1);
+}
+
+/* Three nodes; 1 and 2 cannot hear each other while both promote, 3 hears
+ * both: it refuses 2's claim (1's of the same term wins, lower id).  Once
+ * 1 is dead, 2 still speaking for the flow is taken: a dead owner's claim
+ * does not silence a live node (else 3 would never again follow the flow
+ * that 2 forwards, and ask 2 for a resync every few heartbeats). */
+static void test_dead_owner_claim_yields(void **state)
+{
+	net.nnodes = 3;
+	start(0, true, true);
+	start(1, false, true);
+	start(2, false, true);
+	run(300);
+	struct ct c = flow(980);
+	kernel_new(0, &c);
+	run(200);
+	assert_int_equal(owner_of(2, &c), 1);
+	net.cut[0][1] = net.cut[1][0] = true;
+	repl_promote(net.n[0].r);
+	run(100);
+	repl_promote(net.n[1].r);
+	run(300);
+	assert_int_equal(owner_of(0, &c), 1);
+	assert_int_equal(owner_of(1, &c), 2);
+	assert_int_equal(owner_of(2, &c), 1);                    /* (2, node 1) beats (2, node 2) */
+	uint64_t refused = repl_stats(net.n[2].r)->claims_refused;
+	assert_true(refused >= 1);
+	stop(0);
+	run(500);
+	assert_false(peer_of(2, 1).alive);
+	c.timeout = 4242;
+	repl_kernel_event(net.n[1].r, CTNL_EV_UPDATE, &c, false);
+	run(300);
+	assert_int_equal(owner_of(2, &c), 2);
+	assert_int_equal(net.n[2].k.ct[kfind(&net.n[2].k, &c)].timeout, 4242);
+	assert_true(in_sync(2));
+}
+
 /* A frame is taken whole or not at all: a bad attribute in its second
  * record keeps its first from being applied, and does not move the
  * sender's sequence (the honest frame of that number is taken after it). */
@@ -1202,6 +1318,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dead_peer_and_adoption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_primaries_settle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_owner_claim_yields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frame_validated_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_and_epochs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_links, setup, teardown),
