@@ -217,7 +217,7 @@ static size_t counters(struct control *c, struct counter *out)
 		S(rx_deletes), S(rx_refreshes), S(rx_heartbeats), S(rx_bulks), S(tx_frames), S(tx_records),
 		S(tx_bytes), S(tx_errors), S(tx_bulks), S(ev_new), S(ev_update), S(ev_destroy),
 		S(ev_own), S(ev_filtered), S(ev_foreign), S(adopted), S(ownership_conflicts),
-		S(claims_refused), S(swept), S(nat_clashes), S(inject_retries), S(inject_failed), S(committed),
+		S(claims_refused), S(rx_skipped_ranges), S(swept), S(nat_clashes), S(inject_retries), S(inject_failed), S(committed),
 		S(overruns), S(resyncs), S(rx_dup), S(tx_retransmits), S(tx_nacks), S(rx_nacks),
 		S(resync_escalations), S(resyncs_asked), S(digest_mismatches), S(orphans_claimed),
 		S(refreshes), S(refreshed), S(stale_purged), S(dump_found), S(dump_stale),

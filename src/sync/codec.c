@@ -417,9 +417,14 @@ int codec_put_bulk(struct wbuf *w, enum wire_rec type, const struct bulk_info *b
 
 int codec_put_nack(struct wbuf *w, const struct nack_info *n)
 {
+	return codec_put_ranges(w, REC_NACK, n);
+}
+
+int codec_put_ranges(struct wbuf *w, enum wire_rec type, const struct nack_info *n)
+{
 	struct rbuild b;
 
-	rb_begin(&b, w, REC_NACK, 0);
+	rb_begin(&b, w, (uint8_t)type, 0);
 	rb_u32(&b, NA_TARGET, n->target);
 	rb_u32(&b, NA_EPOCH, n->epoch);
 	for (unsigned i = 0; i < n->nranges && i < NACK_MAX_RANGES; i++) {
@@ -988,6 +993,7 @@ int codec_check_rec(const struct rec *r)
 	case REC_CLAIM:
 		return codec_get_claim(r, &u.gen);
 	case REC_NACK:
+	case REC_SKIP:
 		return codec_get_nack(r, &u.n);
 	case REC_CHALLENGE:
 	case REC_RESPONSE:

@@ -79,6 +79,8 @@ int codec_put_claimed(struct wbuf *w, const struct ct *ct, uint32_t claim);
 int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb);
 int codec_put_bulk(struct wbuf *w, enum wire_rec type, const struct bulk_info *b);
 int codec_put_nack(struct wbuf *w, const struct nack_info *n);
+/* A NACK or a SKIP (same attributes, wire.h). */
+int codec_put_ranges(struct wbuf *w, enum wire_rec type, const struct nack_info *n);
 int codec_put_exp(struct wbuf *w, enum wire_rec type, const struct exp *e);
 int codec_put_challenge(struct wbuf *w, enum wire_rec type, const struct challenge_info *c);
 

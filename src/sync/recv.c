@@ -81,7 +81,7 @@ static void challenge(struct repl *r, struct peer *p, uint32_t epoch,
 		if (p->chal[i].epoch == epoch && p->chal[i].at &&
 		    t - p->chal[i].at < CHALLENGE_AGAIN_MS) {
 			if (response)           /* still answer theirs */
-				repl_send_control(r, p, NULL, response, NULL);
+				repl_send_control(r, p, NULL, NULL, response, NULL);
 			return;
 		}
 		if (p->chal[i].at < p->chal[slot].at)
@@ -91,7 +91,7 @@ static void challenge(struct repl *r, struct peer *p, uint32_t epoch,
 	p->chal[slot].at = t ? t : 1;
 	struct challenge_info c = { .target = p->id, .epoch = epoch };
 	cookie(r, p->id, epoch, t / COOKIE_BUCKET_MS, c.cookie);
-	repl_send_control(r, p, NULL, response, &c);
+	repl_send_control(r, p, NULL, NULL, response, &c);
 	r->st.tx_challenges++;
 }
 
@@ -115,7 +115,7 @@ static bool answer_challenge(struct repl *r, struct peer *p, const struct rec *r
 		return true;
 	}
 	c.target = p->id;
-	repl_send_control(r, p, NULL, &c, NULL);
+	repl_send_control(r, p, NULL, NULL, &c, NULL);
 	return true;
 }
 
@@ -342,7 +342,7 @@ static void apply_bulk(struct repl *r, struct peer *p, const struct rec *rec)
 	}
 	if (rec->type == REC_RESYNC_REQ) {
 		if (b.target == 0 || b.target == r->cfg.node_id)
-			r->want_bulk = true;
+			repl_want_bulk(r, p->id);       /* it asked: to it alone */
 		return;
 	}
 	/* BULK_END */
@@ -365,10 +365,22 @@ static void apply_bulk(struct repl *r, struct peer *p, const struct rec *rec)
 		 p->id, b.id, b.count, n);
 }
 
+/* Add seq to the ranges of n (in order: it extends the last or starts one). */
+static void range_add(struct nack_info *n, uint32_t seq)
+{
+	if (n->nranges && n->range[n->nranges - 1].last + 1 == seq) {
+		n->range[n->nranges - 1].last = seq;
+	} else if (n->nranges < NACK_MAX_RANGES) {
+		n->range[n->nranges].first = n->range[n->nranges].last = seq;
+		n->nranges++;
+	}
+}
+
 static void apply_nack(struct repl *r, struct peer *p, const struct rec *rec)
 {
-	struct nack_info n;
+	struct nack_info n, skip = { .target = 0, .epoch = r->epoch };
 	unsigned budget = 4096;         /* frames resent per NACK, at most */
+	unsigned skips = 65536;         /* and frames answered with a SKIP */
 	bool escalated = false;
 
 	if (codec_get_nack(rec, &n) < 0) {
@@ -379,9 +391,17 @@ static void apply_nack(struct repl *r, struct peer *p, const struct rec *rec)
 		return;                 /* about someone else, or our past life */
 	p->c.nacks_received++;
 	r->st.rx_nacks++;
-	for (unsigned i = 0; i < n.nranges && budget; i++) {
+	for (unsigned i = 0; i < n.nranges && budget && skips; i++) {
 		for (uint32_t s = n.range[i].first;
-		     (int32_t)(n.range[i].last - s) >= 0 && budget; s++, budget--) {
+		     (int32_t)(n.range[i].last - s) >= 0 && budget && skips; s++) {
+			uint32_t only = repl_frame_for(r, s);
+			if (only && only != p->id) {
+				skip.target = only;     /* (the last one named: any but p will do) */
+				range_add(&skip, s);
+				skips--;
+				continue;
+			}
+			budget--;
 			size_t len;
 			const uint8_t *f = ring_get(r->sent, s, &len);
 			if (!f || len > r->cfg.frame_size) {
@@ -396,11 +416,37 @@ static void apply_nack(struct repl *r, struct peer *p, const struct rec *rec)
 			r->st.tx_retransmits++;
 		}
 	}
-	if (escalated && !r->want_bulk) {
-		r->want_bulk = true;
+	if (skip.nranges)
+		repl_send_control(r, p, NULL, &skip, NULL, NULL);
+	if (escalated && r->bulk_to != BULK_ALL && r->bulk_to != p->id) {
+		repl_want_bulk(r, p->id);
 		r->st.resync_escalations++;
 		log_warnx("peer %u asked for frames no longer held: sending a bulk resync", p->id);
 	}
+}
+
+static void drain(struct repl *r, struct peer *p);
+
+/* Frames of p's that were for another node (a bulk to it alone): count them
+ * as received, as if they had come and carried nothing for us. */
+static void apply_skip(struct repl *r, struct peer *p, const struct rec *rec)
+{
+	static const uint8_t nothing[1];        /* held in their place: applies as nothing */
+	struct nack_info n;
+
+	if (codec_get_nack(rec, &n) < 0 || n.target == r->cfg.node_id || n.epoch != p->epoch)
+		return;
+	r->st.rx_skipped_ranges++;
+	for (unsigned i = 0; i < n.nranges; i++) {
+		for (uint32_t s = n.range[i].first; (int32_t)(n.range[i].last - s) >= 0; s++) {
+			if ((int32_t)(s - p->next_seq) < 0)
+				continue;
+			if (s - p->next_seq >= REORDER_CAP)
+				break;
+			reorder_put(p->held, p->next_seq, s, nothing, sizeof(nothing));
+		}
+	}
+	drain(r, p);
 }
 
 /* Packed IPv4 flows: the record is checked whole before any entry is
@@ -481,6 +527,9 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 			break;
 		case REC_NACK:
 			apply_nack(r, p, &rec);
+			break;
+		case REC_SKIP:
+			apply_skip(r, p, &rec);
 			break;
 		case REC_EXP_UPSERT:
 		case REC_EXP_DELETE:
@@ -590,7 +639,7 @@ void recv_poll(struct repl *r, struct peer *p)
 	reorder_holes(p->held, p->next_seq, upto, &n);
 	if (n.nranges == 0)
 		return;
-	repl_send_control(r, p, &n, NULL, NULL);
+	repl_send_control(r, p, &n, NULL, NULL, NULL);
 	p->nack_at = t + r->cfg.nack_ms;
 	p->c.nacks_sent++;
 	r->st.tx_nacks++;
@@ -715,7 +764,7 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
 		p->known = true;
 		p->epoch = h.epoch;
 		p->bulk_done = false;
-		r->want_bulk = true;    /* it has none of our flows yet */
+		repl_want_bulk(r, p->id);       /* it has none of our flows yet */
 	}
 	if (replayed(p, h.pn)) {
 		r->st.rx_replay++;

@@ -124,10 +124,13 @@ static void frame_send(struct repl *r, bool unseq)
 		/* kept for NACKs; if it cannot be, a NACK escalates to a bulk */
 		ring_put(r->sent, r->seq, r->buf, len);
 	}
-	if (r->ops.send(r->ops.arg, r->buf, len) < 0)
+	const struct peer *only = unseq ? NULL : r->tx_only;
+	if ((only ? r->ops.send_to(r->ops.arg, &only->addr, r->buf, len)
+		  : r->ops.send(r->ops.arg, r->buf, len)) < 0)
 		r->st.tx_errors++;
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
-		r->peer[i].c.tx_frames++;
+		if (!only || &r->peer[i] == only)
+			r->peer[i].c.tx_frames++;
 	r->st.tx_frames++;
 	r->st.tx_records += r->w.nrec;
 	r->st.tx_bytes += len;
@@ -135,7 +138,8 @@ static void frame_send(struct repl *r, bool unseq)
 }
 
 void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n,
-		       const struct challenge_info *response, const struct challenge_info *challenge)
+		       const struct nack_info *skip, const struct challenge_info *response,
+		       const struct challenge_info *challenge)
 {
 	uint8_t buf[1500];
 	struct wbuf w;
@@ -144,7 +148,7 @@ void repl_send_control(struct repl *r, const struct peer *p, const struct nack_i
 	};
 
 	codec_frame_start(&w, buf, sizeof(buf));
-	if ((n && codec_put_nack(&w, n) < 0) ||
+	if ((n && codec_put_nack(&w, n) < 0) || (skip && codec_put_ranges(&w, REC_SKIP, skip) < 0) ||
 	    (response && codec_put_challenge(&w, REC_RESPONSE, response) < 0) ||
 	    (challenge && codec_put_challenge(&w, REC_CHALLENGE, challenge) < 0))
 		return;
@@ -276,23 +280,79 @@ static void bulk_one(void *arg, struct flow *f)
 	}
 }
 
+void repl_want_bulk(struct repl *r, uint32_t to)
+{
+	r->bulk_to = !r->bulk_to || r->bulk_to == to ? to : BULK_ALL;
+}
+
+uint32_t repl_frame_for(const struct repl *r, uint32_t seq)
+{
+	for (unsigned i = 0; i < r->ntargeted && i < TARGETED_BULKS; i++)
+		if ((int32_t)(seq - r->targeted[i].first) >= 0 &&
+		    (int32_t)(r->targeted[i].last - seq) >= 0)
+			return r->targeted[i].node;
+	return 0;
+}
+
+/* The frames [first, last] were for `only` alone: the others count them
+ * as received (wire.h, REC_SKIP). */
+static void skip_others(struct repl *r, const struct peer *only, uint32_t first, uint32_t last)
+{
+	struct nack_info n = { .target = only->id, .epoch = r->epoch, .nranges = 1 };
+
+	n.range[0].first = first;
+	n.range[0].last = last;
+	r->targeted[r->ntargeted++ % TARGETED_BULKS] = (typeof(r->targeted[0])){ first, last, only->id };
+	for (unsigned i = 0; i < r->cfg.npeers; i++)
+		if (&r->peer[i] != only)
+			repl_send_control(r, &r->peer[i], NULL, &n, NULL, NULL);
+}
+
 /* Every flow we own, between BULK_BEGIN and BULK_END, so that receivers can
- * drop what we no longer have (mark and sweep). */
+ * drop what we no longer have (mark and sweep): to the one node that needs
+ * it, or to all. */
 static void send_bulk(struct repl *r)
 {
 	struct bulk_ctx b = { r, 0 };
 	struct bulk_info bi = { .id = ++r->bulk_id };
+	const struct peer *only = r->bulk_to != BULK_ALL ? repl_peer(r, r->bulk_to) : NULL;
 
-	flush_dirty(r);
+	r->bulk_to = 0;
+	flush_dirty(r);                 /* what is dirty goes to everyone first */
+	uint32_t first = r->seq + 1;
+	r->tx_only = only;
 	repl_emit_bulk(r, REC_BULK_BEGIN, &bi);
 	table_foreach(r->t, bulk_one, &b);
 	exp_bulk(r);                    /* after every master */
 	bi.count = b.count;
 	repl_emit_bulk(r, REC_BULK_END, &bi);
 	frame_send(r, false);
+	r->tx_only = NULL;
+	if (only)
+		skip_others(r, only, first, r->seq);
 	r->st.tx_bulks++;
-	r->last_bulk = repl_now(r);
-	log_info("sent bulk %u: %u flows", bi.id, b.count);
+	for (unsigned i = 0; i < r->cfg.npeers; i++)
+		if (!only || &r->peer[i] == only)
+			r->peer[i].bulk_sent_at = repl_now(r);
+	if (only)
+		log_info("sent bulk %u to node %u: %u flows", bi.id, only->id, b.count);
+	else
+		log_info("sent bulk %u: %u flows", bi.id, b.count);
+}
+
+/* At most one bulk to a node every BULK_MIN_INTERVAL_MS (a bulk to one
+ * does not hold up a bulk to another). */
+static bool bulk_due(struct repl *r)
+{
+	uint64_t t = repl_now(r);
+
+	for (unsigned i = 0; i < r->cfg.npeers; i++) {
+		const struct peer *p = &r->peer[i];
+		if ((r->bulk_to == BULK_ALL || r->bulk_to == p->id) && p->bulk_sent_at &&
+		    t - p->bulk_sent_at < BULK_MIN_INTERVAL_MS)
+			return false;
+	}
+	return true;
 }
 
 void repl_flush(struct repl *r)
@@ -301,11 +361,8 @@ void repl_flush(struct repl *r)
 	 * has settled them (see start-up below); anyone else sends at once. */
 	bool settling = r->starting && policy_takes_orphans(&r->pol) &&
 			table_owner(r->t, OWNER_NONE).flows;
-	if (r->want_bulk && !settling &&
-	    (!r->last_bulk || repl_now(r) - r->last_bulk >= BULK_MIN_INTERVAL_MS)) {
-		r->want_bulk = false;
+	if (r->bulk_to && !settling && bulk_due(r))
 		send_bulk(r);
-	}
 	if (r->ndirty)
 		flush_dirty(r);
 	exp_flush(r);                   /* after the flows: masters first */
@@ -317,7 +374,7 @@ unsigned repl_flush_lazy(struct repl *r)
 {
 	uint64_t age = r->ndirty ? repl_now(r) - r->dirty_since : 0;
 
-	if (!r->ndirty || r->ndirty >= REPL_HOLD_RECORDS || age >= REPL_HOLD_MS || r->want_bulk ||
+	if (!r->ndirty || r->ndirty >= REPL_HOLD_RECORDS || age >= REPL_HOLD_MS || r->bulk_to ||
 	    r->exp_dirty) {
 		repl_flush(r);
 		return 0;
@@ -903,7 +960,7 @@ static void settle_one(void *arg, struct flow *f)
 		return;
 	table_set_owner(r->t, f, r->cfg.node_id);
 	claim_new(r, f);
-	if (!r->want_bulk)              /* else the bulk carries it */
+	if (r->bulk_to != BULK_ALL)     /* else the bulk carries it to everyone */
 		mark_dirty(r, f, REC_FLOW_UPSERT);
 	s->owned++;
 }
@@ -1105,8 +1162,9 @@ int repl_resync(struct repl *r)
 		return err;
 	struct bulk_info b = { .id = ++r->bulk_id, .target = 0 };
 	repl_emit_bulk(r, REC_RESYNC_REQ, &b);
-	r->want_bulk = true;
-	r->last_bulk = 0;
+	repl_want_bulk(r, BULK_ALL);
+	for (unsigned i = 0; i < r->cfg.npeers; i++)
+		r->peer[i].bulk_sent_at = 0;
 	repl_flush(r);
 	return (int)table_count(r->t);
 }

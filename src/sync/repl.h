@@ -110,6 +110,7 @@ struct repl_stats {
 		 exp_inject_failed;
 	uint64_t rx_replay, rx_old_epoch, rx_unconfirmed, epochs_confirmed;
 	uint64_t tx_challenges, tx_responses;
+	uint64_t rx_skipped_ranges;     /* SKIPs taken: a peer's bulk to another node */
 };
 
 /* Per-peer counters (`ctsyncctl stats`). */

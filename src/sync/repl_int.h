@@ -27,6 +27,8 @@
 #define CHALLENGE_SLOTS 4       /* epochs challenged recently, per peer */
 #define CHALLENGE_AGAIN_MS 100u /* challenge the same epoch again after this */
 #define COOKIE_BUCKET_MS 1000u  /* a cookie is good for 1-2 of these */
+#define BULK_ALL UINT32_MAX
+#define TARGETED_BULKS 8        /* bulks to one node remembered for NACKs */
 
 struct peer {
 	uint32_t id;
@@ -41,6 +43,7 @@ struct peer {
 	uint64_t gap_since, nack_at;
 	unsigned mismatch;              /* heartbeats in a row whose digest differs */
 	uint64_t resync_asked_at;
+	uint64_t bulk_sent_at;          /* our last bulk to it (0: none yet) */
 	/* its bulk being received */
 	bool bulk_active, bulk_clean;
 	uint32_t bulk_gen;
@@ -90,8 +93,14 @@ struct repl {
 	struct wbuf w;
 	uint8_t *buf;
 	uint8_t *rtx;                   /* a retransmission, under a new packet number */
-	bool want_bulk;                 /* a peer needs all our flows */
-	uint64_t last_bulk;
+	uint32_t bulk_to;               /* who needs all our flows: 0 nobody,
+					 * BULK_ALL every peer, else one node */
+	const struct peer *tx_only;     /* sequenced frames go to this peer alone */
+	/* recent bulks sent to one node: a NACK of theirs from another node
+	 * is answered with a SKIP (wire.h) */
+	struct { uint32_t first, last, node; } targeted[TARGETED_BULKS];
+	unsigned ntargeted;
+
 	bool loading;                   /* the initial dump is being read */
 	bool starting;                  /* orphans not yet settled (see repl.c) */
 	uint64_t started;
@@ -112,13 +121,18 @@ struct repl {
 uint64_t repl_now(struct repl *r);
 struct peer *repl_peer(struct repl *r, uint32_t id);
 void repl_emit_bulk(struct repl *r, enum wire_rec type, const struct bulk_info *b);
+/* Node `to` (or BULK_ALL) needs all our flows: a bulk goes out soon. */
+void repl_want_bulk(struct repl *r, uint32_t to);
+/* The node a sent frame was for alone (0: every peer). */
+uint32_t repl_frame_for(const struct repl *r, uint32_t seq);
 void repl_inject(struct repl *r, enum ctnl_op op, struct flow *f);
 void repl_drop(struct repl *r, struct flow *f);
 unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen);
-/* Send control records (any of a NACK, a response, a challenge) outside the
- * data sequence, in one frame, to one peer. */
+/* Send control records (any of a NACK, a SKIP, a response, a challenge)
+ * outside the data sequence, in one frame, to one peer. */
 void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n,
-		       const struct challenge_info *response, const struct challenge_info *challenge);
+		       const struct nack_info *skip, const struct challenge_info *response,
+		       const struct challenge_info *challenge);
 
 void repl_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e);
 void repl_reread(struct repl *r, struct flow *f);

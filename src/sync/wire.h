@@ -64,6 +64,15 @@
  * Heartbeats carry the last data sequence sent (so a lost tail is seen) and
  * a digest of the sender's flows (so silent divergence is seen).
  *
+ * A bulk for one node (it restarted, asked for a resync, or NACKed frames
+ * no longer held) is sent to that node alone, in sequenced frames like any
+ * other.  Every other node is told with a REC_SKIP (in an UNSEQ frame; the
+ * attributes of a NACK: NA_TARGET the node the frames were for, NA_EPOCH
+ * the sender's, NA_RANGE the frames) that those sequence numbers carry
+ * nothing for it: it counts them as received.  A NACK for such frames from
+ * another node is answered with a REC_SKIP, not with the frames; the node
+ * they were for ignores a SKIP naming it.
+ *
  * The owner of a flow record is the sender of its frame (DESIGN.md,
  * "Ownership"): an upsert from node P says "P owns this flow, here is its
  * latest state".
@@ -104,8 +113,9 @@ enum wire_rec {
 	REC_UPSERTS4    = 13,           /* packed upserts of plain IPv4 flows (below) */
 	REC_DELETES4    = 14,           /* packed deletes of plain IPv4 flows */
 	REC_CLAIM       = 15,           /* the claim generation of the upserts after it */
+	REC_SKIP        = 16,           /* frames of mine that were for another node */
 };
-#define REC_LAST REC_CLAIM
+#define REC_LAST REC_SKIP
 #define REC_F_MANDATORY 0x01
 #define ATTR_MANDATORY  0x80
 

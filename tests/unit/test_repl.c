@@ -943,6 +943,58 @@ static void test_dead_owner_claim_yields(void **state)
 	assert_true(in_sync(2));
 }
 
+/* Three nodes; node 3 restarts.  The bulks that bring it up to date go to
+ * it alone: node 2 receives no bulk and injects nothing, and counts the
+ * bulk's sequence numbers as received (a SKIP), also when that SKIP is
+ * lost and it NACKs them. */
+static void restart_third(bool lose_skip)
+{
+	net.nnodes = 3;
+	start(0, true, true);
+	start(1, false, true);
+	start(2, false, true);
+	run(300);
+	for (uint32_t i = 0; i < 200; i++) {
+		struct ct c = flow(1000 + i);
+		kernel_new(0, &c);
+	}
+	run(1500);
+	assert_int_equal(net.n[2].k.n, 200);
+	assert_true(in_sync(1) && in_sync(2));
+	stop(2);
+	run(100);
+	uint64_t bulks = peer_of(1, 1).c.bulks_received;
+	uint64_t upserts = repl_stats(net.n[1].r)->rx_upserts;
+	unsigned updates = net.n[1].k.updates, creates = net.n[1].k.creates;
+	start(2, false, true);
+	if (lose_skip)
+		net.cut[0][1] = true;
+	run(100);
+	net.cut[0][1] = false;
+	run(1000);
+	assert_int_equal(peer_of(2, 1).flows_held, 200);
+	assert_true(in_sync(2));
+	assert_true(in_sync(1));
+	assert_int_equal(peer_of(1, 1).c.bulks_received, bulks);        /* none of node 1's */
+	assert_int_equal(repl_stats(net.n[1].r)->rx_upserts, upserts);
+	assert_int_equal(net.n[1].k.updates, updates);
+	assert_int_equal(net.n[1].k.creates, creates);
+	assert_int_equal(peer_of(1, 1).lost_frames, 0);
+	assert_true(repl_stats(net.n[1].r)->rx_skipped_ranges >= 1);
+	if (lose_skip)
+		assert_true(peer_of(1, 1).c.nacks_sent >= 1);
+}
+
+static void test_restart_bulks_to_it_alone(void **state)
+{
+	restart_third(false);
+}
+
+static void test_restart_bulk_skip_lost(void **state)
+{
+	restart_third(true);
+}
+
 /* A frame is taken whole or not at all: a bad attribute in its second
  * record keeps its first from being applied, and does not move the
  * sender's sequence (the honest frame of that number is taken after it). */
@@ -1320,6 +1372,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_primaries_settle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_owner_claim_yields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_bulks_to_it_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_bulk_skip_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frame_validated_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_and_epochs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_links, setup, teardown),
