@@ -22,7 +22,7 @@ LIBS_D   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
            $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 CFLAGS_D = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
-KERNEL_SRC  = src/kernel/ctnl.c src/kernel/ct.c
+KERNEL_SRC  = src/kernel/ctnl.c src/kernel/ctnl_inject.c src/kernel/ctnl_msg.c src/kernel/ct.c
 SYNC_SRC    = src/sync/policy.c src/sync/codec.c src/sync/seal.c src/sync/table.c src/sync/keyset.c src/sync/exps.c src/sync/ring.c src/sync/reorder.c src/sync/repl.c src/sync/recv.c src/sync/repl_exp.c
 CLUSTER_SRC = src/cluster/transport.c
 DAEMON_SRC  = src/daemon/config.c src/daemon/control.c src/daemon/log.c src/daemon/main.c
@@ -103,7 +103,7 @@ clang-build:
 # libFuzzer targets (clang): every decoder of untrusted input.  Each runs
 # FUZZ_SECONDS (default 60) from its seed corpus in fuzz/corpus/TARGET; the
 # corpus grown in the run is kept in $(BUILD)/fuzz/corpus-TARGET.
-FUZZ_TARGETS = fuzz_frame fuzz_control fuzz_config
+FUZZ_TARGETS = fuzz_frame fuzz_control fuzz_config fuzz_ctnl
 FUZZ_SECONDS ?= 60
 FUZZ_CORE    = $(filter-out src/daemon/main.c,$(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) $(DAEMON_SRC))
 FUZZ_FLAGS   = -O1 -g -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
@@ -115,8 +115,8 @@ $(BUILD)/fuzz/%: fuzz/%.c fuzz/harness.c $(FUZZ_CORE) $(wildcard src/*/*.h) fuzz
 
 # (Re)write the seed corpora of frames and control requests; configs are
 # copied from conf/ and tests/.
-fuzz-seeds: $(call obj,src/sync/codec.c src/kernel/ct.c)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(CFLAGS_D) -o $(BUILD)/fuzz-seeds fuzz/seeds.c $^
+fuzz-seeds: $(call obj,src/sync/codec.c src/kernel/ct.c src/kernel/ctnl_msg.c)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CFLAGS_D) -o $(BUILD)/fuzz-seeds fuzz/seeds.c $^ $(LIBS_D)
 	$(BUILD)/fuzz-seeds
 	mkdir -p fuzz/corpus/fuzz_config
 	cp conf/ctsyncd.conf fuzz/corpus/fuzz_config/example.conf

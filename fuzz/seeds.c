@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "daemon/control_proto.h"
+#include "kernel/ctnl_msg.h"
 #include "sync/codec.h"
 
 static void put(const char *dir, const char *name, uint8_t flags, const void *p, size_t n)
@@ -132,6 +133,35 @@ int main(void)
 	put("fuzz_frame", "control", 1, buf, len);
 	put("fuzz_frame", "control-sealed", 3, buf, len);
 	put("fuzz_frame", "raw-header", 0, buf, len);
+
+	/* ctnetlink messages as ctnl_build makes them (the kernel's events
+	 * carry more attributes; the fuzzer finds those): plain, NAT, IPv6,
+	 * with sequence adjustment and labels, an expectation */
+	static uint8_t nlb[CTNL_MSG_MAX];
+	struct ct m[4] = { flow(0, 0), flow(0, 1), flow(1, 0), flow(0, 1) };
+	m[3].seqadj[0].pos = 1000;
+	m[3].seqadj[0].before = 1;
+	m[3].seqadj[0].after = 4;
+	m[3].labels[0] = 0x80;
+	m[3].zone = 7;
+	m[3].has |= CT_HAS_SEQADJ_O | CT_HAS_LABELS | CT_HAS_ZONE;
+	static const char *const mname[4] = { "ct-plain", "ct-nat", "ct-v6", "ct-seqadj" };
+	for (int i = 0; i < 4; i++) {
+		memset(nlb, 0, sizeof(nlb));
+		size_t n = ctnl_build(nlb, i == 3 ? CTNL_OP_UPDATE : CTNL_OP_CREATE, &m[i], i == 1, 1);
+		put("fuzz_ctnl", mname[i], (uint8_t)(i == 3 ? 2 : 0), nlb, n);
+	}
+	struct exp x = { .l3 = AF_INET, .l4 = 6, .master_l4 = 6, .timeout = 300 };
+	x.master = m[1].orig;
+	x.tuple.src = m[1].reply.src;
+	x.tuple.dst = m[1].orig.src;
+	x.tuple.dport = 0x1500;
+	x.mask.src.ip4 = 0xffffffff;
+	x.mask.dst.ip4 = 0xffffffff;
+	x.mask.dport = 0xffff;
+	snprintf(x.helper, sizeof(x.helper), "ftp");
+	memset(nlb, 0, sizeof(nlb));
+	put("fuzz_ctnl", "exp-ftp", 1, nlb, ctnl_exp_build(nlb, CTNL_OP_CREATE, &x, 1));
 
 	/* control requests, as ctsyncctl sends them; the last byte of the
 	 * header's flags word doubles as "read-only socket" in the target */

@@ -1,6 +1,8 @@
 /*
  * ctnl.h — the daemon's conversation with the kernel's conntrack table over
- * ctnetlink (libmnl, no other netlink library).
+ * ctnetlink (libmnl, no other netlink library).  Sockets, events and dumps
+ * are in ctnl.c, batched injection in ctnl_inject.c, the message codec in
+ * ctnl_msg.c (ctnl_msg.h).
  *
  * Three sockets, one role each:
  *  - events: subscribed to NEW/UPDATE/DESTROY before the initial dump, so no
@@ -21,6 +23,7 @@
 #include <stdint.h>
 
 #include "kernel/ct.h"
+#include "kernel/ctnl_msg.h"
 #include "kernel/exp.h"
 
 struct ctnl;
@@ -30,12 +33,6 @@ enum ctnl_event {
 	CTNL_EV_UPDATE,
 	CTNL_EV_DESTROY,
 	CTNL_EV_DUMP,           /* an entry read by ctnl_dump() */
-};
-
-enum ctnl_op {
-	CTNL_OP_CREATE,         /* NEW with CREATE|EXCL, NAT set up from the tuples */
-	CTNL_OP_UPDATE,         /* NEW without CREATE; NAT can't change */
-	CTNL_OP_DELETE,
 };
 
 struct ctnl_stats {
@@ -121,14 +118,5 @@ const struct ctnl_stats *ctnl_stats(const struct ctnl *nl);
 int ctnl_inject_exp(struct ctnl *nl, enum ctnl_op op, const struct exp *e);
 /* Read every expectation; each is delivered as CTNL_EV_DUMP to on_exp. */
 int ctnl_exp_dump(struct ctnl *nl);
-int ctnl_exp_parse(const void *nlh, size_t len, struct exp *e);
-size_t ctnl_exp_build(void *buf, enum ctnl_op op, const struct exp *e, uint32_t seq);
-
-/* Message codec, exposed for tests and fuzzing.  Returns 0 or -EINVAL. */
-int ctnl_parse(const void *nlh, size_t len, struct ct *ct);
-/* Build one message at buf (which must hold CTNL_MSG_MAX bytes). Returns its length. */
-#define CTNL_MSG_MAX 1024
-size_t ctnl_build(void *buf, enum ctnl_op op, const struct ct *ct, bool liberal,
-		  uint32_t seq);
 
 #endif
