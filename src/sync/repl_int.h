@@ -134,6 +134,29 @@ void repl_send_control(struct repl *r, const struct peer *p, const struct nack_i
 		       const struct nack_info *skip, const struct challenge_info *response,
 		       const struct challenge_info *challenge);
 
+bool repl_peer_dead(struct repl *r, uint32_t id);
+
+/* repl_tx.c: sending */
+/* Queue our flow f to be advertised (once, however often it changes). */
+void tx_mark_dirty(struct repl *r, struct flow *f, enum wire_rec op);
+/* Flush what is dirty, then a heartbeat (role, term, flows, digest). */
+void tx_heartbeat(struct repl *r);
+
+/* repl_dump.c: kernel dumps */
+void dump_entry(struct repl *r, const struct ct *ct);
+/* Synchronous: `sweep_local` drops our flows the kernel no longer has. */
+int dump_and_diff(struct repl *r, bool sweep_local);
+void dump_poll(struct repl *r);
+/* NEW events back on after a quiet commit (retried by dump_poll). */
+void dump_resume_new_events(struct repl *r);
+
+/* repl_own.c: ownership changes */
+/* A new flow of ours, claimed at our term. */
+void own_claim_new(struct repl *r, struct flow *f);
+/* Local traffic made us take a peer's (or nobody's) flow. */
+void own_adopt(struct repl *r, struct flow *f);
+void own_startup_poll(struct repl *r);
+
 void repl_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e);
 void repl_reread(struct repl *r, struct flow *f);
 /* Advertise our flow again (a peer made an older claim on it). */
