@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "daemon/control_proto.h"
-#include "daemon/log.h"
+#include "util/log.h"
 
 #define CLIENT_TIMEOUT 5.0
 

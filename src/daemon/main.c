@@ -23,7 +23,7 @@
 #include "cluster/transport.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
-#include "daemon/log.h"
+#include "util/log.h"
 #include "kernel/ctnl.h"
 #include "sync/repl.h"
 #include "sync/seal.h"

@@ -17,7 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "sync/repl_int.h"
 
 static void be32put(uint8_t *p, uint32_t v)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "sync/repl_int.h"
 
 struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "sync/repl_int.h"
 
 /* Timeout refresh.  Traffic extends a flow's timeout in the kernel without

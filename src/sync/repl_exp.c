@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "sync/repl_int.h"
 
 #define EXP_WAIT_MS 10000       /* for a missing master, at most */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "sync/repl_int.h"
 
 /* A flow becomes ours: a new one at our term, one taken over at a claim

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "sync/repl_int.h"
 
 #define BULK_MIN_INTERVAL_MS 500        /* between two bulks of ours to one node */

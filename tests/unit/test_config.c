@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
-#include "daemon/log.h"
+#include "util/log.h"
 
 static char path[64];
 static char keypath[64], keypath2[64];
