@@ -788,6 +788,35 @@ int codec_get_claim(const struct rec *r, uint32_t *gen)
 	return walk(r, claim_attr, gen);
 }
 
+int codec_put_for(struct wbuf *w, uint32_t node)
+{
+	struct rbuild b;
+
+	rb_begin(&b, w, REC_FOR, 0);
+	rb_u32(&b, FOR_NODE, node);
+	if (rb_end(&b) < 0)
+		return -ENOSPC;
+	w->nrec--;
+	return 0;
+}
+
+static int for_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
+{
+	if (type != FOR_NODE)
+		return 0;
+	NEED(4);
+	*(uint32_t *)arg = rd32(v);
+	return 1;
+}
+
+int codec_get_for(const struct rec *r, uint32_t *node)
+{
+	*node = 0;
+	if (walk(r, for_attr, node) < 0 || *node == 0)
+		return -EINVAL;
+	return 0;
+}
+
 static int bulk_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
 {
 	struct bulk_info *b = arg;
@@ -992,6 +1021,8 @@ int codec_check_rec(const struct rec *r)
 		return codec_get_heartbeat(r, &u.hb);
 	case REC_CLAIM:
 		return codec_get_claim(r, &u.gen);
+	case REC_FOR:
+		return codec_get_for(r, &u.gen);
 	case REC_NACK:
 	case REC_SKIP:
 		return codec_get_nack(r, &u.n);

@@ -92,6 +92,10 @@ int codec_get_flow(const struct rec *r, struct ct *ct);
 int codec_next_packed(const struct rec *r, size_t *off, struct ct *ct);
 int codec_get_heartbeat(const struct rec *r, struct hb_info *hb);
 int codec_get_claim(const struct rec *r, uint32_t *gen);
+/* REC_FOR (wire.h): not counted in w->nrec, so a frame of nothing else is
+ * still empty. */
+int codec_put_for(struct wbuf *w, uint32_t node);
+int codec_get_for(const struct rec *r, uint32_t *node);
 int codec_get_bulk(const struct rec *r, struct bulk_info *b);
 int codec_get_nack(const struct rec *r, struct nack_info *n);
 int codec_get_exp(const struct rec *r, struct exp *e);

@@ -490,6 +490,7 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 	struct rec rec;
 	struct ct ct;
 	uint32_t claim = 0;             /* wire.h, "Claims" */
+	uint32_t for_node;
 
 	if (codec_frame_open(buf, len, &h, &c) < 0)
 		return;
@@ -516,6 +517,10 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 			break;
 		case REC_CLAIM:
 			codec_get_claim(&rec, &claim);
+			break;
+		case REC_FOR:                   /* a bulk to one node (wire.h) */
+			if (codec_get_for(&rec, &for_node) == 0 && for_node != r->cfg.node_id)
+				return;
 			break;
 		case REC_HEARTBEAT:
 			apply_heartbeat(r, p, &rec);
@@ -756,7 +761,8 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
 		recv_reset(p);
 		/* A peer we knew restarted: its sequence began again at 1, and
 		 * any frame we missed of the new epoch is in its ring.  One we
-		 * never knew sends us a bulk when it hears us: start here. */
+		 * never knew sends us all its flows when we ask (below): start
+		 * here. */
 		if (p->known)
 			p->next_seq = 1;
 		else
@@ -764,7 +770,12 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
 		p->known = true;
 		p->epoch = h.epoch;
 		p->bulk_done = false;
-		repl_want_bulk(r, p->id);       /* it has none of our flows yet */
+		/* Its flows, please: asked in our data sequence, which it takes
+		 * once it trusts our epoch, and it asks us the same way.  (A bulk
+		 * sent the moment we trusted its epoch could reach it before it
+		 * trusted ours, be dropped, and lie before the sequence number it
+		 * then starts from: it was never repaired.) */
+		ask_resync(r, p, "new epoch");
 	}
 	if (replayed(p, h.pn)) {
 		r->st.rx_replay++;

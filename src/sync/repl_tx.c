@@ -14,6 +14,14 @@
 
 /* ---- sending ------------------------------------------------------------ */
 
+/* A new frame in r->w; one of a bulk to one node says so first. */
+static void frame_begin(struct repl *r)
+{
+	codec_frame_start(&r->w, r->buf, r->cfg.frame_size);
+	if (r->tx_only)
+		codec_put_for(&r->w, r->tx_only->id);
+}
+
 static void frame_send(struct repl *r, bool unseq)
 {
 	if (!unseq && r->w.nrec == 0)
@@ -41,7 +49,7 @@ static void frame_send(struct repl *r, bool unseq)
 	r->st.tx_frames++;
 	r->st.tx_records += r->w.nrec;
 	r->st.tx_bytes += len;
-	codec_frame_start(&r->w, r->buf, r->cfg.frame_size);
+	frame_begin(r);
 }
 
 void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n,
@@ -228,6 +236,7 @@ static void send_bulk(struct repl *r)
 	flush_dirty(r);                 /* what is dirty goes to everyone first */
 	uint32_t first = r->seq + 1;
 	r->tx_only = only;
+	frame_begin(r);                 /* (empty: flush_dirty sent what it held) */
 	repl_emit_bulk(r, REC_BULK_BEGIN, &bi);
 	table_foreach(r->t, bulk_one, &b);
 	exp_bulk(r);                    /* after every master */
@@ -235,6 +244,7 @@ static void send_bulk(struct repl *r)
 	repl_emit_bulk(r, REC_BULK_END, &bi);
 	frame_send(r, false);
 	r->tx_only = NULL;
+	frame_begin(r);
 	if (only)
 		skip_others(r, only, first, r->seq);
 	r->st.tx_bulks++;

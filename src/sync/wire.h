@@ -71,7 +71,11 @@
  * the sender's, NA_RANGE the frames) that those sequence numbers carry
  * nothing for it: it counts them as received.  A NACK for such frames from
  * another node is answered with a REC_SKIP, not with the frames; the node
- * they were for ignores a SKIP naming it.
+ * they were for ignores a SKIP naming it.  Each such frame begins with a
+ * REC_FOR (FOR_NODE: that node): where the transport delivers it to every
+ * node anyway (a multicast group), the others take its sequence number and
+ * skip its records.  Not mandatory: a node that does not know it applies
+ * the bulk, as before targeted bulks existed.
  *
  * The owner of a flow record is the sender of its frame (DESIGN.md,
  * "Ownership"): an upsert from node P says "P owns this flow, here is its
@@ -114,8 +118,9 @@ enum wire_rec {
 	REC_DELETES4    = 14,           /* packed deletes of plain IPv4 flows */
 	REC_CLAIM       = 15,           /* the claim generation of the upserts after it */
 	REC_SKIP        = 16,           /* frames of mine that were for another node */
+	REC_FOR         = 17,           /* the rest of this frame is for one node alone */
 };
-#define REC_LAST REC_SKIP
+#define REC_LAST REC_FOR
 #define REC_F_MANDATORY 0x01
 #define ATTR_MANDATORY  0x80
 
@@ -201,6 +206,9 @@ enum {
  */
 enum {
 	CLA_GEN = 1,            /* u32 */
+};
+enum {
+	FOR_NODE = 1,           /* u32 */
 };
 /* NACK attributes: which sender, which epoch, and the missing frames */
 enum {

@@ -58,6 +58,7 @@ struct node {
 struct pkt {
 	int from, to;
 	uint64_t at;                    /* delivery time */
+	uint64_t order;                 /* sent before those of higher order */
 	size_t len;
 	uint8_t data[1500];
 };
@@ -69,11 +70,13 @@ static struct {
 	unsigned qn;
 	uint64_t now;
 	unsigned drop_next;             /* drop this many of the next frames */
+	uint64_t sent;                  /* frames queued so far (their order) */
 	unsigned dropped, duplicated;
 	/* link model, per frame: loss and duplication in percent, delay 0..max */
 	unsigned loss, dup, delay_max;
 	bool down;                      /* cut: nothing passes */
 	bool cut[NODES_MAX][NODES_MAX]; /* [from][to]: nothing passes that way */
+	bool group;                     /* as a multicast group: send_to reaches all */
 	uint64_t rng;
 } net;
 
@@ -249,6 +252,7 @@ static void enqueue(int from, int to, const void *buf, size_t len)
 		k->from = from;
 		k->to = to;
 		k->at = net.now + (net.delay_max ? rnd() % (net.delay_max + 1) : 0);
+		k->order = net.sent++;
 		k->len = len;
 		memcpy(k->data, buf, len);
 	}
@@ -263,9 +267,13 @@ static int op_send(void *arg, const void *buf, size_t len)
 	return 0;
 }
 
+static int op_send(void *arg, const void *buf, size_t len);
+
 static int op_send_to(void *arg, const struct sockaddr_storage *to, const void *buf, size_t len)
 {
 	struct node *nd = arg;
+	if (net.group)
+		return op_send(arg, buf, len);
 	for (int i = 0; i < NODES; i++)
 		if (net.n[i].r && memcmp(&net.n[i].addr, to, sizeof(struct sockaddr_in)) == 0)
 			enqueue(nd->idx, i, buf, len);
@@ -340,7 +348,9 @@ static void stop(int idx)
 	net.n[idx].r = NULL;
 }
 
-/* Deliver what is due, in delivery-time order; flush what that caused. */
+/* Deliver what is due, in delivery-time order (frames due at the same time
+ * in the order they were sent, as a link without reordering would); flush
+ * what that caused. */
 static void deliver(void)
 {
 	for (int round = 0; round < 100; round++) {
@@ -349,7 +359,9 @@ static void deliver(void)
 				repl_flush(net.n[i].r);
 		unsigned best = net.qn;
 		for (unsigned i = 0; i < net.qn; i++)
-			if (net.q[i].at <= net.now && (best == net.qn || net.q[i].at < net.q[best].at))
+			if (net.q[i].at <= net.now &&
+			    (best == net.qn || net.q[i].at < net.q[best].at ||
+			     (net.q[i].at == net.q[best].at && net.q[i].order < net.q[best].order)))
 				best = i;
 		if (best == net.qn)
 			return;
@@ -947,9 +959,10 @@ static void test_dead_owner_claim_yields(void **state)
  * it alone: node 2 receives no bulk and injects nothing, and counts the
  * bulk's sequence numbers as received (a SKIP), also when that SKIP is
  * lost and it NACKs them. */
-static void restart_third(bool lose_skip)
+static void restart_third(bool lose_skip, bool group)
 {
 	net.nnodes = 3;
+	net.group = group;
 	start(0, true, true);
 	start(1, false, true);
 	start(2, false, true);
@@ -987,12 +1000,19 @@ static void restart_third(bool lose_skip)
 
 static void test_restart_bulks_to_it_alone(void **state)
 {
-	restart_third(false);
+	restart_third(false, false);
 }
 
 static void test_restart_bulk_skip_lost(void **state)
 {
-	restart_third(true);
+	restart_third(true, false);
+}
+
+/* With a multicast group every node receives the bulk's frames: the
+ * others take their sequence numbers and skip their records (REC_FOR). */
+static void test_restart_bulk_group(void **state)
+{
+	restart_third(false, true);
 }
 
 /* A frame is taken whole or not at all: a bad attribute in its second
@@ -1374,6 +1394,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dead_owner_claim_yields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_bulks_to_it_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_bulk_skip_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_bulk_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frame_validated_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_and_epochs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_links, setup, teardown),
