@@ -42,15 +42,10 @@ static int op_inject_exp(void *arg, enum ctnl_op op, const struct exp *e) { retu
 static int op_get(void *arg, const struct ct *key, struct ct *out) { return -ENOENT; }
 static uint64_t op_now(void *arg) { return now; }
 
-static int op_send(void *arg, const void *buf, size_t len)
+static int op_send(void *arg, uint32_t node, const void *buf, size_t len)
 {
-	enqueue(1 - *(int *)arg, buf, len);
+	enqueue(1 - *(int *)arg, buf, len);     /* the only peer, whatever node says */
 	return 0;
-}
-
-static int op_send_to(void *arg, const struct sockaddr_storage *to, const void *buf, size_t len)
-{
-	return op_send(arg, buf, len);
 }
 
 static void set_addr(struct sockaddr_storage *ss, uint32_t id)
@@ -78,7 +73,7 @@ static struct repl *engine(uint32_t id, uint32_t peer, const struct sockaddr_sto
 		.arg = &idx_of[id - 1],
 		.inject = op_inject, .inject_flush = op_flush, .dump = op_dump,
 		.dump_start = op_dump, .inject_exp = op_inject_exp, .exp_dump = op_dump,
-		.get = op_get, .send = op_send, .send_to = op_send_to, .now_ms = op_now,
+		.get = op_get, .send = op_send, .now_ms = op_now,
 	};
 	return repl_new(&cfg, &ops);
 }
@@ -89,7 +84,7 @@ static void deliver(struct harness *h)
 		struct pkt p = q[0];
 		memmove(q, q + 1, --qn * sizeof(q[0]));
 		struct repl *to = p.to ? h->b : h->a;
-		repl_receive(to, p.data, p.len, p.to ? &h->addr_a : &h->addr_b);
+		repl_receive(to, p.data, p.len, p.to ? 1 : 2);
 		free(p.data);
 		repl_flush(h->a);
 		repl_flush(h->b);

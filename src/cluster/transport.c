@@ -16,6 +16,8 @@ struct transport {
 	struct transport_config cfg;
 	size_t mtu;
 	struct transport_stats st;
+	transport_member_cb on_member;  /* (UDP has no membership to report) */
+	void *member_arg;
 };
 
 static socklen_t sa_len(const struct sockaddr_storage *ss)
@@ -196,45 +198,65 @@ static int send_one(struct transport *t, const void *buf, size_t len,
 	return -errno;
 }
 
-int transport_send(struct transport *t, const void *buf, size_t len)
+/* The peer's address with the port we all listen on. */
+static struct sockaddr_storage peer_dst(const struct transport *t, const struct sockaddr_storage *a)
 {
-	int err = 0;
+	struct sockaddr_storage dst = *a;
+
+	if (dst.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&dst)->sin6_port = ((const struct sockaddr_in6 *)&t->cfg.local)->sin6_port;
+	else
+		((struct sockaddr_in *)&dst)->sin_port = ((const struct sockaddr_in *)&t->cfg.local)->sin_port;
+	return dst;
+}
+
+int transport_send(struct transport *t, uint32_t node, const void *buf, size_t len)
+{
+	int err = node == TRANSPORT_ALL ? 0 : -ENOENT;
 
 	if (t->cfg.type == TRANSPORT_MULTICAST)
 		return send_one(t, buf, len, &t->cfg.group);
 	for (unsigned i = 0; i < t->cfg.npeers; i++) {
-		int e = send_one(t, buf, len, &t->cfg.peers[i]);
+		if (node != TRANSPORT_ALL && t->cfg.peers[i].id != node)
+			continue;
+		struct sockaddr_storage dst = peer_dst(t, &t->cfg.peers[i].addr);
+		int e = send_one(t, buf, len, &dst);
+		if (node != TRANSPORT_ALL)
+			return e;
 		if (e)
 			err = e;
 	}
 	return err;
 }
 
-int transport_send_to(struct transport *t, const struct sockaddr_storage *to,
-		      const void *buf, size_t len)
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-	if (t->cfg.type == TRANSPORT_MULTICAST)
-		return send_one(t, buf, len, &t->cfg.group);
-	struct sockaddr_storage dst = *to;
-	/* peers listen on the configured port */
-	if (dst.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&dst)->sin6_port = ((struct sockaddr_in6 *)&t->cfg.local)->sin6_port;
-	else
-		((struct sockaddr_in *)&dst)->sin_port = ((struct sockaddr_in *)&t->cfg.local)->sin_port;
-	return send_one(t, buf, len, &dst);
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
 }
 
-ssize_t transport_recv(struct transport *t, void *buf, size_t cap,
-		       struct sockaddr_storage *from)
+ssize_t transport_recv(struct transport *t, void *buf, size_t cap, uint32_t *from,
+		       struct sockaddr_storage *src)
 {
-	socklen_t fl = sizeof(*from);
+	socklen_t fl = sizeof(*src);
+
+	*from = 0;
+	memset(src, 0, sizeof(*src));
 	ssize_t r = recvfrom(t->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC,
-			     (struct sockaddr *)from, &fl);
+			     (struct sockaddr *)src, &fl);
 	if (r < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			t->st.rx_errors++;
 		return -errno;
 	}
+	for (unsigned i = 0; i < t->cfg.npeers; i++)
+		if (same_host(src, &t->cfg.peers[i].addr))
+			*from = t->cfg.peers[i].id;
 	if ((size_t)r > cap) {          /* truncated: not one of ours */
 		t->st.rx_errors++;
 		return -EMSGSIZE;
@@ -242,4 +264,10 @@ ssize_t transport_recv(struct transport *t, void *buf, size_t cap,
 	t->st.rx_frames++;
 	t->st.rx_bytes += (size_t)r;
 	return r;
+}
+
+void transport_on_member(struct transport *t, transport_member_cb fn, void *arg)
+{
+	t->on_member = fn;
+	t->member_arg = arg;
 }

@@ -1,28 +1,39 @@
 /*
- * transport.h — datagrams between cluster nodes over UDP: unicast to every
- * configured peer, or one IPv4/IPv6 multicast group, on a named interface.
- * Knows nothing of conntrack or of the frame format: it moves opaque
- * datagrams and counts them.
+ * transport.h — datagrams between cluster nodes, addressed by node id.
+ * Today over UDP: unicast to each configured peer, or one IPv4/IPv6
+ * multicast group, on a named interface; corosync CPG is the next type
+ * behind the same calls.  Knows nothing of conntrack or of the frame
+ * format: it moves opaque datagrams, says which node each came from (by
+ * its source, as configured), and counts them.  A type that knows the
+ * membership (CPG) reports nodes joining and leaving through the member
+ * callback; UDP has no membership of its own and never calls it.
  */
 #ifndef CTSYNC_CLUSTER_TRANSPORT_H
 #define CTSYNC_CLUSTER_TRANSPORT_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
 #define TRANSPORT_MAX_PEERS 32
+#define TRANSPORT_ALL 0u        /* transport_send: every peer */
 
 enum transport_type { TRANSPORT_UDP, TRANSPORT_MULTICAST };
+
+struct transport_peer {
+	uint32_t id;
+	struct sockaddr_storage addr;   /* its address on the sync interface */
+};
 
 struct transport_config {
 	enum transport_type type;
 	char ifname[IF_NAMESIZE];
 	struct sockaddr_storage local;          /* our address and port */
 	struct sockaddr_storage group;          /* multicast group and port */
-	struct sockaddr_storage peers[TRANSPORT_MAX_PEERS];     /* unicast */
+	struct transport_peer peers[TRANSPORT_MAX_PEERS];
 	unsigned npeers;
 	int rcvbuf, sndbuf;
 };
@@ -37,15 +48,18 @@ struct transport;
 int transport_open(struct transport **out, const struct transport_config *cfg);
 void transport_close(struct transport *t);
 int transport_fd(const struct transport *t);
-/* Send one datagram to every peer (or the group). 0 or -errno. */
-int transport_send(struct transport *t, const void *buf, size_t len);
-/* Send one datagram to one peer (with multicast: to the group, where the
- * peer listens).  0 or -errno. */
-int transport_send_to(struct transport *t, const struct sockaddr_storage *to,
-		      const void *buf, size_t len);
-/* Receive one datagram; -EAGAIN when none is queued. */
-ssize_t transport_recv(struct transport *t, void *buf, size_t cap,
-		       struct sockaddr_storage *from);
+/* Send one datagram to node `node`, or to every peer (TRANSPORT_ALL).  With
+ * multicast both go to the group, where every peer listens.  0 or -errno
+ * (-ENOENT: no such peer). */
+int transport_send(struct transport *t, uint32_t node, const void *buf, size_t len);
+/* Receive one datagram; -EAGAIN when none is queued.  *from is the node
+ * whose configured address sent it (0: none of them), *src the address
+ * itself (for logs). */
+ssize_t transport_recv(struct transport *t, void *buf, size_t cap, uint32_t *from,
+		       struct sockaddr_storage *src);
+/* Nodes joining (up) and leaving, where the type knows its membership. */
+typedef void (*transport_member_cb)(void *arg, uint32_t node, bool up);
+void transport_on_member(struct transport *t, transport_member_cb fn, void *arg);
 /* Largest datagram that fits the interface MTU without fragmenting. */
 size_t transport_mtu(const struct transport *t);
 const struct transport_stats *transport_stats(const struct transport *t);

@@ -294,7 +294,8 @@ static void load_peers(struct ctx *c, const config_setting_t *list, struct confi
 		}
 		cfg->repl.peer_id[cfg->repl.npeers] = id;
 		cfg->repl.peer_addr[cfg->repl.npeers] = ss;
-		cfg->transport.peers[cfg->transport.npeers++] = ss;
+		cfg->transport.peers[cfg->transport.npeers].id = id;
+		cfg->transport.peers[cfg->transport.npeers++].addr = ss;
 		cfg->repl.npeers++;
 	}
 }

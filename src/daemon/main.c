@@ -25,6 +25,7 @@
 #include "daemon/control.h"
 #include "util/log.h"
 #include "kernel/ctnl.h"
+#include "sync/link.h"
 #include "sync/repl.h"
 #include "sync/seal.h"
 #include "sync/wire.h"
@@ -43,9 +44,9 @@ struct daemon {
 	struct ev_loop *loop;
 	struct config cfg;
 	struct ctnl *nl;
-	struct transport *tr;
+	struct link *link;              /* the transport and the seal */
 	struct repl *repl;
-	struct seal *seal;
+	struct seal *seal;              /* the link's */
 	struct control *ctl, *ro_ctl, *http;
 	const char *config_path;
 	const char *pidfile;
@@ -55,8 +56,6 @@ struct daemon {
 	ev_timer hold_w;
 	ev_timer nl_pause_w, tr_pause_w;        /* coalescing: see COALESCE_S */
 	ev_signal sigint_w, sigterm_w, sighup_w;
-	uint8_t rxbuf[WIRE_MAX_FRAME + 1];
-	uint8_t txbuf[WIRE_MAX_FRAME + SEAL_TAG_LEN];
 };
 
 static void notify(const char *msg);
@@ -169,27 +168,19 @@ static bool op_is_local(void *arg, int family, const union ct_addr *a)
 	return found;
 }
 
-/* Every frame leaves sealed (a copy: the ring keeps the plain frame). */
-static ssize_t seal_copy(struct daemon *d, const void *buf, size_t len)
-{
-	if (len > WIRE_MAX_FRAME)
-		return -EMSGSIZE;
-	memcpy(d->txbuf, buf, len);
-	return seal_frame(d->seal, d->txbuf, len, sizeof(d->txbuf));
-}
-
-static int op_send(void *arg, const void *buf, size_t len)
+static int op_send(void *arg, uint32_t node, const void *buf, size_t len)
 {
 	struct daemon *d = arg;
-	ssize_t n = seal_copy(d, buf, len);
-	return n < 0 ? (int)n : transport_send(d->tr, d->txbuf, (size_t)n);
+	return link_send(d->link, node, buf, len);
 }
 
-static int op_send_to(void *arg, const struct sockaddr_storage *to, const void *buf, size_t len)
+/* Membership from a transport that knows it (CPG); d->repl exists before
+ * the loop reads the transport. */
+static void on_member(void *arg, uint32_t node, bool up)
 {
 	struct daemon *d = arg;
-	ssize_t n = seal_copy(d, buf, len);
-	return n < 0 ? (int)n : transport_send_to(d->tr, to, d->txbuf, (size_t)n);
+	if (d->repl)
+		repl_member(d->repl, node, up);
 }
 
 static void on_kernel_event(void *arg, enum ctnl_event ev, const struct ct *ct, bool own)
@@ -257,51 +248,18 @@ static void dump_readable(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-static void log_rejected(const struct sockaddr_storage *from, const uint8_t *buf, size_t len,
-			 ssize_t why)
+static void on_frame(void *arg, const uint8_t *frame, size_t len, uint32_t from)
 {
-	static const char *const reason[] = {
-		[SEAL_E_SHORT] = "truncated", [SEAL_E_UNSEALED] = "not sealed",
-		[SEAL_E_UNKNOWN_KEY] = "unknown key id", [SEAL_E_UNKNOWN_NODE] = "no key for its node",
-		[SEAL_E_BAD_TAG] = "authentication failed",
-	};
-	char ab[INET6_ADDRSTRLEN] = "?";
-	const void *a = from->ss_family == AF_INET6 ?
-			(const void *)&((const struct sockaddr_in6 *)from)->sin6_addr :
-			(const void *)&((const struct sockaddr_in *)from)->sin_addr;
-	inet_ntop(from->ss_family, a, ab, sizeof(ab));
-	unsigned node = len >= WIRE_HDR_LEN ? (unsigned)buf[8] << 24 | (unsigned)buf[9] << 16 |
-						(unsigned)buf[10] << 8 | buf[11] : 0;
-	log_limited(LOG_LVL_WARN, "dropped a frame from %s claiming node %u, key %u: %s", ab, node,
-		    len > WIRE_OFF_KEY ? buf[WIRE_OFF_KEY] : 0,
-		    -why > 0 && -why <= SEAL_E_BAD_TAG ? reason[-why] : "?");
+	struct daemon *d = arg;
+	repl_receive(d->repl, frame, len, from);
 }
 
 static void tr_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct daemon *d = w->data;
-	struct sockaddr_storage from;
 
-	for (int i = 0; i < 1024; i++) {
-		ssize_t n = transport_recv(d->tr, d->rxbuf, sizeof(d->rxbuf) - 1, &from);
-		if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR) {
-			if (i < FRAME_COALESCE)
-				pause_watcher(loop, w, &d->tr_pause_w);
-			return;
-		}
-		if (n < 0) {
-			if (n == -EMSGSIZE)
-				repl_receive(d->repl, d->rxbuf, 0, &from);      /* counted as malformed */
-			continue;
-		}
-		/* seal_open leaves the header alone: the log reads node and key from it */
-		ssize_t plain = seal_open(d->seal, d->rxbuf, (size_t)n);
-		if (plain < 0) {
-			log_rejected(&from, d->rxbuf, (size_t)n, plain);
-			continue;
-		}
-		repl_receive(d->repl, d->rxbuf, (size_t)plain, &from);
-	}
+	if (link_read(d->link, 1024, on_frame, d) < FRAME_COALESCE)
+		pause_watcher(loop, w, &d->tr_pause_w);
 }
 
 static void heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
@@ -563,16 +521,23 @@ static int run(struct daemon *d, bool foreground)
 		log_err("ctnetlink: %s (need CAP_NET_ADMIN and nf_conntrack_netlink)", strerror(-err));
 		return 1;
 	}
-	if ((err = transport_open(&d->tr, &cfg->transport)) < 0) {
+	struct transport *tr;
+	if ((err = transport_open(&tr, &cfg->transport)) < 0) {
 		log_err("transport on %s: %s", cfg->transport.ifname, strerror(-err));
 		return 1;
 	}
+	if (!(d->link = link_new(tr))) {
+		transport_close(tr);
+		log_err("out of memory");
+		return 1;
+	}
+	transport_on_member(tr, on_member, d);
 	/* room for the tag: a sealed frame still fits the MTU */
-	cfg->repl.frame_size = transport_mtu(d->tr) - SEAL_TAG_LEN;
+	cfg->repl.frame_size = link_frame_max(d->link);
 	char msg[1024];
-	d->seal = seal_new();
-	if (!d->seal || apply_keys(d, cfg, msg, sizeof(msg)) < 0) {
-		log_err("security: %s", d->seal ? msg : "out of memory");
+	d->seal = link_seal(d->link);
+	if (apply_keys(d, cfg, msg, sizeof(msg)) < 0) {
+		log_err("security: %s", msg);
 		return 1;
 	}
 	if (seal_insecure(d->seal))
@@ -592,7 +557,6 @@ static int run(struct daemon *d, bool foreground)
 		.exp_dump = op_exp_dump,
 		.get = op_get,
 		.send = op_send,
-		.send_to = op_send_to,
 		.is_local = op_is_local,
 		.now_ms = now_ms,
 	};
@@ -605,7 +569,7 @@ static int run(struct daemon *d, bool foreground)
 		return 1;
 
 	d->loop = ev_default_loop(EVFLAG_AUTO);
-	struct control_ctx cc = { d->repl, d->nl, d->tr, d->seal, reload, d };
+	struct control_ctx cc = { d->repl, d->nl, link_transport(d->link), d->seal, reload, d };
 	if ((err = control_open(&d->ctl, d->loop, cfg->socket_path, cfg->control_gid, false,
 				&cc)) < 0) {
 		log_err("control socket %s: %s", cfg->socket_path, strerror(-err));
@@ -627,7 +591,7 @@ static int run(struct daemon *d, bool foreground)
 		return 1;
 	}
 	ev_io_init(&d->nl_w, nl_readable, ctnl_event_fd(d->nl), EV_READ);
-	ev_io_init(&d->tr_w, tr_readable, transport_fd(d->tr), EV_READ);
+	ev_io_init(&d->tr_w, tr_readable, link_fd(d->link), EV_READ);
 	ev_io_init(&d->dump_w, dump_readable, ctnl_dump_fd(d->nl), EV_READ);
 	ev_timer_init(&d->hb_w, heartbeat, 0, cfg->repl.heartbeat_ms / 1000.0);
 	ev_timer_init(&d->poll_w, poll_timer, 0.01, 0.01);
@@ -759,8 +723,7 @@ int main(int argc, char **argv)
 	control_close(d->ro_ctl);
 	control_close(d->http);
 	repl_free(d->repl);
-	seal_free(d->seal);
-	transport_close(d->tr);
+	link_free(d->link);
 	ctnl_close(d->nl);
 	free(d);
 	return rc;

@@ -30,19 +30,6 @@ static void be32put(uint8_t *p, uint32_t v)
 
 static bool answer_challenge(struct repl *r, struct peer *p, const struct rec *rec, bool defer);
 
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	if (a->ss_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-			      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
-	return false;
-}
-
 /* ---- epochs: challenge, response, replay ------------------------------------ */
 
 /* The cookie we expect back for (peer, epoch): HMAC-SHA256 under our own
@@ -411,7 +398,7 @@ static void apply_nack(struct repl *r, struct peer *p, const struct rec *rec)
 			/* the same frame, sealed afresh: a packet number is never reused */
 			memcpy(r->rtx, f, len);
 			codec_frame_set_pn(r->rtx, r->pn++);
-			r->ops.send_to(r->ops.arg, &p->addr, r->rtx, len);
+			r->ops.send(r->ops.arg, p->id, r->rtx, len);
 			p->c.retransmitted++;
 			r->st.tx_retransmits++;
 		}
@@ -678,8 +665,7 @@ bool recv_in_sync(struct repl *r, const struct peer *p)
 
 /* ---- the entry point -------------------------------------------------------------- */
 
-void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
-		  const struct sockaddr_storage *from)
+void repl_receive(struct repl *r, const uint8_t *buf, size_t len, uint32_t from)
 {
 	struct frame_hdr h;
 	struct cursor c;
@@ -701,15 +687,14 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
 		log_limited(LOG_LVL_WARN, "dropped a frame from unknown node %u", h.node);
 		return;
 	}
-	if (from && !same_addr(from, &p->addr)) {
-		char ab[INET6_ADDRSTRLEN] = "?";
-		const void *a = from->ss_family == AF_INET6 ?
-				(const void *)&((const struct sockaddr_in6 *)from)->sin6_addr :
-				(const void *)&((const struct sockaddr_in *)from)->sin_addr;
-		inet_ntop(from->ss_family, a, ab, sizeof(ab));
+	if (from != h.node) {
 		r->st.rx_bad_source++;
-		log_limited(LOG_LVL_WARN, "dropped a frame claiming node %u from %s, "
-			    "not its configured address", h.node, ab);
+		if (from)
+			log_limited(LOG_LVL_WARN, "dropped a frame claiming node %u that came "
+				    "from node %u", h.node, from);
+		else
+			log_limited(LOG_LVL_WARN, "dropped a frame claiming node %u that came "
+				    "from no configured node", h.node);
 		return;
 	}
 	/* Decode every record before acting on any, and before the frame may

@@ -363,6 +363,23 @@ void repl_tick(struct repl *r)
 	tx_heartbeat(r);
 }
 
+void repl_member(struct repl *r, uint32_t node, bool up)
+{
+	struct peer *p = repl_peer(r, node);
+
+	if (!p)
+		return;
+	if (up) {
+		log_info("peer %u joined the membership", node);
+		tx_heartbeat(r);        /* it learns our epoch, role and term now */
+		return;
+	}
+	if (p->alive)
+		log_warnx("peer %u left the membership: dead", node);
+	p->alive = false;
+	policy_member_down(&r->pol, node);
+}
+
 int repl_resync(struct repl *r)
 {
 	r->st.resyncs++;

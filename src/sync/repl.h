@@ -45,13 +45,15 @@ struct repl_net {
 	unsigned plen;
 };
 
+#define REPL_ALL 0u             /* ops.send: to every peer */
+
 struct repl_config {
 	uint32_t node_id;
 	bool primary;
 	bool inject_immediate;
 	unsigned npeers;
 	uint32_t peer_id[REPL_MAX_PEERS];
-	struct sockaddr_storage peer_addr[REPL_MAX_PEERS];
+	struct sockaddr_storage peer_addr[REPL_MAX_PEERS];      /* for status only */
 	size_t frame_size;              /* bytes per datagram */
 	uint32_t heartbeat_ms;
 	uint32_t dead_after;            /* missed heartbeats */
@@ -84,9 +86,9 @@ struct repl_ops {
 	 * does; ctnl_inject_thread) */
 	int (*inject_thread)(void *arg, bool on);
 	int (*get)(void *arg, const struct ct *key, struct ct *out);    /* one entry, now */
-	int (*send)(void *arg, const void *buf, size_t len);            /* to every peer */
-	int (*send_to)(void *arg, const struct sockaddr_storage *to,    /* to one peer */
-		       const void *buf, size_t len);
+	/* A frame to one node, or to every peer (REPL_ALL); the seal layer
+	 * and the transport lie behind it (link.h). */
+	int (*send)(void *arg, uint32_t node, const void *buf, size_t len);
 	uint64_t (*now_ms)(void *arg);
 	/* Is this one of the host's own addresses?  (Optional.) */
 	bool (*is_local)(void *arg, int family, const union ct_addr *a);
@@ -172,9 +174,15 @@ void repl_dump_done(struct repl *r);
 /* It broke off (a read error): a full one is tried again. */
 void repl_dump_failed(struct repl *r);
 
-/* From the network. */
-void repl_receive(struct repl *r, const uint8_t *buf, size_t len,
-		  const struct sockaddr_storage *from);
+/* From the network: an authenticated frame, and the node the transport
+ * says it came from (0: none it knows), which must be the one the frame
+ * names. */
+void repl_receive(struct repl *r, const uint8_t *buf, size_t len, uint32_t from);
+/* From a transport that knows the membership (corosync CPG): a node joined
+ * or left.  One that left is dead at once, its flows adoptable; one that
+ * joined is sent a heartbeat now.  UDP transports never call it: liveness
+ * is the heartbeats'. */
+void repl_member(struct repl *r, uint32_t node, bool up);
 
 /* Send what is dirty and flush queued injections. */
 void repl_flush(struct repl *r);

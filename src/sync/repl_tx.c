@@ -40,8 +40,7 @@ static void frame_send(struct repl *r, bool unseq)
 		ring_put(r->sent, r->seq, r->buf, len);
 	}
 	const struct peer *only = unseq ? NULL : r->tx_only;
-	if ((only ? r->ops.send_to(r->ops.arg, &only->addr, r->buf, len)
-		  : r->ops.send(r->ops.arg, r->buf, len)) < 0)
+	if (r->ops.send(r->ops.arg, only ? only->id : REPL_ALL, r->buf, len) < 0)
 		r->st.tx_errors++;
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
 		if (!only || &r->peer[i] == only)
@@ -69,7 +68,7 @@ void repl_send_control(struct repl *r, const struct peer *p, const struct nack_i
 		return;
 	h.pn = r->pn++;
 	size_t len = codec_frame_finish(&w, &h);
-	r->ops.send_to(r->ops.arg, &p->addr, buf, len);
+	r->ops.send(r->ops.arg, p->id, buf, len);
 	((struct peer *)p)->c.tx_frames++;
 	r->st.tx_frames++;
 	r->st.tx_bytes += len;

@@ -76,7 +76,7 @@ static struct {
 	unsigned loss, dup, delay_max;
 	bool down;                      /* cut: nothing passes */
 	bool cut[NODES_MAX][NODES_MAX]; /* [from][to]: nothing passes that way */
-	bool group;                     /* as a multicast group: send_to reaches all */
+	bool group;                     /* as a multicast group: a frame to one reaches all */
 	uint64_t rng;
 } net;
 
@@ -258,25 +258,13 @@ static void enqueue(int from, int to, const void *buf, size_t len)
 	}
 }
 
-static int op_send(void *arg, const void *buf, size_t len)
+static int op_send(void *arg, uint32_t node, const void *buf, size_t len)
 {
 	struct node *nd = arg;
 	for (int to = 0; to < NODES; to++)
-		if (to != nd->idx && net.n[to].r)
+		if (to != nd->idx && net.n[to].r &&
+		    (node == REPL_ALL || net.group || net.n[to].id == node))
 			enqueue(nd->idx, to, buf, len);
-	return 0;
-}
-
-static int op_send(void *arg, const void *buf, size_t len);
-
-static int op_send_to(void *arg, const struct sockaddr_storage *to, const void *buf, size_t len)
-{
-	struct node *nd = arg;
-	if (net.group)
-		return op_send(arg, buf, len);
-	for (int i = 0; i < NODES; i++)
-		if (net.n[i].r && memcmp(&net.n[i].addr, to, sizeof(struct sockaddr_in)) == 0)
-			enqueue(nd->idx, i, buf, len);
 	return 0;
 }
 
@@ -288,7 +276,7 @@ static uint64_t op_now(void *arg)
 static const struct repl_ops ops_tpl = {
 	.inject = op_inject, .inject_flush = op_inject_flush, .dump = op_dump,
 	.dump_start = op_dump_start, .events_new = op_events_new,
-	.inject_thread = op_inject_thread, .send = op_send, .send_to = op_send_to, .now_ms = op_now,
+	.inject_thread = op_inject_thread, .send = op_send, .now_ms = op_now,
 };
 
 static size_t ring_bytes;       /* 0: the default of these tests */
@@ -368,7 +356,7 @@ static void deliver(void)
 		struct pkt k = net.q[best];
 		net.q[best] = net.q[--net.qn];
 		if (net.n[k.to].r)
-			repl_receive(net.n[k.to].r, k.data, k.len, &net.n[k.from].addr);
+			repl_receive(net.n[k.to].r, k.data, k.len, net.n[k.from].id);
 		round = 0;
 	}
 }
@@ -794,8 +782,6 @@ static void test_hostile_frames(void **state)
 	memcpy(valid, net.q[0].data, vlen);
 	deliver();
 	srandom(7);
-	struct sockaddr_storage stranger;
-	set_addr(&stranger, 99);
 	for (int i = 0; i < 20000; i++) {
 		uint8_t buf[1500];
 		size_t len;
@@ -809,7 +795,7 @@ static void test_hostile_frames(void **state)
 			for (int k = 0; k < 3; k++)
 				buf[WIRE_HDR_LEN + (size_t)random() % (vlen - WIRE_HDR_LEN)] = (uint8_t)random();
 		}
-		repl_receive(net.n[1].r, buf, len, i % 3 ? &net.n[0].addr : &stranger);
+		repl_receive(net.n[1].r, buf, len, i % 3 ? net.n[0].id : (uint32_t)(i % 2 ? 0 : 99));
 		repl_flush(net.n[1].r);
 	}
 	const struct repl_stats *s = repl_stats(net.n[1].r);
@@ -832,7 +818,7 @@ static void test_hostile_frames(void **state)
 	ext[WIRE_OFF_LEN] = (uint8_t)((elen - WIRE_HDR_LEN) >> 8);
 	ext[WIRE_OFF_LEN + 1] = (uint8_t)(elen - WIRE_HDR_LEN);
 	uint64_t malformed = s->rx_malformed;
-	repl_receive(net.n[1].r, ext, elen, &net.n[0].addr);
+	repl_receive(net.n[1].r, ext, elen, net.n[0].id);
 	assert_int_equal(s->rx_malformed, malformed + 1);
 	assert_true(kfind(&net.n[1].k, &m) < 0);
 	/* honest traffic still flows */
@@ -1015,6 +1001,42 @@ static void test_restart_bulk_group(void **state)
 	restart_third(false, true);
 }
 
+/* A transport that knows the membership (CPG) says node 1 left: it is dead
+ * at once, without waiting for its heartbeats to stop, and its flow is
+ * adopted by traffic here.  A frame the transport attributes to another
+ * node than the one it names is refused. */
+static void test_membership_and_source(void **state)
+{
+	start(0, true, true);
+	start(1, false, true);
+	run(300);
+	struct ct c = flow(990);
+	kernel_new(0, &c);
+	run(200);
+	assert_true(peer_of(1, 1).alive);
+	/* node 1's next frame, but handed over as if node 3 had sent it */
+	struct ct d = flow(991);
+	kernel_new(0, &d);
+	repl_flush(net.n[0].r);
+	assert_int_equal(net.qn, 1);
+	uint64_t bad = repl_stats(net.n[1].r)->rx_bad_source;
+	repl_receive(net.n[1].r, net.q[0].data, net.q[0].len, 3);
+	repl_receive(net.n[1].r, net.q[0].data, net.q[0].len, 0);
+	assert_int_equal(repl_stats(net.n[1].r)->rx_bad_source, bad + 2);
+	assert_true(kfind(&net.n[1].k, &d) < 0);
+	deliver();
+	assert_true(kfind(&net.n[1].k, &d) >= 0);
+	/* node 1 leaves the membership: dead now, 20 ms later */
+	repl_member(net.n[1].r, 1, false);
+	assert_false(peer_of(1, 1).alive);
+	repl_kernel_event(net.n[1].r, CTNL_EV_UPDATE, &c, false);
+	assert_int_equal(owner_of(1, &c), 2);
+	assert_int_equal(repl_stats(net.n[1].r)->adopted, 1);
+	/* it is heard again: alive */
+	run(200);
+	assert_true(peer_of(1, 1).alive);
+}
+
 /* A frame is taken whole or not at all: a bad attribute in its second
  * record keeps its first from being applied, and does not move the
  * sender's sequence (the honest frame of that number is taken after it). */
@@ -1043,7 +1065,7 @@ static void test_frame_validated_whole(void **state)
 	bad[rec2 + 6] = 5;                                      /* ... of family 5 */
 	uint64_t malformed = repl_stats(net.n[1].r)->rx_malformed;
 	uint64_t upserts = repl_stats(net.n[1].r)->rx_upserts;
-	repl_receive(net.n[1].r, bad, len, &net.n[0].addr);
+	repl_receive(net.n[1].r, bad, len, net.n[0].id);
 	repl_flush(net.n[1].r);
 	assert_int_equal(repl_stats(net.n[1].r)->rx_malformed, malformed + 1);
 	assert_int_equal(repl_stats(net.n[1].r)->rx_upserts, upserts);
@@ -1079,7 +1101,7 @@ static void test_replay_and_epochs(void **state)
 	const struct repl_stats *s = repl_stats(net.n[1].r);
 
 	/* 1. the same datagram again: a replay */
-	repl_receive(net.n[1].r, old, olen, &net.n[0].addr);
+	repl_receive(net.n[1].r, old, olen, net.n[0].id);
 	assert_int_equal(s->rx_replay, 1);
 	assert_int_equal(peer_of(1, 1).c.rx_replay, 1);
 
@@ -1092,7 +1114,7 @@ static void test_replay_and_epochs(void **state)
 	assert_true(peer_of(1, 1).epoch != epoch1);
 	assert_true(in_sync(1));
 	/* ... and the frame of A's first life is now of a past epoch */
-	repl_receive(net.n[1].r, old, olen, &net.n[0].addr);
+	repl_receive(net.n[1].r, old, olen, net.n[0].id);
 	assert_int_equal(s->rx_old_epoch, 1);
 	assert_int_equal(s->rx_replay, 1);
 
@@ -1100,7 +1122,7 @@ static void test_replay_and_epochs(void **state)
 	uint64_t challenges = s->tx_challenges, unconfirmed = s->rx_unconfirmed;
 	uint32_t epoch2 = peer_of(1, 1).epoch;
 	old[WIRE_OFF_EPOCH] ^= 0x5a;
-	repl_receive(net.n[1].r, old, olen, &net.n[0].addr);
+	repl_receive(net.n[1].r, old, olen, net.n[0].id);
 	assert_int_equal(s->rx_unconfirmed, unconfirmed + 1);
 	assert_int_equal(s->tx_challenges, challenges + 1);
 	run(300);
@@ -1116,7 +1138,7 @@ static void test_replay_and_epochs(void **state)
 	s = repl_stats(net.n[1].r);
 	assert_int_equal(peer_of(1, 1).epoch, epoch2);
 	old[WIRE_OFF_EPOCH] ^= 0x5a;            /* back to A's first life */
-	repl_receive(net.n[1].r, old, olen, &net.n[0].addr);
+	repl_receive(net.n[1].r, old, olen, net.n[0].id);
 	run(300);
 	assert_int_equal(peer_of(1, 1).epoch, epoch2);
 	assert_true(s->rx_unconfirmed >= 1);
@@ -1395,6 +1417,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_bulks_to_it_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_bulk_skip_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_bulk_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_membership_and_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frame_validated_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_and_epochs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_links, setup, teardown),
