@@ -111,6 +111,21 @@ int main(void)
 	codec_put_bulk(&w, REC_RESYNC_REQ, &bi);
 	len = codec_frame_finish(&w, &h);
 	put("fuzz_frame", "bulk", 1, buf, len);
+	/* claims (packed and attribute upserts after a REC_CLAIM), and a frame
+	 * of a bulk for another node (REC_FOR) */
+	h.seq = 5; h.pn = 5;
+	codec_frame_start(&w, buf, sizeof(buf));
+	codec_put_claimed(&w, &pa, 3);
+	codec_put_claimed(&w, &b, 3);
+	codec_put_claimed(&w, &pb, 7);
+	len = codec_frame_finish(&w, &h);
+	put("fuzz_frame", "claims", 1, buf, len);
+	codec_frame_start(&w, buf, sizeof(buf));
+	codec_put_for(&w, 3);
+	codec_put_bulk(&w, REC_BULK_BEGIN, &bi);
+	codec_put_flow(&w, REC_FLOW_UPSERT, &a);
+	len = codec_frame_finish(&w, &h);
+	put("fuzz_frame", "bulk-for-another", 1, buf, len);
 	/* out of order: seq 9 (a gap to NACK) */
 	h.seq = 9; h.pn = 5;
 	codec_frame_start(&w, buf, sizeof(buf));
@@ -125,8 +140,12 @@ int main(void)
 	struct challenge_info ch = { .target = 1, .epoch = 1 };
 	memset(ch.cookie, 0xab, sizeof(ch.cookie));
 	codec_frame_start(&w, buf, sizeof(buf));
+	hb.term = 4;
 	codec_put_heartbeat(&w, &hb);
 	codec_put_nack(&w, &n);
+	n.target = 3;
+	codec_put_ranges(&w, REC_SKIP, &n);
+	n.target = 1;
 	codec_put_challenge(&w, REC_CHALLENGE, &ch);
 	codec_put_challenge(&w, REC_RESPONSE, &ch);
 	len = codec_frame_finish(&w, &u);

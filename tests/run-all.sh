@@ -49,6 +49,7 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "event socket overruns, 100k flows"   INJECT=immediate  bash $C/overrun.sh
 	cluster "UDP timeout refresh and expiry"      INJECT=immediate  bash $C/refresh.sh
 	cluster "sync link cut for 10 s"              INJECT=immediate  bash $C/cut.sh
+	cluster "two primaries at once"               INJECT=immediate  bash $C/two-primaries.sh
 	cluster "FTP passive after failover, immediate" INJECT=immediate bash $C/ftp.sh
 	cluster "FTP passive after failover, on-promote" INJECT=on-promote bash $C/ftp.sh
 	cluster "FTP active (PORT, seqadj), immediate" MODE=port INJECT=immediate bash $C/ftp.sh

@@ -425,13 +425,11 @@ static void apply_skip(struct repl *r, struct peer *p, const struct rec *rec)
 		return;
 	r->st.rx_skipped_ranges++;
 	for (unsigned i = 0; i < n.nranges; i++) {
-		for (uint32_t s = n.range[i].first; (int32_t)(n.range[i].last - s) >= 0; s++) {
-			if ((int32_t)(s - p->next_seq) < 0)
-				continue;
-			if (s - p->next_seq >= REORDER_CAP)
-				break;
+		/* from next_seq at the earliest, within the reorder window */
+		uint32_t s = (int32_t)(n.range[i].first - p->next_seq) < 0 ? p->next_seq
+									 : n.range[i].first;
+		for (; (int32_t)(n.range[i].last - s) >= 0 && s - p->next_seq < REORDER_CAP; s++)
 			reorder_put(p->held, p->next_seq, s, nothing, sizeof(nothing));
-		}
 	}
 	drain(r, p);
 }

@@ -98,7 +98,7 @@ struct repl {
 	const struct peer *tx_only;     /* sequenced frames go to this peer alone */
 	/* recent bulks sent to one node: a NACK of theirs from another node
 	 * is answered with a SKIP (wire.h) */
-	struct { uint32_t first, last, node; } targeted[TARGETED_BULKS];
+	struct targeted { uint32_t first, last, node; } targeted[TARGETED_BULKS];
 	unsigned ntargeted;
 
 	bool loading;                   /* the initial dump is being read */

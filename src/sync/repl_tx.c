@@ -216,7 +216,7 @@ static void skip_others(struct repl *r, const struct peer *only, uint32_t first,
 
 	n.range[0].first = first;
 	n.range[0].last = last;
-	r->targeted[r->ntargeted++ % TARGETED_BULKS] = (typeof(r->targeted[0])){ first, last, only->id };
+	r->targeted[r->ntargeted++ % TARGETED_BULKS] = (struct targeted){ first, last, only->id };
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
 		if (&r->peer[i] != only)
 			repl_send_control(r, &r->peer[i], NULL, &n, NULL, NULL);
