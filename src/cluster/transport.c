@@ -1,4 +1,5 @@
-/* transport.c — UDP unicast and multicast datagrams (transport.h). */
+/* transport.c — the transport calls (transport.h), and UDP unicast and
+ * multicast behind them; corosync CPG is in transport_cpg.c. */
 #include "cluster/transport.h"
 
 #include <errno.h>
@@ -6,19 +7,43 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
-struct transport {
-	int fd;         /* receives; in unicast mode also sends */
-	int tx;         /* multicast: sends, bound to our own address so that
-			 * peers see the source they expect (for an IPv6
-			 * link-scope group the kernel would pick fe80::) */
-	struct transport_config cfg;
-	size_t mtu;
-	struct transport_stats st;
-	transport_member_cb on_member;  /* (UDP has no membership to report) */
-	void *member_arg;
-};
+#include "cluster/transport_int.h"
+
+uint64_t transport_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* CPG: corosync's nodelist gives the ring addresses (ours and the peers')
+ * and, where none are configured, the peers themselves. */
+static int peers_from_corosync(struct transport *t)
+{
+	bool configured = t->cfg.npeers > 0;
+	uint32_t ids[TRANSPORT_MAX_PEERS + 1];
+	struct sockaddr_storage rings[TRANSPORT_MAX_PEERS + 1];
+	int n = cpgt_nodes(ids, rings, TRANSPORT_MAX_PEERS + 1);
+
+	if (n < 0)
+		return configured ? 0 : n;
+	for (int i = 0; i < n; i++) {
+		if (ids[i] == t->cfg.local_node) {
+			t->cfg.local = rings[i];
+		} else if (configured) {
+			for (unsigned k = 0; k < t->cfg.npeers; k++)
+				if (t->cfg.peers[k].id == ids[i])
+					t->cfg.peers[k].addr = rings[i];
+		} else if (t->cfg.npeers < TRANSPORT_MAX_PEERS) {
+			t->cfg.peers[t->cfg.npeers].id = ids[i];
+			t->cfg.peers[t->cfg.npeers++].addr = rings[i];
+		}
+	}
+	return 0;
+}
 
 static socklen_t sa_len(const struct sockaddr_storage *ss)
 {
@@ -93,6 +118,12 @@ int transport_open(struct transport **out, const struct transport_config *cfg)
 		return -ENOMEM;
 	t->cfg = *cfg;
 	t->fd = t->tx = -1;
+	if (cfg->type == TRANSPORT_CPG) {
+		if ((err = cpgt_open(t)) < 0 || (err = peers_from_corosync(t)) < 0)
+			goto fail;
+		*out = t;
+		return 0;
+	}
 	int family = cfg->local.ss_family;
 	unsigned ifindex = cfg->ifname[0] ? if_nametoindex(cfg->ifname) : 0;
 	if (cfg->ifname[0] && !ifindex) {
@@ -157,6 +188,7 @@ void transport_close(struct transport *t)
 {
 	if (!t)
 		return;
+	cpgt_close(t);
 	if (t->tx >= 0 && t->tx != t->fd)
 		close(t->tx);
 	if (t->fd >= 0)
@@ -166,7 +198,26 @@ void transport_close(struct transport *t)
 
 int transport_fd(const struct transport *t)
 {
-	return t->fd;
+	return t->cfg.type == TRANSPORT_CPG ? cpgt_fd(t) : t->fd;
+}
+
+void transport_poll(struct transport *t)
+{
+	if (t->cfg.type == TRANSPORT_CPG)
+		cpgt_poll(t);
+}
+
+unsigned transport_peers(const struct transport *t, struct transport_peer *out, unsigned max)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < t->cfg.npeers && n < max; i++)
+		out[n++] = t->cfg.peers[i];
+	return n;
+}
+
+const struct sockaddr_storage *transport_local(const struct transport *t)
+{
+	return &t->cfg.local;
 }
 
 size_t transport_mtu(const struct transport *t)
@@ -214,6 +265,8 @@ int transport_send(struct transport *t, uint32_t node, const void *buf, size_t l
 {
 	int err = node == TRANSPORT_ALL ? 0 : -ENOENT;
 
+	if (t->cfg.type == TRANSPORT_CPG)
+		return cpgt_send(t, buf, len);  /* the group; the frame says for whom */
 	if (t->cfg.type == TRANSPORT_MULTICAST)
 		return send_one(t, buf, len, &t->cfg.group);
 	for (unsigned i = 0; i < t->cfg.npeers; i++) {
@@ -247,6 +300,8 @@ ssize_t transport_recv(struct transport *t, void *buf, size_t cap, uint32_t *fro
 
 	*from = 0;
 	memset(src, 0, sizeof(*src));
+	if (t->cfg.type == TRANSPORT_CPG)
+		return cpgt_recv(t, buf, cap, from);
 	ssize_t r = recvfrom(t->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC,
 			     (struct sockaddr *)src, &fl);
 	if (r < 0) {

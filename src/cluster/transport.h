@@ -12,6 +12,7 @@
 #define CTSYNC_CLUSTER_TRANSPORT_H
 
 #include <net/if.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,7 +22,10 @@
 #define TRANSPORT_MAX_PEERS 32
 #define TRANSPORT_ALL 0u        /* transport_send: every peer */
 
-enum transport_type { TRANSPORT_UDP, TRANSPORT_MULTICAST };
+#define TRANSPORT_GROUP_MAX 128 /* a CPG group name, NUL included */
+#define TRANSPORT_MAX_DATAGRAM 65507
+
+enum transport_type { TRANSPORT_UDP, TRANSPORT_MULTICAST, TRANSPORT_CPG };
 
 struct transport_peer {
 	uint32_t id;
@@ -34,20 +38,34 @@ struct transport_config {
 	struct sockaddr_storage local;          /* our address and port */
 	struct sockaddr_storage group;          /* multicast group and port */
 	struct transport_peer peers[TRANSPORT_MAX_PEERS];
-	unsigned npeers;
-	int rcvbuf, sndbuf;
+	unsigned npeers;                /* CPG: 0 takes corosync's nodelist */
+	int rcvbuf, sndbuf;             /* CPG: sndbuf bounds the back-pressure queue */
+	char cpg_group[TRANSPORT_GROUP_MAX];
+	uint32_t local_node;            /* CPG: must be corosync's node id here */
 };
 
 struct transport_stats {
 	uint64_t tx_frames, tx_bytes, tx_errors;
 	uint64_t rx_frames, rx_bytes, rx_errors;
+	uint64_t tx_retries, tx_queued, tx_dropped;     /* CPG back-pressure */
 };
 
 struct transport;
 
 int transport_open(struct transport **out, const struct transport_config *cfg);
 void transport_close(struct transport *t);
+/* The descriptor to wait on; -1 while a CPG transport has lost corosync
+ * (it changes when it reconnects: ask again after transport_poll). */
 int transport_fd(const struct transport *t);
+/* Every ~10 ms: sends what back-pressure queued, reconnects (CPG). */
+void transport_poll(struct transport *t);
+/* The peers (all but this node), as configured or, for CPG without
+ * configured peers, from corosync's nodelist with their ring 0 addresses
+ * (family 0 where unknown); how many. */
+unsigned transport_peers(const struct transport *t, struct transport_peer *out, unsigned max);
+/* This node's address on the sync network (CPG: its corosync ring 0
+ * address, if the nodelist gives one); family 0 if unknown. */
+const struct sockaddr_storage *transport_local(const struct transport *t);
 /* Send one datagram to node `node`, or to every peer (TRANSPORT_ALL).  With
  * multicast both go to the group, where every peer listens.  0 or -errno
  * (-ENOENT: no such peer). */

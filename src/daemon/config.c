@@ -243,8 +243,9 @@ static void load_sync(struct ctx *c, const config_t *cf, struct config *cfg)
 		       "'refresh_ms' must be 0 (off) or at least 500");
 }
 
+/* need_addr: UDP peers need their address; CPG ones are named by id only. */
 static void load_peers(struct ctx *c, const config_setting_t *list, struct config *cfg,
-		       int family, uint16_t port)
+		       int family, uint16_t port, bool need_addr)
 {
 	static const char *const keys[] = { "id", "address", NULL };
 
@@ -261,8 +262,9 @@ static void load_peers(struct ctx *c, const config_setting_t *list, struct confi
 		}
 		check_keys(c, p, "peer", keys);
 		uint32_t id = (uint32_t)get_int(c, p, "id", 0, 1, 4294967295LL, true);
-		const char *a = get_str(c, p, "address", NULL, true);
+		const char *a = get_str(c, p, "address", NULL, need_addr);
 		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof(ss));
 		if (a && !parse_ip(a, &ss, port)) {
 			err_at(c, config_setting_get_member(p, "address"),
 			       "bad address \"%s\"", a);
@@ -273,7 +275,7 @@ static void load_peers(struct ctx *c, const config_setting_t *list, struct confi
 			       "peer address \"%s\" is not of the local address's family", a);
 			continue;
 		}
-		if (!id || !a)
+		if (!id || (need_addr && !a))
 			continue;
 		if (id == cfg->repl.node_id) {
 			err_at(c, config_setting_get_member(p, "id"),
@@ -304,7 +306,7 @@ static void load_transport(struct ctx *c, const config_t *cf, struct config *cfg
 {
 	static const char *const keys[] = { "type", "interface", "address", "port", "peers",
 					    "group", "rcvbuf", "sndbuf", NULL };
-	static const char *const types[] = { "udp", "multicast", NULL };
+	static const char *const types[] = { "udp", "multicast", "cpg", NULL };
 	const config_setting_t *g = group(c, cf, "transport", true);
 
 	if (!g)
@@ -313,7 +315,32 @@ static void load_transport(struct ctx *c, const config_t *cf, struct config *cfg
 	struct transport_config *t = &cfg->transport;
 	if (!config_setting_get_member(g, "type"))
 		err_at(c, g, "missing key 'type'");
-	t->type = choose(c, g, "type", types, 0) == 1 ? TRANSPORT_MULTICAST : TRANSPORT_UDP;
+	int ty = choose(c, g, "type", types, 0);
+	t->type = ty == 2 ? TRANSPORT_CPG : ty == 1 ? TRANSPORT_MULTICAST : TRANSPORT_UDP;
+	bool cpg = t->type == TRANSPORT_CPG;
+	t->local_node = cfg->repl.node_id;
+	if (cpg) {
+		/* corosync carries the frames: no interface, address or port of
+		 * ours; the peers are corosync's nodelist unless listed */
+		static const char *const udp_only[] = { "interface", "address", "port", "rcvbuf", NULL };
+		for (int i = 0; udp_only[i]; i++)
+			if (config_setting_get_member(g, udp_only[i]))
+				err_at(c, config_setting_get_member(g, udp_only[i]),
+				       "'%s' is not for type = \"cpg\" (corosync's own "
+				       "configuration says where it talks)", udp_only[i]);
+		const char *name = get_str(c, g, "group", "ctsync", false);
+		if (name && (strlen(name) == 0 || strlen(name) >= TRANSPORT_GROUP_MAX))
+			err_at(c, config_setting_get_member(g, "group"),
+			       "bad CPG group name \"%s\" (1 to %d characters)", name,
+			       TRANSPORT_GROUP_MAX - 1);
+		else if (name)
+			snprintf(t->cpg_group, sizeof(t->cpg_group), "%s", name);
+		t->sndbuf = (int)get_int(c, g, "sndbuf", t->sndbuf, 65536, 1 << 30, false);
+		const config_setting_t *peers = config_setting_get_member(g, "peers");
+		if (peers)
+			load_peers(c, peers, cfg, 0, 0, false);
+		return;
+	}
 	const char *ifn = get_str(c, g, "interface", NULL, true);
 	if (ifn) {
 		if (strlen(ifn) == 0 || strlen(ifn) >= IF_NAMESIZE)
@@ -336,7 +363,7 @@ static void load_transport(struct ctx *c, const config_t *cf, struct config *cfg
 
 	const config_setting_t *peers = config_setting_get_member(g, "peers");
 	if (peers)
-		load_peers(c, peers, cfg, family, port);
+		load_peers(c, peers, cfg, family, port, true);
 	else
 		err_at(c, g, "missing key 'peers' (every other node: ( { id = N; address = \"...\"; } ))");
 

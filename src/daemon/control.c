@@ -78,7 +78,9 @@ static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t
 	const void *a = ss->ss_family == AF_INET6 ?
 			(const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr :
 			(const void *)&((const struct sockaddr_in *)ss)->sin_addr;
-	if (!inet_ntop(ss->ss_family, a, buf, (socklen_t)len))
+	if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)
+		snprintf(buf, len, "-");         /* a CPG peer: corosync knows where */
+	else if (!inet_ntop(ss->ss_family, a, buf, (socklen_t)len))
 		snprintf(buf, len, "?");
 	return buf;
 }

@@ -61,6 +61,43 @@ struct daemon {
 static void notify(const char *msg);
 static void notify_reload(bool begin);
 
+/* A host's address as a filter entry: flows to or from it are not synced. */
+static void ignore_host(struct config *cfg, const struct sockaddr_storage *ss)
+{
+	struct repl_net n = { .family = ss->ss_family };
+
+	if (ss->ss_family == AF_INET) {
+		n.addr.ip4 = ((const struct sockaddr_in *)ss)->sin_addr.s_addr;
+		n.plen = 32;
+	} else if (ss->ss_family == AF_INET6) {
+		memcpy(n.addr.ip6, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+		n.plen = 128;
+	} else {
+		return;
+	}
+	if (cfg->repl.nignore < REPL_MAX_IGNORE)
+		cfg->repl.ignore[cfg->repl.nignore++] = n;
+}
+
+/* CPG: the peers are corosync's nodelist unless configured, and corosync's
+ * own traffic between the ring addresses is never a flow to sync. */
+static void cpg_peers(struct config *cfg, struct transport *tr)
+{
+	struct transport_peer p[REPL_MAX_PEERS];
+	unsigned n = transport_peers(tr, p, REPL_MAX_PEERS);
+
+	if (!cfg->repl.npeers)
+		log_info("cpg: %u peers from corosync's nodelist", n);
+	for (unsigned i = 0; i < n; i++) {
+		cfg->repl.peer_id[i] = p[i].id;
+		cfg->repl.peer_addr[i] = p[i].addr;
+	}
+	cfg->repl.npeers = n;
+	for (unsigned i = 0; i < n; i++)
+		ignore_host(cfg, &p[i].addr);
+	ignore_host(cfg, transport_local(tr));
+}
+
 /* ---- glue: callbacks between the layers ------------------------------------ */
 
 static uint64_t now_ms(void *arg)
@@ -219,7 +256,8 @@ static void nl_resume(struct ev_loop *loop, ev_timer *t, int revents)
 static void tr_resume(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct daemon *d = t->data;
-	ev_io_start(loop, &d->tr_w);
+	if (d->tr_w.fd >= 0)
+		ev_io_start(loop, &d->tr_w);
 }
 
 static void nl_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -269,9 +307,30 @@ static void heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* NACK retries, gap time-outs, start-up: fine-grained, cheap when idle. */
+/* The link's descriptor may change (a CPG transport that reconnected to
+ * corosync) or vanish (lost it): the watcher follows. */
+static void follow_link_fd(struct daemon *d)
+{
+	int fd = link_fd(d->link);
+
+	if (fd == d->tr_w.fd)
+		return;
+	ev_io_stop(d->loop, &d->tr_w);
+	ev_timer_stop(d->loop, &d->tr_pause_w);
+	ev_io_set(&d->tr_w, fd, EV_READ);
+	if (fd >= 0)
+		ev_io_start(d->loop, &d->tr_w);
+}
+
 static void poll_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = w->data;
+	transport_poll(link_transport(d->link));
+	follow_link_fd(d);
+	/* a transport that dispatches from a queue (CPG) may hold more than its
+	 * descriptor says: read it now and then whatever the descriptor says */
+	if (ev_is_active(&d->tr_w))
+		link_read(d->link, 1024, on_frame, d);
 	repl_poll(d->repl);
 }
 
@@ -532,6 +591,9 @@ static int run(struct daemon *d, bool foreground)
 		return 1;
 	}
 	transport_on_member(tr, on_member, d);
+	cfg->repl.membership = cfg->transport.type == TRANSPORT_CPG;
+	if (cfg->transport.type == TRANSPORT_CPG)
+		cpg_peers(cfg, tr);
 	/* room for the tag: a sealed frame still fits the MTU */
 	cfg->repl.frame_size = link_frame_max(d->link);
 	char msg[1024];

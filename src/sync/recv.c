@@ -262,7 +262,7 @@ static void apply_refresh(struct repl *r, struct peer *p, const struct ct *ct)
 		f->pending = 1;
 }
 
-static void ask_resync(struct repl *r, struct peer *p, const char *why)
+void recv_ask_resync(struct repl *r, struct peer *p, const char *why)
 {
 	uint64_t t = repl_now(r);
 
@@ -309,7 +309,7 @@ static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *re
 	if (++p->mismatch >= 3) {
 		r->st.digest_mismatches++;
 		p->mismatch = 0;
-		ask_resync(r, p, "its digest differs from what we hold");
+		recv_ask_resync(r, p, "its digest differs from what we hold");
 	}
 }
 
@@ -341,7 +341,7 @@ static void apply_bulk(struct repl *r, struct peer *p, const struct rec *rec)
 	if (!p->bulk_clean) {
 		log_warnx("peer %u: bulk %u lost frames, not sweeping", p->id, b.id);
 		p->resync_asked_at = 0;
-		ask_resync(r, p, "its last bulk lost frames");
+		recv_ask_resync(r, p, "its last bulk lost frames");
 		return;
 	}
 	p->c.bulks_clean++;
@@ -571,7 +571,7 @@ static void give_up(struct repl *r, struct peer *p, uint32_t upto, const char *w
 		p->bulk_clean = false;
 	log_warnx("peer %u: %u frames lost (%s)", p->id, lost, why);
 	p->gap_since = 0;
-	ask_resync(r, p, "frames lost");
+	recv_ask_resync(r, p, "frames lost");
 	drain(r, p);
 }
 
@@ -758,7 +758,7 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len, uint32_t from)
 		 * sent the moment we trusted its epoch could reach it before it
 		 * trusted ours, be dropped, and lie before the sequence number it
 		 * then starts from: it was never repaired.) */
-		ask_resync(r, p, "new epoch");
+		recv_ask_resync(r, p, "new epoch");
 	}
 	if (replayed(p, h.pn)) {
 		r->st.rx_replay++;

@@ -350,7 +350,7 @@ void repl_tick(struct repl *r)
 	bool stalled = r->last_tick && t - r->last_tick > dead_ms / 2;
 
 	r->last_tick = t;
-	for (unsigned i = 0; i < r->cfg.npeers && !stalled; i++) {
+	for (unsigned i = 0; i < r->cfg.npeers && !stalled && !r->cfg.membership; i++) {
 		struct peer *p = &r->peer[i];
 		if (p->alive && t - p->last_heard > dead_ms) {
 			p->alive = false;
@@ -372,6 +372,12 @@ void repl_member(struct repl *r, uint32_t node, bool up)
 	if (up) {
 		log_info("peer %u joined the membership", node);
 		tx_heartbeat(r);        /* it learns our epoch, role and term now */
+		/* back after a partition (same epoch, frames missed beyond
+		 * what its ring holds, flows changed on both sides): a resync */
+		if (p->known) {
+			p->resync_asked_at = 0;
+			recv_ask_resync(r, p, "rejoined the membership");
+		}
 		return;
 	}
 	if (p->alive)

@@ -57,6 +57,11 @@ struct repl_config {
 	size_t frame_size;              /* bytes per datagram */
 	uint32_t heartbeat_ms;
 	uint32_t dead_after;            /* missed heartbeats */
+	/* The transport reports the membership (CPG): a peer is dead when it
+	 * leaves it, not when its heartbeats stop — corosync holds every
+	 * message back while it forms a new membership (a token time-out and
+	 * more), which heartbeat silence would take for every node dying. */
+	bool membership;
 	size_t resend_bytes;            /* ring of sent frames kept for NACKs */
 	uint32_t nack_ms;               /* NACK a gap again after this long */
 	uint32_t gap_timeout_ms;        /* give a gap up (and resync) after this */
@@ -180,7 +185,8 @@ void repl_dump_failed(struct repl *r);
 void repl_receive(struct repl *r, const uint8_t *buf, size_t len, uint32_t from);
 /* From a transport that knows the membership (corosync CPG): a node joined
  * or left.  One that left is dead at once, its flows adoptable; one that
- * joined is sent a heartbeat now.  UDP transports never call it: liveness
+ * joined is sent a heartbeat now, and asked for all its flows if it is back
+ * after a partition.  UDP transports never call it: liveness
  * is the heartbeats'. */
 void repl_member(struct repl *r, uint32_t node, bool up);
 

@@ -176,6 +176,8 @@ void exp_settle(struct repl *r, bool take);
 /* recv.c */
 void recv_poll(struct repl *r, struct peer *p);
 void recv_reset(struct peer *p);
+/* Ask p for all its flows (a RESYNC_REQ; at most every few seconds). */
+void recv_ask_resync(struct repl *r, struct peer *p, const char *why);
 bool recv_in_sync(struct repl *r, const struct peer *p);
 uint32_t recv_lag(const struct peer *p);
 

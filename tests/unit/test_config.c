@@ -141,6 +141,37 @@ static void test_defaults(void **state)
 	assert_int_equal(c.nice, -10);
 }
 
+/* corosync CPG: a group name (default "ctsync"), peers by id only or none
+ * at all (corosync's nodelist then), no interface or address of ours. */
+static void test_cpg(void **state)
+{
+	struct config c;
+	char errs[4096] = "";
+
+	assert_int_equal(load("node = { id = 3; };\n"
+			      "transport = { type = \"cpg\"; };\n"
+			      "security = { insecure = true; };\n", &c, errs, sizeof(errs)), 0);
+	assert_int_equal(c.transport.type, TRANSPORT_CPG);
+	assert_string_equal(c.transport.cpg_group, "ctsync");
+	assert_int_equal(c.transport.local_node, 3);
+	assert_int_equal(c.repl.npeers, 0);
+	assert_int_equal(load("node = { id = 3; };\n"
+			      "transport = { type = \"cpg\"; group = \"fw-west\"; sndbuf = 1048576;\n"
+			      "  peers = ( { id = 1; }, { id = 2; } ); };\n"
+			      "security = { insecure = true; };\n", &c, errs, sizeof(errs)), 0);
+	assert_string_equal(c.transport.cpg_group, "fw-west");
+	assert_int_equal(c.repl.npeers, 2);
+	assert_int_equal(c.transport.peers[1].id, 2);
+	assert_int_equal(c.transport.sndbuf, 1048576);
+	errs[0] = 0;
+	assert_int_equal(load("node = { id = 3; };\n"
+			      "transport = { type = \"cpg\"; group = \"\";\n"
+			      "  interface = \"sync0\"; };\n"
+			      "security = { insecure = true; };\n", &c, errs, sizeof(errs)), 2);
+	assert_non_null(strstr(errs, ":3: 'interface' is not for type = \"cpg\""));
+	assert_non_null(strstr(errs, ":2: bad CPG group name"));
+}
+
 /* Each case: the text, and the "LINE: " prefixes expected, in order. */
 static void test_errors(void **state)
 {
@@ -276,6 +307,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_cpg),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_example_conf),
 	};
