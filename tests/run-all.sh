@@ -50,6 +50,10 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "UDP timeout refresh and expiry"      INJECT=immediate  bash $C/refresh.sh
 	cluster "sync link cut for 10 s"              INJECT=immediate  bash $C/cut.sh
 	cluster "two primaries at once"               INJECT=immediate  bash $C/two-primaries.sh
+	cluster "3 nodes, UDP multicast"              NFW=3 TRANSPORT=multicast4 bash $C/nodes.sh
+	cluster "3 nodes, corosync CPG"               NFW=3 TRANSPORT=cpg        bash $C/nodes.sh
+	cluster "4 nodes, UDP multicast"              NFW=4 TRANSPORT=multicast4 bash $C/nodes.sh
+	cluster "4 nodes, corosync CPG"               NFW=4 TRANSPORT=cpg        bash $C/nodes.sh
 	cluster "FTP passive after failover, immediate" INJECT=immediate bash $C/ftp.sh
 	cluster "FTP passive after failover, on-promote" INJECT=on-promote bash $C/ftp.sh
 	cluster "FTP active (PORT, seqadj), immediate" MODE=port INJECT=immediate bash $C/ftp.sh

@@ -243,6 +243,22 @@ static void load_sync(struct ctx *c, const config_t *cf, struct config *cfg)
 		       "'refresh_ms' must be 0 (off) or at least 500");
 }
 
+void config_ignore_host(struct config *cfg, const struct sockaddr_storage *ss)
+{
+	struct repl_net n = { .family = ss->ss_family };
+
+	if (ss->ss_family == AF_INET) {
+		n.addr.ip4 = ((const struct sockaddr_in *)ss)->sin_addr.s_addr;
+		n.plen = 32;
+	} else if (ss->ss_family == AF_INET6) {
+		memcpy(n.addr.ip6, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+		n.plen = 128;
+	} else {
+		return;
+	}
+	add_ignore(cfg, &n);
+}
+
 /* need_addr: UDP peers need their address; CPG ones are named by id only. */
 static void load_peers(struct ctx *c, const config_setting_t *list, struct config *cfg,
 		       int family, uint16_t port, bool need_addr)
@@ -676,17 +692,12 @@ static int load(const char *path, const config_t *cfp, struct config *cfg, FILE 
 	load_metrics(&c, cfp, cfg);
 
 	/* Flows to or from our own sync address are the sync traffic itself. */
-	if (cfg->transport.local.ss_family) {
-		struct repl_net n = { .family = cfg->transport.local.ss_family };
-		if (n.family == AF_INET) {
-			n.addr.ip4 = ((struct sockaddr_in *)&cfg->transport.local)->sin_addr.s_addr;
-			n.plen = 32;
-		} else {
-			memcpy(n.addr.ip6, &((struct sockaddr_in6 *)&cfg->transport.local)->sin6_addr, 16);
-			n.plen = 128;
-		}
-		add_ignore(cfg, &n);
-	}
+	/* the cluster's own traffic between the sync addresses is no flow to
+	 * sync: ours, and every peer's (a peer's multicast or unicast frames
+	 * make entries in our kernel too) */
+	config_ignore_host(cfg, &cfg->transport.local);
+	for (unsigned i = 0; i < cfg->transport.npeers; i++)
+		config_ignore_host(cfg, &cfg->transport.peers[i].addr);
 	if (c.nerr)
 		config_wipe(cfg);
 	return c.nerr;

@@ -43,4 +43,8 @@ int config_parse(const char *text, const char *name, struct config *cfg, FILE *e
 /* Wipe the key material a loaded config holds. */
 void config_wipe(struct config *cfg);
 
+/* Flows to or from this host address are not synced (the cluster's own
+ * traffic between sync addresses). */
+void config_ignore_host(struct config *cfg, const struct sockaddr_storage *ss);
+
 #endif

@@ -61,24 +61,6 @@ struct daemon {
 static void notify(const char *msg);
 static void notify_reload(bool begin);
 
-/* A host's address as a filter entry: flows to or from it are not synced. */
-static void ignore_host(struct config *cfg, const struct sockaddr_storage *ss)
-{
-	struct repl_net n = { .family = ss->ss_family };
-
-	if (ss->ss_family == AF_INET) {
-		n.addr.ip4 = ((const struct sockaddr_in *)ss)->sin_addr.s_addr;
-		n.plen = 32;
-	} else if (ss->ss_family == AF_INET6) {
-		memcpy(n.addr.ip6, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-		n.plen = 128;
-	} else {
-		return;
-	}
-	if (cfg->repl.nignore < REPL_MAX_IGNORE)
-		cfg->repl.ignore[cfg->repl.nignore++] = n;
-}
-
 /* CPG: the peers are corosync's nodelist unless configured, and corosync's
  * own traffic between the ring addresses is never a flow to sync. */
 static void cpg_peers(struct config *cfg, struct transport *tr)
@@ -94,8 +76,8 @@ static void cpg_peers(struct config *cfg, struct transport *tr)
 	}
 	cfg->repl.npeers = n;
 	for (unsigned i = 0; i < n; i++)
-		ignore_host(cfg, &p[i].addr);
-	ignore_host(cfg, transport_local(tr));
+		config_ignore_host(cfg, &p[i].addr);
+	config_ignore_host(cfg, transport_local(tr));
 }
 
 /* ---- glue: callbacks between the layers ------------------------------------ */

@@ -13,6 +13,12 @@
 #   client traffic to the WAN VIP.  The bridges live in a namespace of their
 #   own ("sw"), so nothing but `ip netns add` touches the root namespace.
 #
+# NFW=3 or 4 adds fw3 (.4) and fw4 (.5) on the same bridges; with more than
+# two firewalls the sync link is a bridge too, fw N at 198.18.0.N.
+# TRANSPORT=cpg runs corosync in every firewall namespace (its own /run in a
+# mount namespace of its own, knet between the sync addresses) and ctsyncd
+# over CPG.
+#
 # Every namespace name starts with $P (unique per run); cleanup() removes them
 # and stops every process by the PID recorded when it was started.
 
@@ -23,6 +29,8 @@ P="cts$$x$RANDOM"
 T=$(mktemp -d /tmp/ctsync-test.XXXXXX)
 PIDS=()
 DAEMON_PID=()
+COROSYNC_PID=()
+COROSYNC_PID_ALL=()             # every corosync started, for its /dev/shm files
 NS_LIST=()
 FAILED=0
 : "${INJECT:=immediate}"
@@ -30,6 +38,8 @@ FAILED=0
 : "${VERBOSE:=0}"
 
 NS_SW=$P-sw; NS_CL=$P-client; NS_SV=$P-server; NS_FW1=$P-fw1; NS_FW2=$P-fw2
+: "${NFW:=2}"
+FWS=$(seq 1 "$NFW")
 
 say()  { printf '%s\n' "$*"; }
 info() { printf '  %s\n' "$*"; }
@@ -43,14 +53,15 @@ nsx()  { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 cleanup() {
 	local pid
-	for pid in "${PIDS[@]}" "${DAEMON_PID[@]}"; do
+	for pid in "${PIDS[@]}" "${DAEMON_PID[@]}" "${COROSYNC_PID[@]}"; do
 		[ -n "$pid" ] && kill "$pid" 2>/dev/null
 	done
 	sleep 0.2
-	for pid in "${PIDS[@]}" "${DAEMON_PID[@]}"; do
+	for pid in "${PIDS[@]}" "${DAEMON_PID[@]}" "${COROSYNC_PID[@]}"; do
 		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
 	done
 	wait 2>/dev/null
+	corosync_shm_cleanup
 	local ns left
 	for ns in "${NS_LIST[@]}"; do
 		# anything still running in a namespace we made is ours: report it
@@ -144,7 +155,7 @@ table inet filter {
 		type filter hook input priority 0; policy drop;
 		iif "lo" accept
 		ct state established,related accept
-		iifname "sync0" udp dport 3780 accept
+		iifname "sync0" udp dport { 3780, 5405 } accept
 		meta l4proto { icmp, ipv6-icmp } accept
 	}
 	chain forward {
@@ -175,7 +186,9 @@ fw_ruleset() {
 }
 
 topology() {
-	mkns "$NS_SW"; mkns "$NS_CL"; mkns "$NS_SV"; mkns "$NS_FW1"; mkns "$NS_FW2"
+	mkns "$NS_SW"; mkns "$NS_CL"; mkns "$NS_SV"
+	local i ns
+	for i in $FWS; do mkns "$P-fw$i"; done
 	nsx "$NS_SW" ip link add br-lan type bridge
 	nsx "$NS_SW" ip link add br-wan type bridge
 	nsx "$NS_SW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null
@@ -192,8 +205,7 @@ topology() {
 	nsx "$NS_CL" ip -6 route add default via 2001:db8:1::1
 	nsx "$NS_SV" ip addr add 203.0.113.10/24 dev eth0
 	nsx "$NS_SV" ip -6 addr add 2001:db8:2::10/64 dev eth0 nodad
-	local i ns
-	for i in 1 2; do
+	for i in $FWS; do
 		ns=$P-fw$i
 		fw_sysctls "$ns"
 		plug "$ns" lan0 br-lan
@@ -204,7 +216,11 @@ topology() {
 		nsx "$ns" ip -6 addr add 2001:db8:2::$((i + 1))/64 dev wan0 nodad
 		fw_ruleset "$ns"
 	done
-	if [ "${SYNC_BRIDGE:-0}" = 1 ]; then
+	if [ "$NFW" -gt 2 ]; then
+		nsx "$NS_SW" ip link add br-sync type bridge
+		nsx "$NS_SW" ip link set br-sync up
+		for i in $FWS; do plug "$P-fw$i" sync0 br-sync; done
+	elif [ "${SYNC_BRIDGE:-0}" = 1 ]; then
 		# the sync link as a segment others can reach: a bridge, and a
 		# third namespace on it ($NS_EVIL, 198.18.0.66) for attacks
 		NS_EVIL=$P-evil
@@ -218,12 +234,11 @@ topology() {
 	else
 		ip link add sync0 netns "$NS_FW1" type veth peer name sync0 netns "$NS_FW2"
 	fi
-	nsx "$NS_FW1" ip addr add 198.18.0.1/24 dev sync0
-	nsx "$NS_FW2" ip addr add 198.18.0.2/24 dev sync0
-	nsx "$NS_FW1" ip -6 addr add 2001:db8:ff::1/64 dev sync0 nodad
-	nsx "$NS_FW2" ip -6 addr add 2001:db8:ff::2/64 dev sync0 nodad
-	nsx "$NS_FW1" ip link set sync0 up
-	nsx "$NS_FW2" ip link set sync0 up
+	for i in $FWS; do
+		nsx "$P-fw$i" ip addr add 198.18.0.$i/24 dev sync0
+		nsx "$P-fw$i" ip -6 addr add 2001:db8:ff::$i/64 dev sync0 nodad
+		nsx "$P-fw$i" ip link set sync0 up
+	done
 	vip_add "$NS_FW1"
 }
 
@@ -276,29 +291,32 @@ revive() {
 # Every test's sync link is sealed, with one key per run (SECURITY_CONF
 # replaces the whole security group).
 write_config() {      # write_config ID ROLE -> path
-	local id=$1 role=$2 other=$((3 - $1))
+	local id=$1 role=$2
 	[ -s "$T/sync.key" ] || "$B/ctsyncctl" keygen > "$T/sync.key"
 	local security="security = { key_file = \"$T/sync.key\"; };"
 	# CONTROL_EXTRA: more keys for the control group, @ID@ standing for the id
 	local control_extra=${CONTROL_EXTRA:-}
 	control_extra=${control_extra//@ID@/$id}
 	[ -n "${SECURITY_CONF:-}" ] && security=$SECURITY_CONF
-	local f=$T/fw$id.conf type=udp me=198.18.0.$id peer=198.18.0.$other group=
+	local f=$T/fw$id.conf type=udp me=198.18.0.$id net=198.18.0. group= peers= j
 	case $TRANSPORT in
 	multicast4) type=multicast; group='group = "239.255.67.83";' ;;
 	multicast6) type=multicast; group='group = "ff02::6373";'
-		    me=2001:db8:ff::$id; peer=2001:db8:ff::$other ;;
+		    me=2001:db8:ff::$id; net=2001:db8:ff:: ;;
 	esac
+	for j in $FWS; do
+		[ "$j" = "$id" ] && continue
+		peers="$peers${peers:+, }{ id = $j; address = \"$net$j\"; }"
+	done
+	local tr="type = \"$type\"; interface = \"sync0\"; address = \"$me\"; port = 3780; $group
+	peers = ( $peers );"
+	# over CPG the peers and their addresses are corosync's nodelist
+	[ "$TRANSPORT" = cpg ] && tr='type = "cpg"; group = "ctsync";'
 	cat > "$f" <<EOF
 node = { id = $id; };
 sync = { role = "$role"; inject = "$INJECT"; heartbeat_ms = 100; dead_after = 5; ${SYNC_EXTRA:-} };
 transport = {
-	type = "$type";
-	interface = "sync0";
-	address = "$me";
-	port = 3780;
-	$group
-	peers = ( { id = $other; address = "$peer"; } );
+	$tr
 };
 filter = { ignore_addresses = [ "127.0.0.0/8", "::1/128" ]; };
 control = { socket = "$T/fw$id.sock"; $control_extra };
@@ -317,11 +335,15 @@ ctl() {               # ctl NS ARGS...
 	nsx "$ns" "$B/ctsyncctl" --socket "$T/fw$id.sock" "$@"
 }
 
-# start_daemon ID: ctsyncd on fw$ID (fw1 primary, fw2 backup), PID recorded
-# in DAEMON_PID[ID-1]
+# start_daemon ID [ROLE]: ctsyncd on fw$ID (by default fw1 primary, the
+# others backup), PID recorded in DAEMON_PID[ID-1]
 start_daemon() {
 	local id=$1 role=backup
 	[ "$id" = 1 ] && role=primary
+	[ -n "${2:-}" ] && role=$2
+	if [ "$TRANSPORT" = cpg ] && [ -z "${COROSYNC_PID[$((id - 1))]:-}" ]; then
+		start_corosync "$id" || return 1
+	fi
 	write_config "$id" "$role" >/dev/null
 	nsx "$P-fw$id" "$B/ctsyncd" --check --config "$T/fw$id.conf" >/dev/null ||
 		{ fail "config check fw$id"; return 1; }
@@ -339,19 +361,68 @@ kill_daemon() {
 }
 
 start_daemons() {
-	start_daemon 1 || return 1
-	start_daemon 2 || return 1
-	# both up and talking to each other (bounded)
-	local deadline=$((SECONDS + 10))
+	local i all
+	for i in $FWS; do start_daemon "$i" || return 1; done
+	# all up and talking to each other (bounded)
+	local deadline=$((SECONDS + 15))
 	while [ $SECONDS -lt $deadline ]; do
-		if ctl "$NS_FW1" status 2>/dev/null | grep -q '^in sync: *yes' &&
-		   ctl "$NS_FW2" status 2>/dev/null | grep -q '^in sync: *yes'; then
-			return 0
-		fi
+		all=1
+		for i in $FWS; do
+			ctl "$P-fw$i" status 2>/dev/null | grep -q '^in sync: *yes' || { all=0; break; }
+		done
+		[ "$all" = 1 ] && return 0
 		sleep 0.1
 	done
-	fail "daemons did not come up in sync within 10 s"
+	fail "daemons did not come up in sync within 15 s"
 	return 1
+}
+
+# corosync in fw$ID's network namespace, with /run, its state and its log
+# in a mount namespace of its own (two corosyncs on one host would share
+# their pid file); knet between the sync addresses, short timeouts so that
+# a lost node leaves the membership in about a second.  PID recorded.
+start_corosync() {
+	local id=$1 j d=$T/corosync$1
+	mkdir -p "$d/run" "$d/lib" "$d/log"
+	{
+		printf 'totem {\n\tversion: 2\n\tcluster_name: %s\n\ttransport: knet\n' "$P"
+		printf '\tcrypto_cipher: none\n\tcrypto_hash: none\n\ttoken: 400\n\tjoin: 50\n}\n'
+		printf 'logging {\n\tto_stderr: yes\n\tto_logfile: no\n\tto_syslog: no\n\ttimestamp: on\n\tblackbox: off\n}\n'
+		printf 'quorum {\n\tprovider: corosync_votequorum\n}\nnodelist {\n'
+		for j in $FWS; do
+			printf '\tnode {\n\t\tnodeid: %s\n\t\tname: fw%s\n\t\tring0_addr: 198.18.0.%s\n\t}\n' "$j" "$j" "$j"
+		done
+		printf '}\n'
+	} > "$d/corosync.conf"
+	ip netns exec "$P-fw$id" unshare -m --propagation private sh -c \
+		"mount -t tmpfs none /run && mount --bind $d/lib /var/lib/corosync &&
+		 mount --bind $d/log /var/log/corosync && exec corosync -f -c $d/corosync.conf" \
+		>>"$T/corosync-fw$id.log" 2>&1 &
+	COROSYNC_PID[$((id - 1))]=$!
+	COROSYNC_PID_ALL+=($!)
+	local deadline=$((SECONDS + 10))
+	while [ $SECONDS -lt $deadline ]; do
+		nsx "$P-fw$id" corosync-cfgtool -s >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	fail "corosync on fw$id did not come up"
+	return 1
+}
+
+kill_corosync() {     # kill_corosync ID [SIGNAL]
+	local i=$(($1 - 1))
+	kill -"${2:-TERM}" "${COROSYNC_PID[$i]}" 2>/dev/null
+	wait "${COROSYNC_PID[$i]}" 2>/dev/null
+	COROSYNC_PID[$i]=
+}
+
+# libqb leaves a killed corosync's (and its clients') shared memory in
+# /dev/shm, named by PID: remove those of the PIDs we started.
+corosync_shm_cleanup() {
+	local pid
+	for pid in "${COROSYNC_PID_ALL[@]}"; do
+		rm -rf /dev/shm/qb-"$pid"-* /dev/shm/qb-*-"$pid"-* /dev/shm/qb-corosync-"$pid"-* 2>/dev/null
+	done
 }
 
 # Stop the daemons with SIGTERM: each must exit 0, and its log must hold no
@@ -396,13 +467,13 @@ bg() {                # bg NS LOGNAME CMD...
 # Put the cluster back to "fw1 active, tables empty" between phases.
 reset_cluster() {
 	stop_daemons
-	vip_del "$NS_FW2"
-	revive "$NS_FW1"
-	revive "$NS_FW2"
-	vip_del "$NS_FW1"
+	local i
+	for i in $FWS; do
+		vip_del "$P-fw$i"
+		revive "$P-fw$i"
+	done
 	vip_add "$NS_FW1"
-	nsx "$NS_FW1" conntrack -F >/dev/null 2>&1
-	nsx "$NS_FW2" conntrack -F >/dev/null 2>&1
+	for i in $FWS; do nsx "$P-fw$i" conntrack -F >/dev/null 2>&1; done
 	nsx "$NS_CL" ip neigh flush dev eth0 2>/dev/null
 	nsx "$NS_SV" ip neigh flush dev eth0 2>/dev/null
 }

@@ -102,8 +102,8 @@ static void test_good(void **state)
 	assert_int_equal(c.repl.peer_id[1], 3);
 	assert_int_equal(c.transport.group.ss_family, AF_INET6);
 	assert_true(c.repl.proto[6] && c.repl.proto[17] && !c.repl.proto[1]);
-	/* two configured, plus our own sync address */
-	assert_int_equal(c.repl.nignore, 3);
+	/* two configured, plus our own sync address and the two peers' */
+	assert_int_equal(c.repl.nignore, 5);
 	assert_int_equal(c.repl.ignore[0].plen, 24);
 	assert_int_equal(c.repl.ignore[1].plen, 128);
 	assert_string_equal(c.socket_path, "/run/x.sock");
