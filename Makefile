@@ -60,7 +60,7 @@ $(BUILD)/ctsync-ctload: bench/ctload.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libmnl)
 
-UNIT_TESTS = test_codec test_table test_buffers test_ctnl test_config test_repl test_seal
+UNIT_TESTS = test_policy test_codec test_table test_buffers test_ctnl test_config test_repl test_seal
 UNIT_BINS  = $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 
 $(BUILD)/tests/%: tests/unit/%.c $(call obj,$(CORE_SRC))

@@ -76,19 +76,10 @@ preflight
 command -v conntrackd >/dev/null || { say "missing conntrackd: make deps"; exit 1; }
 
 # -- the global conntrack limits, raised for the run, restored at exit
-MAX0=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
-HASH0=$(cat /sys/module/nf_conntrack/parameters/hashsize)
-restore_limits() {
-	echo "$HASH0" > /sys/module/nf_conntrack/parameters/hashsize 2>/dev/null
-	echo "$MAX0" > /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null
-}
-trap 'restore_limits; cleanup' EXIT
-need=$(( 2 * FLOWS + 2 * LOSS_FLOWS + 100000 ))
-[ "$need" -gt "$MAX0" ] && echo "$need" > /proc/sys/net/netfilter/nf_conntrack_max
 # one hash table for every namespace: sized for both firewalls' tables, as a
 # host holding that many flows would be (chains of 1-2, not 4)
-hash=$(( need > HASH0 ? need : HASH0 ))
-[ "$hash" -gt "$HASH0" ] && echo "$hash" > /sys/module/nf_conntrack/parameters/hashsize
+. "$TOP/bench/limits.sh"
+raise_limits $(( 2 * FLOWS + 2 * LOSS_FLOWS + 100000 ))
 
 # -- two firewalls and a sync link, nothing else
 bench_topology() {

@@ -368,17 +368,15 @@ int codec_put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct)
 	return rb_end(&b);
 }
 
+static int put_u32_rec(struct wbuf *w, uint8_t type, uint32_t v);
+
 int codec_put_claimed(struct wbuf *w, const struct ct *ct, uint32_t claim)
 {
 	struct wbuf saved = *w;
-	struct rbuild b;
 
 	if (claim != w->claim) {
-		rb_begin(&b, w, REC_CLAIM, 0);
-		rb_u32(&b, CLA_GEN, claim);
-		if (rb_end(&b) < 0)
+		if (put_u32_rec(w, REC_CLAIM, claim) < 0)
 			return -ENOSPC;
-		w->nrec--;              /* counts are of flow records */
 		w->claim = claim;
 		w->batch_type = 0;      /* a packed record after it starts anew */
 	}
@@ -773,9 +771,25 @@ int codec_get_heartbeat(const struct rec *r, struct hb_info *hb)
 	return walk(r, hb_attr, hb);
 }
 
-static int claim_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
+/* REC_CLAIM and REC_FOR: one u32, attribute 1, and no record of their own
+ * in the counts (w->nrec). */
+_Static_assert(CLA_GEN == 1 && FOR_NODE == 1, "one-u32 records");
+
+static int put_u32_rec(struct wbuf *w, uint8_t type, uint32_t v)
 {
-	if (type != CLA_GEN)
+	struct rbuild b;
+
+	rb_begin(&b, w, type, 0);
+	rb_u32(&b, 1, v);
+	if (rb_end(&b) < 0)
+		return -ENOSPC;
+	w->nrec--;
+	return 0;
+}
+
+static int u32_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
+{
+	if (type != 1)
 		return 0;
 	NEED(4);
 	*(uint32_t *)arg = rd32(v);
@@ -785,34 +799,18 @@ static int claim_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
 int codec_get_claim(const struct rec *r, uint32_t *gen)
 {
 	*gen = 0;
-	return walk(r, claim_attr, gen);
+	return walk(r, u32_attr, gen);
 }
 
 int codec_put_for(struct wbuf *w, uint32_t node)
 {
-	struct rbuild b;
-
-	rb_begin(&b, w, REC_FOR, 0);
-	rb_u32(&b, FOR_NODE, node);
-	if (rb_end(&b) < 0)
-		return -ENOSPC;
-	w->nrec--;
-	return 0;
-}
-
-static int for_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
-{
-	if (type != FOR_NODE)
-		return 0;
-	NEED(4);
-	*(uint32_t *)arg = rd32(v);
-	return 1;
+	return put_u32_rec(w, REC_FOR, node);
 }
 
 int codec_get_for(const struct rec *r, uint32_t *node)
 {
 	*node = 0;
-	if (walk(r, for_attr, node) < 0 || *node == 0)
+	if (walk(r, u32_attr, node) < 0 || *node == 0)
 		return -EINVAL;
 	return 0;
 }

@@ -579,6 +579,20 @@ tables_equal() {
 	fi
 }
 
+# stream_broke LOG: the negative control of a tcp-stream test — the stream
+# whose summary is LOG's last line connected, then stopped at the failover
+stream_broke() {
+	local line; line=$(tail -n 1 "$1")
+	info "without ctsyncd: $line"
+	if [ "$(kv connected "$line")" != 1 ]; then
+		fail "negative control: could not even connect (topology broken)"
+	elif [ "$(kv echoed "$line")" -lt "$(kv sent "$line")" ] && [ "$(kv last_echo_ago_ms "$line")" -gt 2000 ]; then
+		ok "negative control: the stream broke at failover"
+	else
+		fail "negative control: the stream survived without ctsyncd, so this test proves nothing"
+	fi
+}
+
 # stream_survived LINE MIN WHAT: a tcp-stream summary line shows every line
 # echoed (more than MIN), in order, no reset, no pause of 2 s
 stream_survived() {
