@@ -178,10 +178,15 @@ BENCH_REPS  ?= 3
 bench: deps all
 	@BUILD=$(abspath $(BUILD)) bash bench/bench.sh $(BENCH_FLOWS) $(BENCH_REPS)
 
+# ctsyncd's transports side by side on three nodes (udp, multicast, cpg)
+bench-transports: deps all
+	@BUILD=$(abspath $(BUILD)) bash bench/transports.sh $(BENCH_FLOWS) $(BENCH_REPS)
+
 demo: deps all
 	@bash scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall bench
+.PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall bench \
+	bench-transports

@@ -90,18 +90,18 @@ rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 check, trs = sys.argv[2] == "1", sys.argv[3].split()
 keys = ["gen_rate", "lag_s", "rate", "missing", "cpu_tx", "cpu_rx", "cpu_coro"]
 bad = False
-print("%-10s" % "" + "".join("%-22s" % t for t in trs))
+print("%-10s" % "" + "".join("%-24s" % t for t in trs))
 for k in keys:
     line = "%-10s" % k
     for t in trs:
         v = [float(r[3]) for r in rows if r[0] == t and r[2] == k]
         if not v:
-            line += "%-22s" % "-"
+            line += "%-24s" % "-"
             if check and not (k == "cpu_coro" and t != "cpg"):
                 bad = True
             continue
         cell = "%g (%g-%g)" % (statistics.median(v), min(v), max(v)) if len(v) > 1 else "%g" % v[0]
-        line += "%-22s" % cell
+        line += "%-24s" % cell
         if check and k == "missing" and max(v) > 0:
             bad = True
     print(line)

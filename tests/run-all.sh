@@ -75,6 +75,9 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "benchmark harness smoke (5,000 flows)" BENCH_CHECK=1 BENCH_LOSS_WAIT=15 BENCH_OUT=/tmp/ctsync-bench-smoke.$$ \
 		bash bench/bench.sh 5000 1 3000
 	rm -f /tmp/ctsync-bench-smoke.$$
+	cluster "transports benchmark smoke (3 nodes, 5,000 flows)" BENCH_CHECK=1 \
+		BENCH_OUT=/tmp/ctsync-bench-tr.$$ bash bench/transports.sh 5000 1
+	rm -f /tmp/ctsync-bench-tr.$$
 	cluster "make install, unit, man pages"       bash tests/install.sh
 fi
 
