@@ -50,7 +50,8 @@ struct cpgt {
 	uint32_t local;                 /* our corosync node id */
 	uint32_t pid;
 	uint64_t down_at;               /* when the link was lost (for reconnects) */
-	/* the message being delivered by cpg_dispatch to transport_recv */
+	/* where cpg_dispatch delivers the message transport_recv asked for:
+	 * the caller's buffer, copied into once */
 	uint8_t *rx;
 	size_t rx_len, rx_cap;
 	uint32_t rx_from;
@@ -189,10 +190,11 @@ static int connect_cpg(struct transport *t)
 		cpg_finalize(c->h);
 		return -EIO;
 	}
-	/* frames within one atomic message (and within what we can hold) */
+	/* frames within one atomic message (and within a UDP datagram's size,
+	 * the largest frame the engine makes) */
 	size_t mtu = atomic ? atomic : 1400;
-	if (mtu > c->rx_cap)
-		mtu = c->rx_cap;
+	if (mtu > TRANSPORT_MAX_DATAGRAM)
+		mtu = TRANSPORT_MAX_DATAGRAM;
 	t->mtu = mtu;
 	c->up = true;
 	return 0;
@@ -207,9 +209,6 @@ int cpgt_open(struct transport *t)
 	t->cpg = c;
 	c->fd = -1;
 	c->pid = (uint32_t)getpid();
-	c->rx_cap = TRANSPORT_MAX_DATAGRAM;
-	if (!(c->rx = malloc(c->rx_cap)))
-		return -ENOMEM;
 	int err = connect_cpg(t);
 	if (err < 0)
 		return err;
@@ -246,7 +245,6 @@ void cpgt_close(struct transport *t)
 		cpg_finalize(c->h);
 	}
 	queue_free(c);
-	free(c->rx);
 	free(c);
 	t->cpg = NULL;
 }
@@ -341,6 +339,8 @@ ssize_t cpgt_recv(struct transport *t, void *buf, size_t cap, uint32_t *from)
 
 	if (!c->up)
 		return -EAGAIN;
+	c->rx = buf;
+	c->rx_cap = cap;
 	/* one callback at a time until a message came, or nothing is left */
 	for (int i = 0; i < 64 && !c->rx_full; i++) {
 		cs_error_t e = cpg_dispatch(c->h, CS_DISPATCH_ONE_NONBLOCKING);
@@ -355,11 +355,10 @@ ssize_t cpgt_recv(struct transport *t, void *buf, size_t cap, uint32_t *from)
 		return -EAGAIN;
 	c->rx_full = false;
 	*from = c->rx_from;
-	if (c->rx_trunc || c->rx_len > cap) {
+	if (c->rx_trunc) {
 		t->st.rx_errors++;
 		return -EMSGSIZE;
 	}
-	memcpy(buf, c->rx, c->rx_len);
 	t->st.rx_frames++;
 	t->st.rx_bytes += c->rx_len;
 	return (ssize_t)c->rx_len;

@@ -215,7 +215,7 @@ static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct, ui
 			if (held_live && policy_compare(theirs, mine) < 0) {
 				r->st.claims_refused++;
 				if (f->owner == self)
-					repl_readvertise(r, f);
+					tx_mark_dirty(r, f, REC_FLOW_UPSERT);
 				return;
 			}
 			/* a primary's flow taken by another primary: two at once */

@@ -129,7 +129,7 @@ void repl_inject(struct repl *r, enum ctnl_op op, struct flow *f);
 void repl_drop(struct repl *r, struct flow *f);
 unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen);
 /* Send control records (any of a NACK, a SKIP, a response, a challenge)
- * outside the data sequence, in one frame, to one peer. */
+ * outside the data sequence, in one frame, to one peer (NULL: to all). */
 void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n,
 		       const struct nack_info *skip, const struct challenge_info *response,
 		       const struct challenge_info *challenge);
@@ -159,8 +159,6 @@ void own_startup_poll(struct repl *r);
 
 void repl_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e);
 void repl_reread(struct repl *r, struct flow *f);
-/* Advertise our flow again (a peer made an older claim on it). */
-void repl_readvertise(struct repl *r, struct flow *f);
 void repl_emit_flush(struct repl *r);
 
 /* repl_exp.c: expectations */

@@ -68,8 +68,10 @@ void repl_send_control(struct repl *r, const struct peer *p, const struct nack_i
 		return;
 	h.pn = r->pn++;
 	size_t len = codec_frame_finish(&w, &h);
-	r->ops.send(r->ops.arg, p->id, buf, len);
-	((struct peer *)p)->c.tx_frames++;
+	r->ops.send(r->ops.arg, p ? p->id : REPL_ALL, buf, len);
+	for (unsigned i = 0; i < r->cfg.npeers; i++)
+		if (!p || &r->peer[i] == p)
+			r->peer[i].c.tx_frames++;
 	r->st.tx_frames++;
 	r->st.tx_bytes += len;
 }
@@ -217,9 +219,9 @@ static void skip_others(struct repl *r, const struct peer *only, uint32_t first,
 	n.range[0].first = first;
 	n.range[0].last = last;
 	r->targeted[r->ntargeted++ % TARGETED_BULKS] = (struct targeted){ first, last, only->id };
-	for (unsigned i = 0; i < r->cfg.npeers; i++)
-		if (&r->peer[i] != only)
-			repl_send_control(r, &r->peer[i], NULL, &n, NULL, NULL);
+	/* one frame for all: the node it names ignores it (over multicast or
+	 * CPG one per peer would reach every node once per peer) */
+	repl_send_control(r, NULL, NULL, &n, NULL, NULL);
 }
 
 /* Every flow we own, between BULK_BEGIN and BULK_END, so that receivers can
@@ -299,11 +301,6 @@ unsigned repl_flush_lazy(struct repl *r)
 	frame_send(r, false);
 	r->ops.inject_flush(r->ops.arg);
 	return (unsigned)(REPL_HOLD_MS - age);
-}
-
-void repl_readvertise(struct repl *r, struct flow *f)
-{
-	tx_mark_dirty(r, f, REC_FLOW_UPSERT);
 }
 
 /* Data first, so the heartbeat's lastseq covers it. */

@@ -11,9 +11,8 @@
 #
 #   client --[br-lan]-- fw1 .2 / fw2 .3 / fw3 .4 (/ fw4 .5) --[br-wan]-- server
 #                        sync0 198.18.0.N on br-sync (corosync's ring too)
+: "${NFW:=3}"                    # before lib.sh, whose default is 2
 . "$(dirname "$0")/lib.sh"
-: "${NFW:=3}"
-FWS=$(seq 1 "$NFW")
 NAME="$NFW nodes over $TRANSPORT: flows from every node on every other, two nodes lost mid-stream and back complete"
 say "== $NAME"
 preflight

@@ -281,6 +281,7 @@ static const struct repl_ops ops_tpl = {
 
 static size_t ring_bytes;       /* 0: the default of these tests */
 static uint32_t quiet_min;      /* cfg.commit_quiet_min */
+static bool membership;         /* cfg.membership: a transport like CPG */
 
 static void set_addr(struct sockaddr_storage *ss, uint32_t id)
 {
@@ -310,6 +311,7 @@ static void start(int idx, bool primary, bool immediate)
 	cfg.gap_timeout_ms = 2000;
 	cfg.refresh_ms = 1000;
 	cfg.commit_quiet_min = quiet_min;
+	cfg.membership = membership;
 	for (int i = 0; i < 256; i++)
 		cfg.proto[i] = true;
 	cfg.nignore = 1;
@@ -1005,6 +1007,29 @@ static void test_restart_bulk_group(void **state)
  * at once, without waiting for its heartbeats to stop, and its flow is
  * adopted by traffic here.  A frame the transport attributes to another
  * node than the one it names is refused. */
+/* Over a transport that reports the membership (CPG), silence is no death:
+ * corosync holds every message back while it forms a new membership, and
+ * that must not make every peer dead; leaving the membership does. */
+static void test_membership_liveness(void **state)
+{
+	membership = true;
+	start(0, true, true);
+	start(1, false, true);
+	run(300);
+	assert_true(peer_of(1, 1).alive);
+	net.down = true;
+	run(2000);                      /* 20 heartbeats missed */
+	bool alive = peer_of(1, 1).alive;
+	repl_member(net.n[1].r, 1, false);
+	bool after_leave = peer_of(1, 1).alive;
+	membership = false;
+	assert_true(alive);
+	assert_false(after_leave);
+	net.down = false;
+	run(300);
+	assert_true(peer_of(1, 1).alive);       /* heard again */
+}
+
 static void test_membership_and_source(void **state)
 {
 	start(0, true, true);
@@ -1417,6 +1442,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_bulks_to_it_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_bulk_skip_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_bulk_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_membership_liveness, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_membership_and_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frame_validated_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_and_epochs, setup, teardown),
