@@ -17,12 +17,13 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 # libev ships no pkg-config file on Debian 12: fall back to plain -lev.
-PKGS     = libmnl libconfig libcrypto libcpg libcmap
+PKGS     = libmnl libconfig libcrypto libcpg libcmap libnftables
 LIBS_D   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
            $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 CFLAGS_D = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
-KERNEL_SRC  = src/kernel/ctnl.c src/kernel/ctnl_inject.c src/kernel/ctnl_msg.c src/kernel/ct.c
+KERNEL_SRC  = src/kernel/ctnl.c src/kernel/ctnl_inject.c src/kernel/ctnl_msg.c src/kernel/ct.c \
+              src/kernel/nftb.c
 SYNC_SRC    = src/sync/link.c src/sync/policy.c src/sync/bucket.c src/sync/codec.c src/sync/seal.c src/sync/table.c src/sync/keyset.c src/sync/exps.c src/sync/ring.c src/sync/reorder.c src/sync/repl.c src/sync/repl_tx.c src/sync/repl_dump.c src/sync/repl_own.c src/sync/recv.c src/sync/repl_exp.c
 CLUSTER_SRC = src/cluster/transport.c src/cluster/transport_cpg.c
 DAEMON_SRC  = src/daemon/config.c src/daemon/control.c src/util/log.c src/daemon/main.c

@@ -204,6 +204,9 @@ static void defaults(struct config *cfg)
 	cfg->log_level = LOG_LVL_INFO;
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", CONFIG_DEFAULT_SOCKET);
 	cfg->control_gid = -1;
+	cfg->repl.nbuckets = 64;
+	cfg->repl.bucket_seed = 0x63747379;     /* "ctsy"; any value, the same everywhere */
+	snprintf(cfg->nft_table, sizeof(cfg->nft_table), "%s", "ctsync");
 }
 
 static void load_node(struct ctx *c, const config_t *cf, struct config *cfg)
@@ -219,8 +222,9 @@ static void load_node(struct ctx *c, const config_t *cf, struct config *cfg)
 
 static void load_sync(struct ctx *c, const config_t *cf, struct config *cfg)
 {
-	static const char *const keys[] = { "role", "inject", "tcp_window", "heartbeat_ms",
+	static const char *const keys[] = { "mode", "role", "inject", "tcp_window", "heartbeat_ms",
 					    "dead_after", "resend_buffer", "refresh_ms", NULL };
+	static const char *const modes[] = { "active-backup", "active-active", NULL };
 	static const char *const roles[] = { "backup", "primary", NULL };
 	static const char *const injects[] = { "on-promote", "immediate", NULL };
 	static const char *const windows[] = { "strict", "liberal", NULL };
@@ -229,8 +233,14 @@ static void load_sync(struct ctx *c, const config_t *cf, struct config *cfg)
 	if (!g)
 		return;
 	check_keys(c, g, "sync", keys);
-	cfg->repl.primary = choose(c, g, "role", roles, 0) == 1;
+	cfg->repl.active_active = choose(c, g, "mode", modes, 0) == 1;
+	/* active-active: every node forwards (role backup = drained) */
+	cfg->repl.primary = choose(c, g, "role", roles, cfg->repl.active_active) == 1;
 	cfg->repl.inject_immediate = choose(c, g, "inject", injects, 1) == 1;
+	if (cfg->repl.active_active && !cfg->repl.inject_immediate)
+		err_at(c, config_setting_get_member(g, "inject"),
+		       "mode \"active-active\" needs inject = \"immediate\" (every node "
+		       "forwards, so every node's kernel must hold every flow)");
 	cfg->tcp_liberal = choose(c, g, "tcp_window", windows, 1) == 1;
 	cfg->repl.heartbeat_ms = (uint32_t)get_int(c, g, "heartbeat_ms", 200, 10, 60000, false);
 	cfg->repl.dead_after = (uint32_t)get_int(c, g, "dead_after", 5, 2, 1000, false);
@@ -241,6 +251,39 @@ static void load_sync(struct ctx *c, const config_t *cf, struct config *cfg)
 	if (cfg->repl.refresh_ms && cfg->repl.refresh_ms < 500)
 		err_at(c, config_setting_get_member(g, "refresh_ms"),
 		       "'refresh_ms' must be 0 (off) or at least 500");
+}
+
+/* Active-active: the nftables rule's parameters (bucket.h) and our table. */
+static void load_buckets(struct ctx *c, const config_t *cf, struct config *cfg)
+{
+	static const char *const keys[] = { "count", "seed", "table", NULL };
+	const config_setting_t *g = group(c, cf, "buckets", false);
+
+	if (!g)
+		return;
+	check_keys(c, g, "buckets", keys);
+	if (!cfg->repl.active_active) {
+		err_at(c, g, "'buckets' is for sync.mode = \"active-active\" only");
+		return;
+	}
+	cfg->repl.nbuckets = (unsigned)get_int(c, g, "count", cfg->repl.nbuckets, 1, 1024, false);
+	cfg->repl.bucket_seed = (uint32_t)get_int(c, g, "seed", cfg->repl.bucket_seed, 0,
+						  4294967295LL, false);
+	const char *t = get_str(c, g, "table", NULL, false);
+	if (!t)
+		return;
+	size_t n = strlen(t);
+	bool ok = n > 0 && n < sizeof(cfg->nft_table);
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') ||
+		     (t[i] >= '0' && t[i] <= '9' && i) || t[i] == '_';
+	if (!ok)
+		err_at(c, config_setting_get_member(g, "table"),
+		       "'table' must be a name of letters, digits and '_', at most %zu "
+		       "characters, not starting with a digit (got \"%s\")",
+		       sizeof(cfg->nft_table) - 1, t);
+	else
+		snprintf(cfg->nft_table, sizeof(cfg->nft_table), "%s", t);
 }
 
 void config_ignore_host(struct config *cfg, const struct sockaddr_storage *ss)
@@ -677,13 +720,15 @@ static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 
 static int load(const char *path, const config_t *cfp, struct config *cfg, FILE *errs)
 {
-	static const char *const top[] = { "node", "sync", "transport", "filter", "control",
-					   "log", "kernel", "daemon", "expectations", "security", "metrics", NULL };
+	static const char *const top[] = { "node", "sync", "buckets", "transport", "filter",
+					   "control", "log", "kernel", "daemon", "expectations",
+					   "security", "metrics", NULL };
 	struct ctx c = { path, errs, 0 };
 
 	check_keys(&c, config_root_setting(cfp), NULL, top);
 	load_node(&c, cfp, cfg);
 	load_sync(&c, cfp, cfg);
+	load_buckets(&c, cfp, cfg);
 	load_transport(&c, cfp, cfg);
 	load_filter(&c, cfp, cfg);
 	load_expectations(&c, cfp, cfg);

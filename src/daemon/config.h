@@ -27,6 +27,7 @@ struct config {
 	char ro_socket_path[108];       /* "": no read-only socket */
 	long control_gid;               /* group of the control sockets; -1: ours */
 	struct sockaddr_storage metrics_listen; /* family 0: no HTTP listener */
+	char nft_table[32];             /* active-active: the inet table we own */
 	/* security: keys[0] seals, all open; none only with insecure */
 	bool insecure;
 	enum seal_cipher cipher;

@@ -118,6 +118,32 @@ static void render_security(struct control *c, struct out *o, bool json)
 	outf(o, "\n");
 }
 
+/* "buckets:        node 1: 0 3 6 ..." — who forwards which bucket */
+static void render_bucket_map(struct out *o, const struct repl_status *st)
+{
+	uint32_t seen[REPL_MAX_PEERS + 2];
+	unsigned nseen = 0;
+
+	for (unsigned b = 0; b < st->nbuckets; b++) {
+		uint32_t id = st->bucket_owner[b];
+		bool dup = false;
+		for (unsigned i = 0; i < nseen; i++)
+			dup |= seen[i] == id;
+		if (dup || nseen == sizeof(seen) / sizeof(seen[0]))
+			continue;
+		seen[nseen++] = id;
+		outf(o, "%s", nseen == 1 ? "buckets:        " : "                ");
+		if (id)
+			outf(o, "node %u:", id);
+		else
+			outf(o, "nobody (not forwarded):");
+		for (unsigned c = b; c < st->nbuckets; c++)
+			if (st->bucket_owner[c] == id)
+				outf(o, " %u", c);
+		outf(o, "\n");
+	}
+}
+
 static void render_status(struct control *c, struct out *o, bool json)
 {
 	struct repl_status st;
@@ -140,17 +166,31 @@ static void render_status(struct control *c, struct out *o, bool json)
 		     st.starting ? "true" : "false",
 		     st.in_sync ? "true" : "false");
 		render_security(c, o, true);
+		outf(o, ",\"mode\":\"%s\"", st.active_active ? "active-active" : "active-backup");
+		if (st.active_active) {
+			outf(o, ",\"ready\":%s,\"holds_buckets\":%s,\"buckets\":{\"count\":%u,"
+			     "\"seed\":%u,\"held\":%u,\"owner\":[", st.ready ? "true" : "false",
+			     st.holds ? "true" : "false", st.nbuckets, st.bucket_seed,
+			     st.buckets_held);
+			for (unsigned b = 0; b < st.nbuckets; b++)
+				outf(o, "%s%u", b ? "," : "", st.bucket_owner[b]);
+			outf(o, "]}");
+		}
 		outf(o, ",\"peers\":[");
 		for (unsigned i = 0; i < st.npeers; i++) {
 			const struct repl_peer_status *p = &st.peer[i];
 			outf(o, "%s{\"id\":%u,\"address\":\"%s\",\"alive\":%s,\"last_heard_ms\":%lld,"
 			     "\"role\":\"%s\",\"term\":%u,\"flows_held\":%u,\"flows_advertised\":%u,"
-			     "\"lag_frames\":%u,\"lost_frames\":%llu,\"in_sync\":%s}",
+			     "\"lag_frames\":%u,\"lost_frames\":%llu,\"in_sync\":%s",
 			     i ? "," : "", p->id, addr_str(&p->addr, ab, sizeof(ab)),
 			     p->alive ? "true" : "false", (long long)p->last_heard_ms,
 			     !p->known ? "unknown" : p->role ? "primary" : "backup", p->term,
 			     p->flows_held, p->flows_advertised, p->lag_frames,
 			     (unsigned long long)p->lost_frames, p->in_sync ? "true" : "false");
+			if (st.active_active)
+				outf(o, ",\"holds_buckets\":%s,\"buckets\":%u",
+				     p->holds ? "true" : "false", p->buckets);
+			outf(o, "}");
 		}
 		outf(o, "]}\n");
 		return;
@@ -160,6 +200,17 @@ static void render_status(struct control *c, struct out *o, bool json)
 	if (st.superseded_by)
 		outf(o, " — superseded: node %u is primary at a newer term, its claims win", st.superseded_by);
 	outf(o, "\n");
+	if (st.active_active) {
+		outf(o, "mode:           active-active, %u buckets (seed %#x): ", st.nbuckets,
+		     st.bucket_seed);
+		if (st.holds)
+			outf(o, "holding %u\n", st.buckets_held);
+		else if (!st.primary)
+			outf(o, "holding none (demoted: drained)\n");
+		else
+			outf(o, "holding none yet (until in sync with every live peer)\n");
+		render_bucket_map(o, &st);
+	}
 	outf(o, "inject mode:    %s\n", st.immediate ? "immediate" : "on-promote");
 	render_security(c, o, false);
 	outf(o, "flows owned locally: %u\n", st.flows_local);
@@ -177,8 +228,9 @@ static void render_status(struct control *c, struct out *o, bool json)
 		     (unsigned long long)rs->claims_refused);
 	outf(o, "\nin sync:        %s%s\n", st.in_sync ? "yes" : "no",
 	     st.starting ? " (starting: collecting the peers' flows)" : "");
-	outf(o, "\n%-6s %-22s %-6s %-10s %-8s %-5s %-11s %-11s %-6s %-6s %s\n", "PEER", "ADDRESS",
-	     "ALIVE", "HEARD", "ROLE", "TERM", "FLOWS HELD", "ADVERTISED", "LAG", "LOST", "IN SYNC");
+	outf(o, "\n%-6s %-22s %-6s %-10s %-8s %-5s %-11s %-11s %-6s %-6s %-8s%s\n", "PEER",
+	     "ADDRESS", "ALIVE", "HEARD", "ROLE", "TERM", "FLOWS HELD", "ADVERTISED", "LAG", "LOST",
+	     "IN SYNC", st.active_active ? "BUCKETS" : "");
 	for (unsigned i = 0; i < st.npeers; i++) {
 		const struct repl_peer_status *p = &st.peer[i];
 		char heard[32];
@@ -186,11 +238,14 @@ static void render_status(struct control *c, struct out *o, bool json)
 			snprintf(heard, sizeof(heard), "never");
 		else
 			snprintf(heard, sizeof(heard), "%lld ms", (long long)p->last_heard_ms);
-		outf(o, "%-6u %-22s %-6s %-10s %-8s %-5u %-11u %-11u %-6u %-6llu %s\n", p->id,
+		outf(o, "%-6u %-22s %-6s %-10s %-8s %-5u %-11u %-11u %-6u %-6llu %-8s", p->id,
 		     addr_str(&p->addr, ab, sizeof(ab)), p->alive ? "yes" : "no", heard,
 		     !p->known ? "-" : p->role ? "primary" : "backup", p->term, p->flows_held,
 		     p->flows_advertised, p->lag_frames, (unsigned long long)p->lost_frames,
 		     p->in_sync ? "yes" : "no");
+		if (st.active_active)
+			outf(o, "%u%s", p->buckets, p->alive && !p->holds ? " (holds none)" : "");
+		outf(o, "\n");
 	}
 }
 
@@ -228,6 +283,8 @@ static size_t counters(struct control *c, struct counter *out)
 		S(exp_rx_deletes), S(exp_injected), S(exp_waiting_dropped), S(exp_inject_failed),
 		S(rx_replay), S(rx_old_epoch), S(rx_unconfirmed), S(epochs_confirmed),
 		S(tx_challenges), S(tx_responses),
+		S(bucket_changes), S(buckets_gained), S(buckets_lost), S(bucket_takeovers),
+		S(bucket_set_errors), S(bucket_config_mismatches),
 #undef S
 		{ "rx_bad_tag", z->bad_tag }, { "rx_unknown_key", z->unknown_key },
 		{ "rx_unsealed", z->unsealed }, { "rx_short", z->short_frames },
@@ -346,6 +403,10 @@ static void render_metrics(struct control *c, struct out *o)
 		{ "ctsync_expectations", "expectations held in total", st.exp_total },
 		{ "ctsync_insecure", "1 if the sync link is neither authenticated nor encrypted",
 		  !c->ctx.seal || seal_insecure(c->ctx.seal) },
+		{ "ctsync_buckets_held", "active-active: hash buckets this node forwards",
+		  st.buckets_held },
+		{ "ctsync_buckets", "active-active: hash buckets in all (0: active-backup)",
+		  st.nbuckets },
 	};
 	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
 		metric(o, gauges[i].name, "gauge", gauges[i].help);
@@ -511,12 +572,17 @@ static int handle(struct control *c, const struct ctl_hdr *h, const char *arg, s
 		return render_dump(c, o, json, arg);
 	case CTL_PROMOTE:
 		n = repl_promote(c->ctx.repl);
-		outf(o, json ? "{\"result\":\"promoted\",\"flows\":%d}\n" :
-		     "promoted: now primary, took ownership of %d flows\n", n);
+		if (repl_active_active(c->ctx.repl))
+			outf(o, json ? "{\"result\":\"promoted\",\"flows\":%d}\n" :
+			     "promoted: holds its buckets (active-active)\n", n);
+		else
+			outf(o, json ? "{\"result\":\"promoted\",\"flows\":%d}\n" :
+			     "promoted: now primary, took ownership of %d flows\n", n);
 		return CTL_OK;
 	case CTL_DEMOTE:
 		repl_demote(c->ctx.repl);
-		outf(o, json ? "{\"result\":\"demoted\"}\n" : "demoted: now backup\n");
+		outf(o, json ? "{\"result\":\"demoted\"}\n" : repl_active_active(c->ctx.repl) ?
+		     "demoted: drained, holds no bucket (active-active)\n" : "demoted: now backup\n");
 		return CTL_OK;
 	case CTL_COMMIT:
 		n = repl_commit(c->ctx.repl);

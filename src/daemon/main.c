@@ -25,6 +25,7 @@
 #include "daemon/control.h"
 #include "util/log.h"
 #include "kernel/ctnl.h"
+#include "kernel/nftb.h"
 #include "sync/link.h"
 #include "sync/repl.h"
 #include "sync/seal.h"
@@ -45,6 +46,7 @@ struct daemon {
 	struct config cfg;
 	struct ctnl *nl;
 	struct link *link;              /* the transport and the seal */
+	struct nftb *nftb;              /* active-active: the buckets we forward */
 	struct repl *repl;
 	struct seal *seal;              /* the link's */
 	struct control *ctl, *ro_ctl, *http;
@@ -185,6 +187,19 @@ static bool op_is_local(void *arg, int family, const union ct_addr *a)
 	}
 	freeifaddrs(ifa);
 	return found;
+}
+
+/* Active-active: the nftables set of the buckets we forward. */
+static int op_buckets(void *arg, const uint32_t *held, unsigned n)
+{
+	struct daemon *d = arg;
+	char err[256];
+	int rc = nftb_set(d->nftb, held, n, err, sizeof(err));
+
+	if (rc < 0)
+		log_limited(LOG_LVL_ERROR, "nftables: could not set the buckets held (%u): %s; "
+			    "trying again", n, err);
+	return rc;
 }
 
 static int op_send(void *arg, uint32_t node, const void *buf, size_t len)
@@ -604,6 +619,18 @@ static int run(struct daemon *d, bool foreground)
 		.is_local = op_is_local,
 		.now_ms = now_ms,
 	};
+	if (cfg->repl.active_active) {
+		/* made with an empty set: nothing tracked is forwarded here
+		 * until this node holds buckets */
+		if ((err = nftb_open(&d->nftb, cfg->nft_table, cfg->repl.nbuckets,
+				     cfg->repl.bucket_seed, msg, sizeof(msg))) < 0) {
+			log_err("nftables: table inet %s: %s", cfg->nft_table, msg);
+			return 1;
+		}
+		ops.buckets = op_buckets;
+		log_info("active-active: %u buckets, seed %#x, table inet %s", cfg->repl.nbuckets,
+			 cfg->repl.bucket_seed, cfg->nft_table);
+	}
 	d->repl = repl_new(&cfg->repl, &ops);
 	if (!d->repl) {
 		log_err("out of memory");
@@ -679,6 +706,8 @@ static int run(struct daemon *d, bool foreground)
 	}
 
 	log_info("node %u running: %s, inject %s, %u peer(s), control %s", cfg->repl.node_id,
+		 cfg->repl.active_active ? (cfg->repl.primary ? "active-active" :
+					    "active-active, drained") :
 		 cfg->repl.primary ? "primary" : "backup",
 		 cfg->repl.inject_immediate ? "immediate" : "on-promote", cfg->repl.npeers,
 		 cfg->socket_path);
@@ -698,6 +727,12 @@ static int run(struct daemon *d, bool foreground)
 	notify("READY=1\nSTATUS=syncing");
 	ev_run(d->loop, 0);
 	notify("STOPPING=1");
+	/* Active-active: leave the split before exiting, so that the peers
+	 * take our buckets now rather than after the dead time, and forward
+	 * nothing tracked from here on (a node without its daemon would
+	 * forward flows whose changes nobody syncs). */
+	if (d->nftb)
+		repl_demote(d->repl);
 	if (d->pidfile)
 		unlink(d->pidfile);
 	return 0;
@@ -768,6 +803,7 @@ int main(int argc, char **argv)
 	control_close(d->http);
 	repl_free(d->repl);
 	link_free(d->link);
+	nftb_close(d->nftb);
 	ctnl_close(d->nl);
 	free(d);
 	return rc;

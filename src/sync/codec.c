@@ -397,6 +397,10 @@ int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb)
 	rb_u32(&b, HA_LASTSEQ, hb->lastseq);
 	if (hb->term)
 		rb_u32(&b, HA_TERM, hb->term);
+	if (hb->nbuckets) {
+		rb_u8(&b, HA_HOLDS, hb->holds);
+		rb_u64(&b, HA_BUCKETS, (uint64_t)hb->nbuckets << 32 | hb->bucket_seed);
+	}
 	return rb_end(&b);
 }
 
@@ -761,6 +765,17 @@ static int hb_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
 		NEED(4);
 		hb->term = rd32(v);
 		return 1;
+	case HA_HOLDS:
+		NEED(1);
+		hb->holds = v[0] != 0;
+		return 1;
+	case HA_BUCKETS: {
+		NEED(8);
+		uint64_t x = rd64(v);
+		hb->nbuckets = (uint32_t)(x >> 32);
+		hb->bucket_seed = (uint32_t)x;
+		return 1;
+	}
 	}
 	return 0;
 }

@@ -43,6 +43,9 @@ struct hb_info {
 	uint32_t flows, lastseq;
 	uint64_t digest;
 	uint32_t term;
+	/* active-active (absent: 0) */
+	bool holds;
+	uint32_t nbuckets, bucket_seed;
 };
 
 struct bulk_info {

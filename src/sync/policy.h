@@ -28,8 +28,26 @@
  * time, two primaries no longer take a flow from each other on every
  * packet: ownership settles on the newest promotion.
  *
- * Active-active (hash buckets split among the live members) is the second
- * mode this object is shaped for; it is not built yet.
+ * Active-active.  Every node forwards: B hash buckets (bucket.h) are split
+ * among the members that hold buckets, and a flow is owned by whoever owns
+ * its bucket.  A member holds buckets while it is alive, primary (the
+ * default in this mode; `demote` drains a node) and *ready*: its start-up
+ * is over and it has been in sync with every live peer once, so that it
+ * never forwards a flow it does not hold.  Heartbeats say whether the
+ * sender holds buckets.  The split is a function of who holds buckets and
+ * the configured members alone, so every node that knows the same computes
+ * the same map:
+ *  - every bucket has a home: the sorted members (this node and every
+ *    configured peer), bucket b at home members[b mod N];
+ *  - a home that holds buckets owns it; otherwise the bucket goes to the
+ *    holders, sorted, number (b / N) mod H.
+ * A node that dies moves only its own buckets, spread evenly over the
+ * others; a node that comes back takes back exactly its home buckets.
+ * Local traffic on a flow makes this node take it when its bucket is ours
+ * (whoever owned it, dead or alive: a bucket that came back home brings
+ * its flows with it); a bucket that becomes ours brings every flow held in
+ * it (policy_map_gen tells the engine to look).  Claims order two owners
+ * of one flow exactly as in active-backup.
  */
 #ifndef CTSYNC_SYNC_POLICY_H
 #define CTSYNC_SYNC_POLICY_H
@@ -45,6 +63,12 @@ struct claim {
 int policy_compare(struct claim a, struct claim b);
 
 #define POLICY_MAX_MEMBERS 33
+#define POLICY_MAX_BUCKETS 1024
+
+enum policy_mode {
+	POLICY_ACTIVE_BACKUP,
+	POLICY_ACTIVE_ACTIVE,
+};
 
 struct policy {
 	uint32_t self, term;
@@ -54,13 +78,30 @@ struct policy {
 	struct member {
 		uint32_t id, term;
 		bool alive, primary;
+		bool holds;             /* active-active: says it holds buckets */
 	} m[POLICY_MAX_MEMBERS];
+	/* active-active */
+	enum policy_mode mode;
+	bool ready;                     /* in sync once since start */
+	unsigned nbuckets;
+	unsigned nhome;
+	uint32_t home[POLICY_MAX_MEMBERS];      /* every member, sorted */
+	uint32_t owner[POLICY_MAX_BUCKETS];     /* 0: nobody holds buckets */
+	uint32_t if_held[POLICY_MAX_BUCKETS];   /* the same, were we holding */
+	uint32_t map_gen;               /* bumped whenever owner[] changes */
 };
 
 void policy_init(struct policy *p, uint32_t self, bool primary);
+/* Active-active with `nbuckets` buckets among this node and its configured
+ * peers (call once, after policy_init). */
+void policy_active_active(struct policy *p, unsigned nbuckets, const uint32_t *peers,
+			  unsigned npeers);
+bool policy_is_active_active(const struct policy *p);
 
-/* What a peer says of itself (its heartbeat), or that it died. */
-void policy_member(struct policy *p, uint32_t id, bool alive, bool primary, uint32_t term);
+/* What a peer says of itself (its heartbeat), or that it died.  `holds`:
+ * it holds buckets (active-active). */
+void policy_member(struct policy *p, uint32_t id, bool alive, bool primary, uint32_t term,
+		   bool holds);
 void policy_member_down(struct policy *p, uint32_t id);
 /* A claim generation seen on the wire. */
 void policy_seen(struct policy *p, uint32_t gen);
@@ -75,12 +116,29 @@ uint32_t policy_term(const struct policy *p);
  * one, another's when this node is superseded, 0 when nobody is primary. */
 uint32_t policy_rightful(const struct policy *p);
 
-/* Local traffic touches a flow claimed by `cur`, not ours: take it? */
-bool policy_adopt(const struct policy *p, struct claim cur, bool owner_alive);
+/* Local traffic touches a flow claimed by `cur`, not ours, in `bucket`
+ * (active-active; any value otherwise): take it? */
+bool policy_adopt(const struct policy *p, struct claim cur, bool owner_alive, unsigned bucket);
+/* Should this node be the owner of the flows of `bucket` now (active-backup:
+ * is it primary)?  A peer taking one of them is then a conflict. */
+bool policy_should_own(const struct policy *p, unsigned bucket);
 /* The generation to take a flow claimed at `cur_gen` with: the term, or
  * cur_gen + 1 if that is newer.  A new flow of ours takes policy_term(). */
 uint32_t policy_take(struct policy *p, uint32_t cur_gen);
-/* At the end of start-up, flows nobody claimed: does this node own them? */
+/* At the end of start-up, flows nobody claimed: may this node own any of
+ * them (it then waits to settle them before its bulk), and does it own
+ * those of `bucket` (active-backup: every one, if primary; active-active:
+ * those of its home buckets)? */
 bool policy_takes_orphans(const struct policy *p);
+bool policy_takes_orphan(const struct policy *p, unsigned bucket);
+
+/* Active-active: this node's start-up is over and it was in sync with every
+ * live peer; from now on it holds buckets whenever it is primary. */
+void policy_ready(struct policy *p);
+/* Does this node hold buckets now (active-active, ready, primary)? */
+bool policy_holds(const struct policy *p);
+/* Who owns `bucket` (0: nobody), and the map's generation. */
+uint32_t policy_bucket_owner(const struct policy *p, unsigned bucket);
+uint32_t policy_map_gen(const struct policy *p);
 
 #endif

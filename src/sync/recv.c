@@ -218,8 +218,10 @@ static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct, ui
 					tx_mark_dirty(r, f, REC_FLOW_UPSERT);
 				return;
 			}
-			/* a primary's flow taken by another primary: two at once */
-			if (f->owner == self && policy_primary(&r->pol))
+			/* a primary's flow taken by another primary (two at
+			 * once), or in active-active a flow of a bucket we hold
+			 * (two nodes that see the membership differently) */
+			if (f->owner == self && policy_should_own(&r->pol, own_bucket(r, ct)))
 				r->st.ownership_conflicts++;
 		}
 		if (f->owner == OWNER_NONE)
@@ -285,9 +287,19 @@ static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *re
 		return;
 	}
 	r->st.rx_heartbeats++;
+	if (r->cfg.active_active &&
+	    (hb.nbuckets != r->cfg.nbuckets || hb.bucket_seed != r->cfg.bucket_seed)) {
+		/* its map is not ours: some flows would be forwarded by two
+		 * nodes, some by none.  It is not counted as holding any. */
+		r->st.bucket_config_mismatches++;
+		log_limited(LOG_LVL_ERROR, "peer %u: buckets %u seed %#x, ours %u seed %#x: "
+			    "set buckets.count and buckets.seed alike on every node", p->id,
+			    hb.nbuckets, hb.bucket_seed, r->cfg.nbuckets, r->cfg.bucket_seed);
+		hb.holds = false;
+	}
 	p->hb = hb;
 	p->hb_valid = true;
-	policy_member(&r->pol, p->id, true, hb.role, hb.term);
+	policy_member(&r->pol, p->id, true, hb.role, hb.term, hb.holds);
 	/* a lost tail: the sender sent more than we have */
 	if ((int32_t)(hb.lastseq - p->next_seq) >= 0) {
 		if (!p->gap_since) {

@@ -22,6 +22,8 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 	r->cfg = *cfg;
 	r->ops = *ops;
 	policy_init(&r->pol, cfg->node_id, cfg->primary);
+	if (cfg->active_active)
+		policy_active_active(&r->pol, cfg->nbuckets, cfg->peer_id, cfg->npeers);
 	if (!r->cfg.resend_bytes)
 		r->cfg.resend_bytes = 16u << 20;
 	if (!r->cfg.nack_ms)
@@ -232,7 +234,7 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 	if (f->owner != self) {
 		struct claim cur = { f->claim, f->owner };
 		bool alive = f->owner != OWNER_NONE && !repl_peer_dead(r, f->owner);
-		if (!policy_adopt(&r->pol, cur, alive)) {
+		if (!policy_adopt(&r->pol, cur, alive, own_bucket(r, ct))) {
 			r->st.ev_foreign++;     /* the owner will tell us */
 			return;
 		}
@@ -336,6 +338,7 @@ void repl_poll(struct repl *r)
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
 		recv_poll(r, &r->peer[i]);
 	own_startup_poll(r);
+	own_buckets_poll(r);
 	dump_poll(r);
 	exp_poll(r);
 }
@@ -403,6 +406,22 @@ int repl_resync(struct repl *r)
 
 /* ---- reporting ------------------------------------------------------------ */
 
+_Static_assert(sizeof(((struct repl_status *)0)->bucket_owner) ==
+	       POLICY_MAX_BUCKETS * sizeof(uint32_t), "a status holds every bucket");
+
+bool repl_in_sync(struct repl *r)
+{
+	if (r->starting)
+		return false;
+	/* a dead peer has nothing we could be missing: it does not keep this
+	 * node from being in sync (scripts wait for this before promoting,
+	 * exactly when the peer is dead) */
+	for (unsigned i = 0; i < r->cfg.npeers; i++)
+		if (r->peer[i].alive && !recv_in_sync(r, &r->peer[i]))
+			return false;
+	return true;
+}
+
 static void count_pending(void *arg, struct flow *f)
 {
 	uint32_t *n = arg;
@@ -433,7 +452,18 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 	if (!r->cfg.inject_immediate)
 		table_foreach(r->t, count_pending, &st->pending_commit);
 	st->npeers = r->cfg.npeers;
-	st->in_sync = !r->starting;
+	st->in_sync = repl_in_sync(r);
+	if (policy_is_active_active(&r->pol)) {
+		st->active_active = true;
+		st->ready = r->pol.ready;
+		st->holds = policy_holds(&r->pol);
+		st->nbuckets = r->pol.nbuckets;
+		st->bucket_seed = r->cfg.bucket_seed;
+		for (unsigned b = 0; b < st->nbuckets; b++) {
+			st->bucket_owner[b] = policy_bucket_owner(&r->pol, b);
+			st->buckets_held += st->bucket_owner[b] == r->cfg.node_id;
+		}
+	}
 	for (unsigned i = 0; i < r->cfg.npeers; i++) {
 		const struct peer *p = &r->peer[i];
 		struct repl_peer_status *ps = &st->peer[i];
@@ -452,12 +482,15 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 		ps->held_frames = reorder_count(p->held);
 		ps->c = p->c;
 		ps->in_sync = recv_in_sync(r, p);
-		/* a dead peer has nothing we could be missing: it does not keep
-		 * this node from being in sync (scripts wait for this before
-		 * promoting, exactly when the peer is dead) */
-		if (!ps->in_sync && p->alive)
-			st->in_sync = false;
+		ps->holds = p->alive && p->hb.holds;
+		for (unsigned b = 0; b < st->nbuckets; b++)
+			ps->buckets += st->bucket_owner[b] == p->id;
 	}
+}
+
+bool repl_active_active(const struct repl *r)
+{
+	return r->cfg.active_active;
 }
 
 const struct repl_stats *repl_stats(const struct repl *r)

@@ -72,6 +72,11 @@ struct repl_config {
 	unsigned nexp_helpers;          /* 0: every helper's */
 	char exp_helpers[8][CT_HELPER_LEN];
 	bool proto[256];                /* protocols to sync */
+	/* Active-active (policy.h): every node forwards the flows of the hash
+	 * buckets (bucket.h) it holds; inject must be immediate. */
+	bool active_active;
+	unsigned nbuckets;
+	uint32_t bucket_seed;
 	unsigned nignore;
 	struct repl_net ignore[REPL_MAX_IGNORE];
 };
@@ -97,6 +102,10 @@ struct repl_ops {
 	uint64_t (*now_ms)(void *arg);
 	/* Is this one of the host's own addresses?  (Optional.) */
 	bool (*is_local)(void *arg, int family, const union ct_addr *a);
+	/* Active-active: the buckets this node holds now, n of them (none:
+	 * it forwards no tracked flow).  Called whenever they change, and
+	 * again a second later if it failed.  (Optional.) */
+	int (*buckets)(void *arg, const uint32_t *held, unsigned n);
 };
 
 struct repl_stats {
@@ -118,6 +127,12 @@ struct repl_stats {
 	uint64_t rx_replay, rx_old_epoch, rx_unconfirmed, epochs_confirmed;
 	uint64_t tx_challenges, tx_responses;
 	uint64_t rx_skipped_ranges;     /* SKIPs taken: a peer's bulk to another node */
+	/* active-active */
+	uint64_t bucket_changes;        /* the buckets this node holds changed */
+	uint64_t buckets_gained, buckets_lost;
+	uint64_t bucket_takeovers;      /* flows taken with a bucket that became ours */
+	uint64_t bucket_set_errors;     /* ops.buckets failed (retried) */
+	uint64_t bucket_config_mismatches;      /* a peer's heartbeat: other count or seed */
 };
 
 /* Per-peer counters (`ctsyncctl stats`). */
@@ -139,6 +154,8 @@ struct repl_peer_status {
 	uint32_t flows_held;            /* flows we hold owned by the peer */
 	uint32_t flows_advertised;      /* what its last heartbeat said */
 	uint32_t lag_frames;            /* frames it sent that we lack */
+	bool holds;                     /* active-active: it says it holds buckets */
+	unsigned buckets;               /* active-active: buckets it owns in our map */
 	uint64_t lost_frames;           /* given up on (repaired by resync) */
 	unsigned held_frames;           /* received after a gap, waiting */
 	struct repl_peer_counters c;
@@ -153,6 +170,11 @@ struct repl_status {
 	uint32_t orphans;               /* from the kernel at start, no owner yet */
 	uint32_t exp_local, exp_total, exp_waiting;
 	bool starting;                  /* still collecting peers' bulks */
+	/* active-active */
+	bool active_active, ready, holds;
+	unsigned nbuckets, buckets_held;
+	uint32_t bucket_seed;
+	uint32_t bucket_owner[1024];    /* node id per bucket, 0: nobody */
 	unsigned npeers;
 	struct repl_peer_status peer[REPL_MAX_PEERS];
 };
@@ -211,6 +233,7 @@ int repl_commit(struct repl *r);
 int repl_resync(struct repl *r);
 
 void repl_status(const struct repl *r, struct repl_status *st);
+bool repl_active_active(const struct repl *r);
 const struct repl_stats *repl_stats(const struct repl *r);
 void repl_foreach(struct repl *r, void (*fn)(void *arg, const struct flow *f), void *arg);
 void repl_foreach_exp(struct repl *r, void (*fn)(void *arg, const struct exp *e, uint32_t owner,

@@ -115,6 +115,11 @@ struct repl {
 	 * lower bound): no refresh dump is needed before it nears.  scan_min
 	 * collects the next value while a dump runs. */
 	uint64_t next_expiry, scan_min;
+	/* active-active: the buckets the kernel was last told we hold */
+	uint32_t map_gen;               /* the policy's map they came from */
+	bool map_applied;               /* ops.buckets succeeded for map_gen */
+	uint64_t map_retry_at;
+	uint8_t held[POLICY_MAX_BUCKETS];
 };
 
 /* repl.c */
@@ -135,6 +140,8 @@ void repl_send_control(struct repl *r, const struct peer *p, const struct nack_i
 		       const struct challenge_info *challenge);
 
 bool repl_peer_dead(struct repl *r, uint32_t id);
+/* Start-up over, and every live peer's flows held in full. */
+bool repl_in_sync(struct repl *r);
 
 /* repl_tx.c: sending */
 /* Queue our flow f to be advertised (once, however often it changes). */
@@ -156,6 +163,11 @@ void own_claim_new(struct repl *r, struct flow *f);
 /* Local traffic made us take a peer's (or nobody's) flow. */
 void own_adopt(struct repl *r, struct flow *f);
 void own_startup_poll(struct repl *r);
+/* The flow's hash bucket (active-active; 0 otherwise). */
+unsigned own_bucket(const struct repl *r, const struct ct *ct);
+/* Active-active: become ready once in sync; when the bucket map moved,
+ * take the flows of the buckets gained and tell the kernel (ops.buckets). */
+void own_buckets_poll(struct repl *r);
 
 void repl_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e);
 void repl_reread(struct repl *r, struct flow *f);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "sync/bucket.h"
 #include "sync/repl_int.h"
 
 /* A flow becomes ours: a new one at our term, one taken over at a claim
@@ -64,10 +65,13 @@ static bool touches_host(struct repl *r, const struct ct *ct)
 
 struct settle_ctx {
 	struct repl *r;
-	bool purge;                     /* a backup that knows all its peers' flows */
+	bool purge;                     /* every peer's flows are known */
 	unsigned owned, purged;
 };
 
+/* Ours (a primary's, or in active-active one of our home buckets'), else
+ * a stale copy when every peer's flows are known (our host's own
+ * connections aside), else kept without owner. */
 static void settle_one(void *arg, struct flow *f)
 {
 	struct settle_ctx *s = arg;
@@ -77,15 +81,17 @@ static void settle_one(void *arg, struct flow *f)
 		return;
 	struct ct c;
 	flow_get(f, &c);
-	if (s->purge && !(r->ops.is_local && touches_host(r, &c))) {
-		if (f->in_kernel)
-			repl_inject(r, CTNL_OP_DELETE, f);
-		repl_drop(r, f);
-		s->purged++;
-		return;
+	if (!policy_takes_orphan(&r->pol, own_bucket(r, &c))) {
+		if (!s->purge)
+			return;
+		if (!(r->ops.is_local && touches_host(r, &c))) {
+			if (f->in_kernel)
+				repl_inject(r, CTNL_OP_DELETE, f);
+			repl_drop(r, f);
+			s->purged++;
+			return;
+		}
 	}
-	if (!policy_takes_orphans(&r->pol) && !s->purge)
-		return;
 	table_set_owner(r->t, f, r->cfg.node_id);
 	own_claim_new(r, f);
 	if (r->bulk_to != BULK_ALL)     /* else the bulk carries it to everyone */
@@ -106,12 +112,13 @@ void own_startup_poll(struct repl *r)
 		return;
 	r->starting = false;
 	bool takes = policy_takes_orphans(&r->pol);
-	struct settle_ctx s = { r, !takes && all_done, 0, 0 };
+	struct settle_ctx s = { r, all_done, 0, 0 };
 	unsigned n = table_owner(r->t, OWNER_NONE).flows;
 	if (n)
 		table_foreach(r->t, settle_one, &s);
 	r->st.stale_purged += s.purged;
-	exp_settle(r, takes);
+	/* (active-active: an expectation without owner is left to expire) */
+	exp_settle(r, takes && !policy_is_active_active(&r->pol));
 	log_info("start-up complete: of %u flows found in the kernel and claimed by no "
 		 "peer, %u are ours, %u were stale copies (deleted), %u left without owner",
 		 n, s.owned, s.purged, n - s.owned - s.purged);
@@ -167,9 +174,112 @@ static size_t count_others(struct repl *r)
 	return table_count(r->t) - table_owner(r->t, r->cfg.node_id).flows;
 }
 
+/* ---- active-active: buckets ----------------------------------------------------
+ *
+ * The policy keeps the map (policy.h); this side makes it true: once the
+ * node is ready it says so in a heartbeat, and whenever the buckets we hold
+ * change, every flow held in a bucket we gained becomes ours at once (a
+ * dead node's flows get a live owner that keeps their copies fresh, and a
+ * bucket that came home brings back its flows with the state their last
+ * owner advertised) and the kernel is told which buckets to forward
+ * (ops.buckets: the nftables set).
+ */
+unsigned own_bucket(const struct repl *r, const struct ct *ct)
+{
+	if (!r->cfg.active_active)
+		return 0;
+	return bucket_of(ct, r->cfg.nbuckets, r->cfg.bucket_seed);
+}
+
+struct gain_ctx {
+	struct repl *r;
+	const uint8_t *gained;
+	unsigned n;
+};
+
+static void gain_one(void *arg, struct flow *f)
+{
+	struct gain_ctx *g = arg;
+	struct repl *r = g->r;
+	struct ct c;
+
+	if (f->owner == r->cfg.node_id)
+		return;
+	flow_get(f, &c);
+	if (!g->gained[own_bucket(r, &c)])
+		return;
+	take(r, f);
+	f->bulk_mark = r->dump_gen;     /* a dump under way must not sweep it */
+	if (!f->in_kernel)
+		repl_inject(r, CTNL_OP_CREATE, f);
+	tx_mark_dirty(r, f, REC_FLOW_UPSERT);
+	g->n++;
+}
+
+void own_buckets_poll(struct repl *r)
+{
+	if (!r->cfg.active_active)
+		return;
+	if (!r->pol.ready && repl_in_sync(r)) {
+		policy_ready(&r->pol);
+		log_info("in sync with every live peer: ready to hold buckets%s",
+			 policy_primary(&r->pol) ? "" : " (not before promote: demoted)");
+		tx_heartbeat(r);
+	}
+	uint32_t gen = policy_map_gen(&r->pol);
+	if (r->map_applied && gen == r->map_gen)
+		return;
+	if (!r->map_applied && r->map_retry_at && repl_now(r) < r->map_retry_at)
+		return;
+	uint8_t gained[POLICY_MAX_BUCKETS] = { 0 };
+	uint32_t list[POLICY_MAX_BUCKETS];
+	unsigned n = 0, ngained = 0, nlost = 0;
+	for (unsigned b = 0; b < r->pol.nbuckets; b++) {
+		bool mine = policy_bucket_owner(&r->pol, b) == r->cfg.node_id;
+		if (mine)
+			list[n++] = b;
+		if (mine && !r->held[b]) {
+			gained[b] = 1;
+			ngained++;
+		}
+		nlost += !mine && r->held[b];
+		r->held[b] = mine;
+	}
+	struct gain_ctx g = { r, gained, 0 };
+	if (ngained)
+		table_foreach(r->t, gain_one, &g);
+	r->st.buckets_gained += ngained;
+	r->st.buckets_lost += nlost;
+	r->st.bucket_takeovers += g.n;
+	if (ngained || nlost || !r->map_applied)
+		r->st.bucket_changes++;
+	r->map_gen = gen;
+	if (r->ops.buckets && r->ops.buckets(r->ops.arg, list, n) < 0) {
+		r->st.bucket_set_errors++;
+		r->map_applied = false;
+		r->map_retry_at = repl_now(r) + 1000;
+	} else {
+		r->map_applied = true;
+		r->map_retry_at = 0;
+	}
+	if (ngained || nlost)
+		log_info("buckets: holding %u of %u (%u gained, %u given up); %u flows taken "
+			 "over with them", n, r->pol.nbuckets, ngained, nlost, g.n);
+}
+
 int repl_promote(struct repl *r)
 {
 	struct own_ctx o = { r, 0 };
+
+	if (policy_is_active_active(&r->pol)) {
+		/* every node forwards: promote only (re)joins the bucket split */
+		uint32_t term = policy_promote(&r->pol);
+		tx_heartbeat(r);
+		own_buckets_poll(r);
+		log_info("promoted at term %u: %s", term, policy_holds(&r->pol) ?
+			 "holding buckets" : "holding buckets once in sync");
+		return 0;
+	}
 	bool threaded = thread_start(r, count_others(r));
 
 	uint32_t term = policy_promote(&r->pol);
@@ -188,6 +298,11 @@ int repl_demote(struct repl *r)
 {
 	policy_demote(&r->pol);
 	tx_heartbeat(r);
+	if (policy_is_active_active(&r->pol)) {
+		own_buckets_poll(r);    /* the peers take our buckets */
+		log_info("demoted: drained, the peers hold every bucket");
+		return 0;
+	}
 	log_info("demoted: flows go to whichever peer advertises them");
 	return 0;
 }

@@ -315,6 +315,11 @@ void tx_heartbeat(struct repl *r)
 		.digest = o.digest,
 		.lastseq = r->seq,
 	};
+	if (r->cfg.active_active) {
+		hb.holds = policy_holds(&r->pol);
+		hb.nbuckets = r->cfg.nbuckets;
+		hb.bucket_seed = r->cfg.bucket_seed;
+	}
 	codec_put_heartbeat(&r->w, &hb);
 	frame_send(r, true);
 	r->last_hb = repl_now(r);

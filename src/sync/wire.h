@@ -193,6 +193,9 @@ enum {
 	HA_DIGEST,              /* u64 order-independent digest of their keys */
 	HA_LASTSEQ,             /* u32 last data seq sent */
 	HA_TERM,                /* u32 the sender's promotion term (policy.h); absent = 0 */
+	HA_HOLDS,               /* u8 active-active: 1 if the sender holds buckets now */
+	HA_BUCKETS,             /* u32 bucket count, u32 seed: active-active only; every
+				 * node must say the same (a differing one is logged) */
 };
 
 /*

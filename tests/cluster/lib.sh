@@ -127,11 +127,13 @@ for line in sys.stdin:
 mkns() { ip netns add "$1" && NS_LIST+=("$1") && nsx "$1" ip link set lo up; }
 
 # veth from namespace $1 (name $2) to the bridge $3 in the switch namespace
+# (the bridge's end is named in PLUG_PEER)
 plug() {
 	local ns=$1 ifn=$2 br=$3 peer="${3:3:3}$RANDOM"
 	ip link add "$ifn" netns "$ns" type veth peer name "$peer" netns "$NS_SW"
 	nsx "$NS_SW" ip link set "$peer" master "$br" up
 	nsx "$ns" ip link set "$ifn" up
+	PLUG_PEER=$peer
 }
 
 fw_sysctls() {
@@ -240,6 +242,46 @@ topology() {
 		nsx "$P-fw$i" ip link set sync0 up
 	done
 	vip_add "$NS_FW1"
+}
+
+# Active-active: every firewall is the gateway at once.  Each one's lan0
+# and wan0 carry the same address (.1) and the same MAC, and the bridges'
+# ports to the firewalls do not learn: every frame for that MAC floods to
+# all of them, and each forwards only the flows of the buckets it holds
+# (ctsyncd's nftables rule).  The client has NCL addresses (.10 up), so
+# that its connections fall into different buckets.  No firewall has an
+# address of its own there (a frame for it would reach the others too).
+topology_shared() {
+	mkns "$NS_SW"; mkns "$NS_CL"; mkns "$NS_SV"
+	local i ns k
+	for i in $FWS; do mkns "$P-fw$i"; done
+	nsx "$NS_SW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null
+	for b in br-lan br-wan br-sync; do
+		nsx "$NS_SW" ip link add $b type bridge
+		nsx "$NS_SW" ip link set $b up
+	done
+	plug "$NS_CL" eth0 br-lan
+	plug "$NS_SV" eth0 br-wan
+	for k in $(seq 0 $((${NCL:-1} - 1))); do
+		nsx "$NS_CL" ip addr add 198.51.100.$((10 + k))/24 dev eth0
+	done
+	nsx "$NS_CL" ip route add default via 198.51.100.1
+	nsx "$NS_SV" ip addr add 203.0.113.10/24 dev eth0
+	for i in $FWS; do
+		ns=$P-fw$i
+		fw_sysctls "$ns"
+		plug "$ns" lan0 br-lan
+		nsx "$NS_SW" ip link set "$PLUG_PEER" type bridge_slave learning off
+		plug "$ns" wan0 br-wan
+		nsx "$NS_SW" ip link set "$PLUG_PEER" type bridge_slave learning off
+		plug "$ns" sync0 br-sync
+		nsx "$ns" ip link set lan0 address 02:00:5e:63:00:01
+		nsx "$ns" ip link set wan0 address 02:00:5e:63:00:02
+		nsx "$ns" ip addr add 198.51.100.1/24 dev lan0
+		nsx "$ns" ip addr add 203.0.113.1/24 dev wan0
+		nsx "$ns" ip addr add 198.18.0.$i/24 dev sync0
+		fw_ruleset "$ns"
+	done
 }
 
 vip_add() {

@@ -2,8 +2,10 @@
  * time and prints one summary line of key=value pairs.
  *
  *   tcp-echo PORT                       echo lines on every connection (v4+v6)
- *   tcp-stream HOST PORT SECONDS MS     one connection, a numbered line every MS
- *                                       milliseconds; checks every echo, in order
+ *   tcp-stream HOST PORT SECONDS MS [SRC]
+ *                                       one connection (from address SRC), a
+ *                                       numbered line every MS milliseconds;
+ *                                       checks every echo, in order
  *   tcp-many HOST PORT N TRIGGER SECONDS
  *                                       N connections, one echo each; then wait
  *                                       for the file TRIGGER to exist and echo on
@@ -137,10 +139,13 @@ __attribute__((noreturn)) static int tcp_echo(const char *port)
 	}
 }
 
+/* The next connection's source address (tcp-stream SRC), or none. */
+static const char *bind_src;
+
 static int connect_to(const char *host, const char *port, int timeout_ms)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
+	struct sockaddr_storage ss, src;
+	socklen_t len, slen;
 
 	if (resolve(host, port, SOCK_STREAM, &ss, &len) < 0) {
 		fprintf(stderr, "testtool: bad address %s\n", host);
@@ -151,6 +156,11 @@ static int connect_to(const char *host, const char *port, int timeout_ms)
 		die("socket");
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (bind_src && (resolve(bind_src, "0", SOCK_STREAM, &src, &slen) < 0 ||
+			 bind(fd, (struct sockaddr *)&src, slen) < 0)) {
+		fprintf(stderr, "testtool: cannot bind to %s\n", bind_src);
+		exit(2);
+	}
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
 		return -1;
 	struct pollfd p = { fd, POLLOUT, 0 };
@@ -821,8 +831,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && strcmp(argv[1], "tcp-echo") == 0)
 		return tcp_echo(argv[2]);
-	if (argc == 6 && strcmp(argv[1], "tcp-stream") == 0)
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "tcp-stream") == 0) {
+		bind_src = argc == 7 ? argv[6] : NULL;
 		return tcp_stream(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
+	}
 	if (argc == 7 && strcmp(argv[1], "tcp-many") == 0)
 		return tcp_many(argv[2], argv[3], atoi(argv[4]), argv[5], atoi(argv[6]));
 	if (argc == 5 && strcmp(argv[1], "udp-push") == 0)

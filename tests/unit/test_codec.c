@@ -311,7 +311,9 @@ static void test_frame_fill_and_control_records(void **state)
 	assert_int_equal(w.len, before);        /* untouched on ENOSPC */
 	assert_true(w.len <= sizeof(buf));
 
-	struct hb_info hb = { 1, 12345, 99, 0xfedcba9876543210ULL, 7 }, hb2;
+	struct hb_info hb = { .role = 1, .flows = 12345, .lastseq = 99,
+			      .digest = 0xfedcba9876543210ULL, .term = 7, .holds = true,
+			      .nbuckets = 64, .bucket_seed = 0xc0ffee }, hb2;
 	struct bulk_info b = { 7, 1000, 3 }, b2;
 	codec_frame_start(&w, buf, sizeof(buf));
 	assert_int_equal(codec_put_heartbeat(&w, &hb), 0);
@@ -330,6 +332,9 @@ static void test_frame_fill_and_control_records(void **state)
 	assert_int_equal(hb2.lastseq, 99);
 	assert_true(hb2.digest == 0xfedcba9876543210ULL);
 	assert_int_equal(hb2.term, 7);
+	assert_true(hb2.holds);
+	assert_int_equal(hb2.nbuckets, 64);
+	assert_int_equal(hb2.bucket_seed, 0xc0ffee);
 	assert_int_equal(codec_next(&cur, &r), 1);
 	assert_int_equal(codec_get_bulk(&r, &b2), 0);
 	assert_int_equal(b2.id, 7);

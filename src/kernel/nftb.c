@@ -1,0 +1,110 @@
+/* nftb.c — active-active's nftables table (nftb.h), through libnftables. */
+#include "kernel/nftb.h"
+
+#include <errno.h>
+#include <nftables/libnftables.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct nftb {
+	struct nft_ctx *ctx;
+	char table[32];
+	char *cmd;                      /* room for the largest set change */
+	size_t cap;
+};
+
+/* Run one buffer of commands: one transaction, all or nothing. */
+static int run(struct nftb *n, const char *cmd, char *err, size_t errlen)
+{
+	if (nft_run_cmd_from_buffer(n->ctx, cmd) == 0)
+		return 0;
+	const char *e = nft_ctx_get_error_buffer(n->ctx);
+	snprintf(err, errlen, "%s", e && *e ? e : "nftables refused the commands");
+	/* one line is enough in a log */
+	char *nl = strchr(err, '\n');
+	if (nl)
+		*nl = 0;
+	return -EINVAL;
+}
+
+int nftb_format_table(char *buf, size_t len, const char *table, unsigned nbuckets, uint32_t seed)
+{
+	static const char *const fam[2][2] = { { "ipv4", "ip" }, { "ipv6", "ip6" } };
+	int k = snprintf(buf, len,
+			 "table inet %s {\n"
+			 "\tset held { typeof meta cpu; comment \"ctsyncd: buckets this node "
+			 "holds\"; }\n"
+			 "\tchain buckets { type filter hook forward priority filter - 5; "
+			 "policy accept; }\n"
+			 "}\n"
+			 "flush chain inet %s buckets\n"
+			 "flush set inet %s held\n", table, table, table);
+	for (int i = 0; i < 2 && k >= 0 && (size_t)k < len; i++)
+		k += snprintf(buf + k, len - (size_t)k,
+			      "add rule inet %s buckets meta nfproto %s jhash ct original %s "
+			      "saddr . ct original %s daddr mod %u seed 0x%08x != @held counter "
+			      "drop comment \"ctsyncd: not a bucket of this node\"\n",
+			      table, fam[i][0], fam[i][1], fam[i][1], nbuckets, seed);
+	return k < 0 || (size_t)k >= len ? -ENOSPC : 0;
+}
+
+int nftb_open(struct nftb **out, const char *table, unsigned nbuckets, uint32_t seed,
+	      char *err, size_t errlen)
+{
+	struct nftb *n = calloc(1, sizeof(*n));
+	char cmd[2048];
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	snprintf(err, errlen, "out of memory");
+	if (!n)
+		return -ENOMEM;
+	snprintf(n->table, sizeof(n->table), "%s", table);
+	/* "flush set inet T held\nadd element inet T held { " + 11 a bucket */
+	n->cap = 128 + 2 * strlen(table) + (size_t)nbuckets * 12;
+	n->cmd = malloc(n->cap);
+	n->ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (!n->cmd || !n->ctx)
+		goto fail;
+	nft_ctx_buffer_output(n->ctx);
+	nft_ctx_buffer_error(n->ctx);
+	if ((rc = nftb_format_table(cmd, sizeof(cmd), table, nbuckets, seed)) < 0 ||
+	    (rc = run(n, cmd, err, errlen)) < 0)
+		goto fail;
+	*out = n;
+	return 0;
+fail:
+	nftb_close(n);
+	return rc;
+}
+
+int nftb_set(struct nftb *n, const uint32_t *buckets, unsigned count, char *err, size_t errlen)
+{
+	size_t k = (size_t)snprintf(n->cmd, n->cap, "flush set inet %s held\n", n->table);
+
+	if (count) {
+		k += (size_t)snprintf(n->cmd + k, n->cap - k, "add element inet %s held { ",
+				      n->table);
+		for (unsigned i = 0; i < count && k < n->cap; i++)
+			k += (size_t)snprintf(n->cmd + k, n->cap - k, "%s%u", i ? ", " : "",
+					      buckets[i]);
+		if (k < n->cap)
+			k += (size_t)snprintf(n->cmd + k, n->cap - k, " }\n");
+	}
+	if (k >= n->cap) {
+		snprintf(err, errlen, "too many buckets for the command buffer");
+		return -ENOSPC;
+	}
+	return run(n, n->cmd, err, errlen);
+}
+
+void nftb_close(struct nftb *n)
+{
+	if (!n)
+		return;
+	if (n->ctx)
+		nft_ctx_free(n->ctx);
+	free(n->cmd);
+	free(n);
+}
