@@ -75,7 +75,7 @@ deps:
 # The unit tests under valgrind memcheck: any error or leak fails.
 valgrind: deps $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do \
-	    valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	    valgrind -q --suppressions=tests/valgrind.supp --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	        --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=9 \
 	        $$t >/dev/null 2>$(BUILD)/tests/valgrind.log || \
 	        { echo "valgrind: $$t failed"; cat $(BUILD)/tests/valgrind.log; exit 1; }; \

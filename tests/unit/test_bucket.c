@@ -2,8 +2,9 @@
  * test's own, an nftables rule sets each new connection's mark to its
  * bucket (jhash of the original addresses, as the active-active rule will
  * compute it); UDP datagrams between loopback addresses make the
- * connections; every mark must be what bucket_of() says.  Skipped without
- * root, nft or conntrack(8). */
+ * connections; every mark must be what bucket_of() says.  Then the table
+ * the daemon keeps (kernel/nftb.h), made, changed and made again.  Skipped
+ * without root, nft or conntrack(8). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kernel/nftb.h"
 #include "sync/bucket.h"
 
 #define SEED 0x5eed1234u
@@ -140,11 +142,71 @@ static void test_against_nft(void **state)
 	assert_true(compare(AF_INET6) >= 19);   /* (one pair may be the same address) */
 }
 
+/* The output of a shell command, whole. */
+static char *out_of(const char *cmd)
+{
+	static char buf[8192];
+	FILE *f = popen(cmd, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	pclose(f);
+	return buf;
+}
+
+static unsigned count(const char *hay, const char *needle)
+{
+	unsigned n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static void test_nftb_table(void **state)
+{
+	struct nftb *n;
+	char err[256], *s;
+	uint32_t some[] = { 1, 5, 9 };
+
+	if (geteuid() != 0 || sh("command -v nft >/dev/null") < 0 || unshare(CLONE_NEWNET) < 0)
+		skip();
+	assert_int_equal(nftb_open(&n, "ctsync_t", NB, SEED, err, sizeof(err)), 0);
+	s = out_of("nft list table inet ctsync_t");
+	assert_non_null(strstr(s, "hook forward priority filter - 5; policy accept;"));
+	assert_non_null(strstr(s, "jhash ct original ip saddr . ct original ip daddr mod 64 seed 0x5eed1234 != @held counter packets 0 bytes 0 drop"));
+	assert_non_null(strstr(s, "jhash ct original ip6 saddr . ct original ip6 daddr mod 64 seed 0x5eed1234 != @held"));
+	assert_int_equal(nftb_set(n, some, 3, err, sizeof(err)), 0);
+	s = out_of("nft list set inet ctsync_t held");
+	assert_non_null(strstr(s, "elements = { 1, 5, 9 }"));
+	assert_int_equal(nftb_set(n, some + 1, 1, err, sizeof(err)), 0);
+	s = out_of("nft list set inet ctsync_t held");
+	assert_non_null(strstr(s, "elements = { 5 }"));
+	nftb_close(n);
+	/* a restarted daemon takes the table over: set emptied, the rules
+	 * replaced (not doubled), another bucket count taken */
+	assert_int_equal(nftb_open(&n, "ctsync_t", 128, SEED, err, sizeof(err)), 0);
+	s = out_of("nft list table inet ctsync_t");
+	assert_null(strstr(s, "elements"));
+	assert_int_equal(count(s, "!= @held"), 2);
+	assert_int_equal(count(s, "mod 128"), 2);
+	assert_int_equal(nftb_set(n, NULL, 0, err, sizeof(err)), 0);
+	nftb_close(n);
+	/* what nftables refuses comes back as its message */
+	assert_int_equal(sh("nft add table inet ctsync_u && nft add set inet ctsync_u held "
+			    "'{ type ipv4_addr; }'"), 0);
+	assert_true(nftb_open(&n, "ctsync_u", NB, SEED, err, sizeof(err)) < 0);
+	assert_null(n);
+	assert_true(strlen(err) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lookup3_shape),
 		cmocka_unit_test(test_against_nft),
+		cmocka_unit_test(test_nftb_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

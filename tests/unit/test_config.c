@@ -172,6 +172,57 @@ static void test_cpg(void **state)
 	assert_non_null(strstr(errs, ":2: bad CPG group name"));
 }
 
+/* Active-active: the mode makes a node primary (holding buckets) unless
+ * it says otherwise, buckets default to 64 with ctsyncd's seed in table
+ * inet ctsync; inject on-promote, buckets without the mode, and a bad
+ * count or table name are errors with their lines. */
+static void test_active_active(void **state)
+{
+	struct config c;
+	char errs[4096] = "";
+	const char *head =
+		"node = { id = 3; };\n"
+		"transport = { type = \"cpg\"; };\n"
+		"security = { insecure = true; };\n";
+	char text[1024];
+
+	snprintf(text, sizeof(text), "%ssync = { mode = \"active-active\"; };\n", head);
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
+	assert_true(c.repl.active_active);
+	assert_true(c.repl.primary);
+	assert_int_equal(c.repl.nbuckets, 64);
+	assert_int_equal(c.repl.bucket_seed, 0x63747379);
+	assert_string_equal(c.nft_table, "ctsync");
+	snprintf(text, sizeof(text), "%ssync = { mode = \"active-active\"; role = \"backup\"; };\n"
+		 "buckets = { count = 1024; seed = 7; table = \"fw_west\"; };\n", head);
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
+	assert_false(c.repl.primary);                   /* drained */
+	assert_int_equal(c.repl.nbuckets, 1024);
+	assert_int_equal(c.repl.bucket_seed, 7);
+	assert_string_equal(c.nft_table, "fw_west");
+	snprintf(text, sizeof(text), "%ssync = { mode = \"active-backup\"; };\n", head);
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
+	assert_false(c.repl.active_active);
+	assert_false(c.repl.primary);
+	/* errors */
+	snprintf(text, sizeof(text), "%ssync = { mode = \"active-active\";\n"
+		 "  inject = \"on-promote\"; };\n"
+		 "buckets = { count = 0;\n  table = \"1x;drop\"; };\n", head);
+	errs[0] = 0;
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 3);
+	assert_non_null(strstr(errs, ":5: mode \"active-active\" needs inject = \"immediate\""));
+	assert_non_null(strstr(errs, ":6: 'count' must be between 1 and 1024"));
+	assert_non_null(strstr(errs, ":7: 'table' must be a name"));
+	snprintf(text, sizeof(text), "%sbuckets = { count = 8; };\n", head);
+	errs[0] = 0;
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 1);
+	assert_non_null(strstr(errs, ":4: 'buckets' is for sync.mode = \"active-active\" only"));
+	snprintf(text, sizeof(text), "%ssync = { mode = \"active-passive\"; };\n", head);
+	errs[0] = 0;
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 1);
+	assert_non_null(strstr(errs, ":4: 'mode' must be one of: active-backup, active-active"));
+}
+
 /* Each case: the text, and the "LINE: " prefixes expected, in order. */
 static void test_errors(void **state)
 {
@@ -308,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_cpg),
+		cmocka_unit_test(test_active_active),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_example_conf),
 	};

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "sync/bucket.h"
 #include "sync/repl.h"
 #include "sync/wire.h"
 
@@ -53,6 +54,8 @@ struct node {
 	unsigned creates_quiet;         /* creates injected while it was */
 	bool threaded;                  /* ops.inject_thread(true) in force */
 	unsigned creates_threaded;      /* creates injected while it was */
+	bool held[64];                  /* active-active: ops.buckets, last said */
+	unsigned buckets_calls;
 };
 
 struct pkt {
@@ -273,15 +276,31 @@ static uint64_t op_now(void *arg)
 	return net.now;
 }
 
+/* active-active: the set of buckets the kernel forwards */
+static int op_buckets(void *arg, const uint32_t *held, unsigned n)
+{
+	struct node *nd = arg;
+	memset(nd->held, 0, sizeof(nd->held));
+	for (unsigned i = 0; i < n; i++) {
+		assert_true(held[i] < 64);
+		nd->held[held[i]] = true;
+	}
+	nd->buckets_calls++;
+	return 0;
+}
+
 static const struct repl_ops ops_tpl = {
 	.inject = op_inject, .inject_flush = op_inject_flush, .dump = op_dump,
 	.dump_start = op_dump_start, .events_new = op_events_new,
 	.inject_thread = op_inject_thread, .send = op_send, .now_ms = op_now,
+	.buckets = op_buckets,
 };
 
 static size_t ring_bytes;       /* 0: the default of these tests */
 static uint32_t quiet_min;      /* cfg.commit_quiet_min */
 static bool membership;         /* cfg.membership: a transport like CPG */
+static bool active_active;      /* cfg.active_active, 64 buckets */
+#define AA_SEED 0x63747379u
 
 static void set_addr(struct sockaddr_storage *ss, uint32_t id)
 {
@@ -312,6 +331,9 @@ static void start(int idx, bool primary, bool immediate)
 	cfg.refresh_ms = 1000;
 	cfg.commit_quiet_min = quiet_min;
 	cfg.membership = membership;
+	cfg.active_active = active_active;
+	cfg.nbuckets = 64;
+	cfg.bucket_seed = AA_SEED;
 	for (int i = 0; i < 256; i++)
 		cfg.proto[i] = true;
 	cfg.nignore = 1;
@@ -1030,6 +1052,109 @@ static void test_membership_liveness(void **state)
 	assert_true(peer_of(1, 1).alive);       /* heard again */
 }
 
+/* ---- active-active ------------------------------------------------------------ */
+
+/* A flow from client 198.51.100.(10 + c): its bucket is its addresses'. */
+static struct ct aa_flow(uint32_t c, uint32_t i)
+{
+	struct ct f = flow(i);
+	f.orig.src.ip4 = htonl(0xc6336400u | (10 + c));
+	f.reply.dst.ip4 = htonl(0xcb007101u);
+	return f;
+}
+
+static uint32_t bucket_owner(int idx, const struct ct *c)
+{
+	struct repl_status st;
+	repl_status(net.n[idx].r, &st);
+	return st.bucket_owner[bucket_of(c, 64, AA_SEED)];
+}
+
+/* Three nodes forwarding at once.  Each node's kernel set is exactly its
+ * share of the map, the shares split every bucket; every flow, made where
+ * its bucket is held, is held by all.  Node 1 dies: its buckets go to the
+ * others and its flows with them (each now owned by its bucket's new owner
+ * on both survivors, before any packet touches them); traffic on a flow of
+ * another's bucket adopts nothing.  Node 1 restarts: it takes its own
+ * buckets back, and their flows. */
+static void test_active_active(void **state)
+{
+	enum { NC = 40 };
+	struct ct c[NC];
+
+	active_active = true;
+	net.nnodes = 3;
+	for (int i = 0; i < 3; i++)
+		start(i, true, true);
+	run(1000);
+	active_active = false;
+	struct repl_status st;
+	repl_status(net.n[0].r, &st);
+	for (int b = 0; b < 64; b++) {
+		int holders = 0;
+		for (int i = 0; i < 3; i++) {
+			holders += net.n[i].held[b];
+			assert_int_equal(net.n[i].held[b], st.bucket_owner[b] == (uint32_t)i + 1);
+		}
+		assert_int_equal(holders, 1);
+	}
+	unsigned of1 = 0;
+	for (uint32_t k = 0; k < NC; k++) {
+		c[k] = aa_flow(k, k);
+		uint32_t o = bucket_owner(0, &c[k]);
+		assert_true(o >= 1 && o <= 3);
+		assert_true(net.n[o - 1].held[bucket_of(&c[k], 64, AA_SEED)]);
+		kernel_new((int)o - 1, &c[k]);
+		of1 += o == 1;
+	}
+	assert_true(of1 > 0);
+	run(500);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(net.n[i].k.n, NC);
+	stop(0);
+	run(600);
+	unsigned taken = 0;
+	for (uint32_t k = 0; k < NC; k++) {
+		uint32_t o = bucket_owner(1, &c[k]);
+		assert_true(o == 2 || o == 3);
+		assert_int_equal(bucket_owner(2, &c[k]), o);
+		assert_int_equal(owner_of(1, &c[k]), o);        /* no packet needed */
+		assert_int_equal(owner_of(2, &c[k]), o);
+		assert_true(net.n[o - 1].held[bucket_of(&c[k], 64, AA_SEED)]);
+	}
+	taken = (unsigned)(repl_stats(net.n[1].r)->bucket_takeovers +
+			   repl_stats(net.n[2].r)->bucket_takeovers);
+	assert_int_equal(taken, of1);
+	/* a packet on node 2 of a flow in node 3's bucket: not adopted */
+	for (uint32_t k = 0; k < NC; k++) {
+		if (bucket_owner(1, &c[k]) != 3)
+			continue;
+		uint64_t foreign = repl_stats(net.n[1].r)->ev_foreign;
+		repl_kernel_event(net.n[1].r, CTNL_EV_UPDATE, &c[k], false);
+		assert_int_equal(repl_stats(net.n[1].r)->ev_foreign, foreign + 1);
+		assert_int_equal(owner_of(1, &c[k]), 3);
+		break;
+	}
+	/* node 1 comes back: its own buckets, and their flows, return */
+	active_active = true;
+	start(0, true, true);
+	active_active = false;
+	run(1500);
+	for (uint32_t k = 0; k < NC; k++) {
+		uint32_t o = bucket_owner(0, &c[k]);
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(bucket_owner(i, &c[k]), o);
+			assert_int_equal(owner_of(i, &c[k]), o);
+		}
+		unsigned b = bucket_of(&c[k], 64, AA_SEED);
+		assert_true(net.n[o - 1].held[b]);
+		assert_int_equal(net.n[0].held[b] + net.n[1].held[b] + net.n[2].held[b], 1);
+	}
+	assert_int_equal(repl_stats(net.n[0].r)->bucket_takeovers, of1);
+	for (int i = 0; i < 3; i++)
+		assert_true(in_sync(i));
+}
+
 static void test_membership_and_source(void **state)
 {
 	start(0, true, true);
@@ -1444,6 +1569,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_bulk_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_membership_liveness, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_membership_and_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_active_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frame_validated_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_and_epochs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_links, setup, teardown),
