@@ -80,7 +80,7 @@ cleanup() {
 			tail -n 30 "$f"
 		done
 	fi
-	rm -rf "$T"
+	[ -n "${KEEP_T:-}" ] && say "  kept $T" || rm -rf "$T"
 	# a test that leaves processes behind has failed, whatever it said
 	[ "$FAILED" = 1 ] && exit 1
 }
@@ -423,19 +423,24 @@ start_daemons() {
 # in a mount namespace of its own (two corosyncs on one host would share
 # their pid file); knet between the sync addresses, short timeouts so that
 # a lost node leaves the membership in about a second.  PID recorded.
+# corosync.conf of every firewall: knet between the sync addresses, node
+# ids 1..NFW named fwN
+corosync_conf() {
+	local j
+	printf 'totem {\n\tversion: 2\n\tcluster_name: %s\n\ttransport: knet\n' "$P"
+	printf '\tcrypto_cipher: none\n\tcrypto_hash: none\n\ttoken: 400\n\tjoin: 50\n}\n'
+	printf 'logging {\n\tto_stderr: yes\n\tto_logfile: no\n\tto_syslog: no\n\ttimestamp: on\n\tblackbox: off\n}\n'
+	printf 'quorum {\n\tprovider: corosync_votequorum\n}\nnodelist {\n'
+	for j in $FWS; do
+		printf '\tnode {\n\t\tnodeid: %s\n\t\tname: fw%s\n\t\tring0_addr: 198.18.0.%s\n\t}\n' "$j" "$j" "$j"
+	done
+	printf '}\n'
+}
+
 start_corosync() {
 	local id=$1 j d=$T/corosync$1
 	mkdir -p "$d/run" "$d/lib" "$d/log"
-	{
-		printf 'totem {\n\tversion: 2\n\tcluster_name: %s\n\ttransport: knet\n' "$P"
-		printf '\tcrypto_cipher: none\n\tcrypto_hash: none\n\ttoken: 400\n\tjoin: 50\n}\n'
-		printf 'logging {\n\tto_stderr: yes\n\tto_logfile: no\n\tto_syslog: no\n\ttimestamp: on\n\tblackbox: off\n}\n'
-		printf 'quorum {\n\tprovider: corosync_votequorum\n}\nnodelist {\n'
-		for j in $FWS; do
-			printf '\tnode {\n\t\tnodeid: %s\n\t\tname: fw%s\n\t\tring0_addr: 198.18.0.%s\n\t}\n' "$j" "$j" "$j"
-		done
-		printf '}\n'
-	} > "$d/corosync.conf"
+	corosync_conf > "$d/corosync.conf"
 	ip netns exec "$P-fw$id" unshare -m --propagation private sh -c \
 		"mount -t tmpfs none /run && mount --bind $d/lib /var/lib/corosync &&
 		 mount --bind $d/log /var/log/corosync && exec corosync -f -c $d/corosync.conf" \
