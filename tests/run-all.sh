@@ -54,9 +54,10 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "3 nodes, corosync CPG"               NFW=3 TRANSPORT=cpg        bash $C/nodes.sh
 	cluster "4 nodes, UDP multicast"              NFW=4 TRANSPORT=multicast4 bash $C/nodes.sh
 	cluster "4 nodes, corosync CPG"               NFW=4 TRANSPORT=cpg        bash $C/nodes.sh
-	cluster "active-active, 3 nodes, UDP multicast" NFW=3 TRANSPORT=multicast4 bash $C/active-active.sh
-	cluster "active-active, 3 nodes, corosync CPG" NFW=3 TRANSPORT=cpg        bash $C/active-active.sh
+	cluster "active-active, 3 nodes, UDP multicast, IPv4" NFW=3 TRANSPORT=multicast4 FAMILY=4 bash $C/active-active.sh
+	cluster "active-active, 3 nodes, corosync CPG, IPv6" NFW=3 TRANSPORT=cpg FAMILY=6 bash $C/active-active.sh
 	cluster "pacemaker: 3 nodes, promotable clone, promoted node killed" bash $C/pacemaker.sh
+	cluster "pacemaker, active-active: 3 promoted, one node killed and back" bash $C/pacemaker-aa.sh
 	cluster "FTP passive after failover, immediate" INJECT=immediate bash $C/ftp.sh
 	cluster "FTP passive after failover, on-promote" INJECT=on-promote bash $C/ftp.sh
 	cluster "FTP active (PORT, seqadj), immediate" MODE=port INJECT=immediate bash $C/ftp.sh

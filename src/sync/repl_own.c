@@ -254,6 +254,10 @@ void own_buckets_poll(struct repl *r)
 	if (ngained || nlost || !r->map_applied)
 		r->st.bucket_changes++;
 	r->map_gen = gen;
+	/* the kernel holds every flow of a bucket before it forwards it: the
+	 * injections queued so far (a peer's bulk, the creates above) first */
+	if (ngained)
+		r->ops.inject_flush(r->ops.arg);
 	if (r->ops.buckets && r->ops.buckets(r->ops.arg, list, n) < 0) {
 		r->st.bucket_set_errors++;
 		r->map_applied = false;

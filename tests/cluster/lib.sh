@@ -248,9 +248,10 @@ topology() {
 # and wan0 carry the same address (.1) and the same MAC, and the bridges'
 # ports to the firewalls do not learn: every frame for that MAC floods to
 # all of them, and each forwards only the flows of the buckets it holds
-# (ctsyncd's nftables rule).  The client has NCL addresses (.10 up), so
-# that its connections fall into different buckets.  No firewall has an
-# address of its own there (a frame for it would reach the others too).
+# (ctsyncd's nftables rule).  The client has NCL addresses (.10 up, and
+# 2001:db8:1::10 up), so that its connections fall into different buckets.
+# No firewall has an address of its own there (a frame for it would reach
+# the others too).
 topology_shared() {
 	mkns "$NS_SW"; mkns "$NS_CL"; mkns "$NS_SV"
 	local i ns k
@@ -260,13 +261,19 @@ topology_shared() {
 		nsx "$NS_SW" ip link add $b type bridge
 		nsx "$NS_SW" ip link set $b up
 	done
+	for ns in "$NS_CL" "$NS_SV"; do
+		nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 >/dev/null
+	done
 	plug "$NS_CL" eth0 br-lan
 	plug "$NS_SV" eth0 br-wan
 	for k in $(seq 0 $((${NCL:-1} - 1))); do
 		nsx "$NS_CL" ip addr add 198.51.100.$((10 + k))/24 dev eth0
+		nsx "$NS_CL" ip -6 addr add 2001:db8:1::$(printf %x $((0x10 + k)))/64 dev eth0 nodad
 	done
 	nsx "$NS_CL" ip route add default via 198.51.100.1
+	nsx "$NS_CL" ip -6 route add default via 2001:db8:1::1
 	nsx "$NS_SV" ip addr add 203.0.113.10/24 dev eth0
+	nsx "$NS_SV" ip -6 addr add 2001:db8:2::10/64 dev eth0 nodad
 	for i in $FWS; do
 		ns=$P-fw$i
 		fw_sysctls "$ns"
@@ -279,6 +286,8 @@ topology_shared() {
 		nsx "$ns" ip link set wan0 address 02:00:5e:63:00:02
 		nsx "$ns" ip addr add 198.51.100.1/24 dev lan0
 		nsx "$ns" ip addr add 203.0.113.1/24 dev wan0
+		nsx "$ns" ip -6 addr add 2001:db8:1::1/64 dev lan0 nodad
+		nsx "$ns" ip -6 addr add 2001:db8:2::1/64 dev wan0 nodad
 		nsx "$ns" ip addr add 198.18.0.$i/24 dev sync0
 		fw_ruleset "$ns"
 	done
