@@ -13,6 +13,8 @@ NB=64
 SEED=0x63747379                 # ctsyncd's default
 AA_DAEMONS=0                    # 1: ctsyncd runs (ownership from its dumps)
 declare -A VIA
+bg "$NS_SV" echo "$B/ctsync-testtool" tcp-echo 8080
+sleep 0.3
 
 streams() {           # streams LABEL SECONDS: one TCP stream per client address
 	SPIDS=()
@@ -144,6 +146,25 @@ all_hold() {          # all_hold SECONDS: every live node in sync and holding
 	return 1
 }
 held_by() { js "$P-fw$1" 's["buckets"]["held"]'; }
+# The nodes but DEAD hold every bucket between them.
+survivors_hold() {    # survivors_hold DEAD
+	local i left=0
+	for i in $FWS; do [ "$i" = "$1" ] || left=$((left + $(held_by "$i"))); done
+	[ "$left" = "$NB" ] && ok "the survivors hold all $NB buckets between them" ||
+		fail "the survivors hold $left of $NB buckets"
+}
+
+# all_hold, said: "all N nodes ... fw1 22 fw2 21 fw3 21"
+report_all_hold() {   # report_all_hold SECONDS
+	local i
+	if all_hold "$1"; then
+		ok "all $NFW nodes in sync and holding buckets: $(for i in $FWS; do printf 'fw%s %s  ' "$i" "$(held_by "$i")"; done)"
+		return 0
+	fi
+	fail "the nodes do not hold every bucket between them"
+	for i in $FWS; do ctl "$P-fw$i" status | head -8; done
+	return 1
+}
 
 # Every node forwards a stream (each its buckets'), and drops others'.
 all_forward() {

@@ -26,8 +26,6 @@ say "== $NAME"
 preflight
 topology_shared
 . "$(dirname "$0")/aa-lib.sh"
-bg "$NS_SV" echo "$B/ctsync-testtool" tcp-echo 8080
-sleep 0.3
 
 # -- negative control: the bucket rule and the takeover, no ctsyncd
 aa_negative_control 1
@@ -36,13 +34,7 @@ aa_negative_control 1
 export SYNC_EXTRA='mode = "active-active";'
 AA_DAEMONS=1
 for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
-if all_hold 15; then
-	ok "all $NFW nodes in sync and holding buckets: $(for i in $FWS; do printf 'fw%s %s  ' "$i" "$(held_by "$i")"; done)"
-else
-	fail "the nodes did not come up holding every bucket between them"
-	for i in $FWS; do ctl "$P-fw$i" status | head -8; done
-	finish "$NAME"
-fi
+report_all_hold 15 || finish "$NAME"
 streams pos 16
 sleep 2.5
 all_forward
@@ -51,10 +43,7 @@ kill_daemon 1 KILL
 links_down 1
 info "fw1 died (daemon SIGKILLed, every link down) with $n1 streams"
 sleep 4
-left=0
-for i in $FWS; do [ "$i" = 1 ] || left=$((left + $(held_by "$i"))); done
-[ "$left" = "$NB" ] && ok "the survivors hold all $NB buckets between them" ||
-	fail "the survivors hold $left of $NB buckets"
+survivors_hold 1
 # fw1 comes back: its daemon first (its table is made empty: it forwards
 # nothing until it is in sync), then its links
 nsx "$NS_FW1" ip link set sync0 up

@@ -187,6 +187,25 @@ fw_ruleset() {
 		iifname "lan0" oifname "wan0" ct state new meta l4proto { udp, icmp, ipv6-icmp } accept'
 }
 
+# The client on br-lan with N addresses (198.51.100.10 and 2001:db8:1::10
+# up), the server .10 on br-wan, their routes via the .1 gateways.
+endpoints() {
+	local k ns
+	for ns in "$NS_CL" "$NS_SV"; do
+		nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 >/dev/null
+	done
+	plug "$NS_CL" eth0 br-lan
+	plug "$NS_SV" eth0 br-wan
+	for k in $(seq 0 $(($1 - 1))); do
+		nsx "$NS_CL" ip addr add 198.51.100.$((10 + k))/24 dev eth0
+		nsx "$NS_CL" ip -6 addr add 2001:db8:1::$(printf %x $((0x10 + k)))/64 dev eth0 nodad
+	done
+	nsx "$NS_CL" ip route add default via 198.51.100.1
+	nsx "$NS_CL" ip -6 route add default via 2001:db8:1::1
+	nsx "$NS_SV" ip addr add 203.0.113.10/24 dev eth0
+	nsx "$NS_SV" ip -6 addr add 2001:db8:2::10/64 dev eth0 nodad
+}
+
 topology() {
 	mkns "$NS_SW"; mkns "$NS_CL"; mkns "$NS_SV"
 	local i ns
@@ -196,17 +215,7 @@ topology() {
 	nsx "$NS_SW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null
 	nsx "$NS_SW" ip link set br-lan up
 	nsx "$NS_SW" ip link set br-wan up
-	for ns in "$NS_CL" "$NS_SV"; do
-		nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 >/dev/null
-	done
-	plug "$NS_CL" eth0 br-lan
-	plug "$NS_SV" eth0 br-wan
-	nsx "$NS_CL" ip addr add 198.51.100.10/24 dev eth0
-	nsx "$NS_CL" ip -6 addr add 2001:db8:1::10/64 dev eth0 nodad
-	nsx "$NS_CL" ip route add default via 198.51.100.1
-	nsx "$NS_CL" ip -6 route add default via 2001:db8:1::1
-	nsx "$NS_SV" ip addr add 203.0.113.10/24 dev eth0
-	nsx "$NS_SV" ip -6 addr add 2001:db8:2::10/64 dev eth0 nodad
+	endpoints 1
 	for i in $FWS; do
 		ns=$P-fw$i
 		fw_sysctls "$ns"
@@ -261,19 +270,7 @@ topology_shared() {
 		nsx "$NS_SW" ip link add $b type bridge
 		nsx "$NS_SW" ip link set $b up
 	done
-	for ns in "$NS_CL" "$NS_SV"; do
-		nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 >/dev/null
-	done
-	plug "$NS_CL" eth0 br-lan
-	plug "$NS_SV" eth0 br-wan
-	for k in $(seq 0 $((${NCL:-1} - 1))); do
-		nsx "$NS_CL" ip addr add 198.51.100.$((10 + k))/24 dev eth0
-		nsx "$NS_CL" ip -6 addr add 2001:db8:1::$(printf %x $((0x10 + k)))/64 dev eth0 nodad
-	done
-	nsx "$NS_CL" ip route add default via 198.51.100.1
-	nsx "$NS_CL" ip -6 route add default via 2001:db8:1::1
-	nsx "$NS_SV" ip addr add 203.0.113.10/24 dev eth0
-	nsx "$NS_SV" ip -6 addr add 2001:db8:2::10/64 dev eth0 nodad
+	endpoints "${NCL:-1}"
 	for i in $FWS; do
 		ns=$P-fw$i
 		fw_sysctls "$ns"

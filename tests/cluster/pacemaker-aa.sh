@@ -20,8 +20,6 @@ preflight
 topology_shared
 . "$(dirname "$0")/aa-lib.sh"
 . "$(dirname "$0")/pcmk-lib.sh"
-bg "$NS_SV" echo "$B/ctsync-testtool" tcp-echo 8080
-sleep 0.3
 
 aa_negative_control 1
 
@@ -33,11 +31,7 @@ npromoted() { cib_on "$1" crm_resource --locate -r ctsync-clone 2>/dev/null | gr
 all_promoted() { [ "$(npromoted "$1")" = "$2" ] && echo yes; }
 wait_for 60 all_promoted 1 "$NFW" >/dev/null && ok "pacemaker promoted all $NFW instances" ||
 	fail "pacemaker promoted $(npromoted 1) of $NFW instances"
-if all_hold 30; then
-	ok "all $NFW nodes in sync and holding buckets: $(for i in $FWS; do printf 'fw%s %s  ' "$i" "$(held_by "$i")"; done)"
-else
-	fail "the nodes do not hold every bucket between them"; cib crm_mon -1; finish "$NAME"
-fi
+report_all_hold 30 || { cib crm_mon -1; finish "$NAME"; }
 streams pos 20
 sleep 3
 all_forward
@@ -45,10 +39,7 @@ n1=${ON[1]}
 kill_node 1 keep
 info "fw1 killed (every process SIGKILLed, links down) with $n1 streams"
 sleep 4
-left=0
-for i in $FWS; do [ "$i" = 1 ] || left=$((left + $(held_by "$i"))); done
-[ "$left" = "$NB" ] && ok "the survivors hold all $NB buckets between them" ||
-	fail "the survivors hold $left of $NB buckets"
+survivors_hold 1
 # it comes back: sync link, then its cluster stack (pacemaker starts its
 # ctsyncd, whose table starts empty), then its traffic links
 nsx "$NS_FW1" ip link set sync0 up

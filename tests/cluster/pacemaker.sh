@@ -23,24 +23,16 @@ vip_del "$NS_FW1"               # pacemaker places the VIPs
 SERVER=203.0.113.10
 bg "$NS_SV" echo "$B/ctsync-testtool" tcp-echo 8080
 . "$(dirname "$0")/pcmk-lib.sh"
-VIPS='<group id="vips">
-  <primitive id="vip-lan" class="ocf" provider="heartbeat" type="IPaddr2">
-    <instance_attributes id="vip-lan-ia">
-      <nvpair id="vip-lan-ip" name="ip" value="198.51.100.1"/>
-      <nvpair id="vip-lan-mask" name="cidr_netmask" value="24"/>
-      <nvpair id="vip-lan-nic" name="nic" value="lan0"/>
-    </instance_attributes>
-    <operations><op id="vip-lan-mon" name="monitor" interval="2s" timeout="10s"/></operations>
-  </primitive>
-  <primitive id="vip-wan" class="ocf" provider="heartbeat" type="IPaddr2">
-    <instance_attributes id="vip-wan-ia">
-      <nvpair id="vip-wan-ip" name="ip" value="203.0.113.1"/>
-      <nvpair id="vip-wan-mask" name="cidr_netmask" value="24"/>
-      <nvpair id="vip-wan-nic" name="nic" value="wan0"/>
-    </instance_attributes>
-    <operations><op id="vip-wan-mon" name="monitor" interval="2s" timeout="10s"/></operations>
-  </primitive>
-</group>'
+# IPaddr2 for VIP ADDR/24 on NIC, as resource NAME
+vip_xml() {           # vip_xml NAME ADDR NIC
+	printf '<primitive id="%s" class="ocf" provider="heartbeat" type="IPaddr2">' "$1"
+	printf '<instance_attributes id="%s-ia"><nvpair id="%s-ip" name="ip" value="%s"/>' "$1" "$1" "$2"
+	printf '<nvpair id="%s-mask" name="cidr_netmask" value="24"/>' "$1"
+	printf '<nvpair id="%s-nic" name="nic" value="%s"/></instance_attributes>' "$1" "$3"
+	printf '<operations><op id="%s-mon" name="monitor" interval="2s" timeout="10s"/></operations>' "$1"
+	printf '</primitive>\n'
+}
+VIPS="<group id=\"vips\">$(vip_xml vip-lan 198.51.100.1 lan0)$(vip_xml vip-wan 203.0.113.1 wan0)</group>"
 
 COLOCATE='<rsc_colocation id="vips-with-promoted" rsc="vips" with-rsc="ctsync-clone" with-rsc-role="Promoted" score="INFINITY"/>'
 ORDER='<rsc_order id="promote-then-vips" first="ctsync-clone" first-action="promote" then="vips" then-action="start"/>'
