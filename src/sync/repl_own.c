@@ -177,12 +177,14 @@ static size_t count_others(struct repl *r)
 /* ---- active-active: buckets ----------------------------------------------------
  *
  * The policy keeps the map (policy.h); this side makes it true: once the
- * node is ready it says so in a heartbeat, and whenever the buckets we hold
- * change, every flow held in a bucket we gained becomes ours at once (a
- * dead node's flows get a live owner that keeps their copies fresh, and a
+ * node is ready it says so in a heartbeat, and whenever the map changes,
+ * every flow held in a bucket we gained becomes ours at once (a dead
+ * node's flows get a live owner that keeps their copies fresh, and a
  * bucket that came home brings back its flows with the state their last
- * owner advertised) and the kernel is told which buckets to forward
- * (ops.buckets: the nftables set).
+ * owner advertised), and so does every flow of a bucket we already held
+ * whose owner is dead (it made the flow while it held the bucket, or
+ * outside the buckets' rule); then the kernel is told which buckets to
+ * forward (ops.buckets: the nftables set).
  */
 unsigned own_bucket(const struct repl *r, const struct ct *ct)
 {
@@ -206,7 +208,9 @@ static void gain_one(void *arg, struct flow *f)
 	if (f->owner == r->cfg.node_id)
 		return;
 	flow_get(f, &c);
-	if (!g->gained[own_bucket(r, &c)])
+	unsigned b = own_bucket(r, &c);
+	if (!g->gained[b] && !(r->held[b] && (f->owner == OWNER_NONE ||
+					       repl_peer_dead(r, f->owner))))
 		return;
 	take(r, f);
 	f->bulk_mark = r->dump_gen;     /* a dump under way must not sweep it */
@@ -246,7 +250,7 @@ void own_buckets_poll(struct repl *r)
 		r->held[b] = mine;
 	}
 	struct gain_ctx g = { r, gained, 0 };
-	if (ngained)
+	if (n)
 		table_foreach(r->t, gain_one, &g);
 	r->st.buckets_gained += ngained;
 	r->st.buckets_lost += nlost;
@@ -256,7 +260,7 @@ void own_buckets_poll(struct repl *r)
 	r->map_gen = gen;
 	/* the kernel holds every flow of a bucket before it forwards it: the
 	 * injections queued so far (a peer's bulk, the creates above) first */
-	if (ngained)
+	if (ngained || g.n)
 		r->ops.inject_flush(r->ops.arg);
 	if (r->ops.buckets && r->ops.buckets(r->ops.arg, list, n) < 0) {
 		r->st.bucket_set_errors++;
@@ -266,9 +270,9 @@ void own_buckets_poll(struct repl *r)
 		r->map_applied = true;
 		r->map_retry_at = 0;
 	}
-	if (ngained || nlost)
+	if (ngained || nlost || g.n)
 		log_info("buckets: holding %u of %u (%u gained, %u given up); %u flows taken "
-			 "over with them", n, r->pol.nbuckets, ngained, nlost, g.n);
+			 "over", n, r->pol.nbuckets, ngained, nlost, g.n);
 }
 
 int repl_promote(struct repl *r)
