@@ -183,6 +183,10 @@ bench: deps all
 bench-transports: deps all
 	@BUILD=$(abspath $(BUILD)) bash bench/transports.sh $(BENCH_FLOWS) $(BENCH_REPS)
 
+# active-active: how long the survivors take to own a dead node's flows
+bench-takeover: deps all
+	@BUILD=$(abspath $(BUILD)) bash bench/takeover.sh $(or $(TAKEOVER_FLOWS),200000) $(BENCH_REPS)
+
 demo: deps all
 	@bash scripts/demo.sh
 
@@ -190,4 +194,4 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall bench \
-	bench-transports
+	bench-transports bench-takeover

@@ -82,6 +82,9 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "transports benchmark smoke (3 nodes, 5,000 flows)" BENCH_CHECK=1 \
 		BENCH_OUT=/tmp/ctsync-bench-tr.$$ bash bench/transports.sh 5000 1
 	rm -f /tmp/ctsync-bench-tr.$$
+	cluster "active-active takeover benchmark smoke (5,000 flows)" BENCH_CHECK=1 \
+		BENCH_OUT=/tmp/ctsync-bench-tk.$$ bash bench/takeover.sh 5000 1
+	rm -f /tmp/ctsync-bench-tk.$$
 	cluster "make install, unit, man pages"       bash tests/install.sh
 fi
 
