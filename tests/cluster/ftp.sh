@@ -21,40 +21,10 @@ MODE=${MODE:-pasv}
 NAME="FTP $MODE mode: data connection after failover (inject $INJECT)"
 say "== $NAME"
 preflight
-command -v vsftpd >/dev/null || [ -x /usr/sbin/vsftpd ] || { say "missing vsftpd: make deps"; exit 1; }
 topology
 helper_ruleset "$NS_FW1" ftp tcp 21; helper_ruleset "$NS_FW2" ftp tcp 21
 
-# the server: vsftpd, anonymous, read-only, passive ports 50000-50100
-mkdir -p "$T/ftproot" "$T/empty"
-chmod 755 "$T/ftproot" "$T/empty"
-head -c 3000000 /dev/urandom > "$T/ftproot/data.bin"
-chmod 644 "$T/ftproot/data.bin"
-cat > "$T/vsftpd.conf" <<EOF
-listen=YES
-listen_ipv6=NO
-listen_address=203.0.113.10
-background=NO
-anonymous_enable=YES
-no_anon_password=YES
-anon_root=$T/ftproot
-local_enable=NO
-write_enable=NO
-pasv_enable=YES
-pasv_min_port=50000
-pasv_max_port=50100
-secure_chroot_dir=$T/empty
-seccomp_sandbox=NO
-xferlog_enable=NO
-EOF
-bg "$NS_SV" vsftpd /usr/sbin/vsftpd "$T/vsftpd.conf"
-VSFTPD=$BG_PID
-sleep 0.5
-want=$(python3 -c 'import sys
-h=14695981039346656037
-for b in open(sys.argv[1],"rb").read():
-    h=((h^b)*1099511628211) & 0xffffffffffffffff
-print("%016x" % h)' "$T/ftproot/data.bin")
+start_vsftpd
 
 run() {           # run LABEL -> phase-2 line in $line
 	local trig=$T/trigger-$1
@@ -99,7 +69,5 @@ fi
 [ "$(kv list "$line")" = ok ] && ok "${MODE^^} + LIST again on the old control connection through fw2" ||
 	fail "${MODE^^} + LIST on the old control connection failed"
 expectations_synced exp-sync 1
-kill "$VSFTPD" 2>/dev/null
-wait "$VSFTPD" 2>/dev/null
-stop_ns_children "$NS_SV"
+stop_vsftpd
 finish "$NAME"

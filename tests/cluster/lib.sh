@@ -593,6 +593,47 @@ helper_ruleset() {
 	}" "iifname \"lan0\" oifname \"wan0\" ct state new $3 dport $4 accept"
 }
 
+# The FTP server: vsftpd on 203.0.113.10, anonymous, read-only, passive
+# ports 50000-50100, serving data.bin (3,000,000 random bytes) whose
+# FNV-1a hash is in $want.  PID in VSFTPD.
+start_vsftpd() {
+	command -v vsftpd >/dev/null || [ -x /usr/sbin/vsftpd ] || { say "missing vsftpd: make deps"; exit 1; }
+	mkdir -p "$T/ftproot" "$T/empty"
+	chmod 755 "$T/ftproot" "$T/empty"
+	head -c 3000000 /dev/urandom > "$T/ftproot/data.bin"
+	chmod 644 "$T/ftproot/data.bin"
+	cat > "$T/vsftpd.conf" <<-EOF
+	listen=YES
+	listen_ipv6=NO
+	listen_address=203.0.113.10
+	background=NO
+	anonymous_enable=YES
+	no_anon_password=YES
+	anon_root=$T/ftproot
+	local_enable=NO
+	write_enable=NO
+	pasv_enable=YES
+	pasv_min_port=50000
+	pasv_max_port=50100
+	secure_chroot_dir=$T/empty
+	seccomp_sandbox=NO
+	xferlog_enable=NO
+	EOF
+	bg "$NS_SV" vsftpd /usr/sbin/vsftpd "$T/vsftpd.conf"
+	VSFTPD=$BG_PID
+	sleep 0.5
+	want=$(python3 -c 'import sys
+h = 14695981039346656037
+for b in open(sys.argv[1], "rb").read():
+    h = ((h ^ b) * 1099511628211) & 0xffffffffffffffff
+print("%016x" % h)' "$T/ftproot/data.bin")
+}
+stop_vsftpd() {
+	kill "$VSFTPD" 2>/dev/null
+	wait "$VSFTPD" 2>/dev/null
+	stop_ns_children "$NS_SV"
+}
+
 # snap_expectations LABEL: both kernels' expectations as conntrack(8) shows
 # them (the remaining timeout left out) into $T/LABEL.exp1 and .exp2, and
 # how many fw2's daemon holds (inject on-promote keeps them in memory) in
