@@ -190,8 +190,12 @@ bench-takeover: deps all
 demo: deps all
 	@bash scripts/demo.sh
 
+# three firewalls forwarding at once (active-active)
+demo-aa: deps all
+	@bash scripts/demo-aa.sh
+
 clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall bench \
-	bench-transports bench-takeover
+	bench-transports bench-takeover demo-aa
