@@ -574,7 +574,7 @@ static int handle(struct control *c, const struct ctl_hdr *h, const char *arg, s
 		n = repl_promote(c->ctx.repl);
 		if (repl_active_active(c->ctx.repl))
 			outf(o, json ? "{\"result\":\"promoted\",\"flows\":%d}\n" :
-			     "promoted: holds its buckets (active-active)\n", n);
+			     "promoted: holds buckets once in sync (active-active)\n", n);
 		else
 			outf(o, json ? "{\"result\":\"promoted\",\"flows\":%d}\n" :
 			     "promoted: now primary, took ownership of %d flows\n", n);
