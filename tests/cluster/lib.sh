@@ -30,7 +30,8 @@ T=$(mktemp -d /tmp/ctsync-test.XXXXXX)
 PIDS=()
 DAEMON_PID=()
 COROSYNC_PID=()
-COROSYNC_PID_ALL=()             # every corosync started, for its /dev/shm files
+QB_PIDS=()                      # corosyncs and pacemaker daemons started: their
+				# libqb files in /dev/shm are named by PID
 NS_LIST=()
 FAILED=0
 : "${INJECT:=immediate}"
@@ -452,7 +453,7 @@ start_corosync() {
 		 mount --bind $d/log /var/log/corosync && exec corosync -f -c $d/corosync.conf" \
 		>>"$T/corosync-fw$id.log" 2>&1 &
 	COROSYNC_PID[$((id - 1))]=$!
-	COROSYNC_PID_ALL+=($!)
+	QB_PIDS+=($!)
 	local deadline=$((SECONDS + 10))
 	while [ $SECONDS -lt $deadline ]; do
 		nsx "$P-fw$id" corosync-cfgtool -s >/dev/null 2>&1 && return 0
@@ -473,7 +474,7 @@ kill_corosync() {     # kill_corosync ID [SIGNAL]
 # /dev/shm, named by PID: remove those of the PIDs we started.
 corosync_shm_cleanup() {
 	local pid
-	for pid in "${COROSYNC_PID_ALL[@]}"; do
+	for pid in "${QB_PIDS[@]}"; do
 		rm -rf /dev/shm/qb-"$pid"-* /dev/shm/qb-*-"$pid"-* /dev/shm/qb-corosync-"$pid"-* 2>/dev/null
 	done
 }

@@ -38,7 +38,7 @@ start_node() {
 	PCMK_PID[$id]=$!
 	local deadline=$((SECONDS + 10))
 	while [ ! -s "$d/corosync.pid" ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-	COROSYNC_PID_ALL+=("$(cat "$d/corosync.pid")")
+	QB_PIDS+=("$(cat "$d/corosync.pid")")
 	# the daemon's socket where lib.sh's ctl() looks for it
 	ln -sf "$d/run/ctsync/ctsyncd.sock" "$T/fw$id.sock"
 	write_config "$id" backup >/dev/null
@@ -46,12 +46,17 @@ start_node() {
 	cp "$T/fw$id.conf" "$d/run/ctsync/ctsyncd.conf"
 }
 
+# Every process in fw$ID's namespace is ours (pacemaker's daemons among
+# them): their libqb files in /dev/shm go at cleanup (lib.sh).
+note_qb_pids() { QB_PIDS+=($(ip netns pids "$P-fw$1")); }
+
 # Stop a node the way its operator would: pacemaker first (it stops the
 # resources), then corosync; by recorded PID, bounded.
 stop_node() {
 	local id=$1 pid deadline
 	pid=${PCMK_PID[$id]:-}
 	[ -n "$pid" ] || return 0
+	note_qb_pids "$id"
 	kill "$pid" 2>/dev/null
 	deadline=$((SECONDS + 40))
 	while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
@@ -68,6 +73,7 @@ stop_node() {
 # SIGKILLed, every link down.
 kill_node() {         # kill_node ID [keep]: keep its addresses (no VIPs)
 	local id=$1 pids l
+	note_qb_pids "$id"
 	for l in lan0 wan0 sync0; do nsx "$P-fw$id" ip link set $l down; done
 	pids=$(ip netns pids "$P-fw$id")
 	[ -n "$pids" ] && kill -9 $pids 2>/dev/null
