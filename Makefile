@@ -17,14 +17,14 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 # libev ships no pkg-config file on Debian 12: fall back to plain -lev.
-PKGS     = libmnl libconfig libcrypto libcpg libcmap libnftables
+PKGS     = libmnl libconfig libcrypto libcpg libcmap libnftables libnftnl
 LIBS_D   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
            $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 CFLAGS_D = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
 KERNEL_SRC  = src/kernel/ctnl.c src/kernel/ctnl_inject.c src/kernel/ctnl_msg.c src/kernel/ct.c \
-              src/kernel/nftb.c
-SYNC_SRC    = src/sync/link.c src/sync/policy.c src/sync/bucket.c src/sync/codec.c src/sync/seal.c src/sync/table.c src/sync/keyset.c src/sync/exps.c src/sync/ring.c src/sync/reorder.c src/sync/repl.c src/sync/repl_tx.c src/sync/repl_dump.c src/sync/repl_own.c src/sync/recv.c src/sync/repl_exp.c
+              src/kernel/nftb.c src/kernel/nfq.c
+SYNC_SRC    = src/sync/link.c src/sync/policy.c src/sync/bucket.c src/sync/codec.c src/sync/seal.c src/sync/table.c src/sync/keyset.c src/sync/exps.c src/sync/ring.c src/sync/reorder.c src/sync/repl.c src/sync/repl_tx.c src/sync/repl_dump.c src/sync/repl_own.c src/sync/repl_defer.c src/sync/recv.c src/sync/repl_exp.c
 CLUSTER_SRC = src/cluster/transport.c src/cluster/transport_cpg.c
 DAEMON_SRC  = src/daemon/config.c src/daemon/control.c src/util/log.c src/daemon/main.c
 CORE_SRC    = $(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) src/daemon/config.c src/util/log.c
@@ -187,6 +187,9 @@ bench-transports: deps all
 bench-takeover: deps all
 	@BUILD=$(abspath $(BUILD)) bash bench/takeover.sh $(or $(TAKEOVER_FLOWS),200000) $(BENCH_REPS)
 
+bench-defer: deps all
+	@BUILD=$(abspath $(BUILD)) bash bench/defer.sh $(or $(DEFER_CONNECTIONS),2000) $(BENCH_REPS)
+
 demo: deps all
 	@bash scripts/demo.sh
 
@@ -198,4 +201,4 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall bench \
-	bench-transports bench-takeover demo-aa
+	bench-transports bench-takeover bench-defer demo-aa

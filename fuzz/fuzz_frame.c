@@ -1,8 +1,9 @@
 /* fuzz_frame — libFuzzer target: a datagram from the network, as node 1
  * receives it from node 2 (whose epoch it trusts).  Reaches the frame
  * header check, every record decoder (flows, expectations, heartbeats,
- * bulks, NACKs, challenges), ordering and repair, and, with the first
- * input byte's bit 1, the opener of the sealing layer.
+ * bulks, NACKs, challenges, defer acknowledgements and hints), ordering
+ * and repair, and, with the first input byte's bit 1, the opener of the
+ * sealing layer.
  *
  * Input: one flags byte, then the datagram.  Flags bit 0: make the header
  * plausible (magic, version, node 2, its epoch, the length field) so the

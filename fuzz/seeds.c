@@ -152,6 +152,15 @@ int main(void)
 	put("fuzz_frame", "control", 1, buf, len);
 	put("fuzz_frame", "control-sealed", 3, buf, len);
 	put("fuzz_frame", "raw-header", 0, buf, len);
+	/* defer: a hint asking to be acknowledged, and acknowledgements */
+	struct ack_info ak = { .has_seq = true, .seq = 3, .has_pn = true, .pn = 5 };
+	struct ct hint = flow(0, 0);
+	codec_frame_start(&w, buf, sizeof(buf));
+	codec_put_flow(&w, REC_HINT, &hint);
+	codec_put_ackreq(&w);
+	codec_put_ack(&w, &ak);
+	len = codec_frame_finish(&w, &u);
+	put("fuzz_frame", "defer", 1, buf, len);
 
 	/* ctnetlink messages as ctnl_build makes them (the kernel's events
 	 * carry more attributes; the fuzzer finds those): plain, NAT, IPv6,

@@ -253,10 +253,12 @@ static void load_sync(struct ctx *c, const config_t *cf, struct config *cfg)
 		       "'refresh_ms' must be 0 (off) or at least 500");
 }
 
+static bool get_bool(struct ctx *c, const config_setting_t *g, const char *name, bool def);
+
 /* Active-active: the nftables rule's parameters (bucket.h) and our table. */
 static void load_buckets(struct ctx *c, const config_t *cf, struct config *cfg)
 {
-	static const char *const keys[] = { "count", "seed", "table", NULL };
+	static const char *const keys[] = { "count", "seed", "table", "filter", NULL };
 	const config_setting_t *g = group(c, cf, "buckets", false);
 
 	if (!g)
@@ -269,6 +271,8 @@ static void load_buckets(struct ctx *c, const config_t *cf, struct config *cfg)
 	cfg->repl.nbuckets = (unsigned)get_int(c, g, "count", cfg->repl.nbuckets, 1, 1024, false);
 	cfg->repl.bucket_seed = (uint32_t)get_int(c, g, "seed", cfg->repl.bucket_seed, 0,
 						  4294967295LL, false);
+	/* false: the network picks the node that forwards (routed paths) */
+	cfg->repl.routed = !get_bool(c, g, "filter", true);
 	const char *t = get_str(c, g, "table", NULL, false);
 	if (!t)
 		return;
@@ -284,6 +288,25 @@ static void load_buckets(struct ctx *c, const config_t *cf, struct config *cfg)
 		       sizeof(cfg->nft_table) - 1, t);
 	else
 		snprintf(cfg->nft_table, sizeof(cfg->nft_table), "%s", t);
+}
+
+/* Active-active: hold new flows' first packets until the peers have them
+ * (repl.h, "Defer"). */
+static void load_defer(struct ctx *c, const config_t *cf, struct config *cfg)
+{
+	static const char *const keys[] = { "timeout", "queue", "max", NULL };
+	const config_setting_t *g = group(c, cf, "defer", false);
+
+	if (!g)
+		return;
+	check_keys(c, g, "defer", keys);
+	if (!cfg->repl.active_active) {
+		err_at(c, g, "'defer' is for sync.mode = \"active-active\" only");
+		return;
+	}
+	cfg->repl.defer_ms = (uint32_t)get_int(c, g, "timeout", 20, 1, 1000, false);
+	cfg->defer_queue = (uint16_t)get_int(c, g, "queue", 0, 0, 65535, false);
+	cfg->repl.defer_max = (unsigned)get_int(c, g, "max", 4096, 16, 1 << 20, false);
 }
 
 void config_ignore_host(struct config *cfg, const struct sockaddr_storage *ss)
@@ -720,7 +743,7 @@ static void load_misc(struct ctx *c, const config_t *cf, struct config *cfg)
 
 static int load(const char *path, const config_t *cfp, struct config *cfg, FILE *errs)
 {
-	static const char *const top[] = { "node", "sync", "buckets", "transport", "filter",
+	static const char *const top[] = { "node", "sync", "buckets", "defer", "transport", "filter",
 					   "control", "log", "kernel", "daemon", "expectations",
 					   "security", "metrics", NULL };
 	struct ctx c = { path, errs, 0 };
@@ -729,6 +752,7 @@ static int load(const char *path, const config_t *cfp, struct config *cfg, FILE 
 	load_node(&c, cfp, cfg);
 	load_sync(&c, cfp, cfg);
 	load_buckets(&c, cfp, cfg);
+	load_defer(&c, cfp, cfg);
 	load_transport(&c, cfp, cfg);
 	load_filter(&c, cfp, cfg);
 	load_expectations(&c, cfp, cfg);

@@ -28,6 +28,7 @@ struct config {
 	long control_gid;               /* group of the control sockets; -1: ours */
 	struct sockaddr_storage metrics_listen; /* family 0: no HTTP listener */
 	char nft_table[32];             /* active-active: the inet table we own */
+	uint16_t defer_queue;           /* defer: the NFQUEUE number */
 	/* security: keys[0] seals, all open; none only with insecure */
 	bool insecure;
 	enum seal_cipher cipher;

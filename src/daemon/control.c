@@ -174,7 +174,23 @@ static void render_status(struct control *c, struct out *o, bool json)
 			     st.buckets_held);
 			for (unsigned b = 0; b < st.nbuckets; b++)
 				outf(o, "%s%u", b ? "," : "", st.bucket_owner[b]);
-			outf(o, "]}");
+			outf(o, "]},\"routed\":%s", st.routed ? "true" : "false");
+			const struct repl_stats *rs = repl_stats(c->ctx.repl);
+			if (st.defer_ms)
+				outf(o, ",\"defer\":{\"timeout_ms\":%u,\"waiting\":%u,\"held\":%llu,"
+				     "\"acked\":%llu,\"timeouts\":%llu,\"passed\":%llu,"
+				     "\"overflow\":%llu,\"hold_us\":%llu,\"hold_max_us\":%llu,"
+				     "\"hints_sent\":%llu,\"hints_applied\":%llu}",
+				     st.defer_ms, st.defer_waiting,
+				     (unsigned long long)rs->defer_held,
+				     (unsigned long long)rs->defer_acked,
+				     (unsigned long long)rs->defer_timeouts,
+				     (unsigned long long)rs->defer_passed,
+				     (unsigned long long)rs->defer_overflow,
+				     (unsigned long long)rs->defer_hold_us,
+				     (unsigned long long)rs->defer_hold_max_us,
+				     (unsigned long long)rs->hints_sent,
+				     (unsigned long long)rs->hints_applied);
 		}
 		outf(o, ",\"peers\":[");
 		for (unsigned i = 0; i < st.npeers; i++) {
@@ -201,7 +217,8 @@ static void render_status(struct control *c, struct out *o, bool json)
 		outf(o, " — superseded: node %u is primary at a newer term, its claims win", st.superseded_by);
 	outf(o, "\n");
 	if (st.active_active) {
-		outf(o, "mode:           active-active, %u buckets (seed %#x): ", st.nbuckets,
+		outf(o, "mode:           active-active%s, %u buckets (seed %#x): ",
+		     st.routed ? " (routed: buckets name heirs only)" : "", st.nbuckets,
 		     st.bucket_seed);
 		if (st.holds)
 			outf(o, "holding %u\n", st.buckets_held);
@@ -210,6 +227,17 @@ static void render_status(struct control *c, struct out *o, bool json)
 		else
 			outf(o, "holding none yet (until in sync with every live peer)\n");
 		render_bucket_map(o, &st);
+		const struct repl_stats *ds = repl_stats(c->ctx.repl);
+		if (st.defer_ms)
+			outf(o, "defer:          up to %u ms; %u held now; %llu held in all: %llu "
+			     "acknowledged, %llu timed out, average %llu us, longest %llu us; "
+			     "hints %llu sent, %llu applied\n", st.defer_ms, st.defer_waiting,
+			     (unsigned long long)ds->defer_held, (unsigned long long)ds->defer_acked,
+			     (unsigned long long)ds->defer_timeouts,
+			     (unsigned long long)(ds->defer_held ? ds->defer_hold_us / ds->defer_held
+								 : 0),
+			     (unsigned long long)ds->defer_hold_max_us,
+			     (unsigned long long)ds->hints_sent, (unsigned long long)ds->hints_applied);
 	}
 	outf(o, "inject mode:    %s\n", st.immediate ? "immediate" : "on-promote");
 	render_security(c, o, false);
@@ -285,6 +313,9 @@ static size_t counters(struct control *c, struct counter *out)
 		S(tx_challenges), S(tx_responses),
 		S(bucket_changes), S(buckets_gained), S(buckets_lost), S(bucket_takeovers),
 		S(bucket_set_errors), S(bucket_config_mismatches),
+		S(defer_held), S(defer_passed), S(defer_acked), S(defer_timeouts),
+		S(defer_overflow), S(defer_hold_us), S(defer_hold_max_us), S(hints_sent),
+		S(hints_applied), S(hints_ignored), S(acks_sent), S(acks_received),
 #undef S
 		{ "rx_bad_tag", z->bad_tag }, { "rx_unknown_key", z->unknown_key },
 		{ "rx_unsealed", z->unsealed }, { "rx_short", z->short_frames },
@@ -407,6 +438,8 @@ static void render_metrics(struct control *c, struct out *o)
 		  st.buckets_held },
 		{ "ctsync_buckets", "active-active: hash buckets in all (0: active-backup)",
 		  st.nbuckets },
+		{ "ctsync_defer_waiting", "defer: packets held now, waiting for acknowledgements",
+		  st.defer_waiting },
 	};
 	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
 		metric(o, gauges[i].name, "gauge", gauges[i].help);

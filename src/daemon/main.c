@@ -25,6 +25,7 @@
 #include "daemon/control.h"
 #include "util/log.h"
 #include "kernel/ctnl.h"
+#include "kernel/nfq.h"
 #include "kernel/nftb.h"
 #include "sync/link.h"
 #include "sync/repl.h"
@@ -47,6 +48,10 @@ struct daemon {
 	struct ctnl *nl;
 	struct link *link;              /* the transport and the seal */
 	struct nftb *nftb;              /* active-active: the buckets we forward */
+	struct nfq *nfq;                /* defer: packets held (kernel/nfq.h) */
+	bool stopping;                  /* held packets go at once */
+	ev_io nfq_w;
+	ev_timer defer_w;
 	struct repl *repl;
 	struct seal *seal;              /* the link's */
 	struct control *ctl, *ro_ctl, *http;
@@ -189,6 +194,78 @@ static bool op_is_local(void *arg, int family, const union ct_addr *a)
 	return found;
 }
 
+/* ---- defer: held packets ------------------------------------------------------ */
+
+static uint64_t now_us(void *arg)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void op_release(void *arg, uint64_t cookie)
+{
+	struct daemon *d = arg;
+	if (nfq_accept(d->nfq, (uint32_t)cookie) < 0)
+		log_limited(LOG_LVL_WARN, "could not let a held packet go: %s", strerror(errno));
+}
+
+static void on_held(void *arg, uint32_t id, const struct nfq_pkt *p)
+{
+	struct daemon *d = arg;
+	struct ct ct;
+
+	if (d->stopping || !p) {
+		nfq_accept(d->nfq, id);
+	} else if (nfq_pkt_synack_ct(p, &ct) == 0) {
+		repl_defer_reply(d->repl, &ct, id);
+	} else if (nfq_pkt_new_ct(p, &ct) < 0) {
+		nfq_accept(d->nfq, id);
+	} else {
+		repl_defer_new(d->repl, &ct, id);
+	}
+}
+
+/* The next wait's end (repl_defer_poll) is when the timer fires next. */
+static void defer_arm(struct daemon *d)
+{
+	unsigned ms = repl_defer_poll(d->repl);
+
+	ev_timer_stop(d->loop, &d->defer_w);
+	if (ms) {
+		ev_timer_set(&d->defer_w, ms / 1000.0, 0);
+		ev_timer_start(d->loop, &d->defer_w);
+	}
+}
+
+static void defer_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	defer_arm(w->data);
+}
+
+static void nfq_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	if (nfq_read(d->nfq, 256) < 0)
+		log_limited(LOG_LVL_WARN, "reading held packets: %s", strerror(errno));
+	defer_arm(d);
+}
+
+/* Shutting down: no more packets are queued, and every held one goes. */
+static void defer_stop(struct daemon *d)
+{
+	char err[256];
+
+	if (!d->nfq)
+		return;
+	d->stopping = true;
+	if (nfq_rules_remove(d->cfg.nft_table, err, sizeof(err)) < 0)
+		log_warnx("nftables: removing table inet %s_defer: %s", d->cfg.nft_table, err);
+	nfq_read(d->nfq, 1 << 20);              /* (accepted at once) */
+	repl_defer_release_all(d->repl);
+}
+
 /* Active-active: the nftables set of the buckets we forward. */
 static int op_buckets(void *arg, const uint32_t *held, unsigned n)
 {
@@ -293,7 +370,8 @@ static void tr_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct daemon *d = w->data;
 
-	if (link_read(d->link, 1024, on_frame, d) < FRAME_COALESCE)
+	/* with defer, a held packet waits for what comes next: no pause */
+	if (link_read(d->link, 1024, on_frame, d) < FRAME_COALESCE && !d->nfq)
 		pause_watcher(loop, w, &d->tr_pause_w);
 }
 
@@ -623,13 +701,33 @@ static int run(struct daemon *d, bool foreground)
 		/* made with an empty set: nothing tracked is forwarded here
 		 * until this node holds buckets */
 		if ((err = nftb_open(&d->nftb, cfg->nft_table, cfg->repl.nbuckets,
-				     cfg->repl.bucket_seed, msg, sizeof(msg))) < 0) {
+				     cfg->repl.bucket_seed, !cfg->repl.routed, msg,
+				     sizeof(msg))) < 0) {
 			log_err("nftables: table inet %s: %s", cfg->nft_table, msg);
 			return 1;
 		}
 		ops.buckets = op_buckets;
-		log_info("active-active: %u buckets, seed %#x, table inet %s", cfg->repl.nbuckets,
-			 cfg->repl.bucket_seed, cfg->nft_table);
+		log_info("active-active%s: %u buckets, seed %#x, table inet %s",
+			 cfg->repl.routed ? " (routed: the network picks the node)" : "",
+			 cfg->repl.nbuckets, cfg->repl.bucket_seed, cfg->nft_table);
+	}
+	if (cfg->repl.defer_ms) {
+		if ((err = nfq_open(&d->nfq, cfg->defer_queue, cfg->repl.defer_max, on_held,
+				    d)) < 0) {
+			log_err("defer: binding queue %u: %s (another listener on it?)",
+				cfg->defer_queue, strerror(-err));
+			return 1;
+		}
+		if ((err = nfq_rules_install(cfg->nft_table, cfg->defer_queue, msg,
+					     sizeof(msg))) < 0) {
+			log_err("defer: table inet %s_defer: %s", cfg->nft_table, msg);
+			return 1;
+		}
+		ops.release = op_release;
+		ops.now_us = now_us;
+		log_info("defer: new flows' first packets and SYN-ACKs held up to %u ms "
+			 "(queue %u, table inet %s_defer)", cfg->repl.defer_ms, cfg->defer_queue,
+			 cfg->nft_table);
 	}
 	d->repl = repl_new(&cfg->repl, &ops);
 	if (!d->repl) {
@@ -667,6 +765,13 @@ static int run(struct daemon *d, bool foreground)
 	ev_timer_init(&d->hb_w, heartbeat, 0, cfg->repl.heartbeat_ms / 1000.0);
 	ev_timer_init(&d->poll_w, poll_timer, 0.01, 0.01);
 	ev_prepare_init(&d->flush_w, before_sleep);
+	ev_init(&d->defer_w, defer_timer);
+	d->defer_w.data = d;
+	if (d->nfq) {
+		ev_io_init(&d->nfq_w, nfq_readable, nfq_fd(d->nfq), EV_READ);
+		d->nfq_w.data = d;
+		ev_io_start(d->loop, &d->nfq_w);
+	}
 	ev_init(&d->hold_w, hold_expired);
 	d->hold_w.data = d;
 	ev_init(&d->nl_pause_w, nl_resume);
@@ -727,6 +832,7 @@ static int run(struct daemon *d, bool foreground)
 	notify("READY=1\nSTATUS=syncing");
 	ev_run(d->loop, 0);
 	notify("STOPPING=1");
+	defer_stop(d);
 	/* Active-active: leave the split before exiting, so that the peers
 	 * take our buckets now rather than after the dead time, and forward
 	 * nothing tracked from here on (a node without its daemon would
@@ -804,6 +910,7 @@ int main(int argc, char **argv)
 	repl_free(d->repl);
 	link_free(d->link);
 	nftb_close(d->nftb);
+	nfq_close(d->nfq);
 	ctnl_close(d->nl);
 	free(d);
 	return rc;

@@ -28,7 +28,8 @@ static int run(struct nftb *n, const char *cmd, char *err, size_t errlen)
 	return -EINVAL;
 }
 
-int nftb_format_table(char *buf, size_t len, const char *table, unsigned nbuckets, uint32_t seed)
+int nftb_format_table(char *buf, size_t len, const char *table, unsigned nbuckets, uint32_t seed,
+		      bool filter)
 {
 	static const char *const fam[2][2] = { { "ipv4", "ip" }, { "ipv6", "ip6" } };
 	int k = snprintf(buf, len,
@@ -40,7 +41,7 @@ int nftb_format_table(char *buf, size_t len, const char *table, unsigned nbucket
 			 "}\n"
 			 "flush chain inet %s buckets\n"
 			 "flush set inet %s held\n", table, table, table);
-	for (int i = 0; i < 2 && k >= 0 && (size_t)k < len; i++)
+	for (int i = 0; filter && i < 2 && k >= 0 && (size_t)k < len; i++)
 		k += snprintf(buf + k, len - (size_t)k,
 			      "add rule inet %s buckets meta nfproto %s jhash ct original %s "
 			      "saddr . ct original %s daddr mod %u seed 0x%08x != @held counter "
@@ -50,7 +51,7 @@ int nftb_format_table(char *buf, size_t len, const char *table, unsigned nbucket
 }
 
 int nftb_open(struct nftb **out, const char *table, unsigned nbuckets, uint32_t seed,
-	      char *err, size_t errlen)
+	      bool filter, char *err, size_t errlen)
 {
 	struct nftb *n = calloc(1, sizeof(*n));
 	char cmd[2048];
@@ -69,7 +70,7 @@ int nftb_open(struct nftb **out, const char *table, unsigned nbuckets, uint32_t 
 		goto fail;
 	nft_ctx_buffer_output(n->ctx);
 	nft_ctx_buffer_error(n->ctx);
-	if ((rc = nftb_format_table(cmd, sizeof(cmd), table, nbuckets, seed)) < 0 ||
+	if ((rc = nftb_format_table(cmd, sizeof(cmd), table, nbuckets, seed, filter)) < 0 ||
 	    (rc = run(n, cmd, err, errlen)) < 0)
 		goto fail;
 	*out = n;

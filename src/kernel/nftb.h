@@ -23,6 +23,10 @@
  * ruleset's forward chains at priority filter, whose accept cannot undo
  * our drop.
  *
+ * With `filter` false (buckets.filter = false: routed paths, where the
+ * network picks the node) the chain has no rule: the set only shows which
+ * buckets this node is heir to.
+ *
  * The set changes in one transaction (flush and add), so no packet sees a
  * half-changed set.  The table is made at open with an empty set: a
  * starting node forwards no tracked flow until it holds buckets.
@@ -30,6 +34,7 @@
 #ifndef CTSYNC_KERNEL_NFTB_H
 #define CTSYNC_KERNEL_NFTB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,11 +43,12 @@ struct nftb;
 /* Make (or take over) the table with an empty set and the two rules for
  * nbuckets and seed.  0 or -errno, with nftables' message in err. */
 int nftb_open(struct nftb **out, const char *table, unsigned nbuckets, uint32_t seed,
-	      char *err, size_t errlen);
+	      bool filter, char *err, size_t errlen);
 /* The set holds exactly these buckets now (one transaction). */
 int nftb_set(struct nftb *n, const uint32_t *buckets, unsigned count, char *err, size_t errlen);
 /* The commands nftb_open runs, for documentation and tests. */
-int nftb_format_table(char *buf, size_t len, const char *table, unsigned nbuckets, uint32_t seed);
+int nftb_format_table(char *buf, size_t len, const char *table, unsigned nbuckets, uint32_t seed,
+		      bool filter);
 void nftb_close(struct nftb *n);
 
 #endif

@@ -822,6 +822,53 @@ int codec_put_for(struct wbuf *w, uint32_t node)
 	return put_u32_rec(w, REC_FOR, node);
 }
 
+int codec_put_ackreq(struct wbuf *w)
+{
+	struct rbuild b;
+
+	rb_begin(&b, w, REC_ACKREQ, 0);
+	return rb_end(&b) < 0 ? -ENOSPC : 0;
+}
+
+int codec_put_ack(struct wbuf *w, const struct ack_info *a)
+{
+	struct rbuild b;
+
+	rb_begin(&b, w, REC_ACK, 0);
+	if (a->has_seq)
+		rb_u32(&b, AK_SEQ, a->seq);
+	if (a->has_pn)
+		rb_u64(&b, AK_PN, a->pn);
+	return rb_end(&b) < 0 ? -ENOSPC : 0;
+}
+
+static int ack_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
+{
+	struct ack_info *a = arg;
+
+	switch (type) {
+	case AK_SEQ:
+		NEED(4);
+		a->seq = rd32(v);
+		a->has_seq = true;
+		return 1;
+	case AK_PN:
+		NEED(8);
+		a->pn = rd64(v);
+		a->has_pn = true;
+		return 1;
+	}
+	return 0;
+}
+
+int codec_get_ack(const struct rec *r, struct ack_info *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (walk(r, ack_attr, a) < 0 || (!a->has_seq && !a->has_pn))
+		return -EINVAL;
+	return 0;
+}
+
 int codec_get_for(const struct rec *r, uint32_t *node)
 {
 	*node = 0;
@@ -1008,6 +1055,7 @@ int codec_check_rec(const struct rec *r)
 		struct nack_info n;
 		struct exp e;
 		struct challenge_info c;
+		struct ack_info ack;
 		uint32_t gen;
 	} u;
 	size_t off = 0;
@@ -1017,7 +1065,10 @@ int codec_check_rec(const struct rec *r)
 	case REC_FLOW_UPSERT:
 	case REC_FLOW_DELETE:
 	case REC_FLOW_REFRESH:
+	case REC_HINT:
 		return codec_get_flow(r, &u.ct);
+	case REC_ACK:
+		return codec_get_ack(r, &u.ack);
 	case REC_UPSERTS4:
 	case REC_DELETES4:
 		while ((ret = codec_next_packed(r, &off, &u.ct)) > 0)

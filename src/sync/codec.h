@@ -64,6 +64,12 @@ struct challenge_info {
 	bool has_cookie;
 };
 
+struct ack_info {
+	bool has_seq, has_pn;
+	uint32_t seq;
+	uint64_t pn;
+};
+
 void codec_frame_start(struct wbuf *w, uint8_t *buf, size_t cap);
 /* Rewrite the packet number of a finished frame (a retransmission). */
 void codec_frame_set_pn(uint8_t *frame, uint64_t pn);
@@ -100,6 +106,11 @@ int codec_get_claim(const struct rec *r, uint32_t *gen);
 int codec_put_for(struct wbuf *w, uint32_t node);
 int codec_get_for(const struct rec *r, uint32_t *node);
 int codec_get_bulk(const struct rec *r, struct bulk_info *b);
+/* REC_ACKREQ (counted in w->nrec: a frame of it alone is sent) and REC_ACK
+ * (wire.h, "Defer"); a REC_HINT is codec_put_flow(w, REC_HINT, ct). */
+int codec_put_ackreq(struct wbuf *w);
+int codec_put_ack(struct wbuf *w, const struct ack_info *a);
+int codec_get_ack(const struct rec *r, struct ack_info *a);
 int codec_get_nack(const struct rec *r, struct nack_info *n);
 int codec_get_exp(const struct rec *r, struct exp *e);
 int codec_get_challenge(const struct rec *r, struct challenge_info *c);

@@ -209,11 +209,23 @@ uint32_t policy_rightful(const struct policy *p)
 	return any ? best.node : 0;
 }
 
+void policy_routed(struct policy *p)
+{
+	p->routed = true;
+}
+
+bool policy_is_routed(const struct policy *p)
+{
+	return p->mode == POLICY_ACTIVE_ACTIVE && p->routed;
+}
+
 bool policy_adopt(const struct policy *p, struct claim cur, bool owner_alive, unsigned bucket)
 {
 	/* Active-active: the packet passed here because the bucket is ours
 	 * (or it never passed: a dead owner's flow is then its bucket
 	 * owner's to take, not ours). */
+	if (p->mode == POLICY_ACTIVE_ACTIVE && p->routed)
+		return !owner_alive && policy_bucket_owner(p, bucket) == p->self;
 	if (p->mode == POLICY_ACTIVE_ACTIVE)
 		return policy_bucket_owner(p, bucket) == p->self;
 	if (!owner_alive)
@@ -223,6 +235,8 @@ bool policy_adopt(const struct policy *p, struct claim cur, bool owner_alive, un
 
 bool policy_should_own(const struct policy *p, unsigned bucket)
 {
+	if (p->mode == POLICY_ACTIVE_ACTIVE && p->routed)
+		return false;   /* whoever saw it first: no node should own all */
 	if (p->mode == POLICY_ACTIVE_ACTIVE)
 		return policy_bucket_owner(p, bucket) == p->self;
 	return p->primary;

@@ -48,6 +48,16 @@
  * its flows with it); a bucket that becomes ours brings every flow held in
  * it (policy_map_gen tells the engine to look).  Claims order two owners
  * of one flow exactly as in active-backup.
+ *
+ * Routed active-active (policy_routed): the network, not the buckets,
+ * picks the node each packet crosses (ECMP routers on each side; the two
+ * directions of a flow may cross different nodes).  Nothing is dropped by
+ * bucket, so a flow is owned by the node its first packet crossed, for as
+ * long as that node lives; the bucket map only names the heir: the flows
+ * of a dead (or unknown) owner go to the holder of their bucket, at the
+ * map change that follows the death and on traffic.  A live owner is
+ * never displaced, so two nodes that both see packets of one flow do not
+ * take it from each other.
  */
 #ifndef CTSYNC_SYNC_POLICY_H
 #define CTSYNC_SYNC_POLICY_H
@@ -89,6 +99,7 @@ struct policy {
 	uint32_t owner[POLICY_MAX_BUCKETS];     /* 0: nobody holds buckets */
 	uint32_t if_held[POLICY_MAX_BUCKETS];   /* the same, were we holding */
 	uint32_t map_gen;               /* bumped whenever owner[] changes */
+	bool routed;                    /* the buckets name heirs only */
 };
 
 void policy_init(struct policy *p, uint32_t self, bool primary);
@@ -97,6 +108,9 @@ void policy_init(struct policy *p, uint32_t self, bool primary);
 void policy_active_active(struct policy *p, unsigned nbuckets, const uint32_t *peers,
 			  unsigned npeers);
 bool policy_is_active_active(const struct policy *p);
+/* Active-active on routed paths (above; call after policy_active_active). */
+void policy_routed(struct policy *p);
+bool policy_is_routed(const struct policy *p);
 
 /* What a peer says of itself (its heartbeat), or that it died.  `holds`:
  * it holds buckets (active-active). */

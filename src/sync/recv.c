@@ -488,6 +488,8 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 	struct ct ct;
 	uint32_t claim = 0;             /* wire.h, "Claims" */
 	uint32_t for_node;
+	struct ack_info ack;
+	bool ackreq = false;
 
 	if (codec_frame_open(buf, len, &h, &c) < 0)
 		return;
@@ -540,10 +542,23 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 		case REC_CHALLENGE:
 			answer_challenge(r, p, &rec, false);
 			break;
+		case REC_ACKREQ:                /* wire.h, "Defer" */
+			ackreq = true;
+			break;
+		case REC_ACK:
+			if (codec_get_ack(&rec, &ack) == 0)
+				defer_ack(r, p, &ack);
+			break;
+		case REC_HINT:
+			if (codec_get_flow(&rec, &ct) == 0)
+				defer_hint(r, p, &ct);
+			break;
 		default:                /* a RESPONSE to a confirmed epoch: nothing to do */
 			break;          /* unknown, not mandatory: skip */
 		}
 	}
+	if (ackreq)                     /* the whole frame is applied */
+		tx_ack(r, p, h.flags & WIRE_F_UNSEQ, h.seq, h.pn);
 }
 
 /* ---- ordering ------------------------------------------------------------------ */

@@ -24,6 +24,8 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 	policy_init(&r->pol, cfg->node_id, cfg->primary);
 	if (cfg->active_active)
 		policy_active_active(&r->pol, cfg->nbuckets, cfg->peer_id, cfg->npeers);
+	if (cfg->active_active && cfg->routed)
+		policy_routed(&r->pol);
 	if (!r->cfg.resend_bytes)
 		r->cfg.resend_bytes = 16u << 20;
 	if (!r->cfg.nack_ms)
@@ -77,6 +79,7 @@ void repl_free(struct repl *r)
 			table_flow_free(f);
 	}
 	free(r->dirty);
+	free(r->dw);
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
 		reorder_free(r->peer[i].held);
 	table_free(r->t);
@@ -176,8 +179,6 @@ void repl_prefetch(struct repl *r, const struct ct *const *cts, unsigned n)
 
 void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, bool own)
 {
-	uint32_t self = r->cfg.node_id;
-
 	if (own) {              /* the echo of our own injection */
 		r->st.ev_own++;
 		return;
@@ -194,6 +195,14 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 		r->st.ev_update++;
 	else if (ev == CTNL_EV_DESTROY)
 		r->st.ev_destroy++;
+	repl_local_change(r, ev, ct);
+}
+
+/* What the local kernel says of a flow, counted already. */
+void repl_local_change(struct repl *r, enum ctnl_event ev, const struct ct *ct)
+{
+	uint32_t self = r->cfg.node_id;
+
 	if (filtered(r, ct)) {
 		r->st.ev_filtered++;
 		return;
@@ -455,6 +464,9 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 	st->in_sync = repl_in_sync(r);
 	if (policy_is_active_active(&r->pol)) {
 		st->active_active = true;
+		st->routed = policy_is_routed(&r->pol);
+		st->defer_ms = r->cfg.defer_ms;
+		st->defer_waiting = r->ndw;
 		st->ready = r->pol.ready;
 		st->holds = policy_holds(&r->pol);
 		st->nbuckets = r->pol.nbuckets;

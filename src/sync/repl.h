@@ -77,6 +77,15 @@ struct repl_config {
 	bool active_active;
 	unsigned nbuckets;
 	uint32_t bucket_seed;
+	/* Active-active where the network, not the buckets, decides which node
+	 * forwards a packet (buckets.filter = false: nothing is dropped): a flow
+	 * is owned by the node that saw its first packet while that node lives;
+	 * its bucket's holder is its heir. */
+	bool routed;
+	/* Defer (below): hold a new flow's first packet at most this long
+	 * (0: no defer); at most defer_max packets held at once. */
+	uint32_t defer_ms;
+	unsigned defer_max;
 	unsigned nignore;
 	struct repl_net ignore[REPL_MAX_IGNORE];
 };
@@ -106,6 +115,9 @@ struct repl_ops {
 	 * it forwards no tracked flow).  Called whenever they change, and
 	 * again a second later if it failed.  (Optional.) */
 	int (*buckets)(void *arg, const uint32_t *held, unsigned n);
+	/* Defer: let the held packet `cookie` go (repl_defer_*). */
+	void (*release)(void *arg, uint64_t cookie);
+	uint64_t (*now_us)(void *arg);  /* for hold times (optional) */
 };
 
 struct repl_stats {
@@ -133,6 +145,15 @@ struct repl_stats {
 	uint64_t bucket_takeovers;      /* flows taken with a bucket that became ours */
 	uint64_t bucket_set_errors;     /* ops.buckets failed (retried) */
 	uint64_t bucket_config_mismatches;      /* a peer's heartbeat: other count or seed */
+	/* defer */
+	uint64_t defer_held;            /* packets held (repl_defer_*) */
+	uint64_t defer_passed;          /* let go at once: nothing to wait for */
+	uint64_t defer_acked;           /* let go once acknowledged */
+	uint64_t defer_timeouts;        /* let go at defer_ms without every ack */
+	uint64_t defer_overflow;        /* let go at once: defer_max held already */
+	uint64_t defer_hold_us, defer_hold_max_us;      /* time held, total and most */
+	uint64_t hints_sent, hints_applied, hints_ignored;
+	uint64_t acks_sent, acks_received;
 };
 
 /* Per-peer counters (`ctsyncctl stats`). */
@@ -172,6 +193,9 @@ struct repl_status {
 	bool starting;                  /* still collecting peers' bulks */
 	/* active-active */
 	bool active_active, ready, holds;
+	bool routed;                    /* the network picks the node (policy.h) */
+	uint32_t defer_ms;              /* 0: no defer */
+	unsigned defer_waiting;         /* packets held now */
 	unsigned nbuckets, buckets_held;
 	uint32_t bucket_seed;
 	uint32_t bucket_owner[1024];    /* node id per bucket, 0: nobody */
@@ -211,6 +235,30 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len, uint32_t from)
  * after a partition.  UDP transports never call it: liveness
  * is the heartbeats'. */
 void repl_member(struct repl *r, uint32_t node, bool up);
+
+/*
+ * Defer (pfsync's idea, for active-active on asymmetric paths: wire.h,
+ * "Defer").  The kernel holds a packet (NFQUEUE, kernel/nfq.h) and hands it
+ * here with its conntrack entry; `cookie` names it for ops.release, which
+ * is called exactly once per packet: at once when there is nothing to wait
+ * for, else when the acknowledgements came or after cfg.defer_ms.
+ *  - repl_defer_new: the first packet of a flow this node creates.  The
+ *    flow is taken as ours and sent at once in a frame every live peer
+ *    acknowledges once its kernel has the flow: the packet goes when they
+ *    all did, so that a reply through another node finds the flow there.
+ *  - repl_defer_reply: the first reply (a TCP SYN-ACK) of a flow a live
+ *    peer owns.  It is sent to the owner as a hint; the packet goes when
+ *    the owner acknowledged it, so that the owner's kernel is past the
+ *    handshake when the next packet of the connection reaches it.
+ * repl_defer_poll lets go what waited long enough; it returns the
+ * milliseconds until the next wait ends (0: none waits).
+ */
+void repl_defer_new(struct repl *r, const struct ct *ct, uint64_t cookie);
+void repl_defer_reply(struct repl *r, const struct ct *ct, uint64_t cookie);
+unsigned repl_defer_poll(struct repl *r);
+unsigned repl_defer_count(const struct repl *r);
+/* Let every held packet go now (shutting down). */
+void repl_defer_release_all(struct repl *r);
 
 /* Send what is dirty and flush queued injections. */
 void repl_flush(struct repl *r);

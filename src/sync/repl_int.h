@@ -59,6 +59,21 @@ struct peer {
 	uint64_t responded_at;
 	struct challenge_info pending_response;
 	struct repl_peer_counters c;
+	/* defer: the last of our data frames it acknowledged */
+	bool acked_any;
+	uint32_t acked_seq;
+};
+
+/* A packet held until peers acknowledge (repl.h, "Defer"). */
+struct defer_wait {
+	uint64_t cookie;
+	uint64_t deadline;              /* ms */
+	uint64_t t0_us;
+	uint32_t seq;                   /* new flow: our data frame that carried it */
+	uint64_t pn;                    /* hint: the frame that carried it */
+	uint32_t owner;                 /* hint: sent to */
+	uint32_t need;                  /* new flow: peers (bits by index) yet to ack */
+	bool hint;
 };
 
 enum dump_mode {
@@ -120,6 +135,10 @@ struct repl {
 	bool map_applied;               /* ops.buckets succeeded for map_gen */
 	uint64_t map_retry_at;
 	uint8_t held[POLICY_MAX_BUCKETS];
+	/* defer: packets held, in the order they came */
+	struct defer_wait *dw;
+	unsigned ndw;
+	bool ackreq;                    /* data frames sent now ask for an ACK */
 };
 
 /* repl.c */
@@ -131,6 +150,8 @@ void repl_want_bulk(struct repl *r, uint32_t to);
 /* The node a sent frame was for alone (0: every peer). */
 uint32_t repl_frame_for(const struct repl *r, uint32_t seq);
 void repl_inject(struct repl *r, enum ctnl_op op, struct flow *f);
+/* A kernel event or dump entry, counted already: the ownership rule. */
+void repl_local_change(struct repl *r, enum ctnl_event ev, const struct ct *ct);
 void repl_drop(struct repl *r, struct flow *f);
 unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen);
 /* Send control records (any of a NACK, a SKIP, a response, a challenge)
@@ -182,6 +203,14 @@ void exp_sweep(struct repl *r, uint32_t owner, uint32_t gen);
 void exp_take_all(struct repl *r);
 void exp_commit(struct repl *r);
 void exp_settle(struct repl *r, bool take);
+
+/* repl_defer.c */
+/* p acknowledged a frame of ours. */
+void defer_ack(struct repl *r, struct peer *p, const struct ack_info *a);
+/* p, which does not own the flow, says how its kernel has it. */
+void defer_hint(struct repl *r, struct peer *p, const struct ct *ct);
+/* Acknowledge p's frame (sequenced: seq; else its packet number). */
+void tx_ack(struct repl *r, struct peer *p, bool unseq, uint32_t seq, uint64_t pn);
 
 /* recv.c */
 void recv_poll(struct repl *r, struct peer *p);

@@ -209,8 +209,10 @@ static void gain_one(void *arg, struct flow *f)
 		return;
 	flow_get(f, &c);
 	unsigned b = own_bucket(r, &c);
-	if (!g->gained[b] && !(r->held[b] && (f->owner == OWNER_NONE ||
-					       repl_peer_dead(r, f->owner))))
+	bool dead = f->owner == OWNER_NONE || repl_peer_dead(r, f->owner);
+	/* a gained bucket brings its flows; routed, only those of a dead
+	 * owner (policy.h: a live owner is never displaced) */
+	if (!(g->gained[b] && !policy_is_routed(&r->pol)) && !(r->held[b] && dead))
 		return;
 	take(r, f);
 	f->bulk_mark = r->dump_gen;     /* a dump under way must not sweep it */

@@ -26,6 +26,11 @@ static void frame_send(struct repl *r, bool unseq)
 {
 	if (!unseq && r->w.nrec == 0)
 		return;
+	/* a held packet waits for this frame to be acknowledged (repl_defer.c);
+	 * a full frame goes without the request, and one of it alone follows */
+	bool ack_alone = false;
+	if (!unseq && r->ackreq && codec_put_ackreq(&r->w) < 0)
+		ack_alone = true;
 	struct frame_hdr h = {
 		.flags = unseq ? WIRE_F_UNSEQ : 0,
 		.node = r->cfg.node_id,
@@ -49,6 +54,8 @@ static void frame_send(struct repl *r, bool unseq)
 	r->st.tx_records += r->w.nrec;
 	r->st.tx_bytes += len;
 	frame_begin(r);
+	if (ack_alone && codec_put_ackreq(&r->w) == 0)
+		frame_send(r, false);
 }
 
 void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n,

@@ -119,8 +119,11 @@ enum wire_rec {
 	REC_CLAIM       = 15,           /* the claim generation of the upserts after it */
 	REC_SKIP        = 16,           /* frames of mine that were for another node */
 	REC_FOR         = 17,           /* the rest of this frame is for one node alone */
+	REC_ACKREQ      = 18,           /* acknowledge this frame once applied (below) */
+	REC_ACK         = 19,           /* a frame of yours is applied */
+	REC_HINT        = 20,           /* your flow as I see it (below) */
 };
-#define REC_LAST REC_FOR
+#define REC_LAST REC_HINT
 #define REC_F_MANDATORY 0x01
 #define ATTR_MANDATORY  0x80
 
@@ -212,6 +215,30 @@ enum {
 };
 enum {
 	FOR_NODE = 1,           /* u32 */
+};
+
+/*
+ * Defer (repl.h, "Defer").  A frame with a REC_ACKREQ (no attributes) asks
+ * every node that applies it to answer, once it has applied the whole
+ * frame and handed the kernel what it injects, with a REC_ACK in an UNSEQ
+ * frame to the sender alone: AK_SEQ the frame's sequence number (a data
+ * frame: frames apply in order, so it acknowledges every earlier one too),
+ * or AK_PN its packet number (an UNSEQ frame).  A node holding the first
+ * packet of a new flow lets it go when every live peer has acknowledged
+ * the frame that carried the flow.
+ *
+ * A REC_HINT (flow attributes, as an upsert) is sent, with a REC_ACKREQ, in
+ * an UNSEQ frame to a flow's owner by a node that does not own the flow
+ * but forwards its packets (asymmetric paths): "this is the flow as my
+ * kernel has it now".  The owner takes from it only what moves the flow
+ * forward (a TCP handshake state further on, SEEN_REPLY, ASSURED), writes
+ * that into its kernel and advertises the flow.  Neither record is
+ * mandatory: a node that does not know them skips them, and the sender's
+ * wait ends at its time-out.
+ */
+enum {
+	AK_SEQ = 1,             /* u32 */
+	AK_PN,                  /* u64 */
 };
 /* NACK attributes: which sender, which epoch, and the missing frames */
 enum {

@@ -10,6 +10,10 @@
  *                                       N connections, one echo each; then wait
  *                                       for the file TRIGGER to exist and echo on
  *                                       each again (SECONDS bounds the wait)
+ *   tcp-connects HOST PORT N TIMEOUT_MS one connection after the other, N of
+ *                                       them, each: connect, one line echoed,
+ *                                       close; connect times in microseconds
+ *                                       (slow: over 500 ms, a SYN sent again)
  *   udp-push PORT SECONDS MS            on each client datagram, push numbered
  *                                       datagrams to that client every MS ms
  *   udp-recv HOST PORT SECONDS          send one datagram, then count what comes
@@ -336,6 +340,41 @@ static int tcp_many(const char *host, const char *port, int n, const char *trigg
 	int second = echo_all(fds, n, "after\n", 10000, ok);
 	printf("phase=2 echoed=%d of=%d\n", second, n);
 	return second == n ? 0 : 1;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int tcp_connects(const char *host, const char *port, int n, int timeout_ms)
+{
+	int connected = 0, echoed = 0, slow = 0;
+	uint64_t sum = 0, max = 0;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t t0 = now_us();
+		int fd = connect_to(host, port, timeout_ms);
+		if (fd < 0)
+			continue;
+		uint64_t us = now_us() - t0;
+		connected++;
+		sum += us;
+		max = us > max ? us : max;
+		slow += us > 500000;
+		bool ok = false;
+		int one = fd;
+		echo_all(&one, 1, "hello\n", timeout_ms, &ok);
+		echoed += ok;
+		if (one >= 0)           /* (echo_all closes it on a failed send) */
+			close(one);
+	}
+	printf("tried=%d connected=%d echoed=%d slow=%d connect_avg_us=%llu connect_max_us=%llu\n",
+	       n, connected, echoed, slow, connected ? (unsigned long long)(sum / (uint64_t)connected) : 0ull,
+	       (unsigned long long)max);
+	return echoed == n ? 0 : 1;
 }
 
 /* ---- udp ----------------------------------------------------------------- */
@@ -837,6 +876,8 @@ int main(int argc, char **argv)
 	}
 	if (argc == 7 && strcmp(argv[1], "tcp-many") == 0)
 		return tcp_many(argv[2], argv[3], atoi(argv[4]), argv[5], atoi(argv[6]));
+	if (argc == 6 && strcmp(argv[1], "tcp-connects") == 0)
+		return tcp_connects(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
 	if (argc == 5 && strcmp(argv[1], "udp-push") == 0)
 		return udp_push(argv[2], atoi(argv[3]), atoi(argv[4]));
 	if (argc == 3 && strcmp(argv[1], "udp-echo") == 0)

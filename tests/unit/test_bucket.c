@@ -3,8 +3,9 @@
  * bucket (jhash of the original addresses, as the active-active rule will
  * compute it); UDP datagrams between loopback addresses make the
  * connections; every mark must be what bucket_of() says.  Then the table
- * the daemon keeps (kernel/nftb.h), made, changed and made again.  Skipped
- * without root, nft or conntrack(8). */
+ * the daemon keeps (kernel/nftb.h), made, changed and made again; the
+ * defer's queueing table and queue (kernel/nfq.h), and how it reads a
+ * held packet's headers.  Skipped without root, nft or conntrack(8). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kernel/nfq.h"
 #include "kernel/nftb.h"
 #include "sync/bucket.h"
 
@@ -172,7 +175,7 @@ static void test_nftb_table(void **state)
 
 	if (geteuid() != 0 || sh("command -v nft >/dev/null") < 0 || unshare(CLONE_NEWNET) < 0)
 		skip();
-	assert_int_equal(nftb_open(&n, "ctsync_t", NB, SEED, err, sizeof(err)), 0);
+	assert_int_equal(nftb_open(&n, "ctsync_t", NB, SEED, true, err, sizeof(err)), 0);
 	s = out_of("nft list table inet ctsync_t");
 	assert_non_null(strstr(s, "hook forward priority filter - 5; policy accept;"));
 	assert_non_null(strstr(s, "jhash ct original ip saddr . ct original ip daddr mod 64 seed 0x5eed1234 != @held counter packets 0 bytes 0 drop"));
@@ -186,7 +189,7 @@ static void test_nftb_table(void **state)
 	nftb_close(n);
 	/* a restarted daemon takes the table over: set emptied, the rules
 	 * replaced (not doubled), another bucket count taken */
-	assert_int_equal(nftb_open(&n, "ctsync_t", 128, SEED, err, sizeof(err)), 0);
+	assert_int_equal(nftb_open(&n, "ctsync_t", 128, SEED, true, err, sizeof(err)), 0);
 	s = out_of("nft list table inet ctsync_t");
 	assert_null(strstr(s, "elements"));
 	assert_int_equal(count(s, "!= @held"), 2);
@@ -196,9 +199,105 @@ static void test_nftb_table(void **state)
 	/* what nftables refuses comes back as its message */
 	assert_int_equal(sh("nft add table inet ctsync_u && nft add set inet ctsync_u held "
 			    "'{ type ipv4_addr; }'"), 0);
-	assert_true(nftb_open(&n, "ctsync_u", NB, SEED, err, sizeof(err)) < 0);
+	assert_true(nftb_open(&n, "ctsync_u", NB, SEED, true, err, sizeof(err)) < 0);
 	assert_null(n);
 	assert_true(strlen(err) > 0);
+}
+
+/* The headers of held packets (nfq_pkt_*), without a kernel. */
+static void test_nfq_parse(void **state)
+{
+	/* IPv4 TCP SYN 198.51.100.10:40000 -> 203.0.113.10:80 */
+	uint8_t v4[40] = { 0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, IPPROTO_TCP, 0, 0,
+			   198, 51, 100, 10, 203, 0, 113, 10,
+			   0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02 };
+	struct nfq_pkt p;
+	struct ct ct, key;
+
+	assert_int_equal(nfq_pkt_parse(v4, sizeof(v4), &p), 0);
+	assert_int_equal(p.l3, AF_INET);
+	assert_int_equal(p.l4, IPPROTO_TCP);
+	assert_int_equal(p.t.src.ip4, htonl(0xc633640a));
+	assert_int_equal(p.t.dst.ip4, htonl(0xcb00710a));
+	assert_int_equal(p.t.sport, htons(40000));
+	assert_int_equal(p.t.dport, htons(80));
+	assert_false(nfq_pkt_synack(&p));
+	assert_int_equal(nfq_pkt_new_ct(&p, &ct), 0);
+	assert_int_equal(ct.tcp.state, 1);              /* SYN_SENT */
+	assert_int_equal(ct.timeout, 120);
+	assert_int_equal(ct.reply.src.ip4, p.t.dst.ip4);
+	assert_int_equal(ct.reply.dport, p.t.sport);
+	nfq_pkt_key(&p, &key);                          /* reversed */
+	assert_int_equal(key.orig.src.ip4, p.t.dst.ip4);
+	assert_int_equal(key.orig.sport, p.t.dport);
+	v4[33] = 0x12;                                  /* SYN-ACK */
+	assert_int_equal(nfq_pkt_parse(v4, sizeof(v4), &p), 0);
+	assert_true(nfq_pkt_synack(&p));
+	assert_int_equal(nfq_pkt_synack_ct(&p, &ct), 0);        /* the hint it makes */
+	assert_int_equal(ct.orig.src.ip4, p.t.dst.ip4);
+	assert_int_equal(ct.orig.dport, p.t.sport);
+	assert_int_equal(ct.tcp.state, 2);              /* SYN_RECV */
+	assert_false(ct.has & CT_HAS_REPLY);
+	v4[33] = 0x10;                                  /* an ACK: a loose pick-up, not held */
+	assert_int_equal(nfq_pkt_parse(v4, sizeof(v4), &p), 0);
+	assert_int_equal(nfq_pkt_new_ct(&p, &ct), -EINVAL);
+	assert_int_equal(nfq_pkt_synack_ct(&p, &ct), -EINVAL);
+	assert_int_equal(nfq_pkt_parse(v4, 33, &p), -EINVAL);          /* no TCP flags */
+	v4[6] = 0x20;                                   /* more fragments, offset 0: the first */
+	assert_int_equal(nfq_pkt_parse(v4, sizeof(v4), &p), 0);
+	v4[7] = 8;                                      /* a later fragment */
+	assert_int_equal(nfq_pkt_parse(v4, sizeof(v4), &p), -EINVAL);
+	v4[6] = v4[7] = 0;
+	v4[9] = IPPROTO_ICMP;                           /* no ports */
+	assert_int_equal(nfq_pkt_parse(v4, sizeof(v4), &p), -EINVAL);
+	v4[0] = 0x44;                                   /* header length 16 */
+	assert_int_equal(nfq_pkt_parse(v4, sizeof(v4), &p), -EINVAL);
+	/* IPv6 UDP 2001:db8:1::10:5353 -> 2001:db8:2::10:53 */
+	uint8_t v6[48] = { 0x60, 0, 0, 0, 0, 8, IPPROTO_UDP, 64 };
+	v6[8] = 0x20; v6[9] = 0x01; v6[10] = 0x0d; v6[11] = 0xb8; v6[13] = 1; v6[23] = 0x10;
+	v6[24] = 0x20; v6[25] = 0x01; v6[26] = 0x0d; v6[27] = 0xb8; v6[29] = 2; v6[39] = 0x10;
+	v6[40] = 0x14; v6[41] = 0xe9; v6[42] = 0; v6[43] = 53;
+	assert_int_equal(nfq_pkt_parse(v6, sizeof(v6), &p), 0);
+	assert_int_equal(p.l3, AF_INET6);
+	assert_int_equal(p.l4, IPPROTO_UDP);
+	assert_int_equal(p.t.sport, htons(5353));
+	assert_int_equal(p.t.dst.ip6[15], 0x10);
+	assert_int_equal(nfq_pkt_new_ct(&p, &ct), 0);
+	assert_int_equal(ct.timeout, 30);
+	assert_false(ct.has & CT_HAS_TCP);
+	v6[6] = 0;                                      /* a hop-by-hop header: not walked */
+	assert_int_equal(nfq_pkt_parse(v6, sizeof(v6), &p), -EINVAL);
+	assert_int_equal(nfq_pkt_parse(v6, 39, &p), -EINVAL);
+	v6[0] = 0x50;
+	assert_int_equal(nfq_pkt_parse(v6, sizeof(v6), &p), -EINVAL);
+}
+
+/* The queueing table (made, made again, removed) and the queue, in a
+ * namespace of the test's own. */
+static void test_nfq_rules(void **state)
+{
+	struct nfq *q, *q2;
+	char err[256], *s;
+
+	if (geteuid() != 0 || sh("command -v nft >/dev/null") < 0 || unshare(CLONE_NEWNET) < 0)
+		skip();
+	for (int i = 0; i < 2; i++) {           /* the second replaces the first */
+		assert_int_equal(nfq_rules_install("ctsync_t", 5, err, sizeof(err)), 0);
+		s = out_of("nft list table inet ctsync_t_defer 2>/dev/null");
+		assert_non_null(strstr(s, "hook postrouting priority srcnat + 10; policy accept;"));
+		assert_int_equal(count(s, "meta iiftype != 65535"), 3);
+		/* (nft 1.0.6 prints the tests its own way) */
+		assert_non_null(strstr(s, "ct helper != \"\" counter packets 0 bytes 0 accept"));
+		assert_non_null(strstr(s, "ct state new ct status ! snat,dnat ct zone 0 counter"));
+		assert_non_null(strstr(s, "ct direction reply tcp flags syn,ack / syn,ack counter"));
+	}
+	assert_int_equal(nfq_open(&q, 5, 64, NULL, NULL), 0);
+	assert_true(nfq_fd(q) >= 0);
+	assert_int_equal(nfq_read(q, 16), 0);           /* nothing held */
+	assert_true(nfq_open(&q2, 5, 64, NULL, NULL) < 0);      /* one listener per queue */
+	nfq_close(q);
+	assert_int_equal(nfq_rules_remove("ctsync_t", err, sizeof(err)), 0);
+	assert_int_not_equal(sh("nft list table inet ctsync_t_defer >/dev/null 2>&1"), 0);
 }
 
 int main(void)
@@ -207,6 +306,8 @@ int main(void)
 		cmocka_unit_test(test_lookup3_shape),
 		cmocka_unit_test(test_against_nft),
 		cmocka_unit_test(test_nftb_table),
+		cmocka_unit_test(test_nfq_parse),
+		cmocka_unit_test(test_nfq_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

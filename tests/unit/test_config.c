@@ -221,6 +221,30 @@ static void test_active_active(void **state)
 	errs[0] = 0;
 	assert_int_equal(load(text, &c, errs, sizeof(errs)), 1);
 	assert_non_null(strstr(errs, ":4: 'mode' must be one of: active-backup, active-active"));
+	/* routed, with defer */
+	snprintf(text, sizeof(text), "%ssync = { mode = \"active-active\"; };\n"
+		 "buckets = { filter = false; };\ndefer = { queue = 7; };\n", head);
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
+	assert_true(c.repl.routed);
+	assert_int_equal(c.repl.defer_ms, 20);
+	assert_int_equal(c.repl.defer_max, 4096);
+	assert_int_equal(c.defer_queue, 7);
+	snprintf(text, sizeof(text), "%ssync = { mode = \"active-active\"; };\n", head);
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
+	assert_false(c.repl.routed);
+	assert_int_equal(c.repl.defer_ms, 0);
+	snprintf(text, sizeof(text), "%ssync = { mode = \"active-active\"; };\n"
+		 "buckets = { filter = \"no\"; };\ndefer = { timeout = 5000;\n queue = -1; };\n",
+		 head);
+	errs[0] = 0;
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 3);
+	assert_non_null(strstr(errs, ":5: 'filter' must be true or false"));
+	assert_non_null(strstr(errs, ":6: 'timeout' must be between 1 and 1000"));
+	assert_non_null(strstr(errs, ":7: 'queue' must be between 0 and 65535"));
+	snprintf(text, sizeof(text), "%sdefer = { timeout = 20; };\n", head);
+	errs[0] = 0;
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 1);
+	assert_non_null(strstr(errs, ":4: 'defer' is for sync.mode = \"active-active\" only"));
 }
 
 /* Each case: the text, and the "LINE: " prefixes expected, in order. */

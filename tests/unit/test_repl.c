@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -289,17 +290,37 @@ static int op_buckets(void *arg, const uint32_t *held, unsigned n)
 	return 0;
 }
 
+/* defer: packets let go, and what the peers' kernels held at that moment */
+static struct {
+	uint64_t cookie[64];
+	int peer_state[64];             /* the flow's TCP state on the other node, -1 none */
+	unsigned n;
+	struct ct watch;                /* the flow looked at */
+	int other;                      /* the node looked at */
+} rel;
+
+static void op_release(void *arg, uint64_t cookie)
+{
+	assert_true(rel.n < 64);
+	struct simkernel *k = &net.n[rel.other].k;
+	int i = kfind(k, &rel.watch);
+	rel.peer_state[rel.n] = i < 0 ? -1 : k->ct[i].tcp.state;
+	rel.cookie[rel.n++] = cookie;
+}
+
 static const struct repl_ops ops_tpl = {
 	.inject = op_inject, .inject_flush = op_inject_flush, .dump = op_dump,
 	.dump_start = op_dump_start, .events_new = op_events_new,
 	.inject_thread = op_inject_thread, .send = op_send, .now_ms = op_now,
-	.buckets = op_buckets,
+	.buckets = op_buckets, .release = op_release,
 };
 
 static size_t ring_bytes;       /* 0: the default of these tests */
 static uint32_t quiet_min;      /* cfg.commit_quiet_min */
 static bool membership;         /* cfg.membership: a transport like CPG */
 static bool active_active;      /* cfg.active_active, 64 buckets */
+static bool routed;             /* cfg.routed */
+static uint32_t defer_ms;       /* cfg.defer_ms */
 #define AA_SEED 0x63747379u
 
 static void set_addr(struct sockaddr_storage *ss, uint32_t id)
@@ -334,6 +355,8 @@ static void start(int idx, bool primary, bool immediate)
 	cfg.active_active = active_active;
 	cfg.nbuckets = 64;
 	cfg.bucket_seed = AA_SEED;
+	cfg.routed = routed;
+	cfg.defer_ms = defer_ms;
 	for (int i = 0; i < 256; i++)
 		cfg.proto[i] = true;
 	cfg.nignore = 1;
@@ -1169,6 +1192,112 @@ static void test_active_active(void **state)
 		assert_true(in_sync(i));
 }
 
+/* A new TCP flow's first packet, as conntrack makes it (no NAT). */
+static struct ct syn_flow(uint32_t i)
+{
+	struct ct c = flow(i);
+	c.reply.dst = c.orig.src;
+	c.status = 0;
+	c.timeout = 120;
+	c.tcp.state = 1;                /* SYN_SENT */
+	return c;
+}
+
+/* Routed active-active with defer (repl.h, "Defer"), node 1 forwarding the
+ * SYNs and node 2 the SYN-ACKs.  A first packet held on node 1 goes only
+ * once node 2's kernel has the flow; a SYN-ACK held on node 2 only once
+ * node 1's kernel is at SYN_RECV; without an answer, at the time-out; with
+ * no live peer, at once.  Node 2's traffic on node 1's flow takes nothing
+ * while node 1 lives (routed: the first node owns); when node 1 dies, its
+ * flows go to their buckets' holder. */
+static void test_defer(void **state)
+{
+	active_active = routed = true;
+	defer_ms = 20;
+	start(0, true, true);
+	start(1, true, true);
+	active_active = routed = false;
+	defer_ms = 0;
+	run(1000);
+	assert_true(in_sync(0) && in_sync(1));
+	memset(&rel, 0, sizeof(rel));
+
+	/* the SYN on node 1 */
+	struct ct c = syn_flow(1);
+	rel.watch = c;
+	rel.other = 1;
+	repl_defer_new(net.n[0].r, &c, 101);
+	assert_int_equal(rel.n, 0);                     /* held */
+	assert_int_equal(repl_defer_count(net.n[0].r), 1);
+	deliver();
+	assert_int_equal(rel.n, 1);
+	assert_int_equal(rel.cookie[0], 101);
+	assert_int_equal(rel.peer_state[0], 1);         /* node 2's kernel had it */
+	assert_int_equal(owner_of(0, &c), 1);
+	assert_int_equal(owner_of(1, &c), 1);
+	assert_int_equal(repl_stats(net.n[0].r)->defer_acked, 1);
+	kernel_new(0, &c);                              /* its NEW event, once let go */
+
+	/* the SYN-ACK on node 2: its kernel is at SYN_RECV, node 1's not yet */
+	struct ct sa = c;
+	sa.tcp.state = 2;                               /* SYN_RECV */
+	sa.status = IPS_SEEN_REPLY | IPS_CONFIRMED;
+	rel.other = 0;
+	repl_defer_reply(net.n[1].r, &sa, 102);
+	assert_int_equal(rel.n, 1);
+	deliver();
+	assert_int_equal(rel.n, 2);
+	assert_int_equal(rel.cookie[1], 102);
+	assert_int_equal(rel.peer_state[1], 2);         /* node 1's kernel: SYN_RECV */
+	assert_int_equal(repl_stats(net.n[0].r)->hints_applied, 1);
+	assert_int_equal(repl_stats(net.n[1].r)->hints_sent, 1);
+	assert_int_equal(owner_of(0, &c), 1);           /* a hint moves no owner */
+	run(100);
+	assert_int_equal(net.n[1].k.ct[kfind(&net.n[1].k, &c)].tcp.state, 2);
+	/* a hint that moves nothing back: ignored */
+	repl_defer_reply(net.n[1].r, &sa, 103);
+	deliver();
+	assert_int_equal(rel.cookie[2], 103);
+	assert_int_equal(repl_stats(net.n[0].r)->hints_ignored, 1);
+
+	/* node 2's traffic on node 1's flow: not taken while node 1 lives */
+	uint64_t foreign = repl_stats(net.n[1].r)->ev_foreign;
+	repl_kernel_event(net.n[1].r, CTNL_EV_UPDATE, &sa, false);
+	assert_int_equal(repl_stats(net.n[1].r)->ev_foreign, foreign + 1);
+	assert_int_equal(owner_of(1, &c), 1);
+
+	/* no answer: let go at the time-out, not before */
+	net.cut[0][1] = true;
+	struct ct c2 = syn_flow(2);
+	rel.watch = c2;
+	rel.other = 1;
+	repl_defer_new(net.n[0].r, &c2, 104);
+	run(10);
+	assert_int_equal(rel.n, 3);
+	net.now += 10;
+	assert_int_equal(repl_defer_poll(net.n[0].r), 0);
+	assert_int_equal(rel.n, 4);
+	assert_int_equal(rel.cookie[3], 104);
+	assert_int_equal(rel.peer_state[3], -1);
+	assert_int_equal(repl_stats(net.n[0].r)->defer_timeouts, 1);
+	net.cut[0][1] = false;
+	run(300);                                       /* repaired: node 2 has it */
+	assert_true(kfind(&net.n[1].k, &c2) >= 0);
+
+	/* node 1 dies: its flows go to node 2, the holder of every bucket now */
+	stop(0);
+	run(600);
+	assert_int_equal(owner_of(1, &c), 2);
+	assert_int_equal(owner_of(1, &c2), 2);
+	/* no live peer: a first packet goes at once */
+	struct ct c3 = syn_flow(3);
+	rel.watch = c3;
+	repl_defer_new(net.n[1].r, &c3, 105);
+	assert_int_equal(rel.n, 5);
+	assert_int_equal(rel.cookie[4], 105);
+	assert_int_equal(repl_stats(net.n[1].r)->defer_passed, 1);
+}
+
 static void test_membership_and_source(void **state)
 {
 	start(0, true, true);
@@ -1591,6 +1720,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refresh_skipped_for_long_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overrun_background_dump, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overrun_during_dump, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defer, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("repl", tests, NULL, NULL);
 }

@@ -1,0 +1,572 @@
+/* nfq.c — held packets (nfq.h): nfnetlink_queue over libmnl, and the
+ * queueing rules through libnftnl. */
+#include "kernel/nfq.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/table.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
+#include <linux/netfilter/nf_conntrack_tuple_common.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
+
+
+#define NFQ_COPY 128            /* bytes of each packet: IP and transport headers */
+
+struct nfq {
+	struct mnl_socket *nl;
+	uint16_t queue;
+	nfq_packet_cb cb;
+	void *arg;
+	struct nfq_stats st;
+	uint8_t buf[65536];
+};
+
+static struct nlmsghdr *put_hdr(void *buf, uint16_t type, uint16_t flags, uint8_t family,
+				uint16_t queue)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (uint16_t)(NFNL_SUBSYS_QUEUE << 8 | type);
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	struct nfgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->nfgen_family = family;
+	g->version = NFNETLINK_V0;
+	g->res_id = htons(queue);
+	return nlh;
+}
+
+/* Send one request and read its ACK. */
+static int request(struct nfq *q, struct nlmsghdr *nlh)
+{
+	uint8_t rb[MNL_SOCKET_BUFFER_SIZE];
+	uint32_t portid = mnl_socket_get_portid(q->nl);
+
+	nlh->nlmsg_seq = (uint32_t)time(NULL);
+	if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	ssize_t n = mnl_socket_recvfrom(q->nl, rb, sizeof(rb));
+	if (n < 0)
+		return -errno;
+	if (mnl_cb_run(rb, (size_t)n, nlh->nlmsg_seq, portid, NULL, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+int nfq_open(struct nfq **out, uint16_t queue, uint32_t maxlen, nfq_packet_cb cb, void *arg)
+{
+	struct nfq *q = calloc(1, sizeof(*q));
+	uint8_t buf[512] = { 0 };       /* attribute padding is sent as found */
+	int rc;
+
+	*out = NULL;
+	if (!q)
+		return -ENOMEM;
+	q->queue = queue;
+	q->cb = cb;
+	q->arg = arg;
+	q->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!q->nl || mnl_socket_bind(q->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	/* a burst of new flows must not overrun the socket: the kernel holds
+	 * the packets (up to maxlen, then lets them through) */
+	int rcv = 4 << 20, one = 1;
+	setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
+	setsockopt(mnl_socket_get_fd(q->nl), SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
+
+	struct nlmsghdr *nlh = put_hdr(buf, NFQNL_MSG_CONFIG, NLM_F_ACK, AF_UNSPEC, queue);
+	struct nfqnl_msg_config_cmd cmd = { .command = NFQNL_CFG_CMD_BIND };
+	mnl_attr_put(nlh, NFQA_CFG_CMD, sizeof(cmd), &cmd);
+	struct nfqnl_msg_config_params params = { .copy_range = htonl(NFQ_COPY),
+						  .copy_mode = NFQNL_COPY_PACKET };
+	mnl_attr_put(nlh, NFQA_CFG_PARAMS, sizeof(params), &params);
+	uint32_t flags = NFQA_CFG_F_FAIL_OPEN;
+	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
+	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(flags));
+	mnl_attr_put_u32(nlh, NFQA_CFG_QUEUE_MAXLEN, htonl(maxlen));
+	if ((rc = request(q, nlh)) < 0)
+		goto fail;
+	*out = q;
+	return 0;
+fail:
+	nfq_close(q);
+	return rc;
+}
+
+void nfq_close(struct nfq *q)
+{
+	if (!q)
+		return;
+	if (q->nl)
+		mnl_socket_close(q->nl);        /* the kernel unbinds the queue */
+	free(q);
+}
+
+int nfq_fd(const struct nfq *q)
+{
+	return mnl_socket_get_fd(q->nl);
+}
+
+const struct nfq_stats *nfq_stats(const struct nfq *q)
+{
+	return &q->st;
+}
+
+struct pkt_attrs {
+	const struct nlattr *tb[NFQA_MAX + 1];
+};
+
+static int attr_cb(const struct nlattr *a, void *data)
+{
+	struct pkt_attrs *p = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (type <= NFQA_MAX)
+		p->tb[type] = a;
+	return MNL_CB_OK;
+}
+
+/* The headers of a held packet: addresses, protocol, ports, TCP flags.
+ * IPv6 extension headers are not walked: such a packet is not parsed. */
+int nfq_pkt_parse(const uint8_t *b, size_t len, struct nfq_pkt *p)
+{
+	size_t off;
+
+	memset(p, 0, sizeof(*p));
+	if (len < 1)
+		return -EINVAL;
+	if (b[0] >> 4 == 4) {
+		if (len < 20 || (b[0] & 0xf) < 5 || (size_t)(b[0] & 0xf) * 4 > len)
+			return -EINVAL;
+		if (((b[6] & 0x1f) | b[7]) != 0)
+			return -EINVAL;         /* a fragment after the first */
+		p->l3 = AF_INET;
+		p->l4 = b[9];
+		memcpy(&p->t.src.ip4, b + 12, 4);
+		memcpy(&p->t.dst.ip4, b + 16, 4);
+		off = (size_t)(b[0] & 0xf) * 4;
+	} else if (b[0] >> 4 == 6) {
+		if (len < 40)
+			return -EINVAL;
+		p->l3 = AF_INET6;
+		p->l4 = b[6];
+		memcpy(p->t.src.ip6, b + 8, 16);
+		memcpy(p->t.dst.ip6, b + 24, 16);
+		off = 40;
+	} else {
+		return -EINVAL;
+	}
+	switch (p->l4) {
+	case IPPROTO_TCP:
+		if (len < off + 14)
+			return -EINVAL;
+		p->tcp_flags = b[off + 13];
+		/* fall through */
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP:
+	case IPPROTO_DCCP:
+		if (len < off + 4)
+			return -EINVAL;
+		memcpy(&p->t.sport, b + off, 2);
+		memcpy(&p->t.dport, b + off + 2, 2);
+		return 0;
+	default:
+		return -EINVAL;         /* no ports: not held */
+	}
+}
+
+static void packet(struct nfq *q, const struct nlmsghdr *nlh)
+{
+	struct pkt_attrs a = { 0 };
+	const struct nfgenmsg *g = mnl_nlmsg_get_payload(nlh);
+
+	if (mnl_attr_parse(nlh, sizeof(*g), attr_cb, &a) < 0 || !a.tb[NFQA_PACKET_HDR] ||
+	    mnl_attr_get_payload_len(a.tb[NFQA_PACKET_HDR]) < sizeof(struct nfqnl_msg_packet_hdr))
+		return;                 /* no id: nothing we could let go */
+	const struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(a.tb[NFQA_PACKET_HDR]);
+	uint32_t id = ntohl(ph->packet_id);
+	struct nfq_pkt p;
+
+	q->st.packets++;
+	if (!a.tb[NFQA_PAYLOAD] || nfq_pkt_parse(mnl_attr_get_payload(a.tb[NFQA_PAYLOAD]),
+					 mnl_attr_get_payload_len(a.tb[NFQA_PAYLOAD]), &p) < 0) {
+		q->st.unparsed++;
+		q->cb(q->arg, id, NULL);
+		return;
+	}
+	q->cb(q->arg, id, &p);
+}
+
+bool nfq_pkt_synack(const struct nfq_pkt *p)
+{
+	return p->l4 == IPPROTO_TCP && (p->tcp_flags & 0x12) == 0x12;
+}
+
+void nfq_pkt_key(const struct nfq_pkt *p, struct ct *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->l3 = p->l3;
+	key->l4 = p->l4;
+	key->orig.src = p->t.dst;
+	key->orig.dst = p->t.src;
+	key->orig.sport = p->t.dport;
+	key->orig.dport = p->t.sport;
+}
+
+int nfq_pkt_synack_ct(const struct nfq_pkt *p, struct ct *ct)
+{
+	if (!nfq_pkt_synack(p))
+		return -EINVAL;
+	nfq_pkt_key(p, ct);
+	ct->has = CT_HAS_STATUS | CT_HAS_TCP;
+	ct->status = IPS_SEEN_REPLY;
+	ct->tcp.state = TCP_CONNTRACK_SYN_RECV;
+	return 0;
+}
+
+int nfq_pkt_new_ct(const struct nfq_pkt *p, struct ct *ct)
+{
+	nfq_pkt_key(p, ct);             /* no NAT: the reply is the reversed tuple */
+	ct->reply = ct->orig;
+	ct->orig = p->t;
+	ct->has = CT_HAS_REPLY | CT_HAS_STATUS | CT_HAS_TIMEOUT;
+	ct->status = 0;
+	if (p->l4 == IPPROTO_TCP) {
+		if ((p->tcp_flags & 0x17) != 0x02)      /* SYN alone (not FIN, RST, ACK) */
+			return -EINVAL;
+		ct->has |= CT_HAS_TCP;
+		ct->tcp.state = TCP_CONNTRACK_SYN_SENT;
+		ct->timeout = 120;              /* the kernel's SYN_SENT default */
+	} else {
+		ct->timeout = 30;               /* UDP and the others: unreplied */
+	}
+	return 0;
+}
+
+int nfq_read(struct nfq *q, int budget)
+{
+	int done = 0;
+
+	while (done < budget) {
+		ssize_t n = recv(mnl_socket_get_fd(q->nl), q->buf, sizeof(q->buf), MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == ENOBUFS || errno == EINTR)
+				continue;
+			return done ? done : -errno;
+		}
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)q->buf;
+		size_t left = (size_t)n;
+		for (; mnl_nlmsg_ok(nlh, (int)left); nlh = mnl_nlmsg_next(nlh, (int *)&left)) {
+			if (nlh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+				if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(*e)) && e->error)
+					q->st.verdict_errors++;
+				continue;
+			}
+			if (nlh->nlmsg_type == (NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_PACKET) &&
+			    nlh->nlmsg_len >= MNL_NLMSG_HDRLEN + sizeof(struct nfgenmsg)) {
+				packet(q, nlh);
+				done++;
+			}
+		}
+	}
+	return done;
+}
+
+int nfq_accept(struct nfq *q, uint32_t id)
+{
+	uint8_t buf[128] = { 0 };
+	struct nlmsghdr *nlh = put_hdr(buf, NFQNL_MSG_VERDICT, 0, AF_UNSPEC, q->queue);
+	struct nfqnl_msg_verdict_hdr v = { .verdict = htonl(NF_ACCEPT), .id = htonl(id) };
+
+	mnl_attr_put(nlh, NFQA_VERDICT_HDR, sizeof(v), &v);
+	q->st.verdicts++;
+	if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0) {
+		q->st.verdict_errors++;
+		return -errno;
+	}
+	return 0;
+}
+
+/* ---- the queueing rules (libnftnl) ------------------------------------------------ */
+
+static struct nftnl_expr *e_load(const char *name, uint32_t key_attr, uint32_t key,
+				 uint32_t dreg_attr)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc(name);
+	if (e) {
+		nftnl_expr_set_u32(e, key_attr, key);
+		nftnl_expr_set_u32(e, dreg_attr, NFT_REG_1);
+	}
+	return e;
+}
+
+static struct nftnl_expr *e_cmp(uint32_t op, const void *v, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, v, len);
+	}
+	return e;
+}
+
+static struct nftnl_expr *e_and(const void *mask, uint32_t len)
+{
+	static const uint8_t zero[4];
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
+	}
+	return e;
+}
+
+static struct nftnl_expr *e_payload(uint32_t base, uint32_t off, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("payload");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+	}
+	return e;
+}
+
+static struct nftnl_expr *e_queue(uint16_t queue)
+{
+	struct xt_NFQ_info_v3 info = { .queuenum = queue, .queues_total = 1,
+				       .flags = NFQ_FLAG_BYPASS };
+	struct nftnl_expr *e = nftnl_expr_alloc("target");
+	void *copy = malloc(sizeof(info));         /* the expression frees it */
+
+	if (!e || !copy) {
+		free(copy);
+		if (e)
+			nftnl_expr_free(e);
+		return NULL;
+	}
+	memcpy(copy, &info, sizeof(info));
+	nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 3);
+	nftnl_expr_set(e, NFTNL_EXPR_TG_INFO, copy, sizeof(info));
+	return e;
+}
+
+enum rule_kind {
+	RULE_HELPER,            /* a flow with a helper: not held (accept) */
+	RULE_NEW,               /* a new flow's first packet: held */
+	RULE_SYNACK,            /* a SYN-ACK: held */
+};
+
+/* The rule's expressions; false if one could not be made. */
+static bool rule_exprs(struct nftnl_rule *r, enum rule_kind kind, uint16_t queue)
+{
+	static const uint16_t void_type = 0xffff;       /* ARPHRD_VOID */
+	static const uint8_t reply = IP_CT_DIR_REPLY, tcp = IPPROTO_TCP, synack_bits = 0x12;
+	static const uint8_t no_helper[16];
+	static const uint16_t zone0 = 0;
+	static const uint32_t new_bit = NF_CT_STATE_BIT(IP_CT_NEW), zero = 0,
+			      nat_bits = IPS_SRC_NAT | IPS_DST_NAT;
+	struct nftnl_expr *e[12];
+	unsigned n = 0;
+
+	/* forwarded: it came in on an interface (fails for our own packets) */
+	e[n++] = e_load("meta", NFTNL_EXPR_META_KEY, NFT_META_IIFTYPE, NFTNL_EXPR_META_DREG);
+	e[n++] = e_cmp(NFT_CMP_NEQ, &void_type, sizeof(void_type));
+	switch (kind) {
+	case RULE_HELPER:       /* (no helper: the load fails, the rule does not match) */
+		e[n++] = e_load("ct", NFTNL_EXPR_CT_KEY, NFT_CT_HELPER, NFTNL_EXPR_CT_DREG);
+		e[n++] = e_cmp(NFT_CMP_NEQ, no_helper, sizeof(no_helper));
+		break;
+	case RULE_NEW:
+		e[n++] = e_load("ct", NFTNL_EXPR_CT_KEY, NFT_CT_STATE, NFTNL_EXPR_CT_DREG);
+		e[n++] = e_and(&new_bit, sizeof(new_bit));
+		e[n++] = e_cmp(NFT_CMP_NEQ, &zero, sizeof(zero));
+		e[n++] = e_load("ct", NFTNL_EXPR_CT_KEY, NFT_CT_STATUS, NFTNL_EXPR_CT_DREG);
+		e[n++] = e_and(&nat_bits, sizeof(nat_bits));
+		e[n++] = e_cmp(NFT_CMP_EQ, &zero, sizeof(zero));
+		e[n++] = e_load("ct", NFTNL_EXPR_CT_KEY, NFT_CT_ZONE, NFTNL_EXPR_CT_DREG);
+		e[n++] = e_cmp(NFT_CMP_EQ, &zone0, sizeof(zone0));
+		break;
+	case RULE_SYNACK:
+		e[n++] = e_load("ct", NFTNL_EXPR_CT_KEY, NFT_CT_DIRECTION, NFTNL_EXPR_CT_DREG);
+		e[n++] = e_cmp(NFT_CMP_EQ, &reply, 1);
+		e[n++] = e_load("meta", NFTNL_EXPR_META_KEY, NFT_META_L4PROTO,
+				NFTNL_EXPR_META_DREG);
+		e[n++] = e_cmp(NFT_CMP_EQ, &tcp, 1);
+		e[n++] = e_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1);      /* TCP flags */
+		e[n++] = e_and(&synack_bits, 1);
+		e[n++] = e_cmp(NFT_CMP_EQ, &synack_bits, 1);
+		break;
+	}
+	bool ok = true;
+	for (unsigned i = 0; i < n; i++) {
+		if (!e[i])
+			ok = false;
+		else
+			nftnl_rule_add_expr(r, e[i]);
+	}
+	struct nftnl_expr *cnt = nftnl_expr_alloc("counter");
+	struct nftnl_expr *v = kind == RULE_HELPER ? nftnl_expr_alloc("immediate") : e_queue(queue);
+	if (v && kind == RULE_HELPER) {
+		nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+	}
+	if (!cnt || !v) {
+		if (cnt)
+			nftnl_expr_free(cnt);
+		if (v)
+			nftnl_expr_free(v);
+		return false;
+	}
+	nftnl_rule_add_expr(r, cnt);
+	nftnl_rule_add_expr(r, v);
+	return ok;
+}
+
+/* Run one nf_tables batch; 0 or the first error. */
+static int run_batch(struct mnl_nlmsg_batch *b, char *err, size_t errlen)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	uint8_t rb[MNL_SOCKET_BUFFER_SIZE];
+	int rc = 0;
+
+	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "netlink: %s", strerror(errno));
+		goto out;
+	}
+	if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b)) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "nf_tables: %s", strerror(errno));
+		goto out;
+	}
+	/* every message asked for an ACK; read until none is left */
+	int fd = mnl_socket_get_fd(nl);
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(fd, rb, sizeof(rb), i ? MSG_DONTWAIT : 0);
+		if (n <= 0)
+			break;
+		if (mnl_cb_run(rb, (size_t)n, 0, mnl_socket_get_portid(nl), NULL, NULL) < 0 &&
+		    rc == 0) {
+			rc = -errno;
+			snprintf(err, errlen, "nf_tables refused the defer rules: %s",
+				 strerror(errno));
+		}
+	}
+out:
+	if (nl)
+		mnl_socket_close(nl);
+	return rc;
+}
+
+static void put_table(struct mnl_nlmsg_batch *b, uint16_t type, const char *name, uint32_t *seq)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	if (!t)
+		return;
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
+	struct nlmsghdr *nlh = nftnl_table_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), type,
+							   NFPROTO_INET,
+							   NLM_F_CREATE | NLM_F_ACK, (*seq)++);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	mnl_nlmsg_batch_next(b);
+	nftnl_table_free(t);
+}
+
+static int rules(const char *table, bool install, uint16_t queue, char *err, size_t errlen)
+{
+	char name[64], buf[8192] = { 0 };
+	uint32_t seq = (uint32_t)time(NULL);
+	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(buf, sizeof(buf));
+	struct nftnl_chain *c = NULL;
+	struct nftnl_rule *r[3] = { NULL, NULL, NULL };
+	int rc = -ENOMEM;
+
+	snprintf(name, sizeof(name), "%s_defer", table);
+	snprintf(err, errlen, "out of memory");
+	if (!b)
+		return -ENOMEM;
+	nftnl_batch_begin(mnl_nlmsg_batch_current(b), seq++);
+	mnl_nlmsg_batch_next(b);
+	/* make it (so that the delete finds it), delete it: whatever was there goes */
+	put_table(b, NFT_MSG_NEWTABLE, name, &seq);
+	put_table(b, NFT_MSG_DELTABLE, name, &seq);
+	if (install) {
+		put_table(b, NFT_MSG_NEWTABLE, name, &seq);
+		if (!(c = nftnl_chain_alloc()))
+			goto out;
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, name);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, "defer");
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_POST_ROUTING);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 110);  /* srcnat + 10: after NAT */
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+		struct nlmsghdr *nlh = nftnl_chain_nlmsg_build_hdr(
+			mnl_nlmsg_batch_current(b), NFT_MSG_NEWCHAIN, NFPROTO_INET,
+			NLM_F_CREATE | NLM_F_ACK, seq++);
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		mnl_nlmsg_batch_next(b);
+		for (int i = 0; i < 3; i++) {
+			if (!(r[i] = nftnl_rule_alloc()))
+				goto out;
+			nftnl_rule_set_str(r[i], NFTNL_RULE_TABLE, name);
+			nftnl_rule_set_str(r[i], NFTNL_RULE_CHAIN, "defer");
+			nftnl_rule_set_u32(r[i], NFTNL_RULE_FAMILY, NFPROTO_INET);
+			if (!rule_exprs(r[i], (enum rule_kind)i, queue))
+				goto out;
+			nlh = nftnl_rule_nlmsg_build_hdr(mnl_nlmsg_batch_current(b),
+							 NFT_MSG_NEWRULE, NFPROTO_INET,
+							 NLM_F_APPEND | NLM_F_CREATE | NLM_F_ACK,
+							 seq++);
+			nftnl_rule_nlmsg_build_payload(nlh, r[i]);
+			mnl_nlmsg_batch_next(b);
+		}
+	}
+	nftnl_batch_end(mnl_nlmsg_batch_current(b), seq++);
+	mnl_nlmsg_batch_next(b);
+	err[0] = 0;
+	rc = run_batch(b, err, errlen);
+out:
+	for (int i = 0; i < 3; i++)
+		if (r[i])
+			nftnl_rule_free(r[i]);
+	if (c)
+		nftnl_chain_free(c);
+	mnl_nlmsg_batch_stop(b);
+	return rc;
+}
+
+int nfq_rules_install(const char *table, uint16_t queue, char *err, size_t errlen)
+{
+	return rules(table, true, queue, err, errlen);
+}
+
+int nfq_rules_remove(const char *table, char *err, size_t errlen)
+{
+	return rules(table, false, 0, err, errlen);
+}

@@ -1,0 +1,309 @@
+/* repl_defer.c — packets held until peers acknowledge their flow (repl.h,
+ * "Defer"; wire.h, "Defer"): the waits, the acknowledgements, the hints. */
+#include "sync/repl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
+
+#include "util/log.h"
+#include "sync/repl_int.h"
+
+static uint64_t now_us(struct repl *r)
+{
+	return r->ops.now_us ? r->ops.now_us(r->ops.arg) : repl_now(r) * 1000;
+}
+
+static void release(struct repl *r, uint64_t cookie, uint64_t t0_us)
+{
+	uint64_t held = now_us(r) - t0_us;
+
+	r->st.defer_hold_us += held;
+	if (held > r->st.defer_hold_max_us)
+		r->st.defer_hold_max_us = held;
+	r->ops.release(r->ops.arg, cookie);
+}
+
+/* Let the packet go now: nothing to wait for. */
+static void pass(struct repl *r, uint64_t cookie)
+{
+	r->st.defer_passed++;
+	r->ops.release(r->ops.arg, cookie);
+}
+
+static struct defer_wait *wait_add(struct repl *r, uint64_t cookie, uint64_t t0)
+{
+	unsigned max = r->cfg.defer_max ? r->cfg.defer_max : 4096;
+
+	if (!r->dw) {
+		r->dw = calloc(max, sizeof(*r->dw));
+		if (!r->dw)
+			return NULL;
+	}
+	if (r->ndw >= max)
+		return NULL;
+	struct defer_wait *w = &r->dw[r->ndw++];
+	memset(w, 0, sizeof(*w));
+	w->cookie = cookie;
+	w->t0_us = t0;
+	w->deadline = repl_now(r) + r->cfg.defer_ms;
+	r->st.defer_held++;
+	return w;
+}
+
+static void wait_done(struct repl *r, unsigned i)
+{
+	r->dw[i] = r->dw[--r->ndw];     /* order does not matter */
+}
+
+/* The live peers whose acknowledgement a new flow waits for. */
+static uint32_t live_peers(struct repl *r)
+{
+	uint32_t need = 0;
+
+	for (unsigned i = 0; i < r->cfg.npeers; i++)
+		if (r->peer[i].alive && r->peer[i].known)
+			need |= 1u << i;
+	return need;
+}
+
+void repl_defer_new(struct repl *r, const struct ct *ct, uint64_t cookie)
+{
+	uint64_t t0 = now_us(r);
+	uint32_t self = r->cfg.node_id;
+
+	if (!r->cfg.defer_ms || !ct) {
+		pass(r, cookie);
+		return;
+	}
+	struct flow *f = table_find(r->t, ct);
+	if (f && f->owner != self) {
+		/* a peer's flow the kernel no longer had: its owner speaks for
+		 * it (and the NEW event may make it ours) */
+		pass(r, cookie);
+		return;
+	}
+	/* what the kernel's NEW event will say once the packet is let go:
+	 * taken as ours now, as that event would */
+	repl_local_change(r, CTNL_EV_NEW, ct);
+	f = table_find(r->t, ct);
+	uint32_t need = live_peers(r);
+	if (!f || f->owner != self || !need) {
+		pass(r, cookie);        /* filtered, or nobody to tell */
+		return;
+	}
+	r->ackreq = true;
+	repl_flush(r);
+	r->ackreq = false;
+	struct defer_wait *w = wait_add(r, cookie, t0);
+	if (!w) {
+		r->st.defer_overflow++;
+		pass(r, cookie);
+		return;
+	}
+	w->seq = r->seq;
+	w->need = need;
+	/* acknowledged meanwhile (a transport that delivers at once)? */
+	for (unsigned i = 0; i < r->cfg.npeers; i++) {
+		const struct peer *p = &r->peer[i];
+		if (p->acked_any && (int32_t)(p->acked_seq - w->seq) >= 0)
+			w->need &= ~(1u << i);
+	}
+	if (!w->need) {
+		r->st.defer_acked++;
+		release(r, w->cookie, w->t0_us);
+		wait_done(r, r->ndw - 1);
+	}
+}
+
+/* An UNSEQ frame of the records in w, to p alone; its packet number. */
+static uint64_t send_alone(struct repl *r, struct peer *p, struct wbuf *w)
+{
+	struct frame_hdr h = {
+		.flags = WIRE_F_UNSEQ, .node = r->cfg.node_id, .epoch = r->epoch, .seq = r->seq,
+		.pn = r->pn++,
+	};
+	size_t len = codec_frame_finish(w, &h);
+
+	r->ops.send(r->ops.arg, p->id, w->p, len);
+	p->c.tx_frames++;
+	r->st.tx_frames++;
+	r->st.tx_bytes += len;
+	return h.pn;
+}
+
+void repl_defer_reply(struct repl *r, const struct ct *ct, uint64_t cookie)
+{
+	uint64_t t0 = now_us(r);
+	struct flow *f = ct && r->cfg.defer_ms ? table_find(r->t, ct) : NULL;
+
+	if (!f || f->owner == r->cfg.node_id || f->owner == OWNER_NONE ||
+	    repl_peer_dead(r, f->owner)) {
+		pass(r, cookie);        /* ours, or nobody's to tell */
+		return;
+	}
+	struct peer *p = repl_peer(r, f->owner);
+	struct defer_wait *w = wait_add(r, cookie, t0);
+	if (!w) {
+		r->st.defer_overflow++;
+		pass(r, cookie);
+		return;
+	}
+	uint8_t buf[1500];
+	struct wbuf wb;
+	codec_frame_start(&wb, buf, sizeof(buf));
+	if (codec_put_flow(&wb, REC_HINT, ct) < 0 || codec_put_ackreq(&wb) < 0) {
+		wait_done(r, r->ndw - 1);
+		pass(r, cookie);
+		return;
+	}
+	r->st.hints_sent++;
+	w->hint = true;
+	w->owner = p->id;
+	w->pn = send_alone(r, p, &wb);
+}
+
+void tx_ack(struct repl *r, struct peer *p, bool unseq, uint32_t seq, uint64_t pn)
+{
+	uint8_t buf[128];
+	struct wbuf w;
+	struct ack_info a = { .has_seq = !unseq, .seq = seq, .has_pn = unseq, .pn = pn };
+
+	/* what this frame made us inject is in the kernel before we say so
+	 * (a netlink request is handled within the sendmsg that carries it) */
+	r->ops.inject_flush(r->ops.arg);
+	codec_frame_start(&w, buf, sizeof(buf));
+	if (codec_put_ack(&w, &a) < 0)
+		return;
+	send_alone(r, p, &w);
+	r->st.acks_sent++;
+}
+
+void defer_ack(struct repl *r, struct peer *p, const struct ack_info *a)
+{
+	unsigned idx = (unsigned)(p - r->peer);
+
+	r->st.acks_received++;
+	if (a->has_seq && (!p->acked_any || (int32_t)(a->seq - p->acked_seq) > 0)) {
+		p->acked_any = true;
+		p->acked_seq = a->seq;
+	}
+	for (unsigned i = 0; i < r->ndw;) {
+		struct defer_wait *w = &r->dw[i];
+		if (w->hint) {
+			if (a->has_pn && w->owner == p->id && w->pn == a->pn) {
+				r->st.defer_acked++;
+				release(r, w->cookie, w->t0_us);
+				wait_done(r, i);
+				continue;
+			}
+		} else if ((w->need & (1u << idx)) && p->acked_any &&
+			   (int32_t)(p->acked_seq - w->seq) >= 0) {
+			w->need &= ~(1u << idx);
+			if (!w->need) {
+				r->st.defer_acked++;
+				release(r, w->cookie, w->t0_us);
+				wait_done(r, i);
+				continue;
+			}
+		}
+		i++;
+	}
+}
+
+/* TCP handshake states in the order a connection goes through them. */
+static int tcp_rank(uint8_t state)
+{
+	switch (state) {
+	case TCP_CONNTRACK_SYN_SENT:
+	case TCP_CONNTRACK_SYN_SENT2:
+		return 1;
+	case TCP_CONNTRACK_SYN_RECV:
+		return 2;
+	case TCP_CONNTRACK_ESTABLISHED:
+		return 3;
+	default:
+		return 0;       /* closing and the rest: not a hint's business */
+	}
+}
+
+#define HINT_STATUS (IPS_SEEN_REPLY | IPS_ASSURED)
+
+void defer_hint(struct repl *r, struct peer *p, const struct ct *ct)
+{
+	struct flow *f = table_find(r->t, ct);
+	struct ct c;
+	bool moved = false;
+
+	if (!f || f->owner != r->cfg.node_id) {
+		r->st.hints_ignored++;  /* not ours (any more): its owner decides */
+		return;
+	}
+	flow_get(f, &c);
+	if ((ct->has & CT_HAS_TCP) && (c.has & CT_HAS_TCP) && tcp_rank(c.tcp.state) &&
+	    tcp_rank(ct->tcp.state) > tcp_rank(c.tcp.state)) {
+		c.tcp.state = ct->tcp.state;
+		moved = true;
+	}
+	if ((ct->has & CT_HAS_STATUS) && (ct->status & HINT_STATUS & ~c.status)) {
+		c.status |= ct->status & HINT_STATUS;
+		c.has |= CT_HAS_STATUS;
+		moved = true;
+	}
+	if (!moved) {
+		r->st.hints_ignored++;
+		return;
+	}
+	r->st.hints_applied++;
+	flow_set(f, &c);
+	if (f->in_kernel)
+		repl_inject(r, CTNL_OP_UPDATE, f);
+	tx_mark_dirty(r, f, REC_FLOW_UPSERT);
+	(void)p;
+}
+
+unsigned repl_defer_poll(struct repl *r)
+{
+	uint64_t t = repl_now(r), next = 0;
+	uint32_t alive = live_peers(r);
+
+	for (unsigned i = 0; i < r->ndw;) {
+		struct defer_wait *w = &r->dw[i];
+		/* a peer that died owes nothing */
+		bool gone = w->hint ? repl_peer_dead(r, w->owner) : !(w->need &= alive);
+		if (gone) {
+			r->st.defer_acked++;
+			release(r, w->cookie, w->t0_us);
+			wait_done(r, i);
+			continue;
+		}
+		if (t >= w->deadline) {
+			r->st.defer_timeouts++;
+			release(r, w->cookie, w->t0_us);
+			wait_done(r, i);
+			continue;
+		}
+		if (!next || w->deadline - t < next)
+			next = w->deadline - t;
+		i++;
+	}
+	return (unsigned)next;
+}
+
+unsigned repl_defer_count(const struct repl *r)
+{
+	return r->ndw;
+}
+
+void repl_defer_release_all(struct repl *r)
+{
+	while (r->ndw) {
+		struct defer_wait *w = &r->dw[r->ndw - 1];
+		r->st.defer_timeouts++;
+		release(r, w->cookie, w->t0_us);
+		r->ndw--;
+	}
+}
