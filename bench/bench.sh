@@ -79,6 +79,7 @@ command -v conntrackd >/dev/null || { say "missing conntrackd: make deps"; exit 
 # one hash table for every namespace: sized for both firewalls' tables, as a
 # host holding that many flows would be (chains of 1-2, not 4)
 . "$TOP/bench/limits.sh"
+. "$TOP/bench/conntrackd.sh"
 raise_limits $(( 2 * FLOWS + 2 * LOSS_FLOWS + 100000 ))
 
 # -- two firewalls and a sync link, nothing else
@@ -199,47 +200,6 @@ start_ctsyncd() {     # start_ctsyncd INJECT_ON_FW2 [NODES]
 		sleep 0.1
 	done
 	say "ctsyncd did not come up"; return 1
-}
-conntrackd_conf() {   # conntrackd_conf ID EXTERNAL_CACHE(on|off)
-	local id=$1 other=$((3 - $1)) disable=On
-	[ "$2" = on ] && disable=Off
-	cat > "$T/conntrackd-$id.conf" <<EOF
-Sync {
-	Mode FTFW {
-		DisableExternalCache $disable
-	}
-	UDP {
-		IPv4_address 198.18.0.$id
-		IPv4_Destination_Address 198.18.0.$other
-		Port 3781
-		Interface sync0
-		SndSocketBuffer 33554432
-		RcvSocketBuffer 33554432
-		Checksum on
-	}
-}
-General {
-	HashSize 1048576
-	HashLimit 8388608
-	LogFile $T/conntrackd-$id.log
-	Syslog off
-	LockFile $T/conntrackd-$id.lock
-	UNIX {
-		Path $T/conntrackd-$id.ctl
-	}
-	Nice -20
-	NetlinkBufferSize 67108864
-	NetlinkBufferSizeMaxGrowth 134217728
-	NetlinkOverrunResync On
-	Filter From Userspace {
-		Address Ignore {
-			IPv4_address 127.0.0.1
-			IPv4_address 198.18.0.1
-			IPv4_address 198.18.0.2
-		}
-	}
-}
-EOF
 }
 start_conntrackd() {  # start_conntrackd EXTERNAL_CACHE_ON_FW2 [NODES] (as start_ctsyncd)
 	local nodes=${2:-1 2} i

@@ -88,6 +88,9 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "active-active takeover benchmark smoke (5,000 flows)" BENCH_CHECK=1 \
 		BENCH_OUT=/tmp/ctsync-bench-tk.$$ bash bench/takeover.sh 5000 1
 	rm -f /tmp/ctsync-bench-tk.$$
+	cluster "defer benchmark smoke (100 connections)" BENCH_CHECK=1 \
+		BENCH_OUT=/tmp/ctsync-bench-df.$$ bash bench/defer.sh 100 1
+	rm -f /tmp/ctsync-bench-df.$$
 	cluster "make install, unit, man pages"       bash tests/install.sh
 fi
 
