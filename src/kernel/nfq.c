@@ -194,9 +194,8 @@ int nfq_pkt_parse(const uint8_t *b, size_t len, struct nfq_pkt *p)
 static void packet(struct nfq *q, const struct nlmsghdr *nlh)
 {
 	struct pkt_attrs a = { 0 };
-	const struct nfgenmsg *g = mnl_nlmsg_get_payload(nlh);
 
-	if (mnl_attr_parse(nlh, sizeof(*g), attr_cb, &a) < 0 || !a.tb[NFQA_PACKET_HDR] ||
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_cb, &a) < 0 || !a.tb[NFQA_PACKET_HDR] ||
 	    mnl_attr_get_payload_len(a.tb[NFQA_PACKET_HDR]) < sizeof(struct nfqnl_msg_packet_hdr))
 		return;                 /* no id: nothing we could let go */
 	const struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(a.tb[NFQA_PACKET_HDR]);
@@ -361,7 +360,7 @@ static struct nftnl_expr *e_queue(uint16_t queue)
 	struct xt_NFQ_info_v3 info = { .queuenum = queue, .queues_total = 1,
 				       .flags = NFQ_FLAG_BYPASS };
 	struct nftnl_expr *e = nftnl_expr_alloc("target");
-	void *copy = malloc(sizeof(info));         /* the expression frees it */
+	void *copy = malloc(sizeof(info));         /* the expression takes it */
 
 	if (!e || !copy) {
 		free(copy);

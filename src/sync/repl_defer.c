@@ -2,14 +2,12 @@
  * "Defer"; wire.h, "Defer"): the waits, the acknowledgements, the hints. */
 #include "sync/repl.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 
-#include "util/log.h"
 #include "sync/repl_int.h"
 
 static uint64_t now_us(struct repl *r)
