@@ -35,6 +35,9 @@
 #include <openssl/crypto.h>
 
 #define EVENT_BUDGET 4096       /* kernel events per loop iteration */
+/* With defer, fewer: held packets wait for acknowledgements that are read
+ * between two slices (bench/defer.sh, the burst). */
+#define DEFER_EVENT_BUDGET 256
 /* A read that found less than this waiting pauses its watcher for
  * COALESCE_S: under a stream of events or frames the next read takes a
  * millisecond's worth at once (docs/ARCHITECTURE.md, the event loop). */
@@ -337,7 +340,7 @@ static void tr_resume(struct ev_loop *loop, ev_timer *t, int revents)
 static void nl_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct daemon *d = w->data;
-	int n = ctnl_event_read(d->nl, EVENT_BUDGET);
+	int n = ctnl_event_read(d->nl, d->nfq ? DEFER_EVENT_BUDGET : EVENT_BUDGET);
 
 	if (n >= 0 && n < EVENT_COALESCE)
 		pause_watcher(loop, w, &d->nl_pause_w);
@@ -771,6 +774,8 @@ static int run(struct daemon *d, bool foreground)
 		ev_io_init(&d->nfq_w, nfq_readable, nfq_fd(d->nfq), EV_READ);
 		d->nfq_w.data = d;
 		ev_io_start(d->loop, &d->nfq_w);
+		/* acknowledgements first: held packets wait for them */
+		ev_set_priority(&d->tr_w, EV_MAXPRI);
 	}
 	ev_init(&d->hold_w, hold_expired);
 	d->hold_w.data = d;

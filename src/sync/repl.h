@@ -243,9 +243,11 @@ void repl_member(struct repl *r, uint32_t node, bool up);
  * is called exactly once per packet: at once when there is nothing to wait
  * for, else when the acknowledgements came or after cfg.defer_ms.
  *  - repl_defer_new: the first packet of a flow this node creates.  The
- *    flow is taken as ours and sent at once in a frame every live peer
- *    acknowledges once its kernel has the flow: the packet goes when they
- *    all did, so that a reply through another node finds the flow there.
+ *    flow is taken as ours and sent with the next repl_flush (or
+ *    repl_flush_lazy, which then waits no more: the first packets read
+ *    together share frames) in frames every live peer acknowledges once
+ *    its kernel has the flow: the packet goes when they all did, so that a
+ *    reply through another node finds the flow there.
  *  - repl_defer_reply: the first reply (a TCP SYN-ACK) of a flow a live
  *    peer owns.  It is sent to the owner as a hint; the packet goes when
  *    the owner acknowledged it, so that the owner's kernel is past the

@@ -93,28 +93,45 @@ void repl_defer_new(struct repl *r, const struct ct *ct, uint64_t cookie)
 		pass(r, cookie);        /* filtered, or nobody to tell */
 		return;
 	}
-	r->ackreq = true;
-	repl_flush(r);
-	r->ackreq = false;
 	struct defer_wait *w = wait_add(r, cookie, t0);
 	if (!w) {
 		r->st.defer_overflow++;
 		pass(r, cookie);
 		return;
 	}
-	w->seq = r->seq;
+	/* its frame goes with the next flush (repl_flush: the packets read
+	 * together share frames), which asks every peer to acknowledge */
 	w->need = need;
-	/* acknowledged meanwhile (a transport that delivers at once)? */
-	for (unsigned i = 0; i < r->cfg.npeers; i++) {
-		const struct peer *p = &r->peer[i];
-		if (p->acked_any && (int32_t)(p->acked_seq - w->seq) >= 0)
-			w->need &= ~(1u << i);
+	w->unsent = true;
+	r->defer_unsent = true;
+}
+
+/* repl_flush sent what the waits marked unsent wait for, up to r->seq. */
+void defer_sent(struct repl *r)
+{
+	for (unsigned i = 0; i < r->ndw;) {
+		struct defer_wait *w = &r->dw[i];
+		if (!w->unsent) {
+			i++;
+			continue;
+		}
+		w->unsent = false;
+		w->seq = r->seq;
+		/* acknowledged meanwhile (a transport that delivers at once)? */
+		for (unsigned k = 0; k < r->cfg.npeers; k++) {
+			const struct peer *p = &r->peer[k];
+			if (p->acked_any && (int32_t)(p->acked_seq - w->seq) >= 0)
+				w->need &= ~(1u << k);
+		}
+		if (!w->need) {
+			r->st.defer_acked++;
+			release(r, w->cookie, w->t0_us);
+			wait_done(r, i);
+			continue;
+		}
+		i++;
 	}
-	if (!w->need) {
-		r->st.defer_acked++;
-		release(r, w->cookie, w->t0_us);
-		wait_done(r, r->ndw - 1);
-	}
+	r->defer_unsent = false;
 }
 
 /* An UNSEQ frame of the records in w, to p alone; its packet number. */
@@ -198,7 +215,7 @@ void defer_ack(struct repl *r, struct peer *p, const struct ack_info *a)
 				wait_done(r, i);
 				continue;
 			}
-		} else if ((w->need & (1u << idx)) && p->acked_any &&
+		} else if (!w->unsent && (w->need & (1u << idx)) && p->acked_any &&
 			   (int32_t)(p->acked_seq - w->seq) >= 0) {
 			w->need &= ~(1u << idx);
 			if (!w->need) {

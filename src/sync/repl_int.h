@@ -74,6 +74,7 @@ struct defer_wait {
 	uint32_t owner;                 /* hint: sent to */
 	uint32_t need;                  /* new flow: peers (bits by index) yet to ack */
 	bool hint;
+	bool unsent;                    /* new flow: its frame not sent yet */
 };
 
 enum dump_mode {
@@ -138,7 +139,9 @@ struct repl {
 	/* defer: packets held, in the order they came */
 	struct defer_wait *dw;
 	unsigned ndw;
+	bool defer_unsent;              /* a wait's flow is not sent yet */
 	bool ackreq;                    /* data frames sent now ask for an ACK */
+	bool ackreq_sent;               /* one did since ackreq was set */
 };
 
 /* repl.c */
@@ -205,6 +208,8 @@ void exp_commit(struct repl *r);
 void exp_settle(struct repl *r, bool take);
 
 /* repl_defer.c */
+/* repl_flush sent the flows the waits marked unsent wait for. */
+void defer_sent(struct repl *r);
 /* p acknowledged a frame of ours. */
 void defer_ack(struct repl *r, struct peer *p, const struct ack_info *a);
 /* p, which does not own the flow, says how its kernel has it. */

@@ -29,8 +29,12 @@ static void frame_send(struct repl *r, bool unseq)
 	/* a held packet waits for this frame to be acknowledged (repl_defer.c);
 	 * a full frame goes without the request, and one of it alone follows */
 	bool ack_alone = false;
-	if (!unseq && r->ackreq && codec_put_ackreq(&r->w) < 0)
-		ack_alone = true;
+	if (!unseq && r->ackreq) {
+		if (codec_put_ackreq(&r->w) < 0)
+			ack_alone = true;
+		else
+			r->ackreq_sent = true;
+	}
 	struct frame_hdr h = {
 		.flags = unseq ? WIRE_F_UNSEQ : 0,
 		.node = r->cfg.node_id,
@@ -54,8 +58,10 @@ static void frame_send(struct repl *r, bool unseq)
 	r->st.tx_records += r->w.nrec;
 	r->st.tx_bytes += len;
 	frame_begin(r);
-	if (ack_alone && codec_put_ackreq(&r->w) == 0)
+	if (ack_alone && codec_put_ackreq(&r->w) == 0) {
+		r->ackreq_sent = true;
 		frame_send(r, false);
+	}
 }
 
 void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n,
@@ -282,6 +288,12 @@ static bool bulk_due(struct repl *r)
 
 void repl_flush(struct repl *r)
 {
+	/* held packets wait for these frames: each asks for an ACK */
+	bool defer = r->defer_unsent;
+	if (defer) {
+		r->ackreq = true;
+		r->ackreq_sent = false;
+	}
 	/* A primary still holding flows without owner sends its bulk once it
 	 * has settled them (see start-up below); anyone else sends at once. */
 	bool settling = r->starting && policy_takes_orphans(&r->pol) &&
@@ -292,6 +304,14 @@ void repl_flush(struct repl *r)
 		flush_dirty(r);
 	exp_flush(r);                   /* after the flows: masters first */
 	frame_send(r, false);           /* records emitted outside the dirty list */
+	if (defer) {
+		r->ackreq = false;
+		/* (the flows went in a frame sent full before: this one asks
+		 * for them, and every frame before it) */
+		if (!r->ackreq_sent && codec_put_ackreq(&r->w) == 0)
+			frame_send(r, false);
+		defer_sent(r);
+	}
 	r->ops.inject_flush(r->ops.arg);
 }
 
@@ -300,7 +320,7 @@ unsigned repl_flush_lazy(struct repl *r)
 	uint64_t age = r->ndirty ? repl_now(r) - r->dirty_since : 0;
 
 	if (!r->ndirty || r->ndirty >= REPL_HOLD_RECORDS || age >= REPL_HOLD_MS || r->bulk_to ||
-	    r->exp_dirty) {
+	    r->exp_dirty || r->defer_unsent) {
 		repl_flush(r);
 		return 0;
 	}

@@ -1266,6 +1266,21 @@ static void test_defer(void **state)
 	assert_int_equal(repl_stats(net.n[1].r)->ev_foreign, foreign + 1);
 	assert_int_equal(owner_of(1, &c), 1);
 
+	/* first packets read together share a frame, and one ACK lets them go */
+	uint64_t acks = repl_stats(net.n[0].r)->acks_received;
+	struct ct b1 = syn_flow(10), b2 = syn_flow(11);
+	rel.watch = b2;
+	rel.other = 1;
+	repl_defer_new(net.n[0].r, &b1, 201);
+	repl_defer_new(net.n[0].r, &b2, 202);
+	assert_int_equal(repl_defer_count(net.n[0].r), 2);
+	unsigned before = rel.n;
+	deliver();
+	assert_int_equal(rel.n, before + 2);
+	assert_int_equal(rel.peer_state[rel.n - 1], 1);
+	assert_int_equal(repl_stats(net.n[0].r)->acks_received, acks + 1);
+	rel.n = before;                                 /* (the indices below) */
+
 	/* no answer: let go at the time-out, not before */
 	net.cut[0][1] = true;
 	struct ct c2 = syn_flow(2);
