@@ -10,11 +10,19 @@
 # in routed active-active without defer; ctsyncd with defer (20 ms).
 #
 #   bench/defer.sh [N [REPS]]                (2000 3)
+#   DEFER_MS: defer.timeout (20); BENCH_ONLY: the daemons of the first
+#   part, of "none conntrackd ctsyncd ctsyncd-defer" (all); BURST (100000)
 #
 # Per run: connections made and through (echoed), slow ones (set-up over 500 ms: a
 # SYN sent again), the set-up time (connect) average and longest, the
 # wall time per connection, fw1's daemon CPU per connection, and with
 # defer the daemons' own count of the holds and their average.
+# Then a burst (not with BENCH_CHECK): BURST new UDP flows (default
+# 100,000) sent through fw1 at full speed (ctsync-ctload udp, one datagram
+# per flow), with ctsyncd without and with defer: the generator's rate,
+# how many first packets fw1's daemon held (the rest passed the full
+# queue unheld: FAIL_OPEN), let go acknowledged or at the time-out, and
+# the time until fw2 held them all.
 # Results: bench/results/defer-latest.txt (raw) and a table on stdout.
 # BENCH_CHECK=1 (the smoke run in `make check`): fail unless every
 # connection got through where it must (sym, and asym with defer) and none
@@ -30,8 +38,13 @@ B=$BUILD
 OUT=${BENCH_OUT:-$TOP/bench/results/defer-latest.txt}
 mkdir -p "$(dirname "$OUT")"
 : > "$OUT"
+BURST=${BURST:-100000}
 preflight
 command -v conntrackd >/dev/null || { say "missing conntrackd: make deps"; exit 1; }
+LOAD=$B/ctsync-ctload
+[ -x "$LOAD" ] || { say "missing $LOAD: make all"; exit 1; }
+. "$TOP/bench/limits.sh"
+raise_limits $(( 3 * BURST + 100000 ))
 topology
 for i in $FWS; do
 	nsx "$P-fw$i" nft delete table ip nat
@@ -59,7 +72,7 @@ stop_conntrackd() {
 }
 start_ctsyncd() {     # start_ctsyncd DEFER(0|1)
 	local extra='buckets = { filter = false; };' i
-	[ "$1" = 1 ] && extra="$extra defer = { timeout = 20; };"
+	[ "$1" = 1 ] && extra="$extra defer = { timeout = ${DEFER_MS:-20}; };"
 	export SYNC_EXTRA='mode = "active-active";' EXTRA_CONF1=$extra EXTRA_CONF2=$extra
 	for i in $FWS; do start_daemon "$i" primary || return 1; done
 	wait_in_sync "$NS_FW1" 15
@@ -116,7 +129,7 @@ run_one() {           # run_one PATH DAEMON REP
 bad=0
 for r in $(seq 1 "$REPS"); do
 	for path in sym asym; do
-		for d in none conntrackd ctsyncd ctsyncd-defer; do
+		for d in ${BENCH_ONLY:-none conntrackd ctsyncd ctsyncd-defer}; do
 			# nothing and no defer on the asymmetric path: a few tries show it
 			n_save=$N
 			[ "$path" = asym ] && [ "$d" != ctsyncd-defer ] && N=$(( ${BENCH_CHECK:-0} == 1 ? 2 : 5 ))
@@ -132,6 +145,42 @@ for r in $(seq 1 "$REPS"); do
 		done
 	done
 done
+# the burst: one UDP datagram per flow, to 198.19.0.0/16 (a blackhole on
+# the server), at full speed
+burst() {             # burst DAEMON REP
+	local d=$1 r=$2 out c0 t0 t1 base2 held=- passed=- acked=- tmo=- over=-
+	paths sym
+	case $d in
+	ctsyncd) start_ctsyncd 0 || return 1 ;;
+	ctsyncd-defer) start_ctsyncd 1 || return 1 ;;
+	esac
+	base2=$(nsx "$NS_FW2" "$LOAD" count)
+	c0=$(cpu_ticks "${DAEMON_PID[0]}")
+	out=$(nsx "$NS_CL" "$LOAD" udp "$BURST" 198.19.0.0)
+	t0=$(date +%s%N)
+	nsx "$NS_FW2" "$LOAD" wait $((base2 + BURST)) 120 >/dev/null
+	t1=$(date +%s%N)
+	if [ "$d" = ctsyncd-defer ]; then
+		held=$(ctstat "$NS_FW1" defer_held); passed=$(ctstat "$NS_FW1" defer_passed)
+		acked=$(ctstat "$NS_FW1" defer_acked); tmo=$(ctstat "$NS_FW1" defer_timeouts)
+		over=$(ctstat "$NS_FW1" defer_overflow)
+	fi
+	printf 'burst %s rep %s n %s rate %s held %s passed %s acked %s timeouts %s overflow %s fw2_after_s %s cpu_ms %s\n' \
+		"$d" "$r" "$BURST" "$(kv rate "$out")" "$held" "$passed" "$acked" "$tmo" "$over" \
+		"$(python3 -c "print('%.2f' % (($t1 - $t0) / 1e9))")" \
+		$(( ($(cpu_ticks "${DAEMON_PID[0]}") - c0) * 1000 / $(getconf CLK_TCK) )) | tee -a "$OUT"
+	stop_daemons
+	for i in $FWS; do nsx "$P-fw$i" conntrack -F >/dev/null 2>&1; done
+}
+if [ "${BENCH_CHECK:-0}" != 1 ]; then
+	for i in $FWS; do nsx "$P-fw$i" ip route add 198.19.0.0/16 via 203.0.113.10; done
+	nsx "$NS_SV" ip route add blackhole 198.19.0.0/16
+	for r in $(seq 1 "$REPS"); do
+		burst ctsyncd "$r"
+		burst ctsyncd-defer "$r"
+	done
+fi
+
 python3 - "$OUT" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.startswith('path ')]
@@ -152,6 +201,24 @@ for k in keys:
     print('%-5s %-14s %9s %5d %11s %11s %8s %7s %9s' % (k[0], k[1], through, slow,
           med('connect_avg_us'), med('connect_max_us'), med('wall_us'), med('cpu_us'),
           med('hold_avg_us')))
+bursts = [l.split() for l in open(sys.argv[1]) if l.startswith('burst ')]
+if bursts:
+    print()
+    print('%-14s %8s %10s %8s %8s %8s %9s %8s %11s %7s' % ('burst', 'flows', 'rate/s', 'held',
+          'passed', 'acked', 'timeouts', 'overflow', 'fw2_all_s', 'cpu_ms'))
+    for d in ('ctsyncd', 'ctsyncd-defer'):
+        rs = [r for r in bursts if r[1] == d]
+        if not rs:
+            continue
+        def med(name):
+            v = [float(g(r, name)) for r in rs if g(r, name) not in ('-', '')]
+            return '%.0f' % statistics.median(v) if v else '-'
+        def medf(name):
+            v = [float(g(r, name)) for r in rs if g(r, name) not in ('-', '')]
+            return '%.2f' % statistics.median(v) if v else '-'
+        print('%-14s %8s %10s %8s %8s %8s %9s %8s %11s %7s' % (d, g(rs[0], 'n'), med('rate'),
+              med('held'), med('passed'), med('acked'), med('timeouts'), med('overflow'),
+              medf('fw2_after_s'), med('cpu_ms')))
 EOF
 [ "${BENCH_CHECK:-0}" = 1 ] && [ "$bad" = 1 ] && fail "a run did not give what it must"
 finish "defer benchmark"
