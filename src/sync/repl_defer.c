@@ -106,6 +106,23 @@ void repl_defer_new(struct repl *r, const struct ct *ct, uint64_t cookie)
 	r->defer_unsent = true;
 }
 
+/* Wait i is over: its packet goes. */
+static void let_go(struct repl *r, unsigned i, bool acked)
+{
+	if (acked)
+		r->st.defer_acked++;
+	else
+		r->st.defer_timeouts++;
+	release(r, r->dw[i].cookie, r->dw[i].t0_us);
+	wait_done(r, i);
+}
+
+/* Has p applied our data frame seq? */
+static bool acked_by(const struct peer *p, uint32_t seq)
+{
+	return p->acked_any && (int32_t)(p->acked_seq - seq) >= 0;
+}
+
 /* repl_flush sent what the waits marked unsent wait for, up to r->seq. */
 void defer_sent(struct repl *r)
 {
@@ -118,15 +135,11 @@ void defer_sent(struct repl *r)
 		w->unsent = false;
 		w->seq = r->seq;
 		/* acknowledged meanwhile (a transport that delivers at once)? */
-		for (unsigned k = 0; k < r->cfg.npeers; k++) {
-			const struct peer *p = &r->peer[k];
-			if (p->acked_any && (int32_t)(p->acked_seq - w->seq) >= 0)
+		for (unsigned k = 0; k < r->cfg.npeers; k++)
+			if (acked_by(&r->peer[k], w->seq))
 				w->need &= ~(1u << k);
-		}
 		if (!w->need) {
-			r->st.defer_acked++;
-			release(r, w->cookie, w->t0_us);
-			wait_done(r, i);
+			let_go(r, i, true);
 			continue;
 		}
 		i++;
@@ -210,18 +223,13 @@ void defer_ack(struct repl *r, struct peer *p, const struct ack_info *a)
 		struct defer_wait *w = &r->dw[i];
 		if (w->hint) {
 			if (a->has_pn && w->owner == p->id && w->pn == a->pn) {
-				r->st.defer_acked++;
-				release(r, w->cookie, w->t0_us);
-				wait_done(r, i);
+				let_go(r, i, true);
 				continue;
 			}
-		} else if (!w->unsent && (w->need & (1u << idx)) && p->acked_any &&
-			   (int32_t)(p->acked_seq - w->seq) >= 0) {
+		} else if (!w->unsent && (w->need & (1u << idx)) && acked_by(p, w->seq)) {
 			w->need &= ~(1u << idx);
 			if (!w->need) {
-				r->st.defer_acked++;
-				release(r, w->cookie, w->t0_us);
-				wait_done(r, i);
+				let_go(r, i, true);
 				continue;
 			}
 		}
@@ -289,16 +297,8 @@ unsigned repl_defer_poll(struct repl *r)
 		struct defer_wait *w = &r->dw[i];
 		/* a peer that died owes nothing */
 		bool gone = w->hint ? repl_peer_dead(r, w->owner) : !(w->need &= alive);
-		if (gone) {
-			r->st.defer_acked++;
-			release(r, w->cookie, w->t0_us);
-			wait_done(r, i);
-			continue;
-		}
-		if (t >= w->deadline) {
-			r->st.defer_timeouts++;
-			release(r, w->cookie, w->t0_us);
-			wait_done(r, i);
+		if (gone || t >= w->deadline) {
+			let_go(r, i, gone);
 			continue;
 		}
 		if (!next || w->deadline - t < next)
@@ -315,10 +315,6 @@ unsigned repl_defer_count(const struct repl *r)
 
 void repl_defer_release_all(struct repl *r)
 {
-	while (r->ndw) {
-		struct defer_wait *w = &r->dw[r->ndw - 1];
-		r->st.defer_timeouts++;
-		release(r, w->cookie, w->t0_us);
-		r->ndw--;
-	}
+	while (r->ndw)
+		let_go(r, r->ndw - 1, false);
 }
