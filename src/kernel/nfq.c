@@ -272,8 +272,8 @@ int nfq_read(struct nfq *q, int budget)
 			return done ? done : -errno;
 		}
 		const struct nlmsghdr *nlh = (const struct nlmsghdr *)q->buf;
-		size_t left = (size_t)n;
-		for (; mnl_nlmsg_ok(nlh, (int)left); nlh = mnl_nlmsg_next(nlh, (int *)&left)) {
+		int left = (int)n;      /* (libmnl counts what is left in an int) */
+		for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
 			if (nlh->nlmsg_type == NLMSG_ERROR) {
 				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 				if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(*e)) && e->error)
