@@ -22,9 +22,9 @@ LIBS_D   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
            $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 CFLAGS_D = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
-KERNEL_SRC  = src/kernel/ctnl.c src/kernel/ctnl_inject.c src/kernel/ctnl_msg.c src/kernel/ct.c \
-              src/kernel/nftb.c src/kernel/nfq.c
-SYNC_SRC    = src/sync/link.c src/sync/policy.c src/sync/bucket.c src/sync/codec.c src/sync/seal.c src/sync/table.c src/sync/keyset.c src/sync/exps.c src/sync/ring.c src/sync/reorder.c src/sync/repl.c src/sync/repl_tx.c src/sync/repl_dump.c src/sync/repl_own.c src/sync/repl_defer.c src/sync/recv.c src/sync/repl_exp.c
+KERNEL_SRC  = src/kernel/ctnl.c src/kernel/ctnl_inject.c src/kernel/ctnl_msg.c src/kernel/ct.c src/kernel/exp.c \
+              src/kernel/nftb.c src/kernel/nfq.c src/kernel/nfq_rules.c
+SYNC_SRC    = src/sync/link.c src/sync/policy.c src/sync/bucket.c src/sync/codec.c src/sync/seal.c src/sync/table.c src/sync/keyset.c src/sync/exps.c src/sync/ring.c src/sync/reorder.c src/sync/repl.c src/sync/repl_tx.c src/sync/repl_dump.c src/sync/repl_own.c src/sync/repl_defer.c src/sync/repl_rx.c src/sync/repl_expect.c src/sync/epoch.c
 CLUSTER_SRC = src/cluster/transport.c src/cluster/transport_cpg.c
 DAEMON_SRC  = src/daemon/config.c src/daemon/control.c src/util/log.c src/daemon/main.c
 CORE_SRC    = $(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) src/daemon/config.c src/util/log.c
@@ -61,7 +61,7 @@ $(BUILD)/ctsync-ctload: bench/ctload.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libmnl)
 
-UNIT_TESTS = test_policy test_bucket test_codec test_table test_buffers test_ctnl test_config test_repl test_seal
+UNIT_TESTS = test_policy test_epoch test_bucket test_codec test_table test_buffers test_ctnl test_config test_repl test_seal
 UNIT_BINS  = $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 
 $(BUILD)/tests/%: tests/unit/%.c $(call obj,$(CORE_SRC))

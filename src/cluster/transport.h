@@ -1,8 +1,8 @@
 /*
  * transport.h — datagrams between cluster nodes, addressed by node id.
- * Today over UDP: unicast to each configured peer, or one IPv4/IPv6
- * multicast group, on a named interface; corosync CPG is the next type
- * behind the same calls.  Knows nothing of conntrack or of the frame
+ * Three types behind the same calls: UDP unicast to each configured peer,
+ * one IPv4/IPv6 multicast group on a named interface (transport.c), and a
+ * corosync CPG group (transport_cpg.c).  Knows nothing of conntrack or of the frame
  * format: it moves opaque datagrams, says which node each came from (by
  * its source, as configured), and counts them.  A type that knows the
  * membership (CPG) reports nodes joining and leaving through the member

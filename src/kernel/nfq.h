@@ -69,7 +69,7 @@ typedef void (*nfq_packet_cb)(void *arg, uint32_t id, const struct nfq_pkt *p);
  * or IPv6, cut short, a later fragment, an IPv6 extension header, or a
  * protocol without ports. */
 int nfq_pkt_parse(const uint8_t *buf, size_t len, struct nfq_pkt *p);
-/* A TCP SYN-ACK (the second rule's)? */
+/* A TCP SYN-ACK (the third rule's)? */
 bool nfq_pkt_synack(const struct nfq_pkt *p);
 /* Its flow's key: the reversed tuple.  In postrouting every NAT of a
  * reply has been undone, so a reply's reversed tuple is the original one

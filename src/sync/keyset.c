@@ -1,4 +1,4 @@
-/* keyset.c — a set of 64-bit key hashes (keyset.h). */
+/* keyset.c — a set of flow key hashes (keyset.h). */
 #include "sync/keyset.h"
 
 #include <stdlib.h>

@@ -1,5 +1,7 @@
 /*
- * keyset.h — a set of 64-bit flow key hashes (open addressing).
+ * keyset.h — a set of flow key hashes (open addressing): the table's
+ * 32-bit ones (struct flow's khash, the low half of ct_key_hash()), held in
+ * 64-bit slots so that the set could take the whole hash if it ever must.
  *
  * While a background dump is read, the kernel hands over entries it put in
  * its buffer some time before we read them: a flow we dropped meanwhile (its

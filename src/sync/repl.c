@@ -40,8 +40,9 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 	r->x = exps_new();
 	r->buf = malloc(fs);
 	r->rtx = malloc(fs);
+	r->ctl = malloc(fs);
 	r->sent = ring_new(r->cfg.resend_bytes);
-	if (!r->t || !r->x || !r->buf || !r->rtx || !r->sent)
+	if (!r->t || !r->x || !r->buf || !r->rtx || !r->ctl || !r->sent)
 		goto fail;
 	for (unsigned i = 0; i < cfg->npeers; i++) {
 		r->peer[i].id = cfg->peer_id[i];
@@ -87,6 +88,7 @@ void repl_free(struct repl *r)
 	ring_free(r->sent);
 	free(r->buf);
 	free(r->rtx);
+	free(r->ctl);
 	free(r);
 }
 
@@ -335,7 +337,7 @@ unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen)
 {
 	struct sweep_ctx s = { r, owner, gen, 0 };
 	table_foreach(r->t, sweep_one, &s);
-	exp_sweep(r, owner, gen);
+	expect_sweep(r, owner, gen);
 	r->st.swept += s.n;
 	return s.n;
 }
@@ -345,11 +347,11 @@ unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen)
 void repl_poll(struct repl *r)
 {
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
-		recv_poll(r, &r->peer[i]);
+		rx_poll(r, &r->peer[i]);
 	own_startup_poll(r);
 	own_buckets_poll(r);
 	dump_poll(r);
-	exp_poll(r);
+	expect_poll(r);
 }
 
 void repl_tick(struct repl *r)
@@ -388,7 +390,7 @@ void repl_member(struct repl *r, uint32_t node, bool up)
 		 * what its ring holds, flows changed on both sides): a resync */
 		if (p->known) {
 			p->resync_asked_at = 0;
-			recv_ask_resync(r, p, "rejoined the membership");
+			rx_ask_resync(r, p, "rejoined the membership");
 		}
 		return;
 	}
@@ -405,8 +407,8 @@ int repl_resync(struct repl *r)
 	if (err < 0)
 		return err;
 	struct bulk_info b = { .id = ++r->bulk_id, .target = 0 };
-	repl_emit_bulk(r, REC_RESYNC_REQ, &b);
-	repl_want_bulk(r, BULK_ALL);
+	tx_emit_bulk(r, REC_RESYNC_REQ, &b);
+	tx_want_bulk(r, BULK_ALL);
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
 		r->peer[i].bulk_sent_at = 0;
 	repl_flush(r);
@@ -426,7 +428,7 @@ bool repl_in_sync(struct repl *r)
 	 * node from being in sync (scripts wait for this before promoting,
 	 * exactly when the peer is dead) */
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
-		if (r->peer[i].alive && !recv_in_sync(r, &r->peer[i]))
+		if (r->peer[i].alive && !rx_in_sync(r, &r->peer[i]))
 			return false;
 	return true;
 }
@@ -490,10 +492,10 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 		ps->flows_held = table_owner(r->t, p->id).flows;
 		ps->flows_advertised = p->hb.flows;
 		ps->lost_frames = p->c.lost;
-		ps->lag_frames = recv_lag(p);
+		ps->lag_frames = rx_lag(p);
 		ps->held_frames = reorder_count(p->held);
 		ps->c = p->c;
-		ps->in_sync = recv_in_sync(r, p);
+		ps->in_sync = rx_in_sync(r, p);
 		ps->holds = p->alive && p->hb.holds;
 		for (unsigned b = 0; b < st->nbuckets; b++)
 			ps->buckets += st->bucket_owner[b] == p->id;

@@ -139,6 +139,8 @@ struct repl_stats {
 	uint64_t rx_replay, rx_old_epoch, rx_unconfirmed, epochs_confirmed;
 	uint64_t tx_challenges, tx_responses;
 	uint64_t rx_skipped_ranges;     /* SKIPs taken: a peer's bulk to another node */
+	uint64_t rx_skipped_frames;     /* frames of those counted as received */
+	uint64_t tx_control_too_big;    /* a control frame larger than frame_size */
 	/* active-active */
 	uint64_t bucket_changes;        /* the buckets this node holds changed */
 	uint64_t buckets_gained, buckets_lost;

@@ -147,22 +147,6 @@ void defer_sent(struct repl *r)
 	r->defer_unsent = false;
 }
 
-/* An UNSEQ frame of the records in w, to p alone; its packet number. */
-static uint64_t send_alone(struct repl *r, struct peer *p, struct wbuf *w)
-{
-	struct frame_hdr h = {
-		.flags = WIRE_F_UNSEQ, .node = r->cfg.node_id, .epoch = r->epoch, .seq = r->seq,
-		.pn = r->pn++,
-	};
-	size_t len = codec_frame_finish(w, &h);
-
-	r->ops.send(r->ops.arg, p->id, w->p, len);
-	p->c.tx_frames++;
-	r->st.tx_frames++;
-	r->st.tx_bytes += len;
-	return h.pn;
-}
-
 void repl_defer_reply(struct repl *r, const struct ct *ct, uint64_t cookie)
 {
 	uint64_t t0 = now_us(r);
@@ -180,9 +164,8 @@ void repl_defer_reply(struct repl *r, const struct ct *ct, uint64_t cookie)
 		pass(r, cookie);
 		return;
 	}
-	uint8_t buf[1500];
 	struct wbuf wb;
-	codec_frame_start(&wb, buf, sizeof(buf));
+	codec_frame_start(&wb, r->ctl, r->cfg.frame_size);
 	if (codec_put_flow(&wb, REC_HINT, ct) < 0 || codec_put_ackreq(&wb) < 0) {
 		wait_done(r, r->ndw - 1);
 		pass(r, cookie);
@@ -191,23 +174,7 @@ void repl_defer_reply(struct repl *r, const struct ct *ct, uint64_t cookie)
 	r->st.hints_sent++;
 	w->hint = true;
 	w->owner = p->id;
-	w->pn = send_alone(r, p, &wb);
-}
-
-void tx_ack(struct repl *r, struct peer *p, bool unseq, uint32_t seq, uint64_t pn)
-{
-	uint8_t buf[128];
-	struct wbuf w;
-	struct ack_info a = { .has_seq = !unseq, .seq = seq, .has_pn = unseq, .pn = pn };
-
-	/* what this frame made us inject is in the kernel before we say so
-	 * (a netlink request is handled within the sendmsg that carries it) */
-	r->ops.inject_flush(r->ops.arg);
-	codec_frame_start(&w, buf, sizeof(buf));
-	if (codec_put_ack(&w, &a) < 0)
-		return;
-	send_alone(r, p, &w);
-	r->st.acks_sent++;
+	w->pn = tx_unseq(r, p, &wb);
 }
 
 void defer_ack(struct repl *r, struct peer *p, const struct ack_info *a)

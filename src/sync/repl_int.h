@@ -1,12 +1,26 @@
 /*
- * repl_int.h — what repl.c (kernel side, sending, operator actions) and
- * recv.c (receiving: ordering, NACKs, heartbeats, bulks) share.  Not for use
- * outside src/sync/.
+ * repl_int.h — what the files of the replication engine share.  Not for use
+ * outside src/sync/.  The engine is one object (struct repl) cut by role:
+ *
+ *   repl.c         set-up, kernel events (the ownership rule), timers, status
+ *   repl_tx.c      tx_*: sending — the dirty list, data frames, retransmissions,
+ *                  bulks, heartbeats, control frames and ACKs
+ *   repl_rx.c      rx_*: receiving — frames checked whole, epochs trusted,
+ *                  applied in order; gaps NACKed, resyncs asked
+ *   repl_dump.c    dump_*: kernel dumps (start-up, refresh, overrun)
+ *   repl_own.c     own_*: adoption, start-up settling, buckets, promote/demote
+ *   repl_expect.c  expect_*: expectations
+ *   repl_defer.c   defer_*: packets held until peers acknowledge
+ *
+ * The functions of repl.h are repl_* wherever they live; the ones below
+ * carry their file's prefix.  Small objects of their own: epoch.h (a peer's
+ * lives), reorder.h, ring.h, table.h, exps.h, policy.h.
  */
 #ifndef CTSYNC_SYNC_REPL_INT_H
 #define CTSYNC_SYNC_REPL_INT_H
 
 #include "sync/codec.h"
+#include "sync/epoch.h"
 #include "sync/exps.h"
 #include "sync/keyset.h"
 #include "sync/policy.h"
@@ -22,11 +36,6 @@
 #define REORDER_CAP 65536u
 #define REORDER_BYTES (64u << 20)
 #define RESYNC_RETRY_MS 3000u   /* ask a peer for a bulk again after this */
-#define REPLAY_WINDOW 4096u     /* packet numbers remembered per peer */
-#define OLD_EPOCHS 8            /* replaced epochs remembered per peer */
-#define CHALLENGE_SLOTS 4       /* epochs challenged recently, per peer */
-#define CHALLENGE_AGAIN_MS 100u /* challenge the same epoch again after this */
-#define COOKIE_BUCKET_MS 1000u  /* a cookie is good for 1-2 of these */
 #define BULK_ALL UINT32_MAX
 #define TARGETED_BULKS 8        /* bulks to one node remembered for NACKs */
 
@@ -48,15 +57,7 @@ struct peer {
 	bool bulk_active, bulk_clean;
 	uint32_t bulk_gen;
 	bool bulk_done;                 /* a complete bulk since we started */
-	/* replay: packet numbers seen in the current epoch (a sliding window
-	 * ending at rp_top) */
-	bool rp_init;
-	uint64_t rp_top;
-	uint64_t rp_bits[REPLAY_WINDOW / 64];
-	uint32_t old_epoch[OLD_EPOCHS]; /* epochs of its that were replaced */
-	unsigned nold;
-	struct { uint32_t epoch; uint64_t at; } chal[CHALLENGE_SLOTS];
-	uint64_t responded_at;
+	struct epoch ep;                /* its lives: challenges, replays */
 	struct challenge_info pending_response;
 	struct repl_peer_counters c;
 	/* defer: the last of our data frames it acknowledged */
@@ -96,7 +97,7 @@ struct repl {
 	uint64_t pn;                    /* next packet number */
 	uint64_t last_hb, last_tick;    /* heartbeat sent, repl_tick run */
 	unsigned dump_seen;             /* entries of a synchronous dump, for keepalive */
-	uint8_t secret[32];             /* keys the cookies of our challenges */
+	uint8_t secret[EPOCH_SECRET_LEN];       /* keys the cookies of our challenges */
 	uint32_t bulk_id, gen;
 	struct policy pol;              /* role, term, who should own what */
 	struct peer peer[REPL_MAX_PEERS];
@@ -109,6 +110,7 @@ struct repl {
 	struct wbuf w;
 	uint8_t *buf;
 	uint8_t *rtx;                   /* a retransmission, under a new packet number */
+	uint8_t *ctl;                   /* a control frame or ACK (frame_size bytes) */
 	uint32_t bulk_to;               /* who needs all our flows: 0 nobody,
 					 * BULK_ALL every peer, else one node */
 	const struct peer *tx_only;     /* sequenced frames go to this peer alone */
@@ -147,31 +149,51 @@ struct repl {
 /* repl.c */
 uint64_t repl_now(struct repl *r);
 struct peer *repl_peer(struct repl *r, uint32_t id);
-void repl_emit_bulk(struct repl *r, enum wire_rec type, const struct bulk_info *b);
-/* Node `to` (or BULK_ALL) needs all our flows: a bulk goes out soon. */
-void repl_want_bulk(struct repl *r, uint32_t to);
-/* The node a sent frame was for alone (0: every peer). */
-uint32_t repl_frame_for(const struct repl *r, uint32_t seq);
 void repl_inject(struct repl *r, enum ctnl_op op, struct flow *f);
 /* A kernel event or dump entry, counted already: the ownership rule. */
 void repl_local_change(struct repl *r, enum ctnl_event ev, const struct ct *ct);
 void repl_drop(struct repl *r, struct flow *f);
 unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen);
-/* Send control records (any of a NACK, a SKIP, a response, a challenge)
- * outside the data sequence, in one frame, to one peer (NULL: to all). */
-void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n,
-		       const struct nack_info *skip, const struct challenge_info *response,
-		       const struct challenge_info *challenge);
-
 bool repl_peer_dead(struct repl *r, uint32_t id);
 /* Start-up over, and every live peer's flows held in full. */
 bool repl_in_sync(struct repl *r);
+void repl_reread(struct repl *r, struct flow *f);
 
 /* repl_tx.c: sending */
 /* Queue our flow f to be advertised (once, however often it changes). */
 void tx_mark_dirty(struct repl *r, struct flow *f, enum wire_rec op);
 /* Flush what is dirty, then a heartbeat (role, term, flows, digest). */
 void tx_heartbeat(struct repl *r);
+/* A record into the data frame being filled (sent when full). */
+void tx_emit_bulk(struct repl *r, enum wire_rec type, const struct bulk_info *b);
+void tx_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e);
+/* Node `to` (or BULK_ALL) needs all our flows: a bulk goes out soon. */
+void tx_want_bulk(struct repl *r, uint32_t to);
+/* The node a sent frame was for alone (0: every peer). */
+uint32_t tx_frame_for(const struct repl *r, uint32_t seq);
+/* The records in w as one frame outside the data sequence, to p (NULL: to
+ * all); its packet number. */
+uint64_t tx_unseq(struct repl *r, const struct peer *p, struct wbuf *w);
+/* Control records (any of a NACK, a SKIP, a response, a challenge) in one
+ * frame outside the data sequence, to one peer (NULL: to all).  Ranges
+ * beyond the frame size are left for the next time. */
+void tx_control(struct repl *r, const struct peer *p, const struct nack_info *n,
+		const struct nack_info *skip, const struct challenge_info *response,
+		const struct challenge_info *challenge);
+/* Answer p's NACK: resend what the ring holds, SKIP what was another
+ * node's, escalate to a bulk what is gone. */
+void tx_retransmit(struct repl *r, struct peer *p, const struct nack_info *n);
+/* Acknowledge p's frame (sequenced: seq; else its packet number), once
+ * what it made us inject is in the kernel. */
+void tx_ack(struct repl *r, struct peer *p, bool unseq, uint32_t seq, uint64_t pn);
+
+/* repl_rx.c: receiving */
+void rx_poll(struct repl *r, struct peer *p);
+void rx_reset(struct peer *p);
+/* Ask p for all its flows (a RESYNC_REQ; at most every few seconds). */
+void rx_ask_resync(struct repl *r, struct peer *p, const char *why);
+bool rx_in_sync(struct repl *r, const struct peer *p);
+uint32_t rx_lag(const struct peer *p);
 
 /* repl_dump.c: kernel dumps */
 void dump_entry(struct repl *r, const struct ct *ct);
@@ -193,19 +215,15 @@ unsigned own_bucket(const struct repl *r, const struct ct *ct);
  * take the flows of the buckets gained and tell the kernel (ops.buckets). */
 void own_buckets_poll(struct repl *r);
 
-void repl_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e);
-void repl_reread(struct repl *r, struct flow *f);
-void repl_emit_flush(struct repl *r);
-
-/* repl_exp.c: expectations */
-void exp_flush(struct repl *r);
-void exp_bulk(struct repl *r);
-void exp_apply(struct repl *r, struct peer *p, const struct rec *rec);
-void exp_poll(struct repl *r);
-void exp_sweep(struct repl *r, uint32_t owner, uint32_t gen);
-void exp_take_all(struct repl *r);
-void exp_commit(struct repl *r);
-void exp_settle(struct repl *r, bool take);
+/* repl_expect.c: expectations */
+void expect_flush(struct repl *r);
+void expect_bulk(struct repl *r);
+void expect_apply(struct repl *r, struct peer *p, const struct rec *rec);
+void expect_poll(struct repl *r);
+void expect_sweep(struct repl *r, uint32_t owner, uint32_t gen);
+void expect_take_all(struct repl *r);
+void expect_commit(struct repl *r);
+void expect_settle(struct repl *r, bool take);
 
 /* repl_defer.c */
 /* repl_flush sent the flows the waits marked unsent wait for. */
@@ -214,15 +232,5 @@ void defer_sent(struct repl *r);
 void defer_ack(struct repl *r, struct peer *p, const struct ack_info *a);
 /* p, which does not own the flow, says how its kernel has it. */
 void defer_hint(struct repl *r, struct peer *p, const struct ct *ct);
-/* Acknowledge p's frame (sequenced: seq; else its packet number). */
-void tx_ack(struct repl *r, struct peer *p, bool unseq, uint32_t seq, uint64_t pn);
-
-/* recv.c */
-void recv_poll(struct repl *r, struct peer *p);
-void recv_reset(struct peer *p);
-/* Ask p for all its flows (a RESYNC_REQ; at most every few seconds). */
-void recv_ask_resync(struct repl *r, struct peer *p, const char *why);
-bool recv_in_sync(struct repl *r, const struct peer *p);
-uint32_t recv_lag(const struct peer *p);
 
 #endif

@@ -118,7 +118,7 @@ void own_startup_poll(struct repl *r)
 		table_foreach(r->t, settle_one, &s);
 	r->st.stale_purged += s.purged;
 	/* (active-active: an expectation without owner is left to expire) */
-	exp_settle(r, takes && !policy_is_active_active(&r->pol));
+	expect_settle(r, takes && !policy_is_active_active(&r->pol));
 	log_info("start-up complete: of %u flows found in the kernel and claimed by no "
 		 "peer, %u are ours, %u were stale copies (deleted), %u left without owner",
 		 n, s.owned, s.purged, n - s.owned - s.purged);
@@ -295,7 +295,7 @@ int repl_promote(struct repl *r)
 	uint32_t term = policy_promote(&r->pol);
 	tx_heartbeat(r);              /* the new term before the claims made at it */
 	table_foreach(r->t, take_one, &o);
-	exp_take_all(r);
+	expect_take_all(r);
 	if (threaded)
 		r->ops.inject_thread(r->ops.arg, false);        /* flushes */
 	log_info("promoted at term %u: took ownership of %d flows", term, o.n);
@@ -341,7 +341,7 @@ int repl_commit(struct repl *r)
 	bool threaded = thread_start(r, others);
 
 	table_foreach(r->t, commit_one, &o);
-	exp_commit(r);
+	expect_commit(r);
 	r->ops.inject_flush(r->ops.arg);
 	if (threaded)
 		r->ops.inject_thread(r->ops.arg, false);

@@ -1,6 +1,7 @@
 /* repl_tx.c — the engine's sending side (repl.h): the dirty list and
- * coalescing, frames filled to the MTU and kept for NACKs, bulks (to one
- * node or all), heartbeats, control frames. */
+ * coalescing, frames filled to the MTU and kept for NACKs, retransmissions,
+ * bulks (to one node or all), heartbeats, control frames and ACKs.  Every
+ * datagram the engine sends leaves through tx_out, counted alike. */
 #include "sync/repl.h"
 
 #include <errno.h>
@@ -22,71 +23,157 @@ static void frame_begin(struct repl *r)
 		codec_put_for(&r->w, r->tx_only->id);
 }
 
-static void frame_send(struct repl *r, bool unseq)
+/* Every datagram of ours goes out here, counted alike: to one peer (p) or
+ * to all (NULL). */
+static void tx_out(struct repl *r, const struct peer *p, const uint8_t *buf, size_t len)
 {
-	if (!unseq && r->w.nrec == 0)
+	if (r->ops.send(r->ops.arg, p ? p->id : REPL_ALL, buf, len) < 0)
+		r->st.tx_errors++;
+	for (unsigned i = 0; i < r->cfg.npeers; i++)
+		if (!p || &r->peer[i] == p)
+			r->peer[i].c.tx_frames++;
+	r->st.tx_frames++;
+	r->st.tx_bytes += len;
+}
+
+uint64_t tx_unseq(struct repl *r, const struct peer *p, struct wbuf *w)
+{
+	struct frame_hdr h = {
+		.flags = WIRE_F_UNSEQ, .node = r->cfg.node_id, .epoch = r->epoch, .seq = r->seq,
+		.pn = r->pn++,
+	};
+	size_t len = codec_frame_finish(w, &h);
+
+	r->st.tx_records += w->nrec;
+	tx_out(r, p, w->p, len);
+	return h.pn;
+}
+
+/* The data frame in r->w goes out under the next sequence number. */
+static void frame_send(struct repl *r)
+{
+	if (r->w.nrec == 0)
 		return;
 	/* a held packet waits for this frame to be acknowledged (repl_defer.c);
 	 * a full frame goes without the request, and one of it alone follows */
 	bool ack_alone = false;
-	if (!unseq && r->ackreq) {
+	if (r->ackreq) {
 		if (codec_put_ackreq(&r->w) < 0)
 			ack_alone = true;
 		else
 			r->ackreq_sent = true;
 	}
 	struct frame_hdr h = {
-		.flags = unseq ? WIRE_F_UNSEQ : 0,
-		.node = r->cfg.node_id,
-		.epoch = r->epoch,
-		.seq = unseq ? r->seq : r->seq + 1,
-		.pn = r->pn++,
+		.node = r->cfg.node_id, .epoch = r->epoch, .seq = r->seq + 1, .pn = r->pn++,
 	};
 	size_t len = codec_frame_finish(&r->w, &h);
-	if (!unseq) {
-		r->seq++;
-		/* kept for NACKs; if it cannot be, a NACK escalates to a bulk */
-		ring_put(r->sent, r->seq, r->buf, len);
-	}
-	const struct peer *only = unseq ? NULL : r->tx_only;
-	if (r->ops.send(r->ops.arg, only ? only->id : REPL_ALL, r->buf, len) < 0)
-		r->st.tx_errors++;
-	for (unsigned i = 0; i < r->cfg.npeers; i++)
-		if (!only || &r->peer[i] == only)
-			r->peer[i].c.tx_frames++;
-	r->st.tx_frames++;
+	r->seq++;
+	/* kept for NACKs; if it cannot be, a NACK escalates to a bulk */
+	ring_put(r->sent, r->seq, r->buf, len);
 	r->st.tx_records += r->w.nrec;
-	r->st.tx_bytes += len;
+	tx_out(r, r->tx_only, r->buf, len);
 	frame_begin(r);
 	if (ack_alone && codec_put_ackreq(&r->w) == 0) {
 		r->ackreq_sent = true;
-		frame_send(r, false);
+		frame_send(r);
 	}
 }
 
-void repl_send_control(struct repl *r, const struct peer *p, const struct nack_info *n,
-		       const struct nack_info *skip, const struct challenge_info *response,
-		       const struct challenge_info *challenge)
+/* As many of n's ranges as fit (the first ones: the rest wait for the
+ * next NACK, or are asked for again by the peer). */
+static int put_ranges(struct wbuf *w, enum wire_rec type, const struct nack_info *n)
 {
-	uint8_t buf[1500];
-	struct wbuf w;
-	struct frame_hdr h = {
-		.flags = WIRE_F_UNSEQ, .node = r->cfg.node_id, .epoch = r->epoch, .seq = r->seq,
-	};
+	struct nack_info t = *n;
+	int ret;
 
-	codec_frame_start(&w, buf, sizeof(buf));
-	if ((n && codec_put_nack(&w, n) < 0) || (skip && codec_put_ranges(&w, REC_SKIP, skip) < 0) ||
+	while ((ret = codec_put_ranges(w, type, &t)) == -ENOSPC && t.nranges > 1)
+		t.nranges /= 2;
+	return ret;
+}
+
+void tx_control(struct repl *r, const struct peer *p, const struct nack_info *n,
+		const struct nack_info *skip, const struct challenge_info *response,
+		const struct challenge_info *challenge)
+{
+	struct wbuf w;
+
+	codec_frame_start(&w, r->ctl, r->cfg.frame_size);
+	if ((n && put_ranges(&w, REC_NACK, n) < 0) || (skip && put_ranges(&w, REC_SKIP, skip) < 0) ||
 	    (response && codec_put_challenge(&w, REC_RESPONSE, response) < 0) ||
-	    (challenge && codec_put_challenge(&w, REC_CHALLENGE, challenge) < 0))
+	    (challenge && codec_put_challenge(&w, REC_CHALLENGE, challenge) < 0)) {
+		r->st.tx_control_too_big++;
+		log_limited(LOG_LVL_WARN, "a control frame does not fit frame_size %zu: not sent",
+			    r->cfg.frame_size);
 		return;
-	h.pn = r->pn++;
-	size_t len = codec_frame_finish(&w, &h);
-	r->ops.send(r->ops.arg, p ? p->id : REPL_ALL, buf, len);
-	for (unsigned i = 0; i < r->cfg.npeers; i++)
-		if (!p || &r->peer[i] == p)
-			r->peer[i].c.tx_frames++;
-	r->st.tx_frames++;
-	r->st.tx_bytes += len;
+	}
+	tx_unseq(r, p, &w);
+}
+
+void tx_ack(struct repl *r, struct peer *p, bool unseq, uint32_t seq, uint64_t pn)
+{
+	struct wbuf w;
+	struct ack_info a = { .has_seq = !unseq, .seq = seq, .has_pn = unseq, .pn = pn };
+
+	/* what this frame made us inject is in the kernel before we say so
+	 * (a netlink request is handled within the sendmsg that carries it) */
+	r->ops.inject_flush(r->ops.arg);
+	codec_frame_start(&w, r->ctl, r->cfg.frame_size);
+	if (codec_put_ack(&w, &a) < 0)
+		return;
+	tx_unseq(r, p, &w);
+	r->st.acks_sent++;
+}
+
+/* Add seq to the ranges of n (in order: it extends the last or starts one). */
+static void range_add(struct nack_info *n, uint32_t seq)
+{
+	if (n->nranges && n->range[n->nranges - 1].last + 1 == seq) {
+		n->range[n->nranges - 1].last = seq;
+	} else if (n->nranges < NACK_MAX_RANGES) {
+		n->range[n->nranges].first = n->range[n->nranges].last = seq;
+		n->nranges++;
+	}
+}
+
+void tx_retransmit(struct repl *r, struct peer *p, const struct nack_info *n)
+{
+	struct nack_info skip = { .target = 0, .epoch = r->epoch };
+	unsigned budget = 4096;         /* frames resent per NACK, at most */
+	unsigned skips = 65536;         /* and frames answered with a SKIP */
+	bool escalated = false;
+
+	for (unsigned i = 0; i < n->nranges && budget && skips; i++) {
+		for (uint32_t s = n->range[i].first;
+		     (int32_t)(n->range[i].last - s) >= 0 && budget && skips; s++) {
+			uint32_t only = tx_frame_for(r, s);
+			if (only && only != p->id) {
+				skip.target = only;     /* (the last one named: any but p will do) */
+				range_add(&skip, s);
+				skips--;
+				continue;
+			}
+			budget--;
+			size_t len;
+			const uint8_t *f = ring_get(r->sent, s, &len);
+			if (!f || len > r->cfg.frame_size) {
+				escalated = true;
+				break;
+			}
+			/* the same frame, sealed afresh: a packet number is never reused */
+			memcpy(r->rtx, f, len);
+			codec_frame_set_pn(r->rtx, r->pn++);
+			tx_out(r, p, r->rtx, len);
+			p->c.retransmitted++;
+			r->st.tx_retransmits++;
+		}
+	}
+	if (skip.nranges)
+		tx_control(r, p, NULL, &skip, NULL, NULL);
+	if (escalated && r->bulk_to != BULK_ALL && r->bulk_to != p->id) {
+		tx_want_bulk(r, p->id);
+		r->st.resync_escalations++;
+		log_warnx("peer %u asked for frames no longer held: sending a bulk resync", p->id);
+	}
 }
 
 /* An upsert carries the flow's claim (codec_put_claimed). */
@@ -98,23 +185,23 @@ static int put_flow(struct wbuf *w, enum wire_rec type, const struct ct *ct, uin
 static void emit_flow(struct repl *r, enum wire_rec type, const struct ct *ct, uint32_t claim)
 {
 	if (put_flow(&r->w, type, ct, claim) == -ENOSPC) {
-		frame_send(r, false);
+		frame_send(r);
 		put_flow(&r->w, type, ct, claim);
 	}
 }
 
-void repl_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e)
+void tx_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e)
 {
 	if (codec_put_exp(&r->w, type, e) == -ENOSPC) {
-		frame_send(r, false);
+		frame_send(r);
 		codec_put_exp(&r->w, type, e);
 	}
 }
 
-void repl_emit_bulk(struct repl *r, enum wire_rec type, const struct bulk_info *b)
+void tx_emit_bulk(struct repl *r, enum wire_rec type, const struct bulk_info *b)
 {
 	if (codec_put_bulk(&r->w, type, b) == -ENOSPC) {
-		frame_send(r, false);
+		frame_send(r);
 		codec_put_bulk(&r->w, type, b);
 	}
 }
@@ -189,7 +276,7 @@ static void flush_dirty(struct repl *r)
 	} else {
 		free(v);
 	}
-	frame_send(r, false);
+	frame_send(r);
 }
 
 struct bulk_ctx {
@@ -209,12 +296,12 @@ static void bulk_one(void *arg, struct flow *f)
 	}
 }
 
-void repl_want_bulk(struct repl *r, uint32_t to)
+void tx_want_bulk(struct repl *r, uint32_t to)
 {
 	r->bulk_to = !r->bulk_to || r->bulk_to == to ? to : BULK_ALL;
 }
 
-uint32_t repl_frame_for(const struct repl *r, uint32_t seq)
+uint32_t tx_frame_for(const struct repl *r, uint32_t seq)
 {
 	for (unsigned i = 0; i < r->ntargeted && i < TARGETED_BULKS; i++)
 		if ((int32_t)(seq - r->targeted[i].first) >= 0 &&
@@ -234,7 +321,7 @@ static void skip_others(struct repl *r, const struct peer *only, uint32_t first,
 	r->targeted[r->ntargeted++ % TARGETED_BULKS] = (struct targeted){ first, last, only->id };
 	/* one frame for all: the node it names ignores it (over multicast or
 	 * CPG one per peer would reach every node once per peer) */
-	repl_send_control(r, NULL, NULL, &n, NULL, NULL);
+	tx_control(r, NULL, NULL, &n, NULL, NULL);
 }
 
 /* Every flow we own, between BULK_BEGIN and BULK_END, so that receivers can
@@ -251,12 +338,12 @@ static void send_bulk(struct repl *r)
 	uint32_t first = r->seq + 1;
 	r->tx_only = only;
 	frame_begin(r);                 /* (empty: flush_dirty sent what it held) */
-	repl_emit_bulk(r, REC_BULK_BEGIN, &bi);
+	tx_emit_bulk(r, REC_BULK_BEGIN, &bi);
 	table_foreach(r->t, bulk_one, &b);
-	exp_bulk(r);                    /* after every master */
+	expect_bulk(r);                    /* after every master */
 	bi.count = b.count;
-	repl_emit_bulk(r, REC_BULK_END, &bi);
-	frame_send(r, false);
+	tx_emit_bulk(r, REC_BULK_END, &bi);
+	frame_send(r);
 	r->tx_only = NULL;
 	frame_begin(r);
 	if (only)
@@ -302,14 +389,14 @@ void repl_flush(struct repl *r)
 		send_bulk(r);
 	if (r->ndirty)
 		flush_dirty(r);
-	exp_flush(r);                   /* after the flows: masters first */
-	frame_send(r, false);           /* records emitted outside the dirty list */
+	expect_flush(r);                   /* after the flows: masters first */
+	frame_send(r);           /* records emitted outside the dirty list */
 	if (defer) {
 		r->ackreq = false;
 		/* (the flows went in a frame sent full before: this one asks
 		 * for them, and every frame before it) */
 		if (!r->ackreq_sent && codec_put_ackreq(&r->w) == 0)
-			frame_send(r, false);
+			frame_send(r);
 		defer_sent(r);
 	}
 	r->ops.inject_flush(r->ops.arg);
@@ -325,7 +412,7 @@ unsigned repl_flush_lazy(struct repl *r)
 		return 0;
 	}
 	/* the rest may go now: only the few dirty flows wait */
-	frame_send(r, false);
+	frame_send(r);
 	r->ops.inject_flush(r->ops.arg);
 	return (unsigned)(REPL_HOLD_MS - age);
 }
@@ -347,7 +434,9 @@ void tx_heartbeat(struct repl *r)
 		hb.nbuckets = r->cfg.nbuckets;
 		hb.bucket_seed = r->cfg.bucket_seed;
 	}
+	/* (r->w is empty: repl_flush sent what it held) */
 	codec_put_heartbeat(&r->w, &hb);
-	frame_send(r, true);
+	tx_unseq(r, NULL, &r->w);
+	frame_begin(r);
 	r->last_hb = repl_now(r);
 }

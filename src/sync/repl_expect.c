@@ -136,13 +136,13 @@ static void flush_one(void *arg, struct exp_entry *en)
 		return;
 	en->dirty = 0;
 	if (en->owner == r->cfg.node_id)
-		repl_emit_exp(r, (enum wire_rec)op, &en->e);
+		tx_emit_exp(r, (enum wire_rec)op, &en->e);
 	if (op == REC_EXP_DELETE)
 		exps_remove(r->x, en);
 }
 
 /* Called on every flush (every loop iteration): nothing to do is free. */
-void exp_flush(struct repl *r)
+void expect_flush(struct repl *r)
 {
 	if (!r->exp_dirty)
 		return;
@@ -154,16 +154,16 @@ static void bulk_one(void *arg, struct exp_entry *en)
 {
 	struct repl *r = arg;
 	if (en->owner == r->cfg.node_id && en->dirty != REC_EXP_DELETE)
-		repl_emit_exp(r, REC_EXP_UPSERT, &en->e);
+		tx_emit_exp(r, REC_EXP_UPSERT, &en->e);
 }
 
-void exp_bulk(struct repl *r)
+void expect_bulk(struct repl *r)
 {
-	exp_flush(r);
+	expect_flush(r);
 	exps_foreach(r->x, bulk_one, r);
 }
 
-void exp_apply(struct repl *r, struct peer *p, const struct rec *rec)
+void expect_apply(struct repl *r, struct peer *p, const struct rec *rec)
 {
 	struct exp e;
 
@@ -221,7 +221,7 @@ static void poll_one(void *arg, struct exp_entry *en)
 }
 
 /* Called every 10 ms: only walks the list while something waits. */
-void exp_poll(struct repl *r)
+void expect_poll(struct repl *r)
 {
 	if (!r->cfg.inject_immediate || !r->exp_waiting)
 		return;
@@ -244,7 +244,7 @@ static void sweep_one(void *arg, struct exp_entry *en)
 	exps_remove(s->r->x, en);
 }
 
-void exp_sweep(struct repl *r, uint32_t owner, uint32_t gen)
+void expect_sweep(struct repl *r, uint32_t owner, uint32_t gen)
 {
 	struct sweep_ctx s = { r, owner, gen };
 	if (owner != r->cfg.node_id)
@@ -262,7 +262,7 @@ static void take_one(void *arg, struct exp_entry *en)
 	mark(r, en, REC_EXP_UPSERT);
 }
 
-void exp_take_all(struct repl *r)
+void expect_take_all(struct repl *r)
 {
 	exps_foreach(r->x, take_one, r);
 }
@@ -274,7 +274,7 @@ static void commit_one(void *arg, struct exp_entry *en)
 		try_inject(r, en);
 }
 
-void exp_commit(struct repl *r)
+void expect_commit(struct repl *r)
 {
 	exps_foreach(r->x, commit_one, r);
 }
@@ -288,7 +288,7 @@ static void settle_one(void *arg, struct exp_entry *en)
 	mark(r, en, REC_EXP_UPSERT);
 }
 
-void exp_settle(struct repl *r, bool take)
+void expect_settle(struct repl *r, bool take)
 {
 	if (take)
 		exps_foreach(r->x, settle_one, r);

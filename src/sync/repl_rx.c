@@ -1,5 +1,5 @@
 /*
- * recv.c — frames from peers: checked whole, then applied in sequence order
+ * repl_rx.c — frames from peers: checked whole, then applied in sequence order
  * per (node, epoch).  A gap holds later frames back and is NACKed (again
  * every nack_ms) until filled; one whose repair makes no progress for
  * gap_timeout_ms, or that is too wide to hold, is given up: the frames are
@@ -7,102 +7,51 @@
  * sweep repairs whatever they carried.  Heartbeats reveal a lost tail (their
  * last sequence) and silent divergence (their digest).
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdlib.h>
-#include <string.h>
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "util/log.h"
 #include "sync/repl_int.h"
 
-static void be32put(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
+/* ---- epochs (epoch.h): challenge and response ------------------------------- */
 
-static bool answer_challenge(struct repl *r, struct peer *p, const struct rec *rec, bool defer);
-
-/* ---- epochs: challenge, response, replay ------------------------------------ */
-
-/* The cookie we expect back for (peer, epoch): HMAC-SHA256 under our own
- * random secret, bound to a time bucket so that an old answer goes stale. */
-static void cookie(const struct repl *r, uint32_t node, uint32_t epoch, uint64_t bucket,
-		   uint8_t out[CHALLENGE_COOKIE_LEN])
-{
-	uint8_t msg[4 + 4 + 4 + 8], md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
-
-	be32put(msg, r->cfg.node_id);
-	be32put(msg + 4, node);
-	be32put(msg + 8, epoch);
-	be32put(msg + 12, (uint32_t)(bucket >> 32));
-	be32put(msg + 16, (uint32_t)bucket);
-	HMAC(EVP_sha256(), r->secret, sizeof(r->secret), msg, sizeof(msg), md, &mdlen);
-	memcpy(out, md, CHALLENGE_COOKIE_LEN);
-}
-
-static bool epoch_replaced(const struct peer *p, uint32_t epoch)
-{
-	for (unsigned i = 0; i < p->nold && i < OLD_EPOCHS; i++)
-		if (p->old_epoch[i] == epoch)
-			return true;
-	return false;
-}
-
-/* Ask the peer to prove it lives in `epoch` (again after a while only). */
+/* Ask the peer to prove it lives in `epoch` (again after a while only);
+ * `response`, an answer to its own challenge, goes along in any case. */
 static void challenge(struct repl *r, struct peer *p, uint32_t epoch,
 		      const struct challenge_info *response)
 {
 	uint64_t t = repl_now(r);
-	unsigned slot = 0;
 
-	for (unsigned i = 0; i < CHALLENGE_SLOTS; i++) {
-		if (p->chal[i].epoch == epoch && p->chal[i].at &&
-		    t - p->chal[i].at < CHALLENGE_AGAIN_MS) {
-			if (response)           /* still answer theirs */
-				repl_send_control(r, p, NULL, NULL, response, NULL);
-			return;
-		}
-		if (p->chal[i].at < p->chal[slot].at)
-			slot = i;
+	if (!epoch_challenge_due(&p->ep, epoch, t)) {
+		if (response)
+			tx_control(r, p, NULL, NULL, response, NULL);
+		return;
 	}
-	p->chal[slot].epoch = epoch;
-	p->chal[slot].at = t ? t : 1;
 	struct challenge_info c = { .target = p->id, .epoch = epoch };
-	cookie(r, p->id, epoch, t / COOKIE_BUCKET_MS, c.cookie);
-	repl_send_control(r, p, NULL, NULL, response, &c);
+	epoch_cookie(r->secret, r->cfg.node_id, p->id, epoch, t, c.cookie);
+	tx_control(r, p, NULL, NULL, response, &c);
 	r->st.tx_challenges++;
 }
 
-/* A challenge from p: answer it if it is about us as we are now. */
+/* A challenge from p: answer it if it is about us as we are now.  With
+ * `defer` the answer is left in p->pending_response for the caller. */
 static bool answer_challenge(struct repl *r, struct peer *p, const struct rec *rec, bool defer)
 {
 	struct challenge_info c;
-	uint64_t t = repl_now(r);
 
 	if (codec_get_challenge(rec, &c) < 0 || c.target != r->cfg.node_id ||
 	    c.epoch != r->epoch)
 		return false;
-	/* one answer per 10 ms and peer: a replayed challenge costs little */
-	if (p->responded_at && t - p->responded_at < 10)
+	/* a replayed challenge costs little */
+	if (!epoch_may_respond(&p->ep, repl_now(r)))
 		return false;
-	p->responded_at = t ? t : 1;
 	r->st.tx_responses++;
-	if (defer) {                    /* sent by the caller, with its own challenge */
-		memcpy(&p->pending_response, &c, sizeof(c));
-		p->pending_response.target = p->id;
+	c.target = p->id;
+	if (defer) {
+		p->pending_response = c;
 		return true;
 	}
-	c.target = p->id;
-	repl_send_control(r, p, NULL, NULL, &c, NULL);
+	tx_control(r, p, NULL, NULL, &c, NULL);
 	return true;
 }
 
@@ -114,22 +63,15 @@ static bool confirms(struct repl *r, struct peer *p, const struct frame_hdr *h,
 	struct cursor c;
 	struct rec rec;
 	struct challenge_info ci;
-	uint8_t want[CHALLENGE_COOKIE_LEN];
-	uint64_t bucket = repl_now(r) / COOKIE_BUCKET_MS;
 
 	if (codec_frame_open(buf, len, &hh, &c) < 0)
 		return false;
-	while (codec_next(&c, &rec) > 0) {
-		if (rec.type != REC_RESPONSE || codec_get_challenge(&rec, &ci) < 0 ||
-		    ci.target != r->cfg.node_id)
-			continue;
-		/* issued in this time bucket or the one before */
-		for (unsigned back = 0; back < 2 && back <= bucket; back++) {
-			cookie(r, p->id, h->epoch, bucket - back, want);
-			if (CRYPTO_memcmp(want, ci.cookie, sizeof(want)) == 0)
-				return true;
-		}
-	}
+	while (codec_next(&c, &rec) > 0)
+		if (rec.type == REC_RESPONSE && codec_get_challenge(&rec, &ci) == 0 &&
+		    ci.target == r->cfg.node_id &&
+		    epoch_cookie_ok(r->secret, r->cfg.node_id, p->id, h->epoch, repl_now(r),
+				    ci.cookie))
+			return true;
 	return false;
 }
 
@@ -149,40 +91,6 @@ static void answer_unconfirmed(struct repl *r, struct peer *p, const struct fram
 		if (rec.type == REC_CHALLENGE && !answered)
 			answered = answer_challenge(r, p, &rec, true);
 	challenge(r, p, h->epoch, answered ? &p->pending_response : NULL);
-}
-
-static void replay_reset(struct peer *p)
-{
-	p->rp_init = false;
-	p->rp_top = 0;
-	memset(p->rp_bits, 0, sizeof(p->rp_bits));
-}
-
-/* Has this packet number of the current epoch been taken before (or is it
- * older than the window)?  If not, it is taken now. */
-static bool replayed(struct peer *p, uint64_t pn)
-{
-	const unsigned words = REPLAY_WINDOW / 64;
-
-	if (!p->rp_init || pn > p->rp_top) {
-		uint64_t top = p->rp_init ? p->rp_top : pn;
-		uint64_t shift = pn - top;       /* whole words to clear, at most all */
-		uint64_t from = top / 64 + 1, to = pn / 64;
-		if (!p->rp_init || shift >= REPLAY_WINDOW)
-			memset(p->rp_bits, 0, sizeof(p->rp_bits));
-		else
-			for (uint64_t w = from; w <= to; w++)
-				p->rp_bits[w % words] = 0;
-		p->rp_init = true;
-		p->rp_top = pn;
-	} else if (p->rp_top - pn >= REPLAY_WINDOW - 64) {
-		return true;                     /* too old to tell: refused */
-	}
-	uint64_t *word = &p->rp_bits[(pn / 64) % words], bit = 1ull << (pn % 64);
-	if (*word & bit)
-		return true;
-	*word |= bit;
-	return false;
 }
 
 /* ---- applying records ------------------------------------------------------- */
@@ -264,7 +172,7 @@ static void apply_refresh(struct repl *r, struct peer *p, const struct ct *ct)
 		f->pending = 1;
 }
 
-void recv_ask_resync(struct repl *r, struct peer *p, const char *why)
+void rx_ask_resync(struct repl *r, struct peer *p, const char *why)
 {
 	uint64_t t = repl_now(r);
 
@@ -274,7 +182,7 @@ void recv_ask_resync(struct repl *r, struct peer *p, const char *why)
 	p->c.resyncs_asked++;
 	r->st.resyncs_asked++;
 	struct bulk_info b = { .id = ++r->bulk_id, .target = p->id };
-	repl_emit_bulk(r, REC_RESYNC_REQ, &b);
+	tx_emit_bulk(r, REC_RESYNC_REQ, &b);
 	log_info("peer %u: asking for a resync (%s)", p->id, why);
 }
 
@@ -306,7 +214,7 @@ static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *re
 			p->gap_since = repl_now(r);
 			p->c.gaps++;
 		}
-		recv_poll(r, p);
+		rx_poll(r, p);
 		return;
 	}
 	/* everything it sent is applied: its flows must be what we hold */
@@ -321,7 +229,7 @@ static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *re
 	if (++p->mismatch >= 3) {
 		r->st.digest_mismatches++;
 		p->mismatch = 0;
-		recv_ask_resync(r, p, "its digest differs from what we hold");
+		rx_ask_resync(r, p, "its digest differs from what we hold");
 	}
 }
 
@@ -341,7 +249,7 @@ static void apply_bulk(struct repl *r, struct peer *p, const struct rec *rec)
 	}
 	if (rec->type == REC_RESYNC_REQ) {
 		if (b.target == 0 || b.target == r->cfg.node_id)
-			repl_want_bulk(r, p->id);       /* it asked: to it alone */
+			tx_want_bulk(r, p->id);       /* it asked: to it alone */
 		return;
 	}
 	/* BULK_END */
@@ -353,7 +261,7 @@ static void apply_bulk(struct repl *r, struct peer *p, const struct rec *rec)
 	if (!p->bulk_clean) {
 		log_warnx("peer %u: bulk %u lost frames, not sweeping", p->id, b.id);
 		p->resync_asked_at = 0;
-		recv_ask_resync(r, p, "its last bulk lost frames");
+		rx_ask_resync(r, p, "its last bulk lost frames");
 		return;
 	}
 	p->c.bulks_clean++;
@@ -364,23 +272,11 @@ static void apply_bulk(struct repl *r, struct peer *p, const struct rec *rec)
 		 p->id, b.id, b.count, n);
 }
 
-/* Add seq to the ranges of n (in order: it extends the last or starts one). */
-static void range_add(struct nack_info *n, uint32_t seq)
-{
-	if (n->nranges && n->range[n->nranges - 1].last + 1 == seq) {
-		n->range[n->nranges - 1].last = seq;
-	} else if (n->nranges < NACK_MAX_RANGES) {
-		n->range[n->nranges].first = n->range[n->nranges].last = seq;
-		n->nranges++;
-	}
-}
-
+/* A NACK of p's: if it is about our current life, the sender's side
+ * answers it (tx_retransmit). */
 static void apply_nack(struct repl *r, struct peer *p, const struct rec *rec)
 {
-	struct nack_info n, skip = { .target = 0, .epoch = r->epoch };
-	unsigned budget = 4096;         /* frames resent per NACK, at most */
-	unsigned skips = 65536;         /* and frames answered with a SKIP */
-	bool escalated = false;
+	struct nack_info n;
 
 	if (codec_get_nack(rec, &n) < 0) {
 		r->st.rx_bad_records++;
@@ -390,38 +286,7 @@ static void apply_nack(struct repl *r, struct peer *p, const struct rec *rec)
 		return;                 /* about someone else, or our past life */
 	p->c.nacks_received++;
 	r->st.rx_nacks++;
-	for (unsigned i = 0; i < n.nranges && budget && skips; i++) {
-		for (uint32_t s = n.range[i].first;
-		     (int32_t)(n.range[i].last - s) >= 0 && budget && skips; s++) {
-			uint32_t only = repl_frame_for(r, s);
-			if (only && only != p->id) {
-				skip.target = only;     /* (the last one named: any but p will do) */
-				range_add(&skip, s);
-				skips--;
-				continue;
-			}
-			budget--;
-			size_t len;
-			const uint8_t *f = ring_get(r->sent, s, &len);
-			if (!f || len > r->cfg.frame_size) {
-				escalated = true;
-				break;
-			}
-			/* the same frame, sealed afresh: a packet number is never reused */
-			memcpy(r->rtx, f, len);
-			codec_frame_set_pn(r->rtx, r->pn++);
-			r->ops.send(r->ops.arg, p->id, r->rtx, len);
-			p->c.retransmitted++;
-			r->st.tx_retransmits++;
-		}
-	}
-	if (skip.nranges)
-		repl_send_control(r, p, NULL, &skip, NULL, NULL);
-	if (escalated && r->bulk_to != BULK_ALL && r->bulk_to != p->id) {
-		repl_want_bulk(r, p->id);
-		r->st.resync_escalations++;
-		log_warnx("peer %u asked for frames no longer held: sending a bulk resync", p->id);
-	}
+	tx_retransmit(r, p, &n);
 }
 
 static void drain(struct repl *r, struct peer *p);
@@ -433,15 +298,19 @@ static void apply_skip(struct repl *r, struct peer *p, const struct rec *rec)
 	static const uint8_t nothing[1];        /* held in their place: applies as nothing */
 	struct nack_info n;
 
+	unsigned budget = REORDER_CAP;  /* slots looked at, for all ranges together */
+
 	if (codec_get_nack(rec, &n) < 0 || n.target == r->cfg.node_id || n.epoch != p->epoch)
 		return;
 	r->st.rx_skipped_ranges++;
-	for (unsigned i = 0; i < n.nranges; i++) {
+	for (unsigned i = 0; i < n.nranges && budget; i++) {
 		/* from next_seq at the earliest, within the reorder window */
 		uint32_t s = (int32_t)(n.range[i].first - p->next_seq) < 0 ? p->next_seq
 									 : n.range[i].first;
-		for (; (int32_t)(n.range[i].last - s) >= 0 && s - p->next_seq < REORDER_CAP; s++)
-			reorder_put(p->held, p->next_seq, s, nothing, sizeof(nothing));
+		for (; (int32_t)(n.range[i].last - s) >= 0 && s - p->next_seq < REORDER_CAP &&
+		       budget; s++, budget--)
+			if (reorder_put(p->held, p->next_seq, s, nothing, sizeof(nothing)) == 0)
+				r->st.rx_skipped_frames++;
 	}
 	drain(r, p);
 }
@@ -537,7 +406,7 @@ static void apply_frame(struct repl *r, struct peer *p, const uint8_t *buf, size
 			break;
 		case REC_EXP_UPSERT:
 		case REC_EXP_DELETE:
-			exp_apply(r, p, &rec);
+			expect_apply(r, p, &rec);
 			break;
 		case REC_CHALLENGE:
 			answer_challenge(r, p, &rec, false);
@@ -598,7 +467,7 @@ static void give_up(struct repl *r, struct peer *p, uint32_t upto, const char *w
 		p->bulk_clean = false;
 	log_warnx("peer %u: %u frames lost (%s)", p->id, lost, why);
 	p->gap_since = 0;
-	recv_ask_resync(r, p, "frames lost");
+	rx_ask_resync(r, p, "frames lost");
 	drain(r, p);
 }
 
@@ -626,7 +495,7 @@ static void deliver(struct repl *r, struct peer *p, const uint8_t *buf, size_t l
 			p->gap_since = repl_now(r);
 			p->c.gaps++;
 		}
-		recv_poll(r, p);
+		rx_poll(r, p);
 		return;
 	}
 	p->next_seq++;
@@ -635,7 +504,7 @@ static void deliver(struct repl *r, struct peer *p, const uint8_t *buf, size_t l
 }
 
 /* Ask again for what is missing, or give up on it. */
-void recv_poll(struct repl *r, struct peer *p)
+void rx_poll(struct repl *r, struct peer *p)
 {
 	uint64_t t = repl_now(r);
 
@@ -656,13 +525,13 @@ void recv_poll(struct repl *r, struct peer *p)
 	reorder_holes(p->held, p->next_seq, upto, &n);
 	if (n.nranges == 0)
 		return;
-	repl_send_control(r, p, &n, NULL, NULL, NULL);
+	tx_control(r, p, &n, NULL, NULL, NULL);
 	p->nack_at = t + r->cfg.nack_ms;
 	p->c.nacks_sent++;
 	r->st.tx_nacks++;
 }
 
-void recv_reset(struct peer *p)
+void rx_reset(struct peer *p)
 {
 	reorder_clear(p->held);
 	p->gap_since = p->nack_at = 0;
@@ -672,7 +541,7 @@ void recv_reset(struct peer *p)
 	p->resync_asked_at = 0;
 }
 
-uint32_t recv_lag(const struct peer *p)
+uint32_t rx_lag(const struct peer *p)
 {
 	if (!p->hb_valid)
 		return 0;
@@ -680,11 +549,11 @@ uint32_t recv_lag(const struct peer *p)
 	return lag > 0 ? (uint32_t)lag : 0;
 }
 
-bool recv_in_sync(struct repl *r, const struct peer *p)
+bool rx_in_sync(struct repl *r, const struct peer *p)
 {
 	struct owner_stats o = table_owner(r->t, p->id);
 	return p->alive && p->hb_valid && !p->bulk_active && !p->gap_since &&
-	       reorder_count(p->held) == 0 && recv_lag(p) == 0 &&
+	       reorder_count(p->held) == 0 && rx_lag(p) == 0 &&
 	       o.flows == p->hb.flows && o.digest == p->hb.digest;
 }
 
@@ -746,7 +615,7 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len, uint32_t from)
 	bool unseq = h.flags & WIRE_F_UNSEQ;
 	if (!p->known || p->epoch != h.epoch) {
 		/* A life of its we saw end: a replay. */
-		if (p->known && epoch_replaced(p, h.epoch)) {
+		if (p->known && epoch_replaced(&p->ep, h.epoch)) {
 			r->st.rx_old_epoch++;
 			p->c.rx_old_epoch++;
 			log_limited(LOG_LVL_WARN, "peer %u: dropped a frame of its past epoch %08x "
@@ -763,12 +632,11 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len, uint32_t from)
 		r->st.epochs_confirmed++;
 		log_info("peer %u: %s (epoch %08x)", p->id,
 			 p->known ? "restarted" : "first contact", h.epoch);
-		if (p->known) {
-			p->old_epoch[p->nold % OLD_EPOCHS] = p->epoch;
-			p->nold++;
-		}
-		replay_reset(p);
-		recv_reset(p);
+		if (p->known)
+			epoch_retire(&p->ep, p->epoch);
+		else
+			epoch_replay_reset(&p->ep);
+		rx_reset(p);
 		/* A peer we knew restarted: its sequence began again at 1, and
 		 * any frame we missed of the new epoch is in its ring.  One we
 		 * never knew sends us all its flows when we ask (below): start
@@ -785,9 +653,9 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len, uint32_t from)
 		 * sent the moment we trusted its epoch could reach it before it
 		 * trusted ours, be dropped, and lie before the sequence number it
 		 * then starts from: it was never repaired.) */
-		recv_ask_resync(r, p, "new epoch");
+		rx_ask_resync(r, p, "new epoch");
 	}
-	if (replayed(p, h.pn)) {
+	if (epoch_replayed(&p->ep, h.pn)) {
 		r->st.rx_replay++;
 		p->c.rx_replay++;
 		log_limited(LOG_LVL_WARN, "peer %u: dropped a replayed frame (packet %llu)",
