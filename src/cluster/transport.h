@@ -44,10 +44,24 @@ struct transport_config {
 	uint32_t local_node;            /* CPG: must be corosync's node id here */
 };
 
+/* Counters: (field, name in `ctsyncctl stats` and metrics), every field. */
+#define TRANSPORT_STATS(X) \
+	X(tx_frames, "link_tx_frames") \
+	X(tx_bytes, "link_tx_bytes") \
+	X(tx_errors, "link_tx_errors") \
+	X(rx_frames, "link_rx_frames") \
+	X(rx_bytes, "link_rx_bytes") \
+	X(rx_errors, "link_rx_errors") \
+	X(tx_retries, "link_tx_retries")        /* CPG: corosync said try again */ \
+	X(tx_queued, "link_tx_queued")          /* frames queued by back-pressure */ \
+	X(tx_dropped, "link_tx_dropped")        /* the queue was full: lost */ \
+	X(tx_waits, "link_tx_waits")            /* UDP: socket buffer full, waited */
+
 struct transport_stats {
 	uint64_t tx_frames, tx_bytes, tx_errors;
 	uint64_t rx_frames, rx_bytes, rx_errors;
-	uint64_t tx_retries, tx_queued, tx_dropped;     /* CPG back-pressure */
+	uint64_t tx_retries, tx_queued, tx_dropped;     /* back-pressure */
+	uint64_t tx_waits;
 };
 
 struct transport;

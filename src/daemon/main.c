@@ -23,6 +23,7 @@
 #include "cluster/transport.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
+#include "daemon/service.h"
 #include "util/log.h"
 #include "kernel/ctnl.h"
 #include "kernel/nfq.h"
@@ -53,6 +54,9 @@ struct daemon {
 	struct nftb *nftb;              /* active-active: the buckets we forward */
 	struct nfq *nfq;                /* defer: packets held (kernel/nfq.h) */
 	bool stopping;                  /* held packets go at once */
+	struct ifaddrs *ifa;            /* the host's addresses (op_is_local) */
+	bool ifa_valid;
+	uint64_t ifa_read_at;
 	ev_io nfq_w;
 	ev_timer defer_w;
 	struct repl *repl;
@@ -68,8 +72,6 @@ struct daemon {
 	ev_signal sigint_w, sigterm_w, sighup_w;
 };
 
-static void notify(const char *msg);
-static void notify_reload(bool begin);
 
 /* CPG: the peers are corosync's nodelist unless configured, and corosync's
  * own traffic between the ring addresses is never a flow to sync. */
@@ -177,24 +179,32 @@ static void on_dump_done(void *arg)
 	repl_dump_done(d->repl);
 }
 
-/* Read when asked: only at the end of start-up, once per flow left over. */
+/* The host's addresses, read at most once a second: asked per address of
+ * every flow left over at the end of start-up, which may be many. */
 static bool op_is_local(void *arg, int family, const union ct_addr *a)
 {
-	struct ifaddrs *ifa, *i;
-	bool found = false;
+	struct daemon *d = arg;
+	uint64_t t = now_ms(NULL);
 
-	if (getifaddrs(&ifa) < 0)
-		return true;            /* when unsure, keep the flow */
-	for (i = ifa; i && !found; i = i->ifa_next) {
+	if (!d->ifa_valid || t - d->ifa_read_at >= 1000) {
+		struct ifaddrs *ifa;
+		if (getifaddrs(&ifa) < 0)
+			return true;            /* when unsure, keep the flow */
+		if (d->ifa_valid)
+			freeifaddrs(d->ifa);
+		d->ifa = ifa;
+		d->ifa_valid = true;
+		d->ifa_read_at = t;
+	}
+	for (struct ifaddrs *i = d->ifa; i; i = i->ifa_next) {
 		if (!i->ifa_addr || i->ifa_addr->sa_family != family)
 			continue;
-		if (family == AF_INET)
-			found = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == a->ip4;
-		else
-			found = memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, a->ip6, 16) == 0;
+		if (family == AF_INET ?
+		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == a->ip4 :
+		    memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, a->ip6, 16) == 0)
+			return true;
 	}
-	freeifaddrs(ifa);
-	return found;
+	return false;
 }
 
 /* ---- defer: held packets ------------------------------------------------------ */
@@ -491,7 +501,7 @@ static int reload(void *arg, char *msg, size_t cap)
 		snprintf(msg, cap, "out of memory");
 		return -ENOMEM;
 	}
-	notify_reload(true);
+	service_notify_reload(true);
 	FILE *ef = open_memstream(&errs, &errlen);
 	int nerr = ef ? config_load(d->config_path, nc, ef) : -1;
 	if (ef)
@@ -518,7 +528,7 @@ static int reload(void *arg, char *msg, size_t cap)
 	free(errs);
 	OPENSSL_cleanse(nc, sizeof(*nc));
 	free(nc);
-	notify_reload(false);
+	service_notify_reload(false);
 	return ret;
 }
 
@@ -528,96 +538,11 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 	reload(w->data, msg, sizeof(msg));
 }
 
-static void notify_reload(bool begin)
-{
-	if (begin) {
-		struct timespec ts;
-		char m[64];
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		snprintf(m, sizeof(m), "RELOADING=1\nMONOTONIC_USEC=%llu",
-			 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
-		notify(m);
-	} else {
-		notify("READY=1");
-	}
-}
-
-/* After set-up the daemon needs CAP_NET_ADMIN only (ctnetlink, the event
- * socket's forced buffer size): every other capability is dropped from the
- * effective, permitted, inheritable and bounding sets, and no exec can
- * regain them. */
-static int drop_privileges(void)
-{
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2];
-	const unsigned keep = CAP_NET_ADMIN;
-
-	/* (under a service manager that already bounded the set, for example
-	 * systemd's CapabilityBoundingSet=, what is gone needs no dropping) */
-	for (unsigned cap = 0; cap <= CAP_LAST_CAP; cap++)
-		if (cap != keep && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 &&
-		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
-			return -errno;
-	memset(data, 0, sizeof(data));
-	data[0].effective = data[0].permitted = 1u << keep;
-	if (syscall(SYS_capset, &h, data) < 0)
-		return -errno;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return -errno;
-	return 0;
-}
-
-/* ---- systemd (Type=notify, WatchdogSec=) ------------------------------------------ */
-
-/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
-static void notify(const char *msg)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	size_t len;
-
-	if (!path || (path[0] != '/' && path[0] != '@') || (len = strlen(path)) >= sizeof(sun.sun_path))
-		return;
-	memcpy(sun.sun_path, path, len);
-	if (path[0] == '@')
-		sun.sun_path[0] = 0;            /* abstract namespace */
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun,
-		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
-		log_limited(LOG_LVL_WARN, "notifying the service manager: %s", strerror(errno));
-	close(fd);
-}
+/* ---- start-up ------------------------------------------------------------------- */
 
 static void watchdog_ping(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	notify("WATCHDOG=1");
-}
-
-/* WatchdogSec=: ping at half the interval, from the loop itself, so a
- * stuck loop is what the watchdog sees. */
-static double watchdog_interval(void)
-{
-	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
-
-	if (!usec || (pid && strtol(pid, NULL, 10) != (long)getpid()))
-		return 0;
-	double s = strtod(usec, NULL) / 1e6;
-	return s > 0 ? s / 2 : 0;
-}
-
-/* ---- start-up ------------------------------------------------------------------- */
-
-/* Conntrack entries get event support only if a listener existed when they
- * were created, unless nf_conntrack_events is 1 (per network namespace). */
-static void enable_events(void)
-{
-	int fd = open("/proc/sys/net/netfilter/nf_conntrack_events", O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, "1", 1) != 1)
-		log_warnx("could not set net.netfilter.nf_conntrack_events=1: %s", strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	service_notify("WATCHDOG=1");
 }
 
 static void usage(FILE *f)
@@ -632,19 +557,15 @@ static void usage(FILE *f)
 		"  -h, --help          this text\n");
 }
 
-static int run(struct daemon *d, bool foreground)
-{
-	struct config *cfg = &d->cfg;
-	int err;
+/* ---- start-up, in steps: each logs what failed and returns -1 --------------- */
 
-	struct sigaction sa = { .sa_handler = on_early_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	enable_events();
+/* The kernel side: events subscribed before the initial dump, so that
+ * nothing falls in between. */
+static int open_kernel(struct daemon *d)
+{
 	struct ctnl_config nc = {
-		.event_rcvbuf = cfg->event_buffer,
-		.tcp_liberal = cfg->tcp_liberal,
+		.event_rcvbuf = d->cfg.event_buffer,
+		.tcp_liberal = d->cfg.tcp_liberal,
 		.on_event = on_kernel_event,
 		.on_prefetch = on_prefetch,
 		.on_error = on_inject_error,
@@ -653,20 +574,32 @@ static int run(struct daemon *d, bool foreground)
 		.on_exp_error = on_exp_error,
 		.arg = d,
 	};
-	/* Subscribe to events before the dump: nothing falls in between. */
+	int err;
+
+	service_enable_events();
 	if ((err = ctnl_open(&d->nl, &nc)) < 0) {
 		log_err("ctnetlink: %s (need CAP_NET_ADMIN and nf_conntrack_netlink)", strerror(-err));
-		return 1;
+		return -1;
 	}
+	return 0;
+}
+
+/* The sync link: transport and seal; over CPG the peers come from it. */
+static int open_link(struct daemon *d)
+{
+	struct config *cfg = &d->cfg;
 	struct transport *tr;
+	char msg[1024];
+	int err;
+
 	if ((err = transport_open(&tr, &cfg->transport)) < 0) {
 		log_err("transport on %s: %s", cfg->transport.ifname, strerror(-err));
-		return 1;
+		return -1;
 	}
 	if (!(d->link = link_new(tr))) {
 		transport_close(tr);
 		log_err("out of memory");
-		return 1;
+		return -1;
 	}
 	transport_on_member(tr, on_member, d);
 	cfg->repl.membership = cfg->transport.type == TRANSPORT_CPG;
@@ -674,16 +607,63 @@ static int run(struct daemon *d, bool foreground)
 		cpg_peers(cfg, tr);
 	/* room for the tag: a sealed frame still fits the MTU */
 	cfg->repl.frame_size = link_frame_max(d->link);
-	char msg[1024];
 	d->seal = link_seal(d->link);
 	if (apply_keys(d, cfg, msg, sizeof(msg)) < 0) {
 		log_err("security: %s", msg);
-		return 1;
+		return -1;
 	}
 	if (seal_insecure(d->seal))
 		log_warnx("%s", msg);
 	else
 		log_info("security: %s", msg);
+	return 0;
+}
+
+/* Active-active: the table of held buckets (empty: nothing tracked is
+ * forwarded here until this node holds buckets); defer: the queue and its
+ * rules. */
+static int open_forwarding(struct daemon *d, struct repl_ops *ops)
+{
+	struct config *cfg = &d->cfg;
+	char msg[1024];
+	int err;
+
+	if (cfg->repl.active_active) {
+		if ((err = nftb_open(&d->nftb, cfg->nft_table, cfg->repl.nbuckets,
+				     cfg->repl.bucket_seed, !cfg->repl.routed, msg,
+				     sizeof(msg))) < 0) {
+			log_err("nftables: table inet %s: %s", cfg->nft_table, msg);
+			return -1;
+		}
+		ops->buckets = op_buckets;
+		log_info("active-active%s: %u buckets, seed %#x, table inet %s",
+			 cfg->repl.routed ? " (routed: the network picks the node)" : "",
+			 cfg->repl.nbuckets, cfg->repl.bucket_seed, cfg->nft_table);
+	}
+	if (cfg->repl.defer_ms) {
+		if ((err = nfq_open(&d->nfq, cfg->defer_queue, cfg->repl.defer_max, on_held,
+				    d)) < 0) {
+			log_err("defer: binding queue %u: %s (another listener on it?)",
+				cfg->defer_queue, strerror(-err));
+			return -1;
+		}
+		if ((err = nfq_rules_install(cfg->nft_table, cfg->defer_queue, msg,
+					     sizeof(msg))) < 0) {
+			log_err("defer: table inet %s_defer: %s", cfg->nft_table, msg);
+			return -1;
+		}
+		ops->release = op_release;
+		ops->now_us = now_us;
+		log_info("defer: new flows' first packets and SYN-ACKs held up to %u ms "
+			 "(queue %u, table inet %s_defer)", cfg->repl.defer_ms, cfg->defer_queue,
+			 cfg->nft_table);
+	}
+	return 0;
+}
+
+/* The engine, and the local kernel table read into it. */
+static int open_engine(struct daemon *d)
+{
 	struct repl_ops ops = {
 		.arg = d,
 		.inject = op_inject,
@@ -700,113 +680,110 @@ static int run(struct daemon *d, bool foreground)
 		.is_local = op_is_local,
 		.now_ms = now_ms,
 	};
-	if (cfg->repl.active_active) {
-		/* made with an empty set: nothing tracked is forwarded here
-		 * until this node holds buckets */
-		if ((err = nftb_open(&d->nftb, cfg->nft_table, cfg->repl.nbuckets,
-				     cfg->repl.bucket_seed, !cfg->repl.routed, msg,
-				     sizeof(msg))) < 0) {
-			log_err("nftables: table inet %s: %s", cfg->nft_table, msg);
-			return 1;
-		}
-		ops.buckets = op_buckets;
-		log_info("active-active%s: %u buckets, seed %#x, table inet %s",
-			 cfg->repl.routed ? " (routed: the network picks the node)" : "",
-			 cfg->repl.nbuckets, cfg->repl.bucket_seed, cfg->nft_table);
-	}
-	if (cfg->repl.defer_ms) {
-		if ((err = nfq_open(&d->nfq, cfg->defer_queue, cfg->repl.defer_max, on_held,
-				    d)) < 0) {
-			log_err("defer: binding queue %u: %s (another listener on it?)",
-				cfg->defer_queue, strerror(-err));
-			return 1;
-		}
-		if ((err = nfq_rules_install(cfg->nft_table, cfg->defer_queue, msg,
-					     sizeof(msg))) < 0) {
-			log_err("defer: table inet %s_defer: %s", cfg->nft_table, msg);
-			return 1;
-		}
-		ops.release = op_release;
-		ops.now_us = now_us;
-		log_info("defer: new flows' first packets and SYN-ACKs held up to %u ms "
-			 "(queue %u, table inet %s_defer)", cfg->repl.defer_ms, cfg->defer_queue,
-			 cfg->nft_table);
-	}
-	d->repl = repl_new(&cfg->repl, &ops);
-	if (!d->repl) {
-		log_err("out of memory");
-		return 1;
-	}
-	if (repl_load_kernel(d->repl) < 0)
-		return 1;
 
-	d->loop = ev_default_loop(EVFLAG_AUTO);
-	struct control_ctx cc = { d->repl, d->nl, link_transport(d->link), d->seal, reload, d };
+	if (open_forwarding(d, &ops) < 0)
+		return -1;
+	if (!(d->repl = repl_new(&d->cfg.repl, &ops))) {
+		log_err("out of memory");
+		return -1;
+	}
+	return repl_load_kernel(d->repl) < 0 ? -1 : 0;
+}
+
+static int open_control(struct daemon *d)
+{
+	struct config *cfg = &d->cfg;
+	struct control_ctx cc = {
+		.repl = d->repl, .nl = d->nl, .tr = link_transport(d->link), .seal = d->seal,
+		.nfq = d->nfq, .reload = reload, .arg = d,
+	};
+	int err;
+
 	if ((err = control_open(&d->ctl, d->loop, cfg->socket_path, cfg->control_gid, false,
 				&cc)) < 0) {
 		log_err("control socket %s: %s", cfg->socket_path, strerror(-err));
-		return 1;
+		return -1;
 	}
 	if (cfg->ro_socket_path[0] &&
 	    (err = control_open(&d->ro_ctl, d->loop, cfg->ro_socket_path, cfg->control_gid, true,
 				&cc)) < 0) {
 		log_err("read-only control socket %s: %s", cfg->ro_socket_path, strerror(-err));
-		return 1;
+		return -1;
 	}
 	if (cfg->metrics_listen.ss_family &&
 	    (err = control_open_http(&d->http, d->loop, &cfg->metrics_listen, &cc)) < 0) {
 		log_err("metrics listener: %s", strerror(-err));
-		return 1;
+		return -1;
 	}
+	return 0;
+}
+
+static void start_watchers(struct daemon *d)
+{
+	struct ev_loop *loop = d->loop;
+
+	ev_io_init(&d->nl_w, nl_readable, ctnl_event_fd(d->nl), EV_READ);
+	ev_io_init(&d->tr_w, tr_readable, link_fd(d->link), EV_READ);
+	ev_io_init(&d->dump_w, dump_readable, ctnl_dump_fd(d->nl), EV_READ);
+	ev_timer_init(&d->hb_w, heartbeat, 0, d->cfg.repl.heartbeat_ms / 1000.0);
+	ev_timer_init(&d->poll_w, poll_timer, 0.01, 0.01);
+	ev_prepare_init(&d->flush_w, before_sleep);
+	ev_init(&d->defer_w, defer_timer);
+	ev_init(&d->hold_w, hold_expired);
+	ev_init(&d->nl_pause_w, nl_resume);
+	ev_init(&d->tr_pause_w, tr_resume);
+	ev_signal_init(&d->sigint_w, on_signal, SIGINT);
+	ev_signal_init(&d->sigterm_w, on_signal, SIGTERM);
+	ev_signal_init(&d->sighup_w, on_sighup, SIGHUP);
+	d->nl_w.data = d->tr_w.data = d->dump_w.data = d->hb_w.data = d->poll_w.data = d;
+	d->flush_w.data = d->defer_w.data = d->hold_w.data = d;
+	d->nl_pause_w.data = d->tr_pause_w.data = d->sighup_w.data = d;
+	if (d->nfq) {
+		ev_io_init(&d->nfq_w, nfq_readable, nfq_fd(d->nfq), EV_READ);
+		d->nfq_w.data = d;
+		ev_io_start(loop, &d->nfq_w);
+		/* acknowledgements first: held packets wait for them */
+		ev_set_priority(&d->tr_w, EV_MAXPRI);
+	}
+	ev_io_start(loop, &d->nl_w);
+	if (d->tr_w.fd >= 0)
+		ev_io_start(loop, &d->tr_w);
+	ev_io_start(loop, &d->dump_w);
+	ev_timer_start(loop, &d->hb_w);
+	ev_timer_start(loop, &d->poll_w);
+	ev_prepare_start(loop, &d->flush_w);
+	ev_signal_start(loop, &d->sigint_w);
+	ev_signal_start(loop, &d->sigterm_w);
+	ev_signal_start(loop, &d->sighup_w);
+	signal(SIGPIPE, SIG_IGN);
+	double wd = service_watchdog_interval();
+	if (wd > 0) {
+		ev_timer_init(&d->wd_w, watchdog_ping, 0, wd);
+		ev_timer_start(loop, &d->wd_w);
+	}
+}
+
+static int run(struct daemon *d, bool foreground)
+{
+	struct config *cfg = &d->cfg;
+	struct sigaction sa = { .sa_handler = on_early_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	d->loop = ev_default_loop(EVFLAG_AUTO);
+	if (open_kernel(d) < 0 || open_link(d) < 0 || open_engine(d) < 0 || open_control(d) < 0)
+		return 1;
 	if (!foreground && daemon(0, 0) < 0) {
 		log_err("daemon: %s", strerror(errno));
 		return 1;
 	}
-	ev_io_init(&d->nl_w, nl_readable, ctnl_event_fd(d->nl), EV_READ);
-	ev_io_init(&d->tr_w, tr_readable, link_fd(d->link), EV_READ);
-	ev_io_init(&d->dump_w, dump_readable, ctnl_dump_fd(d->nl), EV_READ);
-	ev_timer_init(&d->hb_w, heartbeat, 0, cfg->repl.heartbeat_ms / 1000.0);
-	ev_timer_init(&d->poll_w, poll_timer, 0.01, 0.01);
-	ev_prepare_init(&d->flush_w, before_sleep);
-	ev_init(&d->defer_w, defer_timer);
-	d->defer_w.data = d;
-	if (d->nfq) {
-		ev_io_init(&d->nfq_w, nfq_readable, nfq_fd(d->nfq), EV_READ);
-		d->nfq_w.data = d;
-		ev_io_start(d->loop, &d->nfq_w);
-		/* acknowledgements first: held packets wait for them */
-		ev_set_priority(&d->tr_w, EV_MAXPRI);
-	}
-	ev_init(&d->hold_w, hold_expired);
-	d->hold_w.data = d;
-	ev_init(&d->nl_pause_w, nl_resume);
-	ev_init(&d->tr_pause_w, tr_resume);
-	d->nl_pause_w.data = d->tr_pause_w.data = d;
-	ev_signal_init(&d->sigint_w, on_signal, SIGINT);
-	ev_signal_init(&d->sigterm_w, on_signal, SIGTERM);
-	ev_signal_init(&d->sighup_w, on_sighup, SIGHUP);
-	d->sighup_w.data = d;
-	d->nl_w.data = d->tr_w.data = d->dump_w.data = d->hb_w.data = d->poll_w.data = d;
-	d->flush_w.data = d;
-	ev_io_start(d->loop, &d->nl_w);
-	ev_io_start(d->loop, &d->tr_w);
-	ev_io_start(d->loop, &d->dump_w);
-	ev_timer_start(d->loop, &d->hb_w);
-	ev_timer_start(d->loop, &d->poll_w);
-	ev_prepare_start(d->loop, &d->flush_w);
-	ev_signal_start(d->loop, &d->sigint_w);
-	ev_signal_start(d->loop, &d->sigterm_w);
-	ev_signal_start(d->loop, &d->sighup_w);
-	signal(SIGPIPE, SIG_IGN);
-	/* Before the capabilities go (a lower nice value needs CAP_SYS_NICE):
-	 * replication lag is the window in which a failover loses flows, so
-	 * by default the daemon is served before ordinary processes. */
-	if (setpriority(PRIO_PROCESS, 0, cfg->nice) < 0)
-		log_warnx("could not set scheduling priority (daemon.nice = %d): %s; running at "
-			  "nice %d (a lower value needs CAP_SYS_NICE, or set it in the service "
-			  "manager, e.g. systemd's Nice=)", cfg->nice, strerror(errno),
-			  getpriority(PRIO_PROCESS, 0));
-	if ((err = drop_privileges()) < 0) {
+	/* after daemon(): libev's signal and epoll state belong to this process */
+	ev_loop_fork(d->loop);
+	start_watchers(d);
+	service_set_nice(cfg->nice);    /* before the capabilities go */
+	int err = service_drop_privileges();
+	if (err < 0) {
 		log_err("dropping privileges: %s", strerror(-err));
 		return 1;
 	}
@@ -814,7 +791,6 @@ static int run(struct daemon *d, bool foreground)
 		log_info("signal %d: shutting down", (int)early_stop);
 		return 0;
 	}
-
 	log_info("node %u running: %s, inject %s, %u peer(s), control %s", cfg->repl.node_id,
 		 cfg->repl.active_active ? (cfg->repl.primary ? "active-active" :
 					    "active-active, drained") :
@@ -822,21 +798,11 @@ static int run(struct daemon *d, bool foreground)
 		 cfg->repl.inject_immediate ? "immediate" : "on-promote", cfg->repl.npeers,
 		 cfg->socket_path);
 	/* the kernel table is read and the control socket answers: ready */
-	double wd = watchdog_interval();
-	if (wd > 0) {
-		ev_timer_init(&d->wd_w, watchdog_ping, 0, wd);
-		ev_timer_start(d->loop, &d->wd_w);
-	}
-	if (d->pidfile) {
-		FILE *pf = fopen(d->pidfile, "we");
-		if (!pf || fprintf(pf, "%ld\n", (long)getpid()) < 0 || fclose(pf) != 0) {
-			log_err("pidfile %s: %s", d->pidfile, strerror(errno));
-			return 1;
-		}
-	}
-	notify("READY=1\nSTATUS=syncing");
+	if (d->pidfile && service_pidfile_write(d->pidfile) < 0)
+		return 1;
+	service_notify("READY=1\nSTATUS=syncing");
 	ev_run(d->loop, 0);
-	notify("STOPPING=1");
+	service_notify("STOPPING=1");
 	defer_stop(d);
 	/* Active-active: leave the split before exiting, so that the peers
 	 * take our buckets now rather than after the dead time, and forward
@@ -917,6 +883,8 @@ int main(int argc, char **argv)
 	nftb_close(d->nftb);
 	nfq_close(d->nfq);
 	ctnl_close(d->nl);
+	if (d->ifa_valid)
+		freeifaddrs(d->ifa);
 	free(d);
 	return rc;
 }

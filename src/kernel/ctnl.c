@@ -54,7 +54,8 @@ int ctnl_open(struct ctnl **out, const struct ctnl_config *cfg)
 					  (1u << (NFNLGRP_CONNTRACK_EXP_DESTROY - 1)) : 0));
 	nl->dump = open_sock(0);
 	nl->inj = open_sock(0);
-	if (!nl->ev || !nl->dump || !nl->inj) {
+	nl->get = open_sock(0);
+	if (!nl->ev || !nl->dump || !nl->inj || !nl->get) {
 		err = errno ? -errno : -EIO;
 		goto fail;
 	}
@@ -100,6 +101,8 @@ void ctnl_close(struct ctnl *nl)
 		mnl_socket_close(nl->dump);
 	if (nl->inj)
 		mnl_socket_close(nl->inj);
+	if (nl->get)
+		mnl_socket_close(nl->get);
 	for (unsigned i = 0; i < NBATCH; i++)
 		free(nl->bt[i].buf);
 	free(nl->errq);
@@ -398,21 +401,19 @@ int ctnl_get(struct ctnl *nl, const struct ct *key, struct ct *out)
 	char buf[CTNL_MSG_MAX] = { 0 };     /* attribute padding is sent as found */
 	struct get_ctx g = { out, 0 };
 
-	/* the dump socket: one request at a time, so finish a dump under way */
-	ctnl_dump_finish(nl);
 	uint32_t seq = ++nl->seq;
 	size_t len = ctnl_build(buf, CTNL_OP_DELETE, key, false, seq);     /* key only */
 	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
 	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	if (mnl_socket_sendto(nl->dump, buf, len) < 0)
+	if (mnl_socket_sendto(nl->get, buf, len) < 0)
 		return -errno;
-	uint32_t portid = mnl_socket_get_portid(nl->dump);
+	uint32_t portid = mnl_socket_get_portid(nl->get);
 	for (;;) {
-		ssize_t r = recv(mnl_socket_get_fd(nl->dump), nl->rbuf, sizeof(nl->rbuf), 0);
+		ssize_t r = recv(mnl_socket_get_fd(nl->get), nl->get_rbuf, sizeof(nl->get_rbuf), 0);
 		if (r < 0)
 			return -errno;
-		int ret = mnl_cb_run(nl->rbuf, (size_t)r, seq, portid, get_cb, &g);
+		int ret = mnl_cb_run(nl->get_rbuf, (size_t)r, seq, portid, get_cb, &g);
 		if (ret < 0)
 			return g.found ? 0 : -errno;
 		if (ret == MNL_CB_STOP)

@@ -35,6 +35,26 @@ enum ctnl_event {
 	CTNL_EV_DUMP,           /* an entry read by ctnl_dump() */
 };
 
+/* Counters: (field, name in `ctsyncctl stats` and metrics).  Every field of
+ * struct ctnl_stats is listed: daemon/counters.c refuses to build otherwise. */
+#define CTNL_STATS(X) \
+	X(events, "kernel_events") \
+	X(events_own, "kernel_events_own")      /* caused by our injections */ \
+	X(events_bad, "kernel_events_bad") \
+	X(overruns, "kernel_overruns") \
+	X(discarded, "kernel_events_discarded") \
+	X(dumped, "kernel_dumped") \
+	X(injected[CTNL_OP_CREATE], "kernel_creates") \
+	X(injected[CTNL_OP_UPDATE], "kernel_updates") \
+	X(injected[CTNL_OP_DELETE], "kernel_deletes") \
+	X(inject_errors[CTNL_OP_CREATE], "kernel_create_errors") \
+	X(inject_errors[CTNL_OP_UPDATE], "kernel_update_errors") \
+	X(inject_errors[CTNL_OP_DELETE], "kernel_delete_errors") \
+	X(batches, "kernel_batches") \
+	X(exp_events, "kernel_exp_events") \
+	X(exp_injected, "kernel_exp_injected") \
+	X(exp_errors, "kernel_exp_errors")
+
 struct ctnl_stats {
 	uint64_t events, events_own, events_bad, overruns, discarded;
 	uint64_t dumped;
@@ -96,7 +116,9 @@ int ctnl_dump_read(struct ctnl *nl, int budget, bool wait);
 int ctnl_dump_fd(const struct ctnl *nl);
 /* Read a dump under way to its end, now (0 also when none is). */
 int ctnl_dump_finish(struct ctnl *nl);
-/* Read one entry now (by its key), into *out.  0, or -ENOENT / -errno. */
+/* Read one entry now (by its key), into *out.  0, or -ENOENT / -errno.
+ * Safe inside an event or dump callback: a socket and a buffer of its own,
+ * and a dump under way is left as it is. */
 int ctnl_get(struct ctnl *nl, const struct ct *key, struct ct *out);
 /* Queue one message; sends the batch when it is full. */
 int ctnl_inject(struct ctnl *nl, enum ctnl_op op, const struct ct *ct);

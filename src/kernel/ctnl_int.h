@@ -45,7 +45,10 @@ struct batch {
 };
 
 struct ctnl {
-	struct mnl_socket *ev, *dump, *inj;
+	/* events; dumps (one at a time, read in slices); injections; and
+	 * single GETs, on a socket of their own so that a GET asked from an
+	 * event callback never has to read a dump under way first */
+	struct mnl_socket *ev, *dump, *inj, *get;
 	uint32_t inj_portid;
 	uint32_t dump_seq;              /* a dump under way */
 	bool own_filtered;              /* the kernel drops our own events */
@@ -73,6 +76,7 @@ struct ctnl {
 	pthread_cond_t cv_work, cv_done;
 	char rbuf[RECV_BUF];
 	char inj_rbuf[RECV_BUF];        /* the sender's: errors of a batch */
+	char get_rbuf[16384];           /* a GET's answer: one entry and an ACK */
 	char evbuf[EV_SLOTS][EV_SLOT];
 	struct ct evct[EV_SLOTS];       /* the entries of evbuf, parsed */
 };

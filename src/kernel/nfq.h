@@ -48,6 +48,13 @@
 
 struct nfq;
 
+/* Counters: (field, name in `ctsyncctl stats` and metrics), every field. */
+#define NFQ_STATS(X) \
+	X(packets, "nfq_packets") \
+	X(unparsed, "nfq_unparsed") \
+	X(verdicts, "nfq_verdicts") \
+	X(verdict_errors, "nfq_verdict_errors")
+
 struct nfq_stats {
 	uint64_t packets;               /* held packets received */
 	uint64_t unparsed;              /* headers not understood: let go at once */

@@ -120,50 +120,112 @@ struct repl_ops {
 	uint64_t (*now_us)(void *arg);  /* for hold times (optional) */
 };
 
+/* Counters of the engine: every one reaches `ctsyncctl stats`, `--json` and
+ * metrics under its own name (daemon/counters.c reads this list). */
+#define REPL_STATS(X) \
+	X(rx_frames) \
+	X(rx_malformed) \
+	X(rx_bad_records) \
+	X(rx_unknown_node) \
+	X(rx_bad_source) \
+	X(rx_self) \
+	X(rx_stale) \
+	X(rx_lost) \
+	X(rx_upserts) \
+	X(rx_deletes) \
+	X(rx_refreshes) \
+	X(rx_heartbeats) \
+	X(rx_bulks) \
+	X(tx_frames) \
+	X(tx_records) \
+	X(tx_bytes) \
+	X(tx_errors) \
+	X(tx_bulks) \
+	X(ev_new) \
+	X(ev_update) \
+	X(ev_destroy) \
+	X(ev_own) \
+	X(ev_filtered) \
+	X(ev_foreign) \
+	X(adopted) \
+	X(ownership_conflicts) \
+	X(claims_refused) \
+	X(swept) \
+	X(nat_clashes) \
+	X(inject_retries) \
+	X(inject_failed) \
+	X(committed) \
+	X(overruns) \
+	X(resyncs) \
+	X(rx_dup) \
+	X(tx_retransmits) \
+	X(tx_nacks) \
+	X(rx_nacks) \
+	X(resync_escalations) \
+	X(resyncs_asked) \
+	X(digest_mismatches) \
+	X(orphans_claimed) \
+	X(refreshes) \
+	X(refreshed) \
+	X(stale_purged) \
+	X(dump_found) \
+	X(dump_stale) /* see repl.c "dumps" */ \
+	X(refreshes_skipped) \
+	X(commits_quiet) \
+	X(exp_events) \
+	X(exp_rx_upserts) \
+	X(exp_rx_deletes) \
+	X(exp_injected) \
+	X(exp_waiting_dropped) \
+	X(exp_inject_failed) \
+	X(rx_replay) \
+	X(rx_old_epoch) \
+	X(rx_unconfirmed) \
+	X(epochs_confirmed) \
+	X(tx_challenges) \
+	X(tx_responses) \
+	X(rx_skipped_ranges) /* SKIPs taken: a peer's bulk to another node */ \
+	X(rx_skipped_frames) /* frames of those counted as received */ \
+	X(tx_control_too_big) /* a control frame larger than frame_size */ \
+	/* active-active */ \
+	X(bucket_changes) /* the buckets this node holds changed */ \
+	X(buckets_gained) \
+	X(buckets_lost) \
+	X(bucket_takeovers) /* flows taken with a bucket that became ours */ \
+	X(bucket_set_errors) /* ops.buckets failed (retried) */ \
+	X(bucket_config_mismatches) /* a peer's heartbeat: other count or seed */ \
+	/* defer */ \
+	X(defer_held) /* packets held (repl_defer_*) */ \
+	X(defer_passed) /* let go at once: nothing to wait for */ \
+	X(defer_acked) /* let go once acknowledged */ \
+	X(defer_timeouts) /* let go at defer_ms without every ack */ \
+	X(defer_overflow) /* let go at once: defer_max held already */ \
+	X(defer_hold_us) \
+	X(defer_hold_max_us) /* time held, total and most */ \
+	X(hints_sent) \
+	X(hints_applied) \
+	X(hints_ignored) \
+	X(acks_sent) \
+	X(acks_received)
+
 struct repl_stats {
-	uint64_t rx_frames, rx_malformed, rx_bad_records, rx_unknown_node;
-	uint64_t rx_bad_source, rx_self, rx_stale, rx_lost;
-	uint64_t rx_upserts, rx_deletes, rx_refreshes, rx_heartbeats, rx_bulks;
-	uint64_t tx_frames, tx_records, tx_bytes, tx_errors, tx_bulks;
-	uint64_t ev_new, ev_update, ev_destroy, ev_own, ev_filtered, ev_foreign;
-	uint64_t adopted, ownership_conflicts, claims_refused, swept;
-	uint64_t nat_clashes, inject_retries, inject_failed;
-	uint64_t committed, overruns, resyncs;
-	uint64_t rx_dup, tx_retransmits, tx_nacks, rx_nacks, resync_escalations;
-	uint64_t resyncs_asked, digest_mismatches, orphans_claimed;
-	uint64_t refreshes, refreshed, stale_purged;
-	uint64_t dump_found, dump_stale;      /* see repl.c "dumps" */
-	uint64_t refreshes_skipped, commits_quiet;
-	uint64_t exp_events, exp_rx_upserts, exp_rx_deletes, exp_injected, exp_waiting_dropped,
-		 exp_inject_failed;
-	uint64_t rx_replay, rx_old_epoch, rx_unconfirmed, epochs_confirmed;
-	uint64_t tx_challenges, tx_responses;
-	uint64_t rx_skipped_ranges;     /* SKIPs taken: a peer's bulk to another node */
-	uint64_t rx_skipped_frames;     /* frames of those counted as received */
-	uint64_t tx_control_too_big;    /* a control frame larger than frame_size */
-	/* active-active */
-	uint64_t bucket_changes;        /* the buckets this node holds changed */
-	uint64_t buckets_gained, buckets_lost;
-	uint64_t bucket_takeovers;      /* flows taken with a bucket that became ours */
-	uint64_t bucket_set_errors;     /* ops.buckets failed (retried) */
-	uint64_t bucket_config_mismatches;      /* a peer's heartbeat: other count or seed */
-	/* defer */
-	uint64_t defer_held;            /* packets held (repl_defer_*) */
-	uint64_t defer_passed;          /* let go at once: nothing to wait for */
-	uint64_t defer_acked;           /* let go once acknowledged */
-	uint64_t defer_timeouts;        /* let go at defer_ms without every ack */
-	uint64_t defer_overflow;        /* let go at once: defer_max held already */
-	uint64_t defer_hold_us, defer_hold_max_us;      /* time held, total and most */
-	uint64_t hints_sent, hints_applied, hints_ignored;
-	uint64_t acks_sent, acks_received;
+#define REPL_STAT_FIELD(f) uint64_t f;
+	REPL_STATS(REPL_STAT_FIELD)
+#undef REPL_STAT_FIELD
 };
 
-/* Per-peer counters (`ctsyncctl stats`). */
+/* Per-peer counters (`ctsyncctl stats`: peer.ID.NAME; metrics
+ * ctsync_peer_NAME_total{peer="ID"}), every one listed. */
+#define REPL_PEER_COUNTERS(X) \
+	X(tx_frames) X(rx_frames) X(rx_bytes) X(rx_dup) X(rx_malformed) \
+	X(gaps) X(lost) X(nacks_sent) X(nacks_received) X(retransmitted) \
+	X(resyncs_asked) X(bulks_received) X(bulks_clean) \
+	X(rx_replay) X(rx_old_epoch) X(rx_unconfirmed)
+
 struct repl_peer_counters {
-	uint64_t tx_frames, rx_frames, rx_bytes, rx_dup, rx_malformed;
-	uint64_t gaps, lost, nacks_sent, nacks_received, retransmitted;
-	uint64_t resyncs_asked, bulks_received, bulks_clean;
-	uint64_t rx_replay, rx_old_epoch, rx_unconfirmed;
+#define REPL_STAT_FIELD(f) uint64_t f;
+	REPL_PEER_COUNTERS(REPL_STAT_FIELD)
+#undef REPL_STAT_FIELD
 };
 
 struct repl_peer_status {

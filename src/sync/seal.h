@@ -47,6 +47,16 @@ enum seal_err {
 	SEAL_E_BAD_TAG,                 /* authentication failed: forged, altered or wrong key */
 };
 
+/* Counters: (field, name in `ctsyncctl stats` and metrics), every field. */
+#define SEAL_STATS(X) \
+	X(sealed, "frames_sealed") \
+	X(opened, "frames_opened") \
+	X(short_frames, "rx_short") \
+	X(unsealed, "rx_unsealed") \
+	X(unknown_key, "rx_unknown_key") \
+	X(unknown_node, "rx_no_key_for_node") \
+	X(bad_tag, "rx_bad_tag")
+
 struct seal_stats {
 	uint64_t sealed, opened;
 	uint64_t short_frames, unsealed, unknown_key, unknown_node, bad_tag;

@@ -69,6 +69,9 @@ nsx "$NS_FW1" $ro stats >/dev/null && ok "read-only socket: stats works" || fail
 out=$(nsx "$NS_FW1" $ro promote 2>&1); rc=$?
 [ $rc = 1 ] && printf '%s' "$out" | grep -q "read-only" &&
 	ok "read-only socket: promote refused (exit 1)" || fail "read-only promote: exit $rc $out"
+out=$(nsx "$NS_FW1" $ro dump 2>&1); rc=$?
+[ $rc = 1 ] && printf '%s' "$out" | grep -q "read-only" &&
+	ok "read-only socket: dump refused (exit 1)" || fail "read-only dump: exit $rc $out"
 
 # -- reload with a key file gone bad: refused, the keys in use stay
 chmod 644 "$T/sync.key"
