@@ -29,7 +29,9 @@ CLUSTER_SRC = src/cluster/transport.c src/cluster/transport_cpg.c
 DAEMON_SRC  = src/daemon/config.c src/daemon/control.c src/daemon/render.c src/daemon/metrics.c \
               src/daemon/counters.c src/daemon/service.c src/util/log.c src/util/strbuf.c \
               src/daemon/main.c
-CORE_SRC    = $(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) src/daemon/config.c src/util/log.c
+CORE_SRC    = $(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) src/daemon/config.c src/daemon/control.c \
+              src/daemon/render.c src/daemon/metrics.c src/daemon/counters.c src/util/log.c \
+              src/util/strbuf.c
 
 obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
 
@@ -63,12 +65,22 @@ $(BUILD)/ctsync-ctload: bench/ctload.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libmnl)
 
-UNIT_TESTS = test_policy test_epoch test_bucket test_codec test_table test_buffers test_ctnl test_config test_repl test_seal
+UNIT_TESTS = test_policy test_epoch test_control test_bucket test_codec test_table test_buffers test_ctnl test_config test_repl test_seal
 UNIT_BINS  = $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 
-$(BUILD)/tests/%: tests/unit/%.c $(call obj,$(CORE_SRC))
+# tests/sim.c: the simulated cluster of the engine's tests and the fuzzers
+$(BUILD)/obj/tests/sim.o: tests/sim.c tests/sim.h $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(CFLAGS_D) $(WARN) -Wno-missing-prototypes \
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CFLAGS_D) $(WARN) -c -o $@ $<
+
+$(BUILD)/obj/tests/json_check.o: tests/json_check.c tests/json_check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(call obj,$(CORE_SRC)) $(BUILD)/obj/tests/sim.o \
+		$(BUILD)/obj/tests/json_check.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(CFLAGS_D) $(WARN) -Wno-missing-prototypes \
 	    -o $@ $^ $(LDFLAGS) $(LIBS_D) $(shell pkg-config --libs cmocka)
 
 deps:
@@ -111,9 +123,12 @@ FUZZ_SECONDS ?= 60
 FUZZ_CORE    = $(filter-out src/daemon/main.c,$(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) $(DAEMON_SRC))
 FUZZ_FLAGS   = -O1 -g -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 
-$(BUILD)/fuzz/%: fuzz/%.c fuzz/harness.c $(FUZZ_CORE) $(wildcard src/*/*.h) fuzz/harness.h
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/harness.c tests/sim.c tests/json_check.c $(FUZZ_CORE) $(wildcard src/*/*.h) fuzz/harness.h \
+		tests/sim.h
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) $(FUZZ_FLAGS) $(CFLAGS_D) -Ifuzz -o $@ $< fuzz/harness.c $(FUZZ_CORE) \
+	clang $(CPPFLAGS) $(FUZZ_FLAGS) $(CFLAGS_D) -Ifuzz -Itests -o $@ $< fuzz/harness.c tests/sim.c \
+	    tests/json_check.c \
+	    $(FUZZ_CORE) \
 	    $(LIBS_D)
 
 # (Re)write the seed corpora of frames and control requests; configs are

@@ -1,11 +1,21 @@
-/* fuzz_control — libFuzzer target: one request on the control socket, as
- * the daemon parses and answers it (header, lengths, command, argument),
- * on the full socket and on a read-only one. */
+/* fuzz_control — libFuzzer target: the control socket and what it renders.
+ *
+ * Input: one flags byte, then either a control request (header, lengths,
+ * command, argument) as the daemon parses and answers it, on the full
+ * socket or (bit 7) a read-only one; or (bit 6) a datagram that node 1
+ * takes from node 2 (its header made plausible, as fuzz_frame's bit 0
+ * does), after which node 1's status, stats and dump are rendered.  Every
+ * JSON answer must be well-formed JSON, whatever a peer sent: a name in a
+ * record is the peer's to choose. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "daemon/control.h"
+#include "daemon/control_proto.h"
 #include "harness.h"
+#include "json_check.h"
+#include "sync/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -14,12 +24,55 @@ static int no_reload(void *arg, char *msg, size_t cap)
 	return -1;
 }
 
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* A request's answer; a JSON one must parse. */
+static void answer(struct control *c, const uint8_t *req, size_t len)
+{
+	char *body = NULL;
+	size_t blen;
+	struct ctl_hdr h;
+	int st = control_process(c, req, len, &body, &blen);
+
+	if (len >= sizeof(h)) {
+		memcpy(&h, req, sizeof(h));
+		if (st == CTL_OK && (h.flags & CTL_F_JSON) && h.code != CTL_METRICS &&
+		    !json_check(body, blen))
+			abort();
+	}
+	free(body);
+}
+
+static void render_all(struct control *c)
+{
+	static const uint16_t codes[] = { CTL_STATUS, CTL_STATS, CTL_DUMP };
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		struct ctl_hdr h = { CTL_MAGIC, CTL_VERSION, codes[i], CTL_F_JSON, 0 };
+		answer(c, (const uint8_t *)&h, sizeof(h));
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct harness h;
 	static struct control *rw, *ro;
+	static unsigned runs;
+	uint8_t buf[WIRE_MAX_FRAME + 1];
 
-	if (!rw) {
+	if (size < 1 || size - 1 > WIRE_MAX_FRAME)
+		return 0;
+	/* a fresh pair now and then: state builds up, but not forever */
+	if (runs++ % 256 == 0) {
+		control_close(rw);
+		control_close(ro);
+		harness_stop(&h);
 		if (harness_start(&h) < 0)
 			abort();
 		struct control_ctx cc = { .repl = h.a, .reload = no_reload };
@@ -28,9 +81,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!rw || !ro)
 			abort();
 	}
-	char *body = NULL;
-	size_t blen;
-	control_process(size && (data[0] & 0x80) ? ro : rw, data, size, &body, &blen);
-	free(body);
+	size_t len = size - 1;
+	if (!(data[0] & 0x40)) {
+		answer(data[0] & 0x80 ? ro : rw, data + 1, len);
+		return 0;
+	}
+	memcpy(buf, data + 1, len);
+	if (len >= WIRE_HDR_LEN) {
+		put32(buf, WIRE_MAGIC);
+		buf[4] = WIRE_VERSION;
+		put32(buf + WIRE_OFF_NODE, 2);
+		put32(buf + WIRE_OFF_EPOCH, h.epoch_b);
+		buf[WIRE_OFF_LEN] = (uint8_t)((len - WIRE_HDR_LEN) >> 8);
+		buf[WIRE_OFF_LEN + 1] = (uint8_t)(len - WIRE_HDR_LEN);
+	}
+	repl_receive(h.a, buf, len, 2);
+	harness_run(&h, 30);
+	render_all(rw);
 	return 0;
 }

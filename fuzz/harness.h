@@ -1,9 +1,10 @@
 /*
  * harness.h — what the fuzz targets share: two replication engines (nodes
- * 1 and 2) wired to each other in memory with a kernel that accepts
- * everything, time that only moves when told, and the handshake that makes
- * node 2's epoch one node 1 trusts — so that a fuzzed frame "from node 2"
- * reaches the record decoders instead of stopping at the epoch check.
+ * 1 and 2) of the simulated cluster (tests/sim.h): simulated kernels, a
+ * link that loses nothing, time that only moves when told, and the
+ * handshake that makes node 2's epoch one node 1 trusts — so that a fuzzed
+ * frame "from node 2" reaches the record decoders instead of stopping at
+ * the epoch check.
  */
 #ifndef CTSYNC_FUZZ_HARNESS_H
 #define CTSYNC_FUZZ_HARNESS_H

@@ -71,6 +71,7 @@ int main(void)
 	codec_put_flow(&w, REC_FLOW_UPSERT, &b);
 	len = codec_frame_finish(&w, &h);
 	put("fuzz_frame", "upserts", 1, buf, len);
+	put("fuzz_control", "frame-upserts", 0x40, buf, len);
 	h.seq = 2; h.pn = 2;
 	codec_frame_start(&w, buf, sizeof(buf));
 	codec_put_flow(&w, REC_FLOW_DELETE, &a);
@@ -102,6 +103,7 @@ int main(void)
 	codec_put_exp(&w, REC_EXP_DELETE, &e);
 	len = codec_frame_finish(&w, &h);
 	put("fuzz_frame", "expectations", 1, buf, len);
+	put("fuzz_control", "frame-expectations", 0x40, buf, len);
 	struct bulk_info bi = { .id = 1, .count = 2, .target = 1 };
 	h.seq = 4; h.pn = 4;
 	codec_frame_start(&w, buf, sizeof(buf));
@@ -191,8 +193,8 @@ int main(void)
 	memset(nlb, 0, sizeof(nlb));
 	put("fuzz_ctnl", "exp-ftp", 1, nlb, ctnl_exp_build(nlb, CTNL_OP_CREATE, &x, 1));
 
-	/* control requests, as ctsyncctl sends them; the last byte of the
-	 * header's flags word doubles as "read-only socket" in the target */
+	/* control requests, as ctsyncctl sends them, behind fuzz_control's
+	 * flags byte: 0 the full socket, 0x80 the read-only one */
 	static const struct { const char *name; uint16_t cmd; uint32_t flags; const char *arg; } r[] = {
 		{ "status", CTL_STATUS, 0, "" }, { "status-json", CTL_STATUS, 1, "" },
 		{ "stats", CTL_STATS, 1, "" }, { "dump", CTL_DUMP, 0, "" },
@@ -206,7 +208,10 @@ int main(void)
 				       (uint32_t)strlen(r[i].arg) };
 		memcpy(buf, &ch2, sizeof(ch2));
 		memcpy(buf + sizeof(ch2), r[i].arg, strlen(r[i].arg));
-		put("fuzz_control", r[i].name, 0xff, buf, sizeof(ch2) + strlen(r[i].arg));
+		put("fuzz_control", r[i].name, 0, buf, sizeof(ch2) + strlen(r[i].arg));
+		char ro[64];
+		snprintf(ro, sizeof(ro), "ro-%s", r[i].name);
+		put("fuzz_control", ro, 0x80, buf, sizeof(ch2) + strlen(r[i].arg));
 	}
 	return 0;
 }
