@@ -24,7 +24,7 @@ CFLAGS_D = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
 KERNEL_SRC  = src/kernel/ctnl.c src/kernel/ctnl_inject.c src/kernel/ctnl_msg.c src/kernel/ct.c src/kernel/exp.c \
               src/kernel/nftb.c src/kernel/nfq.c src/kernel/nfq_rules.c
-SYNC_SRC    = src/sync/link.c src/sync/policy.c src/sync/bucket.c src/sync/codec.c src/sync/seal.c src/sync/table.c src/sync/keyset.c src/sync/exps.c src/sync/ring.c src/sync/reorder.c src/sync/repl.c src/sync/repl_tx.c src/sync/repl_dump.c src/sync/repl_own.c src/sync/repl_defer.c src/sync/repl_rx.c src/sync/repl_expect.c src/sync/epoch.c
+SYNC_SRC    = src/sync/link.c src/sync/policy.c src/sync/bucket.c src/sync/codec.c src/sync/seal.c src/sync/keyfile.c src/sync/table.c src/sync/keyset.c src/sync/exps.c src/sync/ring.c src/sync/reorder.c src/sync/repl.c src/sync/repl_tx.c src/sync/repl_dump.c src/sync/repl_own.c src/sync/repl_defer.c src/sync/repl_rx.c src/sync/repl_expect.c src/sync/epoch.c
 CLUSTER_SRC = src/cluster/transport.c src/cluster/transport_cpg.c
 DAEMON_SRC  = src/daemon/config.c src/daemon/control.c src/daemon/render.c src/daemon/metrics.c \
               src/daemon/counters.c src/daemon/service.c src/util/log.c src/util/strbuf.c \
@@ -45,8 +45,8 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h)
 $(BUILD)/ctsyncd: $(call obj,$(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) $(DAEMON_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_D)
 
-$(BUILD)/ctsyncctl: $(call obj,src/ctl/ctsyncctl.c src/sync/seal.c)
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libcrypto)
+$(BUILD)/ctsyncctl: $(call obj,src/ctl/ctsyncctl.c src/sync/keyfile.c)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/ctsync-testtool: tests/tools/testtool.c
 	@mkdir -p $(BUILD)
@@ -65,7 +65,7 @@ $(BUILD)/ctsync-ctload: bench/ctload.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libmnl)
 
-UNIT_TESTS = test_policy test_epoch test_control test_bucket test_codec test_table test_buffers test_ctnl test_config test_repl test_seal
+UNIT_TESTS = test_policy test_epoch test_control test_transport test_bucket test_codec test_table test_buffers test_ctnl test_config test_repl test_seal
 UNIT_BINS  = $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 
 # tests/sim.c: the simulated cluster of the engine's tests and the fuzzers

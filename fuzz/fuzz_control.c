@@ -24,13 +24,6 @@ static int no_reload(void *arg, char *msg, size_t cap)
 	return -1;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* A request's answer; a JSON one must parse. */
 static void answer(struct control *c, const uint8_t *req, size_t len)
@@ -88,10 +81,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memcpy(buf, data + 1, len);
 	if (len >= WIRE_HDR_LEN) {
-		put32(buf, WIRE_MAGIC);
+		wire_put_u32(buf, WIRE_MAGIC);
 		buf[4] = WIRE_VERSION;
-		put32(buf + WIRE_OFF_NODE, 2);
-		put32(buf + WIRE_OFF_EPOCH, h.epoch_b);
+		wire_put_u32(buf + WIRE_OFF_NODE, 2);
+		wire_put_u32(buf + WIRE_OFF_EPOCH, h.epoch_b);
 		buf[WIRE_OFF_LEN] = (uint8_t)((len - WIRE_HDR_LEN) >> 8);
 		buf[WIRE_OFF_LEN + 1] = (uint8_t)(len - WIRE_HDR_LEN);
 	}

@@ -184,11 +184,21 @@ fail:
 	return err;
 }
 
+static void txq_free(struct txq *q)
+{
+	if (!q)
+		return;
+	for (unsigned i = 0; i < q->n; i++)
+		free(q->v[(q->head + i) % TXQ_MAX]);
+	free(q);
+}
+
 void transport_close(struct transport *t)
 {
 	if (!t)
 		return;
 	cpgt_close(t);
+	txq_free(t->q);
 	if (t->tx >= 0 && t->tx != t->fd)
 		close(t->tx);
 	if (t->fd >= 0)
@@ -205,6 +215,8 @@ void transport_poll(struct transport *t)
 {
 	if (t->cfg.type == TRANSPORT_CPG)
 		cpgt_poll(t);
+	else
+		transport_flush(t);     /* (ENOBUFS leaves the socket writable) */
 }
 
 unsigned transport_peers(const struct transport *t, struct transport_peer *out, unsigned max)
@@ -230,24 +242,92 @@ const struct transport_stats *transport_stats(const struct transport *t)
 	return &t->st;
 }
 
+/* ---- UDP back-pressure: queue, never wait ------------------------------------- */
+
+static bool full(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == EINTR;
+}
+
+/* 0 sent, -EAGAIN no room now, or another -errno (counted). */
+static int try_send(struct transport *t, const void *buf, size_t len,
+		    const struct sockaddr_storage *to)
+{
+	if (sendto(t->tx, buf, len, MSG_DONTWAIT, (const struct sockaddr *)to, sa_len(to)) >= 0) {
+		t->st.tx_frames++;
+		t->st.tx_bytes += len;
+		return 0;
+	}
+	int err = errno;
+	if (full(err))
+		return -EAGAIN;
+	t->st.tx_errors++;
+	return -err;
+}
+
+static int enqueue(struct transport *t, const void *buf, size_t len,
+		   const struct sockaddr_storage *to)
+{
+	struct txq *q = t->q;
+
+	if (!q && (q = t->q = calloc(1, sizeof(*q))))
+		q->max_bytes = t->cfg.sndbuf > (int)TXQ_BYTES ? (size_t)t->cfg.sndbuf : TXQ_BYTES;
+	struct txq_item *it = NULL;
+	if (!q || q->n == TXQ_MAX || q->bytes + len > q->max_bytes ||
+	    !(it = malloc(sizeof(*it) + len))) {
+		t->st.tx_dropped++;     /* the peers' NACKs ask for it again */
+		return -ENOBUFS;
+	}
+	it->to = *to;
+	it->len = len;
+	memcpy(it->data, buf, len);
+	q->v[(q->head + q->n++) % TXQ_MAX] = it;
+	q->bytes += len;
+	t->st.tx_queued++;
+	return 0;
+}
+
 static int send_one(struct transport *t, const void *buf, size_t len,
 		    const struct sockaddr_storage *to)
 {
-	for (int tries = 0; tries < 1000; tries++) {
-		ssize_t r = sendto(t->tx, buf, len, 0, (const struct sockaddr *)to, sa_len(to));
-		if (r >= 0) {
-			t->st.tx_frames++;
-			t->st.tx_bytes += len;
-			return 0;
-		}
-		if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
-			break;
-		/* Send buffer full: give the NIC a moment (bounded). */
-		usleep(50);
+	/* behind a queue, a datagram waits its turn: order is kept */
+	if (!t->q || !t->q->n) {
+		int err = try_send(t, buf, len, to);
+		if (err != -EAGAIN)
+			return err;
+		t->st.tx_waits++;
 	}
-	t->st.tx_errors++;
-	return -errno;
+	return enqueue(t, buf, len, to);
 }
+
+bool transport_tx_pending(const struct transport *t)
+{
+	return t->q && t->q->n;
+}
+
+int transport_tx_fd(const struct transport *t)
+{
+	return t->cfg.type == TRANSPORT_CPG ? -1 : t->tx;
+}
+
+int transport_flush(struct transport *t)
+{
+	struct txq *q = t->q;
+
+	while (q && q->n) {
+		struct txq_item *it = q->v[q->head];
+		int err = try_send(t, it->data, it->len, &it->to);
+		if (err == -EAGAIN)
+			return -EAGAIN;
+		q->v[q->head] = NULL;   /* sent, or failed for good (counted) */
+		q->head = (q->head + 1) % TXQ_MAX;
+		q->n--;
+		q->bytes -= it->len;
+		free(it);
+	}
+	return 0;
+}
+
 
 /* The peer's address with the port we all listen on. */
 static struct sockaddr_storage peer_dst(const struct transport *t, const struct sockaddr_storage *a)

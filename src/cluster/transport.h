@@ -82,8 +82,15 @@ unsigned transport_peers(const struct transport *t, struct transport_peer *out, 
 const struct sockaddr_storage *transport_local(const struct transport *t);
 /* Send one datagram to node `node`, or to every peer (TRANSPORT_ALL).  With
  * multicast both go to the group, where every peer listens.  0 or -errno
- * (-ENOENT: no such peer). */
+ * (-ENOENT: no such peer; -ENOBUFS: dropped, the back-pressure queue being
+ * full).  It never waits: a datagram the socket has no room for is queued
+ * (tx_waits, tx_queued) and goes out, in order, as the socket drains. */
 int transport_send(struct transport *t, uint32_t node, const void *buf, size_t len);
+/* UDP: datagrams wait in the queue; wait for transport_tx_fd to be
+ * writable, then transport_flush (0: all sent, -EAGAIN: some still wait). */
+bool transport_tx_pending(const struct transport *t);
+int transport_tx_fd(const struct transport *t);
+int transport_flush(struct transport *t);
 /* Receive one datagram; -EAGAIN when none is queued.  *from is the node
  * whose configured address sent it (0: none of them), *src the address
  * itself (for logs). */

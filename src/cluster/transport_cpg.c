@@ -19,7 +19,10 @@
  *
  * Losing corosync (it stopped, or restarted) reports every peer down and
  * reconnects once a second from transport_poll(); the file descriptor then
- * changes (transport_fd()).
+ * changes (transport_fd()).  Nothing here waits: a join that corosync
+ * answers with CS_ERR_TRY_AGAIN (it is forming a membership) is tried
+ * again at the next transport_poll(), for up to JOIN_RETRY_MS, then the
+ * connection starts over.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +39,7 @@
 #include "util/log.h"
 
 #define RECONNECT_MS 1000
+#define JOIN_RETRY_MS 1000
 
 struct qmsg {
 	struct qmsg *next;
@@ -46,6 +50,8 @@ struct qmsg {
 struct cpgt {
 	cpg_handle_t h;
 	bool up;                        /* joined, fd valid */
+	bool joining;                   /* initialized, cpg_join said try again */
+	uint64_t join_since;
 	int fd;
 	uint32_t local;                 /* our corosync node id */
 	uint32_t pid;
@@ -159,6 +165,32 @@ static void link_down(struct transport *t, const char *why, cs_error_t e)
 	set_members(t, NULL, 0);
 }
 
+/* One cpg_join: 0 joined, -EAGAIN not yet (again from cpgt_poll), or
+ * -EIO (the handle is gone: a reconnect follows RECONNECT_MS later). */
+static int try_join(struct transport *t)
+{
+	struct cpgt *c = t->cpg;
+	struct cpg_name name;
+
+	name.length = (uint32_t)strlen(t->cfg.cpg_group);
+	memcpy(name.value, t->cfg.cpg_group, name.length);
+	cs_error_t e = cpg_join(c->h, &name);
+	if (e == CS_OK) {
+		c->joining = false;
+		c->up = true;
+		return 0;
+	}
+	if (e == CS_ERR_TRY_AGAIN && transport_now_ms() - c->join_since < JOIN_RETRY_MS) {
+		t->st.tx_retries++;
+		return -EAGAIN;
+	}
+	log_warnx("cpg: could not join group %s (error %d)", t->cfg.cpg_group, e);
+	cpg_finalize(c->h);
+	c->joining = false;
+	c->down_at = transport_now_ms();
+	return -EIO;
+}
+
 static int connect_cpg(struct transport *t)
 {
 	struct cpgt *c = t->cpg;
@@ -169,13 +201,10 @@ static int connect_cpg(struct transport *t)
 		.cpg_totem_confchg_fn = totem_confchg,
 		.flags = 0,
 	};
-	struct cpg_name name;
 	cs_error_t e;
 	unsigned local;
 	uint32_t atomic = 0;
 
-	name.length = (uint32_t)strlen(t->cfg.cpg_group);
-	memcpy(name.value, t->cfg.cpg_group, name.length);
 	if ((e = cpg_model_initialize(&c->h, CPG_MODEL_V1, (cpg_model_data_t *)&model, t)) != CS_OK)
 		return -ECONNREFUSED;
 	if ((e = cpg_local_get(c->h, &local)) != CS_OK || (e = cpg_fd_get(c->h, &c->fd)) != CS_OK ||
@@ -184,20 +213,15 @@ static int connect_cpg(struct transport *t)
 		return -EIO;
 	}
 	c->local = local;
-	for (int tries = 0; (e = cpg_join(c->h, &name)) == CS_ERR_TRY_AGAIN && tries < 100; tries++)
-		usleep(10000);
-	if (e != CS_OK) {
-		cpg_finalize(c->h);
-		return -EIO;
-	}
 	/* frames within one atomic message (and within a UDP datagram's size,
 	 * the largest frame the engine makes) */
 	size_t mtu = atomic ? atomic : 1400;
 	if (mtu > TRANSPORT_MAX_DATAGRAM)
 		mtu = TRANSPORT_MAX_DATAGRAM;
 	t->mtu = mtu;
-	c->up = true;
-	return 0;
+	c->joining = true;
+	c->join_since = transport_now_ms();
+	return try_join(t);
 }
 
 int cpgt_open(struct transport *t)
@@ -210,8 +234,8 @@ int cpgt_open(struct transport *t)
 	c->fd = -1;
 	c->pid = (uint32_t)getpid();
 	int err = connect_cpg(t);
-	if (err < 0)
-		return err;
+	if (err < 0 && err != -EAGAIN)
+		return err;             /* (joining: cpgt_poll goes on with it) */
 	if (t->cfg.local_node && c->local != t->cfg.local_node) {
 		log_err("cpg: this node's id is %u, but corosync's node id here is %u: they must "
 			"be the same", t->cfg.local_node, c->local);
@@ -242,8 +266,9 @@ void cpgt_close(struct transport *t)
 		name.length = (uint32_t)strlen(t->cfg.cpg_group);
 		memcpy(name.value, t->cfg.cpg_group, name.length);
 		cpg_leave(c->h, &name);
-		cpg_finalize(c->h);
 	}
+	if (c->up || c->joining)
+		cpg_finalize(c->h);
 	queue_free(c);
 	free(c);
 	t->cpg = NULL;
@@ -370,6 +395,11 @@ void cpgt_poll(struct transport *t)
 
 	if (c->up) {
 		drain_queue(t);
+		return;
+	}
+	if (c->joining) {
+		if (try_join(t) == 0)
+			log_info("cpg: joined group %s (node %u)", t->cfg.cpg_group, c->local);
 		return;
 	}
 	if (transport_now_ms() - c->down_at < RECONNECT_MS)

@@ -10,6 +10,25 @@
 
 struct cpgt;
 
+/* UDP back-pressure: datagrams the socket had no room for, in order,
+ * sent as it drains (transport_flush); at most TXQ_MAX of them and
+ * max_bytes in all (TXQ_BYTES, or the configured sndbuf if larger).  Past
+ * that a datagram is dropped and counted: the peers' NACKs ask for it. */
+#define TXQ_MAX 16384u
+#define TXQ_BYTES (8u << 20)
+
+struct txq_item {
+	struct sockaddr_storage to;
+	size_t len;
+	uint8_t data[];
+};
+
+struct txq {
+	struct txq_item *v[TXQ_MAX];
+	unsigned head, n;
+	size_t bytes, max_bytes;
+};
+
 struct transport {
 	int fd;         /* receives; in unicast mode also sends */
 	int tx;         /* multicast: sends, bound to our own address so that
@@ -21,6 +40,7 @@ struct transport {
 	transport_member_cb on_member;
 	void *member_arg;
 	struct cpgt *cpg;               /* TRANSPORT_CPG */
+	struct txq *q;                  /* UDP: allocated at the first full buffer */
 };
 
 uint64_t transport_now_ms(void);

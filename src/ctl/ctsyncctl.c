@@ -15,9 +15,8 @@
 #include <unistd.h>
 
 #include "daemon/control_proto.h"
-#include "sync/seal.h"
+#include "sync/keyfile.h"
 
-#include <openssl/crypto.h>
 #include <sys/stat.h>
 
 #define DEFAULT_SOCKET "/run/ctsyncd/ctsyncd.sock"
@@ -216,7 +215,7 @@ int main(int argc, char **argv)
 	if (cmd == CMD_KEYGEN) {
 		char text[256];
 		struct stat st;
-		if (seal_key_generate((uint8_t)key_id, text, sizeof(text)) < 0) {
+		if (keyfile_generate((uint8_t)key_id, text, sizeof(text)) < 0) {
 			fprintf(stderr, "ctsyncctl: no randomness for a key\n");
 			return 1;
 		}
@@ -228,7 +227,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		fputs(text, stdout);
-		OPENSSL_cleanse(text, sizeof(text));
+		explicit_bzero(text, sizeof(text));
 		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	if ((local || peer) && cmd != CTL_DUMP) {

@@ -325,11 +325,27 @@ void config_ignore_host(struct config *cfg, const struct sockaddr_storage *ss)
 	add_ignore(cfg, &n);
 }
 
+void config_set_peers(struct config *cfg, const struct transport_peer *p, unsigned n)
+{
+	if (n > REPL_MAX_PEERS)
+		n = REPL_MAX_PEERS;
+	for (unsigned i = 0; i < n; i++) {
+		cfg->repl.peer_id[i] = p[i].id;
+		cfg->repl.peer_addr[i] = p[i].addr;
+		cfg->transport.peers[i] = p[i];
+		/* a peer's frames make entries in our kernel too: no flow to sync */
+		config_ignore_host(cfg, &p[i].addr);
+	}
+	cfg->repl.npeers = cfg->transport.npeers = n;
+}
+
 /* need_addr: UDP peers need their address; CPG ones are named by id only. */
 static void load_peers(struct ctx *c, const config_setting_t *list, struct config *cfg,
 		       int family, uint16_t port, bool need_addr)
 {
 	static const char *const keys[] = { "id", "address", NULL };
+	struct transport_peer found[REPL_MAX_PEERS];
+	unsigned nfound = 0;
 
 	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
 		err_at(c, list, "'peers' must be a list: peers = ( { id = 2; address = \"...\"; } );");
@@ -365,23 +381,21 @@ static void load_peers(struct ctx *c, const config_setting_t *list, struct confi
 			continue;
 		}
 		bool dup = false;
-		for (unsigned j = 0; j < cfg->repl.npeers; j++)
-			if (cfg->repl.peer_id[j] == id)
+		for (unsigned j = 0; j < nfound; j++)
+			if (found[j].id == id)
 				dup = true;
 		if (dup) {
 			err_at(c, config_setting_get_member(p, "id"), "duplicate node id %u", id);
 			continue;
 		}
-		if (cfg->repl.npeers == REPL_MAX_PEERS) {
+		if (nfound == REPL_MAX_PEERS) {
 			err_at(c, p, "too many peers (at most %d)", REPL_MAX_PEERS);
-			return;
+			break;
 		}
-		cfg->repl.peer_id[cfg->repl.npeers] = id;
-		cfg->repl.peer_addr[cfg->repl.npeers] = ss;
-		cfg->transport.peers[cfg->transport.npeers].id = id;
-		cfg->transport.peers[cfg->transport.npeers++].addr = ss;
-		cfg->repl.npeers++;
+		found[nfound].id = id;
+		found[nfound++].addr = ss;
 	}
+	config_set_peers(cfg, found, nfound);
 }
 
 static void load_transport(struct ctx *c, const config_t *cf, struct config *cfg)
@@ -627,7 +641,7 @@ static void load_security(struct ctx *c, const config_t *cf, struct config *cfg)
 			       sizeof(cfg->key_file[0]));
 			continue;
 		}
-		if (seal_key_load(path, &cfg->keys[cfg->nkeys], err, sizeof(err)) < 0) {
+		if (keyfile_load(path, &cfg->keys[cfg->nkeys], err, sizeof(err)) < 0) {
 			err_at(c, s, "%s", err);
 			continue;
 		}
@@ -765,8 +779,6 @@ static int load(const char *path, const config_t *cfp, struct config *cfg, FILE 
 	 * sync: ours, and every peer's (a peer's multicast or unicast frames
 	 * make entries in our kernel too) */
 	config_ignore_host(cfg, &cfg->transport.local);
-	for (unsigned i = 0; i < cfg->transport.npeers; i++)
-		config_ignore_host(cfg, &cfg->transport.peers[i].addr);
 	if (c.nerr)
 		config_wipe(cfg);
 	return c.nerr;

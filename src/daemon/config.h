@@ -48,5 +48,9 @@ void config_wipe(struct config *cfg);
 /* Flows to or from this host address are not synced (the cluster's own
  * traffic between sync addresses). */
 void config_ignore_host(struct config *cfg, const struct sockaddr_storage *ss);
+/* The peers, everywhere they are needed (the engine's list, the
+ * transport's, the hosts whose flows are not synced): the one writer of
+ * the list, for the file's peers and for corosync's nodelist. */
+void config_set_peers(struct config *cfg, const struct transport_peer *p, unsigned n);
 
 #endif

@@ -3,16 +3,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
-#include <linux/capability.h>
-#include <stddef.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/un.h>
-#include <sys/syscall.h>
+#include <getopt.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
-#include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +24,6 @@
 #include "sync/link.h"
 #include "sync/repl.h"
 #include "sync/seal.h"
-#include "sync/wire.h"
 
 #include <openssl/crypto.h>
 
@@ -65,6 +57,7 @@ struct daemon {
 	const char *config_path;
 	const char *pidfile;
 	ev_io nl_w, tr_w, dump_w;
+	ev_io tx_w;                     /* UDP back-pressure: the socket drains */
 	ev_timer hb_w, poll_w, wd_w;
 	ev_prepare flush_w;
 	ev_timer hold_w;
@@ -82,13 +75,7 @@ static void cpg_peers(struct config *cfg, struct transport *tr)
 
 	if (!cfg->repl.npeers)
 		log_info("cpg: %u peers from corosync's nodelist", n);
-	for (unsigned i = 0; i < n; i++) {
-		cfg->repl.peer_id[i] = p[i].id;
-		cfg->repl.peer_addr[i] = p[i].addr;
-	}
-	cfg->repl.npeers = n;
-	for (unsigned i = 0; i < n; i++)
-		config_ignore_host(cfg, &p[i].addr);
+	config_set_peers(cfg, p, n);
 	config_ignore_host(cfg, transport_local(tr));
 }
 
@@ -428,12 +415,28 @@ static void hold_expired(struct ev_loop *loop, ev_timer *w, int revents)
 	repl_flush(d->repl);
 }
 
+/* Datagrams wait for room in the socket (transport_send never waits):
+ * sent as it drains. */
+static void tx_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	if (transport_flush(link_transport(d->link)) == 0)
+		ev_io_stop(loop, w);
+}
+
 /* Before the loop sleeps: everything queued goes out, coalesced; a few
  * dirty flows may wait a moment to fill a frame (repl_flush_lazy). */
 static void before_sleep(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct daemon *d = w->data;
 	unsigned ms = repl_flush_lazy(d->repl);
+	struct transport *tr = link_transport(d->link);
+
+	if (transport_tx_pending(tr) && !ev_is_active(&d->tx_w) && transport_tx_fd(tr) >= 0) {
+		ev_io_set(&d->tx_w, transport_tx_fd(tr), EV_WRITE);
+		ev_io_start(loop, &d->tx_w);
+	}
 
 	if (ms && !ev_is_active(&d->hold_w)) {
 		ev_timer_set(&d->hold_w, ms / 1000.0, 0);
@@ -729,6 +732,7 @@ static void start_watchers(struct daemon *d)
 	ev_timer_init(&d->poll_w, poll_timer, 0.01, 0.01);
 	ev_prepare_init(&d->flush_w, before_sleep);
 	ev_init(&d->defer_w, defer_timer);
+	ev_init(&d->tx_w, tx_writable);
 	ev_init(&d->hold_w, hold_expired);
 	ev_init(&d->nl_pause_w, nl_resume);
 	ev_init(&d->tr_pause_w, tr_resume);
@@ -736,7 +740,7 @@ static void start_watchers(struct daemon *d)
 	ev_signal_init(&d->sigterm_w, on_signal, SIGTERM);
 	ev_signal_init(&d->sighup_w, on_sighup, SIGHUP);
 	d->nl_w.data = d->tr_w.data = d->dump_w.data = d->hb_w.data = d->poll_w.data = d;
-	d->flush_w.data = d->defer_w.data = d->hold_w.data = d;
+	d->flush_w.data = d->defer_w.data = d->hold_w.data = d->tx_w.data = d;
 	d->nl_pause_w.data = d->tr_pause_w.data = d->sighup_w.data = d;
 	if (d->nfq) {
 		ev_io_init(&d->nfq_w, nfq_readable, nfq_fd(d->nfq), EV_READ);

@@ -4,10 +4,12 @@
  * are in ctnl.c, batched injection in ctnl_inject.c, the message codec in
  * ctnl_msg.c (ctnl_msg.h).
  *
- * Three sockets, one role each:
+ * Four sockets, one role each:
  *  - events: subscribed to NEW/UPDATE/DESTROY before the initial dump, so no
  *    change falls between the dump and the first event; large receive buffer;
- *  - dump: synchronous full-table reads (start-up, overrun recovery);
+ *  - dump: full-table reads, synchronous (start-up, overrun recovery) or in
+ *    slices from the loop (refresh);
+ *  - get: one entry at a time (ctnl_get), apart from any dump under way;
  *  - inject: batched create/update/delete, many messages per sendmsg, no
  *    per-message ACK.  Errors come back as nlmsgerr on the same socket and are
  *    collected after each batch.  A large commit sends from a second thread
@@ -27,13 +29,6 @@
 #include "kernel/exp.h"
 
 struct ctnl;
-
-enum ctnl_event {
-	CTNL_EV_NEW,
-	CTNL_EV_UPDATE,
-	CTNL_EV_DESTROY,
-	CTNL_EV_DUMP,           /* an entry read by ctnl_dump() */
-};
 
 /* Counters: (field, name in `ctsyncctl stats` and metrics).  Every field of
  * struct ctnl_stats is listed: daemon/counters.c refuses to build otherwise. */

@@ -21,6 +21,14 @@ enum ctnl_op {
 	CTNL_OP_DELETE,
 };
 
+/* What a message read from the kernel says of its entry. */
+enum ctnl_event {
+	CTNL_EV_NEW,
+	CTNL_EV_UPDATE,
+	CTNL_EV_DESTROY,
+	CTNL_EV_DUMP,           /* an entry read by a dump */
+};
+
 /* The largest message built (buffers for ctnl_build hold this much). */
 #define CTNL_MSG_MAX 1024
 

@@ -81,8 +81,7 @@ static void log_rejected(const struct sockaddr_storage *src, const uint8_t *buf,
 			(const void *)&((const struct sockaddr_in *)src)->sin_addr;
 	if (src->ss_family == AF_INET || src->ss_family == AF_INET6)
 		inet_ntop(src->ss_family, a, ab, sizeof(ab));
-	unsigned node = len >= WIRE_HDR_LEN ? (unsigned)buf[8] << 24 | (unsigned)buf[9] << 16 |
-						(unsigned)buf[10] << 8 | buf[11] : 0;
+	unsigned node = len >= WIRE_HDR_LEN ? wire_get_u32(buf + WIRE_OFF_NODE) : 0;
 	log_limited(LOG_LVL_WARN, "dropped a frame from %s claiming node %u, key %u: %s", ab, node,
 		    len > WIRE_OFF_KEY ? buf[WIRE_OFF_KEY] : 0,
 		    -why > 0 && -why <= SEAL_E_BAD_TAG ? reason[-why] : "?");

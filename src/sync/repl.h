@@ -32,7 +32,7 @@
 #include <sys/socket.h>
 
 #include "kernel/ct.h"
-#include "kernel/ctnl.h"
+#include "kernel/ctnl_msg.h"    /* enum ctnl_op, enum ctnl_event */
 #include "kernel/exp.h"
 #include "sync/table.h"
 

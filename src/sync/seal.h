@@ -26,17 +26,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SEAL_KEY_LEN  32
+#include "sync/keyfile.h"
+
 #define SEAL_TAG_LEN  16
 #define SEAL_MAX_KEYS 2
 #define SEAL_MAX_NODES 33               /* ourselves and REPL_MAX_PEERS */
 
 enum seal_cipher { SEAL_AES_256_GCM, SEAL_CHACHA20_POLY1305 };
 
-struct seal_key {
-	uint8_t id;                     /* 1..255, as in the header */
-	uint8_t bytes[SEAL_KEY_LEN];
-};
 
 /* Why seal_open refused a datagram (negated). */
 enum seal_err {
@@ -93,12 +90,5 @@ const struct seal_stats *seal_stats(const struct seal *s);
 
 const char *seal_cipher_name(enum seal_cipher c);
 int seal_cipher_parse(const char *name, enum seal_cipher *c);
-
-/* Key files: one line "ctsync-key-v1 ID HEX64"; lines starting with '#' and
- * blank lines are ignored.  seal_key_load refuses a file that group or
- * others may read; errors are "PATH:LINE: why" in err. */
-int seal_key_load(const char *path, struct seal_key *k, char *err, size_t errlen);
-/* A new random key file's text (with its comment line); 0 or -errno. */
-int seal_key_generate(uint8_t id, char *out, size_t cap);
 
 #endif

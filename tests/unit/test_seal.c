@@ -229,21 +229,21 @@ static void test_key_files(void **state)
 	int fd = mkstemp(path);
 
 	assert_true(fd >= 0);
-	assert_int_equal(seal_key_generate(42, text, sizeof(text)), 0);
+	assert_int_equal(keyfile_generate(42, text, sizeof(text)), 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	fchmod(fd, 0600);
-	assert_int_equal(seal_key_load(path, &k, err, sizeof(err)), 0);
+	assert_int_equal(keyfile_load(path, &k, err, sizeof(err)), 0);
 	assert_int_equal(k.id, 42);
 	/* readable by the group: refused, with what to do */
 	fchmod(fd, 0640);
-	assert_int_equal(seal_key_load(path, &k, err, sizeof(err)), -EPERM);
+	assert_int_equal(keyfile_load(path, &k, err, sizeof(err)), -EPERM);
 	assert_non_null(strstr(err, "chmod 600"));
 	/* garbage on line 2 */
 	fchmod(fd, 0600);
 	assert_int_equal(ftruncate(fd, 0), 0);
 	const char *bad = "# comment\nctsync-key-v1 42 00112233\n";
 	assert_int_equal(pwrite(fd, bad, strlen(bad), 0), (ssize_t)strlen(bad));
-	assert_int_equal(seal_key_load(path, &k, err, sizeof(err)), -EINVAL);
+	assert_int_equal(keyfile_load(path, &k, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, ":2: the key must be 64 hex digits"));
 	close(fd);
 	unlink(path);
