@@ -224,6 +224,9 @@ static void send_out(struct client *cl)
 	ev_io_init(&cl->io, client_write, cl->fd, EV_WRITE);
 	cl->io.data = cl;
 	ev_io_start(cl->c->loop, &cl->io);
+	/* the render may have taken a while (a large dump): the client's time
+	 * counts from now, not from the loop's last look at the clock */
+	ev_now_update(cl->c->loop);
 	ev_timer_again(cl->c->loop, &cl->timer);
 }
 
