@@ -1,5 +1,6 @@
 /* sim.c — the simulated cluster (sim.h). */
 #include "sim.h"
+#include "sync/wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -191,6 +192,12 @@ static void sim_enqueue(int from, int to, const void *buf, size_t len)
 static int op_send(void *arg, uint32_t node, const void *buf, size_t len)
 {
 	struct node *nd = arg;
+	size_t max = sim.frame_size ? sim.frame_size : 1472;
+	if (len >= WIRE_HDR_LEN)
+		sim.last_pn[nd->idx] = (uint64_t)wire_get_u32((const uint8_t *)buf + WIRE_OFF_PN) << 32 |
+				       wire_get_u32((const uint8_t *)buf + WIRE_OFF_PN + 4);
+	if (len > max)
+		sim.oversize++;         /* larger than the link's frames: a real one drops it */
 	for (int to = 0; to < NODES; to++)
 		if (to != nd->idx && sim.n[to].r &&
 		    (node == REPL_ALL || sim.group || sim.n[to].id == node))
@@ -279,7 +286,7 @@ void sim_start(int idx, bool primary, bool immediate)
 	cfg.node_id = nd->id;
 	cfg.primary = primary;
 	cfg.inject_immediate = immediate;
-	cfg.frame_size = 1472;
+	cfg.frame_size = sim.frame_size ? sim.frame_size : 1472;
 	cfg.heartbeat_ms = 100;
 	cfg.dead_after = 3;
 	cfg.resend_bytes = sim.ring_bytes ? sim.ring_bytes : 4u << 20;

@@ -79,6 +79,8 @@ struct sim {
 	uint64_t sent;                  /* frames queued so far (their order) */
 	unsigned dropped, duplicated;
 	unsigned overflowed;            /* dropped: qmax frames in flight already */
+	unsigned oversize;              /* frames sent larger than frame_size */
+	uint64_t last_pn[NODES_MAX];    /* the packet number each node sent last */
 	/* link model, per frame: loss and duplication in percent, delay 0..max */
 	unsigned loss, dup, delay_max;
 	bool down;                      /* cut: nothing passes */
@@ -93,6 +95,7 @@ struct sim {
 	bool routed;                    /* cfg.routed */
 	uint32_t defer_ms;              /* cfg.defer_ms */
 	bool exp_sync;                  /* cfg.exp_sync */
+	size_t frame_size;              /* cfg.frame_size (0: 1472) */
 	/* defer: packets let go, and what the peers' kernels held at that moment */
 	struct {
 		uint64_t cookie[64];

@@ -102,7 +102,8 @@ for i in 1 2; do
 done
 
 # -- the tables: equal (the sync link's own flows and the attacker's aside)
-wait_in_sync "$NS_FW1" 10; wait_in_sync "$NS_FW2" 10
+wait_in_sync "$NS_FW1" 10 && ok "fw1 in sync after the attack" || fail "fw1 not in sync after the attack"
+wait_in_sync "$NS_FW2" 10 && ok "fw2 in sync after the attack" || fail "fw2 not in sync after the attack"
 sleep 0.5
 tables_equal 501
 

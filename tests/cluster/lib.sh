@@ -510,6 +510,16 @@ wait_in_sync() {
 	return 1
 }
 
+# wait_file PATH SECS: until the file exists and is not empty (bounded)
+wait_file() {
+	local deadline=$((SECONDS + $2))
+	while [ $SECONDS -lt $deadline ]; do
+		[ -s "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # Background process in a namespace, PID recorded for cleanup (and in BG_PID).
 bg() {                # bg NS LOGNAME CMD...
 	local ns=$1 log=$2; shift 2

@@ -34,13 +34,18 @@ LISTENER=$!
 PIDS+=($LISTENER)
 sleep 0.5
 ip netns exec "$NS_FW1" env NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=400000 \
-	"$B/ctsyncd" --foreground --config "$T/fw1.conf" >>"$T/ctsyncd-fw1.log" 2>&1 &
-DAEMON_PID[0]=$!
+	strace -qq -f -e trace=sendto -o "$T/strace-notify.log" \
+	"$B/ctsyncd" --foreground --config "$T/fw1.conf" --pidfile "$T/fw1.pid" \
+	>>"$T/ctsyncd-fw1.log" 2>&1 &
+TRACER=$!
+PIDS+=($TRACER)
+wait_file "$T/fw1.pid" 10 || fail "no pidfile"
+DAEMON_PID[0]=$(cat "$T/fw1.pid")
 wait_in_sync "$NS_FW1" 10 || fail "fw1 not in sync"
 sleep 1.2
 ctl "$NS_FW1" reload >/dev/null || fail "reload"
 sleep 0.3
-kill "${DAEMON_PID[0]}"; wait "${DAEMON_PID[0]}"; DAEMON_PID[0]=
+kill "${DAEMON_PID[0]}"; wait "$TRACER"; DAEMON_PID[0]=
 wait "$LISTENER"
 sed 's/^/    /' "$T/notify.log" | grep -v WATCHDOG | head -8
 first=$(head -n 1 "$T/notify.log")
@@ -54,4 +59,29 @@ grep -q 'RELOADING=1|MONOTONIC_USEC=' "$T/notify.log" &&
 	[ "$(grep -A1 'RELOADING=1' "$T/notify.log" | tail -n 1 | awk '{ print $3 }')" = READY=1 ] &&
 	ok "reload: RELOADING=1 (with MONOTONIC_USEC), then READY=1" || fail "reload notifications"
 tail -n 1 "$T/notify.log" | grep -q 'STOPPING=1' && ok "STOPPING=1 at the end" || fail "no STOPPING=1"
+
+# -- without NOTIFY_SOCKET: no notification is ever sent (the same trace of
+# the run above, which had one, shows that the check can see them)
+NOTIFIES='sendto\(.*"(READY|WATCHDOG|RELOADING|STOPPING)=1'
+grep -Eq "$NOTIFIES" "$T/strace-notify.log" &&
+	ok "control: with NOTIFY_SOCKET the trace shows the notifications sent" ||
+	fail "control: the trace shows no notification even with NOTIFY_SOCKET"
+rm -f "$T/fw1.pid"
+ip netns exec "$NS_FW1" env -u NOTIFY_SOCKET WATCHDOG_USEC=400000 \
+	strace -qq -f -e trace=sendto -o "$T/strace-quiet.log" \
+	"$B/ctsyncd" --foreground --config "$T/fw1.conf" --pidfile "$T/fw1.pid" \
+	>>"$T/ctsyncd-fw1.log" 2>&1 &
+TRACER=$!
+PIDS+=($TRACER)
+wait_file "$T/fw1.pid" 10 || fail "no pidfile"
+DAEMON_PID[0]=$(cat "$T/fw1.pid")
+wait_in_sync "$NS_FW1" 10 || fail "fw1 not in sync (without NOTIFY_SOCKET)"
+sleep 0.5
+ctl "$NS_FW1" reload >/dev/null || fail "reload"
+kill "${DAEMON_PID[0]}"; wait "$TRACER"; DAEMON_PID[0]=
+if grep -Eq "$NOTIFIES" "$T/strace-quiet.log"; then
+	fail "without NOTIFY_SOCKET the daemon still sent notifications"
+else
+	ok "without NOTIFY_SOCKET: no notification sent through start, watchdog, reload and stop"
+fi
 finish "$NAME"

@@ -54,7 +54,8 @@ sleep 2.5
 keys "$T/next.key"                         # 3. the old key gone
 wait "$CHURN"
 info "churn: $(tail -n 1 "$T/churn.log")"
-wait_in_sync "$NS_FW1" 10; wait_in_sync "$NS_FW2" 10 || fail "fw2 not in sync after the rotation"
+wait_in_sync "$NS_FW1" 10 || fail "fw1 not in sync after the rotation"
+wait_in_sync "$NS_FW2" 10 || fail "fw2 not in sync after the rotation"
 sleep 0.5
 tables_equal 1000
 for ns in "$NS_FW1" "$NS_FW2"; do

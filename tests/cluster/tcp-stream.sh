@@ -41,7 +41,8 @@ wait "$client"
 line=$(tail -n 1 "$T/pos.log")
 info "with ctsyncd:    $line"
 stream_survived "$line" 300 "failover and failback"
-wait_in_sync "$NS_FW2" 3; wait_in_sync "$NS_FW1" 3
+wait_in_sync "$NS_FW2" 3 && wait_in_sync "$NS_FW1" 3 && ok "both in sync after failback" ||
+	fail "not in sync after failback"
 say "  fw1: $(ctl "$NS_FW1" status | grep -E '^(role|flows owned|in sync)' | tr '\n' ' ')"
 say "  fw2: $(ctl "$NS_FW2" status | grep -E '^(role|flows owned|in sync)' | tr '\n' ' ')"
 finish "$NAME"

@@ -13,10 +13,12 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/log.h"
 #include "sync/bucket.h"
 #include "sync/repl.h"
+#include "sync/codec.h"
 #include "sync/wire.h"
 
 #include "sim.h"
@@ -28,9 +30,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	unsigned overflowed = sim.overflowed;
+	unsigned overflowed = sim.overflowed, oversize = sim.oversize;
 	sim_teardown();
 	assert_int_equal(overflowed, 0);        /* the link model never ran out of room */
+	assert_int_equal(oversize, 0);          /* no frame beyond frame_size, control ones too */
 	return 0;
 }
 
@@ -254,6 +257,77 @@ static void test_loss_is_repaired(void **state)
 	assert_true(sim_in_sync(1));
 	assert_int_equal(sim_peer_of(1, 1).flows_held, 2);
 	assert_int_equal(sim.n[1].k.n, 2);
+}
+
+/* Frames of 512 bytes, half of a burst lost: more holes than one NACK of
+ * that size can name.  Each NACK names what fits (none is larger than a
+ * frame: teardown checks every frame sent) and the rest follows in later
+ * ones; everything is repaired by retransmission, nothing by resync. */
+static void test_many_holes_small_frames(void **state)
+{
+	sim.frame_size = 512;
+	sim_start(0, true, true);
+	sim_start(1, false, true);
+	sim_run(300);
+	/* 120 frames of 8 flows, every other one lost: 60 holes */
+	for (uint32_t i = 0; i < 960; i++) {
+		struct ct c = sim_flow(i);
+		sim_kernel_new(0, &c);
+		if (i % 8 == 7) {
+			sim.drop_next = (i / 8) % 2;
+			repl_flush(sim.n[0].r);
+		}
+	}
+	assert_int_equal(sim.dropped, 60);
+	sim_run(1500);
+	const struct repl_stats *s1 = repl_stats(sim.n[1].r);
+	print_message("%u frames lost of the burst; %llu NACKs, %llu retransmissions\n",
+		      sim.dropped, (unsigned long long)s1->tx_nacks,
+		      (unsigned long long)repl_stats(sim.n[0].r)->tx_retransmits);
+	assert_true(s1->tx_nacks >= 2);         /* more than one was needed */
+	assert_int_equal(s1->tx_control_too_big, 0);
+	assert_int_equal(s1->rx_lost, 0);
+	assert_int_equal(s1->resyncs_asked, 1); /* the first contact's only */
+	assert_int_equal(sim_peer_of(1, 1).flows_held, 960);
+	assert_true(sim_in_sync(1));
+}
+
+/* A SKIP (wire.h) naming the whole reorder window 128 times over: the work
+ * it causes is bounded (REORDER_CAP slots for the record, not 128 times
+ * that), and the peer's frames go on being taken. */
+static void test_skip_work_is_bounded(void **state)
+{
+	sim_start(0, true, true);
+	sim_start(1, false, true);
+	sim_run(300);
+	struct repl_status st;
+	repl_status(sim.n[0].r, &st);
+	uint32_t epoch2 = st.peer[0].epoch;
+	struct nack_info n = { .target = 3, .epoch = epoch2, .nranges = NACK_MAX_RANGES };
+	for (unsigned i = 0; i < NACK_MAX_RANGES; i++) {
+		n.range[i].first = 1;
+		n.range[i].last = 0x7fffffff;
+	}
+	uint8_t buf[WIRE_MAX_FRAME];
+	struct wbuf w;
+	codec_frame_start(&w, buf, sizeof(buf));
+	assert_int_equal(codec_put_ranges(&w, REC_SKIP, &n), 0);
+	struct frame_hdr h = { .flags = WIRE_F_UNSEQ, .node = 2, .epoch = epoch2, .seq = 0,
+			       .pn = sim.last_pn[1] + 1 };
+	size_t len = codec_frame_finish(&w, &h);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	repl_receive(sim.n[0].r, buf, len, 2);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	print_message("a SKIP of 128 whole windows took %.1f ms\n",
+		      (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	const struct repl_stats *s0 = repl_stats(sim.n[0].r);
+	assert_int_equal(s0->rx_skipped_ranges, 1);
+	assert_true(s0->rx_skipped_frames <= 65536);
+	uint64_t before = sim_peer_of(0, 2).c.rx_frames;
+	sim_run(3000);
+	assert_true(sim_peer_of(0, 2).alive);
+	assert_true(sim_peer_of(0, 2).c.rx_frames >= before + 25);     /* its heartbeats */
 }
 
 static void test_lost_tail_is_repaired(void **state)
@@ -1251,6 +1325,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commit_pauses_new_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_bulk_and_sweep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loss_is_repaired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_holes_small_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skip_work_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_tail_is_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_overrun_escalates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nat_clash_is_counted, setup, teardown),
