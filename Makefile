@@ -28,7 +28,7 @@ SYNC_SRC    = src/sync/link.c src/sync/policy.c src/sync/bucket.c src/sync/codec
 CLUSTER_SRC = src/cluster/transport.c src/cluster/transport_cpg.c
 DAEMON_SRC  = src/daemon/config.c src/daemon/control.c src/daemon/render.c src/daemon/metrics.c \
               src/daemon/counters.c src/daemon/service.c src/util/log.c src/util/strbuf.c \
-              src/daemon/main.c
+              src/daemon/hold.c src/daemon/keys.c src/daemon/main.c
 CORE_SRC    = $(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) src/daemon/config.c src/daemon/control.c \
               src/daemon/render.c src/daemon/metrics.c src/daemon/counters.c src/util/log.c \
               src/util/strbuf.c

@@ -14,18 +14,9 @@
 #include <unistd.h>
 
 #include "cluster/transport.h"
-#include "daemon/config.h"
-#include "daemon/control.h"
+#include "daemon/daemon.h"
 #include "daemon/service.h"
 #include "util/log.h"
-#include "kernel/ctnl.h"
-#include "kernel/nfq.h"
-#include "kernel/nftb.h"
-#include "sync/link.h"
-#include "sync/repl.h"
-#include "sync/seal.h"
-
-#include <openssl/crypto.h>
 
 #define EVENT_BUDGET 4096       /* kernel events per loop iteration */
 /* With defer, fewer: held packets wait for acknowledgements that are read
@@ -38,32 +29,6 @@
 #define FRAME_COALESCE 8
 #define COALESCE_S     0.001
 
-struct daemon {
-	struct ev_loop *loop;
-	struct config cfg;
-	struct ctnl *nl;
-	struct link *link;              /* the transport and the seal */
-	struct nftb *nftb;              /* active-active: the buckets we forward */
-	struct nfq *nfq;                /* defer: packets held (kernel/nfq.h) */
-	bool stopping;                  /* held packets go at once */
-	struct ifaddrs *ifa;            /* the host's addresses (op_is_local) */
-	bool ifa_valid;
-	uint64_t ifa_read_at;
-	ev_io nfq_w;
-	ev_timer defer_w;
-	struct repl *repl;
-	struct seal *seal;              /* the link's */
-	struct control *ctl, *ro_ctl, *http;
-	const char *config_path;
-	const char *pidfile;
-	ev_io nl_w, tr_w, dump_w;
-	ev_io tx_w;                     /* UDP back-pressure: the socket drains */
-	ev_timer hb_w, poll_w, wd_w;
-	ev_prepare flush_w;
-	ev_timer hold_w;
-	ev_timer nl_pause_w, tr_pause_w;        /* coalescing: see COALESCE_S */
-	ev_signal sigint_w, sigterm_w, sighup_w;
-};
 
 
 /* CPG: the peers are corosync's nodelist unless configured, and corosync's
@@ -192,78 +157,6 @@ static bool op_is_local(void *arg, int family, const union ct_addr *a)
 			return true;
 	}
 	return false;
-}
-
-/* ---- defer: held packets ------------------------------------------------------ */
-
-static uint64_t now_us(void *arg)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static void op_release(void *arg, uint64_t cookie)
-{
-	struct daemon *d = arg;
-	if (nfq_accept(d->nfq, (uint32_t)cookie) < 0)
-		log_limited(LOG_LVL_WARN, "could not let a held packet go: %s", strerror(errno));
-}
-
-static void on_held(void *arg, uint32_t id, const struct nfq_pkt *p)
-{
-	struct daemon *d = arg;
-	struct ct ct;
-
-	if (d->stopping || !p) {
-		nfq_accept(d->nfq, id);
-	} else if (nfq_pkt_synack_ct(p, &ct) == 0) {
-		repl_defer_reply(d->repl, &ct, id);
-	} else if (nfq_pkt_new_ct(p, &ct) < 0) {
-		nfq_accept(d->nfq, id);
-	} else {
-		repl_defer_new(d->repl, &ct, id);
-	}
-}
-
-/* The next wait's end (repl_defer_poll) is when the timer fires next. */
-static void defer_arm(struct daemon *d)
-{
-	unsigned ms = repl_defer_poll(d->repl);
-
-	ev_timer_stop(d->loop, &d->defer_w);
-	if (ms) {
-		ev_timer_set(&d->defer_w, ms / 1000.0, 0);
-		ev_timer_start(d->loop, &d->defer_w);
-	}
-}
-
-static void defer_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	defer_arm(w->data);
-}
-
-static void nfq_readable(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct daemon *d = w->data;
-
-	if (nfq_read(d->nfq, 256) < 0)
-		log_limited(LOG_LVL_WARN, "reading held packets: %s", strerror(errno));
-	defer_arm(d);
-}
-
-/* Shutting down: no more packets are queued, and every held one goes. */
-static void defer_stop(struct daemon *d)
-{
-	char err[256];
-
-	if (!d->nfq)
-		return;
-	d->stopping = true;
-	if (nfq_rules_remove(d->cfg.nft_table, err, sizeof(err)) < 0)
-		log_warnx("nftables: removing table inet %s_defer: %s", d->cfg.nft_table, err);
-	nfq_read(d->nfq, 1 << 20);              /* (accepted at once) */
-	repl_defer_release_all(d->repl);
 }
 
 /* Active-active: the nftables set of the buckets we forward. */
@@ -459,86 +352,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* Key the seal layer from a loaded configuration, then wipe its keys. */
-static int apply_keys(struct daemon *d, struct config *cfg, char *msg, size_t cap)
-{
-	uint32_t nodes[REPL_MAX_PEERS];
-
-	for (unsigned i = 0; i < d->cfg.repl.npeers; i++)
-		nodes[i] = d->cfg.repl.peer_id[i];
-	int err = seal_configure(d->seal, cfg->cipher, d->cfg.repl.node_id, nodes,
-				 d->cfg.repl.npeers, cfg->keys, cfg->insecure ? 0 : cfg->nkeys);
-	config_wipe(cfg);
-	if (err < 0) {
-		snprintf(msg, cap, "keying %s failed: %s", seal_cipher_name(cfg->cipher),
-			 strerror(-err));
-		return err;
-	}
-	if (seal_insecure(d->seal)) {
-		snprintf(msg, cap, "INSECURE: sync traffic is neither authenticated nor encrypted "
-			 "(security.insecure = true)");
-		return 0;
-	}
-	uint8_t ids[SEAL_MAX_KEYS];
-	unsigned n = seal_key_ids(d->seal, ids, SEAL_MAX_KEYS);
-	if (n > 1)
-		snprintf(msg, cap, "%s: sealing with key %u (%s), accepting key %u too",
-			 seal_cipher_name(cfg->cipher), ids[0], cfg->key_file[0], ids[1]);
-	else
-		snprintf(msg, cap, "%s: sealing with key %u (%s)", seal_cipher_name(cfg->cipher),
-			 ids[0], cfg->key_file[0]);
-	return 0;
-}
-
-/* ctsyncctl reload / SIGHUP: the security section (keys, cipher) and the log
- * level are re-read; the rest of the file needs a restart. */
-static int reload(void *arg, char *msg, size_t cap)
-{
-	struct daemon *d = arg;
-	struct config *nc = calloc(1, sizeof(*nc));
-	char *errs = NULL;
-	size_t errlen = 0;
-	int ret;
-
-	if (!nc) {
-		snprintf(msg, cap, "out of memory");
-		return -ENOMEM;
-	}
-	service_notify_reload(true);
-	FILE *ef = open_memstream(&errs, &errlen);
-	int nerr = ef ? config_load(d->config_path, nc, ef) : -1;
-	if (ef)
-		fclose(ef);
-	if (nerr != 0) {
-		snprintf(msg, cap, "%s: keeping the keys in use: %s", d->config_path,
-			 errs && *errs ? errs : "cannot read it");
-		size_t l = strlen(msg);
-		if (l && msg[l - 1] == '\n')
-			msg[l - 1] = 0;
-		ret = -EINVAL;
-	} else if (nc->insecure != seal_insecure(d->seal)) {
-		config_wipe(nc);
-		snprintf(msg, cap, "switching between insecure and sealed mode needs a restart");
-		ret = -EINVAL;
-	} else {
-		ret = apply_keys(d, nc, msg, cap);
-		log_set_level((enum log_level)nc->log_level);
-	}
-	if (ret < 0)
-		log_warnx("reload: %s", msg);
-	else
-		log_info("reloaded: %s", msg);
-	free(errs);
-	OPENSSL_cleanse(nc, sizeof(*nc));
-	free(nc);
-	service_notify_reload(false);
-	return ret;
-}
-
 static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	char msg[1024];
-	reload(w->data, msg, sizeof(msg));
+	keys_reload(w->data, msg, sizeof(msg));
 }
 
 /* ---- start-up ------------------------------------------------------------------- */
@@ -611,7 +428,7 @@ static int open_link(struct daemon *d)
 	/* room for the tag: a sealed frame still fits the MTU */
 	cfg->repl.frame_size = link_frame_max(d->link);
 	d->seal = link_seal(d->link);
-	if (apply_keys(d, cfg, msg, sizeof(msg)) < 0) {
+	if (keys_apply(d, cfg, msg, sizeof(msg)) < 0) {
 		log_err("security: %s", msg);
 		return -1;
 	}
@@ -643,24 +460,8 @@ static int open_forwarding(struct daemon *d, struct repl_ops *ops)
 			 cfg->repl.routed ? " (routed: the network picks the node)" : "",
 			 cfg->repl.nbuckets, cfg->repl.bucket_seed, cfg->nft_table);
 	}
-	if (cfg->repl.defer_ms) {
-		if ((err = nfq_open(&d->nfq, cfg->defer_queue, cfg->repl.defer_max, on_held,
-				    d)) < 0) {
-			log_err("defer: binding queue %u: %s (another listener on it?)",
-				cfg->defer_queue, strerror(-err));
-			return -1;
-		}
-		if ((err = nfq_rules_install(cfg->nft_table, cfg->defer_queue, msg,
-					     sizeof(msg))) < 0) {
-			log_err("defer: table inet %s_defer: %s", cfg->nft_table, msg);
-			return -1;
-		}
-		ops->release = op_release;
-		ops->now_us = now_us;
-		log_info("defer: new flows' first packets and SYN-ACKs held up to %u ms "
-			 "(queue %u, table inet %s_defer)", cfg->repl.defer_ms, cfg->defer_queue,
-			 cfg->nft_table);
-	}
+	if (cfg->repl.defer_ms && hold_open(d, ops) < 0)
+		return -1;
 	return 0;
 }
 
@@ -698,7 +499,7 @@ static int open_control(struct daemon *d)
 	struct config *cfg = &d->cfg;
 	struct control_ctx cc = {
 		.repl = d->repl, .nl = d->nl, .tr = link_transport(d->link), .seal = d->seal,
-		.nfq = d->nfq, .reload = reload, .arg = d,
+		.nfq = d->nfq, .reload = keys_reload, .arg = d,
 	};
 	int err;
 
@@ -731,7 +532,6 @@ static void start_watchers(struct daemon *d)
 	ev_timer_init(&d->hb_w, heartbeat, 0, d->cfg.repl.heartbeat_ms / 1000.0);
 	ev_timer_init(&d->poll_w, poll_timer, 0.01, 0.01);
 	ev_prepare_init(&d->flush_w, before_sleep);
-	ev_init(&d->defer_w, defer_timer);
 	ev_init(&d->tx_w, tx_writable);
 	ev_init(&d->hold_w, hold_expired);
 	ev_init(&d->nl_pause_w, nl_resume);
@@ -740,12 +540,10 @@ static void start_watchers(struct daemon *d)
 	ev_signal_init(&d->sigterm_w, on_signal, SIGTERM);
 	ev_signal_init(&d->sighup_w, on_sighup, SIGHUP);
 	d->nl_w.data = d->tr_w.data = d->dump_w.data = d->hb_w.data = d->poll_w.data = d;
-	d->flush_w.data = d->defer_w.data = d->hold_w.data = d->tx_w.data = d;
+	d->flush_w.data = d->hold_w.data = d->tx_w.data = d;
 	d->nl_pause_w.data = d->tr_pause_w.data = d->sighup_w.data = d;
 	if (d->nfq) {
-		ev_io_init(&d->nfq_w, nfq_readable, nfq_fd(d->nfq), EV_READ);
-		d->nfq_w.data = d;
-		ev_io_start(loop, &d->nfq_w);
+		hold_start(d);
 		/* acknowledgements first: held packets wait for them */
 		ev_set_priority(&d->tr_w, EV_MAXPRI);
 	}
@@ -807,7 +605,7 @@ static int run(struct daemon *d, bool foreground)
 	service_notify("READY=1\nSTATUS=syncing");
 	ev_run(d->loop, 0);
 	service_notify("STOPPING=1");
-	defer_stop(d);
+	hold_stop(d);
 	/* Active-active: leave the split before exiting, so that the peers
 	 * take our buckets now rather than after the dead time, and forward
 	 * nothing tracked from here on (a node without its daemon would
