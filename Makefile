@@ -65,7 +65,7 @@ $(BUILD)/ctsync-ctload: bench/ctload.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libmnl)
 
-UNIT_TESTS = test_policy test_epoch test_control test_transport test_bucket test_codec test_table test_buffers test_ctnl test_config test_repl test_seal
+UNIT_TESTS = test_policy test_epoch test_control test_transport test_bucket test_codec test_table test_buffers test_ctnl test_config test_repl test_repl_nodes test_seal
 UNIT_BINS  = $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 
 # tests/sim.c: the simulated cluster of the engine's tests and the fuzzers
