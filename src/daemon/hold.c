@@ -90,8 +90,7 @@ int hold_open(struct daemon *d, struct repl_ops *ops)
 			cfg->defer_queue, strerror(-err));
 		return -1;
 	}
-	if ((err = nfq_rules_install(cfg->nft_table, cfg->defer_queue, msg,
-				     sizeof(msg))) < 0) {
+	if (nfq_rules_install(cfg->nft_table, cfg->defer_queue, msg, sizeof(msg)) < 0) {
 		log_err("defer: table inet %s_defer: %s", cfg->nft_table, msg);
 		return -1;
 	}

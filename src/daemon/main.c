@@ -446,12 +446,10 @@ static int open_forwarding(struct daemon *d, struct repl_ops *ops)
 {
 	struct config *cfg = &d->cfg;
 	char msg[1024];
-	int err;
 
 	if (cfg->repl.active_active) {
-		if ((err = nftb_open(&d->nftb, cfg->nft_table, cfg->repl.nbuckets,
-				     cfg->repl.bucket_seed, !cfg->repl.routed, msg,
-				     sizeof(msg))) < 0) {
+		if (nftb_open(&d->nftb, cfg->nft_table, cfg->repl.nbuckets, cfg->repl.bucket_seed,
+			      !cfg->repl.routed, msg, sizeof(msg)) < 0) {
 			log_err("nftables: table inet %s: %s", cfg->nft_table, msg);
 			return -1;
 		}
