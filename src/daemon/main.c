@@ -574,12 +574,14 @@ static int run(struct daemon *d, bool foreground)
 	d->loop = ev_default_loop(EVFLAG_AUTO);
 	if (open_kernel(d) < 0 || open_link(d) < 0 || open_engine(d) < 0 || open_control(d) < 0)
 		return 1;
-	if (!foreground && daemon(0, 0) < 0) {
-		log_err("daemon: %s", strerror(errno));
-		return 1;
+	if (!foreground) {
+		if (daemon(0, 0) < 0) {
+			log_err("daemon: %s", strerror(errno));
+			return 1;
+		}
+		/* the loop's epoll set was made before the fork: a new one */
+		ev_loop_fork(d->loop);
 	}
-	/* after daemon(): libev's signal and epoll state belong to this process */
-	ev_loop_fork(d->loop);
 	start_watchers(d);
 	service_set_nice(cfg->nice);    /* before the capabilities go */
 	int err = service_drop_privileges();
