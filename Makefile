@@ -9,7 +9,9 @@ endif
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Isrc -pthread
+# the release: one place (VERSION); NEWS and debian/changelog say the same
+VERSION := $(shell cat VERSION 2>/dev/null || echo unknown)
+CPPFLAGS += -D_GNU_SOURCE -Isrc -pthread -DCTSYNC_VERSION='"$(VERSION)"'
 LDFLAGS  += -pthread
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer

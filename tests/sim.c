@@ -1,5 +1,6 @@
 /* sim.c — the simulated cluster (sim.h). */
 #include "sim.h"
+#include "sync/codec.h"
 #include "sync/wire.h"
 
 #include <arpa/inet.h>
@@ -189,9 +190,38 @@ static void sim_enqueue(int from, int to, const void *buf, size_t len)
 	}
 }
 
+/* A heartbeat frame of idx's with its digest bent (sim.bend_digest). */
+static size_t bend(int idx, const void *buf, size_t len, uint8_t *out, size_t cap)
+{
+	struct frame_hdr h;
+	struct cursor c;
+	struct rec r;
+	struct hb_info hb;
+	struct wbuf w;
+
+	if (codec_frame_open(buf, len, &h, &c) < 0 || codec_next(&c, &r) <= 0 ||
+	    r.type != REC_HEARTBEAT || codec_get_heartbeat(&r, &hb) < 0)
+		return 0;
+	hb.digest ^= sim.bend_digest[idx];
+	codec_frame_start(&w, out, cap);
+	SIM_CHECK(codec_put_heartbeat(&w, &hb) == 0);
+	return codec_frame_finish(&w, &h);
+}
+
 static int op_send(void *arg, uint32_t node, const void *buf, size_t len)
 {
 	struct node *nd = arg;
+	uint8_t copy[1500];
+
+	if ((sim.major[nd->idx] || sim.bend_digest[nd->idx]) && len <= sizeof(copy)) {
+		memcpy(copy, buf, len);
+		size_t n = sim.bend_digest[nd->idx] ? bend(nd->idx, buf, len, copy, sizeof(copy)) : 0;
+		if (n)
+			len = n;
+		if (sim.major[nd->idx])
+			copy[4] = sim.major[nd->idx];
+		buf = copy;
+	}
 	size_t max = sim.frame_size ? sim.frame_size : 1472;
 	if (len >= WIRE_HDR_LEN)
 		sim.last_pn[nd->idx] = (uint64_t)wire_get_u32((const uint8_t *)buf + WIRE_OFF_PN) << 32 |

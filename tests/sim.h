@@ -81,6 +81,10 @@ struct sim {
 	unsigned overflowed;            /* dropped: qmax frames in flight already */
 	unsigned oversize;              /* frames sent larger than frame_size */
 	uint64_t last_pn[NODES_MAX];    /* the packet number each node sent last */
+	/* what a node's frames say, changed on their way out: the protocol
+	 * major in the header (0: as sent), the digest of its heartbeats (XORed) */
+	uint8_t major[NODES_MAX];
+	uint64_t bend_digest[NODES_MAX];
 	/* link model, per frame: loss and duplication in percent, delay 0..max */
 	unsigned loss, dup, delay_max;
 	bool down;                      /* cut: nothing passes */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon/control_proto.h"
+#include "util/version.h"
 #include "sync/keyfile.h"
 
 #include <sys/stat.h>
@@ -27,7 +28,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ctsyncctl [--socket PATH] [--json] COMMAND\n"
+		"usage: ctsyncctl [--socket PATH] [--json] COMMAND | --version | --help\n"
 		"commands:\n"
 		"  status                  role, flows, peers, in sync or not\n"
 		"  stats                   every counter\n"
@@ -124,6 +125,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	static const struct { const char *name; enum ctl_cmd cmd; } cmds[] = {
@@ -143,11 +145,13 @@ int main(int argc, char **argv)
 
 	if (!sock)
 		sock = DEFAULT_SOCKET;
-	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("ctsyncctl %s (control protocol %u)\n", CTSYNC_VERSION, CTL_VERSION);
+			  return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -16,7 +16,9 @@
 #include "cluster/transport.h"
 #include "daemon/daemon.h"
 #include "daemon/service.h"
+#include "sync/wire.h"
 #include "util/log.h"
+#include "util/version.h"
 
 #define EVENT_BUDGET 4096       /* kernel events per loop iteration */
 /* With defer, fewer: held packets wait for acknowledgements that are read
@@ -374,6 +376,7 @@ static void usage(FILE *f)
 		"  -f, --foreground    do not detach; log to stderr\n"
 		"  -p, --pidfile FILE  write the daemon's PID there once it is ready (removed at exit)\n"
 		"  -n, --check         validate the configuration and exit (0 valid, 1 not)\n"
+		"  -V, --version       the release and the protocol it speaks\n"
 		"  -h, --help          this text\n");
 }
 
@@ -626,13 +629,14 @@ int main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'n' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *path = NULL, *sock = NULL, *pidfile = NULL;
 	bool foreground = false, check = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:s:fnp:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:fnp:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': pidfile = optarg; break;
 		case 'c': path = optarg; break;
@@ -640,6 +644,11 @@ int main(int argc, char **argv)
 		case 'f': foreground = true; break;
 		case 'n': check = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V':
+			printf("ctsyncd %s (protocol %u.%u, features %#x; takes protocol %u to %u)\n",
+			       CTSYNC_VERSION, WIRE_VERSION, WIRE_MINOR, WIRE_FEATURES,
+			       WIRE_VERSION_MIN, WIRE_VERSION);
+			return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -4,6 +4,8 @@
 #include <stdio.h>
 
 #include "daemon/counters.h"
+#include "sync/wire.h"
+#include "util/version.h"
 
 /* Prometheus text exposition (version 0.0.4): every counter as
  * ctsync_NAME_total, per-peer ones with a peer label, and the gauges of
@@ -49,8 +51,9 @@ void metrics_render(const struct control_ctx *ctx, struct strbuf *o)
 		metric(o, gauges[i].name, "gauge", gauges[i].help);
 		strbuf_printf(o, "%s %llu\n", gauges[i].name, (unsigned long long)gauges[i].v);
 	}
-	metric(o, "ctsync_info", "gauge", "this node: id and epoch");
-	strbuf_printf(o, "ctsync_info{node=\"%u\",epoch=\"%08x\"} 1\n", st.node_id, st.epoch);
+	metric(o, "ctsync_info", "gauge", "this node: id, epoch, release and protocol");
+	strbuf_printf(o, "ctsync_info{node=\"%u\",epoch=\"%08x\",version=\"%s\",protocol=\"%u.%u\"} 1\n",
+		      st.node_id, st.epoch, CTSYNC_VERSION, WIRE_VERSION, WIRE_MINOR);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "ctsync_%s_total", all[i].name);
 		metric(o, name, "counter", "see ctsyncctl stats");
@@ -62,6 +65,9 @@ void metrics_render(const struct control_ctx *ctx, struct strbuf *o)
 		{ "ctsync_peer_in_sync", "1 if this node holds exactly what the peer advertises" },
 		{ "ctsync_peer_flows_advertised", "flows the peer's last heartbeat said it owns" },
 		{ "ctsync_peer_last_heard_seconds", "seconds since the peer was last heard (-1: never)" },
+		{ "ctsync_peer_incompatible", "the protocol major the peer speaks when this node "
+		  "does not speak it (0: compatible); nothing is synced with it" },
+		{ "ctsync_peer_protocol_major", "the protocol major of the peer's heartbeats (0: none yet)" },
 	};
 	for (size_t g = 0; g < sizeof(pg) / sizeof(pg[0]); g++) {
 		metric(o, pg[g].name, "gauge", pg[g].help);
@@ -74,8 +80,12 @@ void metrics_render(const struct control_ctx *ctx, struct strbuf *o)
 				strbuf_printf(o, "%d\n", p->in_sync);
 			else if (g == 2)
 				strbuf_printf(o, "%u\n", p->flows_advertised);
-			else
+			else if (g == 3)
 				strbuf_printf(o, "%.3f\n", p->last_heard_ms < 0 ? -1.0 : p->last_heard_ms / 1000.0);
+			else if (g == 4)
+				strbuf_printf(o, "%u\n", p->incompatible);
+			else
+				strbuf_printf(o, "%u\n", p->proto_major);
 		}
 	}
 	if (st.npeers)

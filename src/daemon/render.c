@@ -10,6 +10,8 @@
 
 #include "daemon/control_proto.h"
 #include "daemon/counters.h"
+#include "sync/wire.h"
+#include "util/version.h"
 
 const char *render_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
@@ -142,12 +144,23 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 			if (st.active_active)
 				strbuf_printf(o, ",\"holds_buckets\":%s,\"buckets\":%u",
 				     p->holds ? "true" : "false", p->buckets);
-			strbuf_printf(o, "}");
+			strbuf_printf(o, ",\"protocol\":\"%u.%u\",\"features\":%u,\"release\":",
+				      p->proto_major, p->proto_minor, p->features);
+			strbuf_json(o, p->release);
+			if (p->incompatible)
+				strbuf_printf(o, ",\"incompatible\":{\"speaks\":%u,\"we_speak\":"
+					      "[%u,%u]}", p->incompatible, WIRE_VERSION_MIN,
+					      WIRE_VERSION);
+			strbuf_printf(o, ",\"fruitless_resyncs\":%u,\"resync_wait_ms\":%u}",
+				      p->fruitless_resyncs, p->resync_wait_ms);
 		}
-		strbuf_printf(o, "]}\n");
+		strbuf_printf(o, "],\"version\":\"%s\",\"protocol\":\"%u.%u\",\"features\":%u}\n",
+			      CTSYNC_VERSION, WIRE_VERSION, WIRE_MINOR, WIRE_FEATURES);
 		return;
 	}
 	strbuf_printf(o, "node:           %u (epoch %08x)\n", st.node_id, st.epoch);
+	strbuf_printf(o, "version:        ctsync %s, protocol %u.%u\n", CTSYNC_VERSION, WIRE_VERSION,
+		      WIRE_MINOR);
 	strbuf_printf(o, "role:           %s (term %u)", st.primary ? "primary" : "backup", st.term);
 	if (st.superseded_by)
 		strbuf_printf(o, " — superseded: node %u is primary at a newer term, its claims win", st.superseded_by);
@@ -210,6 +223,32 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 		if (st.active_active)
 			strbuf_printf(o, "%u%s", p->buckets, p->alive && !p->holds ? " (holds none)" : "");
 		strbuf_printf(o, "\n");
+	}
+	/* what is wrong with a peer, in words */
+	for (unsigned i = 0; i < st.npeers; i++) {
+		const struct repl_peer_status *p = &st.peer[i];
+		if (p->incompatible)
+			strbuf_printf(o, "peer %u speaks protocol %u, we speak %u to %u: refused, "
+				      "nothing synced with it (docs/UPGRADING.md)\n", p->id,
+				      p->incompatible, WIRE_VERSION_MIN, WIRE_VERSION);
+		if (p->resync_wait_ms)
+			strbuf_printf(o, "peer %u: its digest still differs after %u resyncs: the "
+				      "next one not before %u s from now\n", p->id,
+				      p->fruitless_resyncs, (p->resync_wait_ms + 999) / 1000);
+	}
+	if (st.npeers) {
+		strbuf_printf(o, "versions:      ");
+		for (unsigned i = 0; i < st.npeers; i++) {
+			const struct repl_peer_status *p = &st.peer[i];
+			strbuf_printf(o, " peer %u: ", p->id);
+			if (p->proto_major) {
+				strbuf_text(o, p->release[0] ? p->release : "?");
+				strbuf_printf(o, " (protocol %u.%u)", p->proto_major, p->proto_minor);
+			} else {
+				strbuf_printf(o, "%s", p->incompatible ? "incompatible" : "not heard");
+			}
+			strbuf_printf(o, "%s", i + 1 < st.npeers ? ";" : "\n");
+		}
 	}
 }
 

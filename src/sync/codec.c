@@ -71,7 +71,8 @@ void codec_frame_set_pn(uint8_t *frame, uint64_t pn)
 int codec_frame_open(const uint8_t *buf, size_t len, struct frame_hdr *h,
 		     struct cursor *records)
 {
-	if (len < WIRE_HDR_LEN || rd32(buf) != WIRE_MAGIC || buf[4] != WIRE_VERSION)
+	if (len < WIRE_HDR_LEN || rd32(buf) != WIRE_MAGIC || buf[4] < WIRE_VERSION_MIN ||
+	    buf[4] > WIRE_VERSION)
 		return -EINVAL;
 	h->flags = buf[5];
 	h->key_id = buf[6];
@@ -386,6 +387,15 @@ int codec_put_claimed(struct wbuf *w, const struct ct *ct, uint32_t claim)
 	return ret;
 }
 
+static void rb_str(struct rbuild *b, uint8_t t, const char *s, size_t max)
+{
+	size_t n = strnlen(s, max - 1);
+	uint8_t *p;
+
+	if (n && (p = rb_attr(b, t, (uint8_t)n)))
+		memcpy(p, s, n);
+}
+
 int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb)
 {
 	struct rbuild b;
@@ -401,6 +411,11 @@ int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb)
 		rb_u8(&b, HA_HOLDS, hb->holds);
 		rb_u64(&b, HA_BUCKETS, (uint64_t)hb->nbuckets << 32 | hb->bucket_seed);
 	}
+	if (hb->proto_major) {
+		rb_u32(&b, HA_PROTO, (uint32_t)hb->proto_major << 16 | hb->proto_minor);
+		rb_u32(&b, HA_FEATURES, hb->features);
+	}
+	rb_str(&b, HA_RELEASE, hb->release, sizeof(hb->release));
 	return rb_end(&b);
 }
 
@@ -454,14 +469,6 @@ int codec_put_challenge(struct wbuf *w, enum wire_rec type, const struct challen
 	return rb_end(&b);
 }
 
-static void rb_str(struct rbuild *b, uint8_t t, const char *s, size_t max)
-{
-	size_t n = strnlen(s, max - 1);
-	uint8_t *p;
-
-	if (n && (p = rb_attr(b, t, (uint8_t)n)))
-		memcpy(p, s, n);
-}
 
 int codec_put_exp(struct wbuf *w, enum wire_rec type, const struct exp *e)
 {
@@ -740,6 +747,15 @@ int codec_next_packed(const struct rec *r, size_t *off, struct ct *ct)
 	return 1;
 }
 
+static int get_cstr(const uint8_t *v, uint8_t len, char *out, size_t max)
+{
+	if (len == 0 || len >= max || memchr(v, 0, len))
+		return -EINVAL;
+	memcpy(out, v, len);
+	out[len] = 0;
+	return 0;
+}
+
 static int hb_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
 {
 	struct hb_info *hb = arg;
@@ -776,6 +792,17 @@ static int hb_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
 		hb->bucket_seed = (uint32_t)x;
 		return 1;
 	}
+	case HA_PROTO:
+		NEED(4);
+		hb->proto_major = (uint16_t)(rd32(v) >> 16);
+		hb->proto_minor = (uint16_t)rd32(v);
+		return 1;
+	case HA_FEATURES:
+		NEED(4);
+		hb->features = rd32(v);
+		return 1;
+	case HA_RELEASE:
+		return get_cstr(v, len, hb->release, sizeof(hb->release)) ? -EINVAL : 1;
 	}
 	return 0;
 }
@@ -966,14 +993,6 @@ int codec_get_challenge(const struct rec *r, struct challenge_info *c)
 	return ret < 0 || !c->has_cookie || !c->target ? -EINVAL : 0;
 }
 
-static int get_cstr(const uint8_t *v, uint8_t len, char *out, size_t max)
-{
-	if (len == 0 || len >= max || memchr(v, 0, len))
-		return -EINVAL;
-	memcpy(out, v, len);
-	out[len] = 0;
-	return 0;
-}
 
 static int exp_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
 {

@@ -46,6 +46,10 @@ struct hb_info {
 	/* active-active (absent: 0) */
 	bool holds;
 	uint32_t nbuckets, bucket_seed;
+	/* versions (wire.h "Versions"; absent: 0, "") */
+	uint16_t proto_major, proto_minor;
+	uint32_t features;
+	char release[WIRE_RELEASE_MAX + 1];
 };
 
 struct bulk_info {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -428,9 +429,18 @@ bool repl_in_sync(struct repl *r)
 	 * node from being in sync (scripts wait for this before promoting,
 	 * exactly when the peer is dead) */
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
-		if (r->peer[i].alive && !rx_in_sync(r, &r->peer[i]))
+		if ((r->peer[i].alive && !rx_in_sync(r, &r->peer[i])) ||
+		    repl_peer_incompatible(r, &r->peer[i]))
 			return false;
 	return true;
+}
+
+/* It spoke a protocol we do not within the dead time: it is there, and
+ * nothing of it is held (so never in sync). */
+bool repl_peer_incompatible(struct repl *r, const struct peer *p)
+{
+	return p->incompatible &&
+	       repl_now(r) - p->incompatible_at <= (uint64_t)r->cfg.heartbeat_ms * r->cfg.dead_after;
 }
 
 static void count_pending(void *arg, struct flow *f)
@@ -496,6 +506,14 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 		ps->held_frames = reorder_count(p->held);
 		ps->c = p->c;
 		ps->in_sync = rx_in_sync(r, p);
+		ps->proto_major = p->hb_valid ? p->hb.proto_major : 0;
+		ps->proto_minor = p->hb_valid ? p->hb.proto_minor : 0;
+		ps->features = p->hb_valid ? p->hb.features : 0;
+		snprintf(ps->release, sizeof(ps->release), "%s", p->hb_valid ? p->hb.release : "");
+		ps->incompatible = repl_peer_incompatible(r, p) ? p->incompatible : 0;
+		ps->fruitless_resyncs = p->fruitless;
+		ps->resync_wait_ms = p->resync_not_before > t ?
+				     (uint32_t)(p->resync_not_before - t) : 0;
 		ps->holds = p->alive && p->hb.holds;
 		for (unsigned b = 0; b < st->nbuckets; b++)
 			ps->buckets += st->bucket_owner[b] == p->id;

@@ -179,6 +179,8 @@ struct repl_ops {
 	X(exp_waiting_dropped) \
 	X(exp_inject_failed) \
 	X(rx_replay) \
+	X(rx_incompatible) /* frames of a protocol major we do not speak */ \
+	X(resync_backoffs) /* digest resyncs spaced out (RESYNC_FRUITLESS) */ \
 	X(rx_old_epoch) \
 	X(rx_unconfirmed) \
 	X(epochs_confirmed) \
@@ -220,7 +222,8 @@ struct repl_stats {
 	X(tx_frames) X(rx_frames) X(rx_bytes) X(rx_dup) X(rx_malformed) \
 	X(gaps) X(lost) X(nacks_sent) X(nacks_received) X(retransmitted) \
 	X(resyncs_asked) X(bulks_received) X(bulks_clean) \
-	X(rx_replay) X(rx_old_epoch) X(rx_unconfirmed)
+	X(rx_replay) X(rx_old_epoch) X(rx_unconfirmed) X(rx_incompatible) \
+	X(resync_backoffs)
 
 struct repl_peer_counters {
 #define REPL_STAT_FIELD(f) uint64_t f;
@@ -243,6 +246,16 @@ struct repl_peer_status {
 	unsigned buckets;               /* active-active: buckets it owns in our map */
 	uint64_t lost_frames;           /* given up on (repaired by resync) */
 	unsigned held_frames;           /* received after a gap, waiting */
+	/* versions (wire.h "Versions"): what its heartbeats say (0: none yet),
+	 * and the major of its frames when we do not speak it (0: we do) */
+	uint16_t proto_major, proto_minor;
+	uint32_t features;
+	char release[33];
+	uint8_t incompatible;
+	/* digest resyncs since its digest last matched; >= RESYNC_FRUITLESS:
+	 * the next is not asked before resync_wait_ms from now */
+	unsigned fruitless_resyncs;
+	uint32_t resync_wait_ms;
 	struct repl_peer_counters c;
 };
 

@@ -36,6 +36,9 @@
 #define REORDER_CAP 65536u
 #define REORDER_BYTES (64u << 20)
 #define RESYNC_RETRY_MS 3000u   /* ask a peer for a bulk again after this */
+#define RESYNC_FRUITLESS 2u     /* digest resyncs in a row before backing off */
+#define RESYNC_BACKOFF_MS 10000u        /* the first back-off, doubled each time */
+#define RESYNC_BACKOFF_MAX_MS 300000u
 #define BULK_ALL UINT32_MAX
 #define TARGETED_BULKS 8        /* bulks to one node remembered for NACKs */
 
@@ -52,6 +55,15 @@ struct peer {
 	uint64_t gap_since, nack_at;
 	unsigned mismatch;              /* heartbeats in a row whose digest differs */
 	uint64_t resync_asked_at;
+	/* resyncs asked because its digest differed, since it last matched:
+	 * past RESYNC_FRUITLESS of them they are spaced out (a storm of bulks
+	 * is a fault: two nodes that compute the digest differently) */
+	unsigned fruitless;
+	uint64_t resync_not_before;
+	/* it speaks a protocol major we do not (wire.h "Versions"): the last
+	 * one seen and when; never alive, never in sync, never answered */
+	uint8_t incompatible;
+	uint64_t incompatible_at;
 	uint64_t bulk_sent_at;          /* our last bulk to it (0: none yet) */
 	/* its bulk being received */
 	bool bulk_active, bulk_clean;
@@ -155,6 +167,7 @@ void repl_local_change(struct repl *r, enum ctnl_event ev, const struct ct *ct);
 void repl_drop(struct repl *r, struct flow *f);
 unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen);
 bool repl_peer_dead(struct repl *r, uint32_t id);
+bool repl_peer_incompatible(struct repl *r, const struct peer *p);
 /* Start-up over, and every live peer's flows held in full. */
 bool repl_in_sync(struct repl *r);
 void repl_reread(struct repl *r, struct flow *f);

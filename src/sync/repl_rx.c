@@ -178,12 +178,45 @@ void rx_ask_resync(struct repl *r, struct peer *p, const char *why)
 
 	if (p->resync_asked_at && t - p->resync_asked_at < RESYNC_RETRY_MS)
 		return;
+	if (p->incompatible)
+		return;                 /* it could not read the request */
 	p->resync_asked_at = t;
 	p->c.resyncs_asked++;
 	r->st.resyncs_asked++;
 	struct bulk_info b = { .id = ++r->bulk_id, .target = p->id };
 	tx_emit_bulk(r, REC_RESYNC_REQ, &b);
 	log_info("peer %u: asking for a resync (%s)", p->id, why);
+}
+
+/* Its digest differs from what we hold, after everything it sent: ask for
+ * its flows — but a resync that does not cure it is a fault of its own
+ * (two nodes that compute the digest differently would bulk forever), so
+ * past RESYNC_FRUITLESS in a row they are spaced out, 10 s doubling to
+ * 5 min, counted and said once. */
+static void ask_resync_digest(struct repl *r, struct peer *p)
+{
+	uint64_t t = repl_now(r);
+
+	if (p->resync_not_before && t < p->resync_not_before)
+		return;
+	uint64_t before = p->c.resyncs_asked;
+	rx_ask_resync(r, p, "its digest differs from what we hold");
+	if (p->c.resyncs_asked == before)
+		return;                 /* not asked now (RESYNC_RETRY_MS) */
+	if (++p->fruitless < RESYNC_FRUITLESS)
+		return;
+	unsigned shift = p->fruitless - RESYNC_FRUITLESS;
+	uint64_t wait = shift >= 5 ? RESYNC_BACKOFF_MAX_MS : (uint64_t)RESYNC_BACKOFF_MS << shift;
+	if (wait > RESYNC_BACKOFF_MAX_MS)
+		wait = RESYNC_BACKOFF_MAX_MS;
+	p->resync_not_before = t + wait;
+	p->c.resync_backoffs++;
+	r->st.resync_backoffs++;
+	if (p->fruitless == RESYNC_FRUITLESS)
+		log_warnx("peer %u: its flows still differ from its digest after %u resyncs: "
+			  "asking again at most every %llu s from now on (does it compute the "
+			  "digest as we do? see the versions in `ctsyncctl status`)", p->id,
+			  p->fruitless, (unsigned long long)wait / 1000);
 }
 
 static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *rec)
@@ -219,8 +252,15 @@ static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *re
 	}
 	/* everything it sent is applied: its flows must be what we hold */
 	struct owner_stats o = table_owner(r->t, p->id);
-	if (p->bulk_active || reorder_count(p->held) ||
-	    (o.flows == hb.flows && o.digest == hb.digest)) {
+	if (o.flows == hb.flows && o.digest == hb.digest) {
+		p->mismatch = 0;
+		if (p->fruitless >= RESYNC_FRUITLESS)
+			log_info("peer %u: its digest matches again", p->id);
+		p->fruitless = 0;
+		p->resync_not_before = 0;
+		return;
+	}
+	if (p->bulk_active || reorder_count(p->held)) {
 		p->mismatch = 0;
 		return;
 	}
@@ -229,7 +269,7 @@ static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *re
 	if (++p->mismatch >= 3) {
 		r->st.digest_mismatches++;
 		p->mismatch = 0;
-		rx_ask_resync(r, p, "its digest differs from what we hold");
+		ask_resync_digest(r, p);
 	}
 }
 
@@ -559,6 +599,34 @@ bool rx_in_sync(struct repl *r, const struct peer *p)
 
 /* ---- the entry point -------------------------------------------------------------- */
 
+/* A frame of a protocol major we do not speak (wire.h "Versions"): not
+ * decoded, not answered; its sender, if it is the peer the transport says
+ * sent it, is marked incompatible (said once per major, shown in status). */
+static bool refuse_major(struct repl *r, const uint8_t *buf, size_t len, uint32_t from)
+{
+	if (len < WIRE_HDR_LEN || wire_get_u32(buf) != WIRE_MAGIC ||
+	    (buf[4] >= WIRE_VERSION_MIN && buf[4] <= WIRE_VERSION))
+		return false;
+	uint32_t node = wire_get_u32(buf + WIRE_OFF_NODE);
+	struct peer *p = node == from ? repl_peer(r, node) : NULL;
+
+	r->st.rx_incompatible++;
+	if (!p) {
+		log_limited(LOG_LVL_WARN, "dropped a frame of protocol %u claiming node %u", buf[4],
+			    node);
+		return true;
+	}
+	p->c.rx_incompatible++;
+	p->incompatible_at = repl_now(r);
+	if (p->incompatible != buf[4]) {
+		p->incompatible = buf[4];
+		log_err("peer %u speaks protocol %u, we speak %u to %u: refused, nothing is "
+			"synced with it (docs/UPGRADING.md)", p->id, buf[4], WIRE_VERSION_MIN,
+			WIRE_VERSION);
+	}
+	return true;
+}
+
 void repl_receive(struct repl *r, const uint8_t *buf, size_t len, uint32_t from)
 {
 	struct frame_hdr h;
@@ -566,6 +634,8 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len, uint32_t from)
 	struct rec rec;
 
 	r->st.rx_frames++;
+	if (refuse_major(r, buf, len, from))
+		return;
 	if (codec_frame_open(buf, len, &h, &c) < 0) {
 		r->st.rx_malformed++;
 		log_limited(LOG_LVL_WARN, "dropped a malformed frame (%zu bytes)", len);

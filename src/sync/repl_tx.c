@@ -5,10 +5,12 @@
 #include "sync/repl.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
+#include "util/version.h"
 #include "sync/repl_int.h"
 
 #define BULK_MIN_INTERVAL_MS 500        /* between two bulks of ours to one node */
@@ -434,6 +436,10 @@ void tx_heartbeat(struct repl *r)
 		hb.nbuckets = r->cfg.nbuckets;
 		hb.bucket_seed = r->cfg.bucket_seed;
 	}
+	hb.proto_major = WIRE_VERSION;
+	hb.proto_minor = WIRE_MINOR;
+	hb.features = WIRE_FEATURES;
+	snprintf(hb.release, sizeof(hb.release), "%s", CTSYNC_VERSION);
 	/* (r->w is empty: repl_flush sent what it held) */
 	codec_put_heartbeat(&r->w, &hb);
 	tx_unseq(r, NULL, &r->w);

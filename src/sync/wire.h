@@ -1,12 +1,12 @@
 /*
- * wire.h — the ctsync replication protocol, version 2.
+ * wire.h — the ctsync replication protocol, version 3.0.
  *
  * One frame per UDP datagram.  Every integer is big-endian; addresses and
  * ports are carried as the kernel holds them (network order).
  *
  * Frame header, 32 bytes, always exactly this size:
  *    0  u32  magic 0x43545359 ("CTSY")
- *    4  u8   version (2)
+ *    4  u8   version: the protocol's major number (3; "Versions" below)
  *    5  u8   flags: bit 0 UNSEQ — heartbeat/control frame outside the data
  *            sequence; its seq field repeats the last data seq sent
  *    6  u8   key id: which key sealed the frame; 0 = not sealed (insecure)
@@ -33,7 +33,7 @@
  * key starts afresh anyway.  Retransmissions are sealed again under a new
  * packet number, never resent as they were.
  *
- * Replay and restarts (recv.c).  A receiver takes a frame only once per
+ * Replay and restarts (repl_rx.c, epoch.h).  A receiver takes a frame only once per
  * (node, epoch, packet number), with a sliding window of 4096 packet
  * numbers.  It takes a new epoch from a node only after the node has proved
  * it is alive in it: a CHALLENGE (a cookie bound to node, epoch and the
@@ -80,6 +80,32 @@
  * The owner of a flow record is the sender of its frame (DESIGN.md,
  * "Ownership"): an upsert from node P says "P owns this flow, here is its
  * latest state".
+ *
+ * Versions and compatibility.  A protocol version is major.minor.  The
+ * header carries the major; heartbeats carry both and a feature set
+ * (HA_PROTO, HA_FEATURES), and the release that sent them (HA_RELEASE).
+ *  - A node takes frames of the majors it speaks (WIRE_VERSION_MIN ..
+ *    WIRE_VERSION) and no other: a frame of another major is not decoded,
+ *    its sender (named by the header, which every major keeps at the same
+ *    place) is marked incompatible — logged once, shown in status, counted,
+ *    never asked for anything, and never "in sync" — and nothing is sent in
+ *    answer to it, so two majors side by side cannot storm each other.
+ *  - Within a major, every change is one an older node can ignore: a new
+ *    record type or attribute without the mandatory bit, a new heartbeat
+ *    attribute, a new feature bit.  A minor number counts them.  Whatever
+ *    a peer must understand to stay correct (not merely to be faster) is
+ *    sent to it only when its heartbeats announce the feature; until its
+ *    first heartbeat a peer is taken to speak the features of the minor
+ *    WIRE_MINOR_BASE.
+ *  - Incompatible, and so a new major: a change of the header, of the
+ *    meaning or exact length of an attribute an older node reads, of the
+ *    claim order, or of the digest.  The digest (HA_DIGEST) is the sum,
+ *    mod 2^64, over the flows the sender owns, of the low 32 bits of each
+ *    flow's key hash (ct_key_hash, kernel/ct.c: a pinned vector in
+ *    test_codec guards it); two nodes that computed it differently would
+ *    each find the other wrong forever.  Major 2 summed the whole 64 bits:
+ *    that is why 3 exists.
+ * tests/compat/ runs the previous release beside the current build.
  */
 #ifndef CTSYNC_SYNC_WIRE_H
 #define CTSYNC_SYNC_WIRE_H
@@ -88,7 +114,22 @@
 #include <stdint.h>
 
 #define WIRE_MAGIC      0x43545359u
-#define WIRE_VERSION    2
+/* The major spoken and sent (a test build may say another: tests/compat). */
+#ifndef WIRE_VERSION
+#define WIRE_VERSION    3
+#endif
+#define WIRE_VERSION_MIN 3              /* the oldest major still taken */
+#define WIRE_MINOR      0
+#define WIRE_MINOR_BASE 0               /* features assumed before a heartbeat */
+/* Features (HA_FEATURES): what a node understands, by bit. */
+enum {
+	FEAT_CLAIMS   = 1u << 0,        /* REC_CLAIM */
+	FEAT_TARGETED = 1u << 1,        /* REC_SKIP, REC_FOR: bulks to one node */
+	FEAT_DEFER    = 1u << 2,        /* REC_ACKREQ, REC_ACK, REC_HINT */
+	FEAT_BUCKETS  = 1u << 3,        /* HA_HOLDS, HA_BUCKETS: active-active */
+};
+#define WIRE_FEATURES (FEAT_CLAIMS | FEAT_TARGETED | FEAT_DEFER | FEAT_BUCKETS)
+#define WIRE_RELEASE_MAX 32             /* HA_RELEASE: bytes of text */
 #define WIRE_HDR_LEN    32
 #define WIRE_OFF_KEY    6
 #define WIRE_OFF_NODE   8
@@ -213,6 +254,9 @@ enum {
 	HA_HOLDS,               /* u8 active-active: 1 if the sender holds buckets now */
 	HA_BUCKETS,             /* u32 bucket count, u32 seed: active-active only; every
 				 * node must say the same (a differing one is logged) */
+	HA_PROTO,               /* u16 major, u16 minor ("Versions" above) */
+	HA_FEATURES,            /* u32 FEAT_* bits */
+	HA_RELEASE,             /* 1..32 bytes: the sender's release, for people */
 };
 
 /*

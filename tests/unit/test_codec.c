@@ -216,6 +216,28 @@ static void test_delete_is_key_only(void **state)
 
 /* Every prefix of a valid frame is rejected by the header check; every
  * corruption of one byte either decodes or fails cleanly. */
+/* The digest every heartbeat carries is part of the protocol (wire.h,
+ * "Versions"): the sum of the low 32 bits of ct_key_hash over a node's
+ * flows.  These values pin the hash; a change to it, or to what it covers,
+ * is an incompatible change (a new protocol major), and fails here first. */
+#define KEY_HASH_V4_TCP_NAT 0x6daa1a94b29b6fcbull
+#define KEY_HASH_V6_UDP     0xc6c768a1bdf52702ull
+static void test_key_hash_pinned(void **state)
+{
+	struct ct a = v4_tcp_nat(), b = v6_udp();
+	uint64_t ha = ct_key_hash(&a), hb = ct_key_hash(&b);
+
+	print_message("key hashes: %#llx %#llx\n", (unsigned long long)ha, (unsigned long long)hb);
+	assert_true(ha == KEY_HASH_V4_TCP_NAT);
+	assert_true(hb == KEY_HASH_V6_UDP);
+	/* only the key counts: state, timeout, mark, NAT do not */
+	a.timeout = 1;
+	a.mark = 99;
+	a.tcp.state = 7;
+	a.reply.dst.ip4 ^= 1;
+	assert_true(ct_key_hash(&a) == ha);
+}
+
 static void test_truncation_and_corruption(void **state)
 {
 	uint8_t buf[1500], copy[1500];
@@ -345,7 +367,8 @@ static void test_frame_fill_and_control_records(void **state)
 
 	struct hb_info hb = { .role = 1, .flows = 12345, .lastseq = 99,
 			      .digest = 0xfedcba9876543210ULL, .term = 7, .holds = true,
-			      .nbuckets = 64, .bucket_seed = 0xc0ffee }, hb2;
+			      .nbuckets = 64, .bucket_seed = 0xc0ffee, .proto_major = 3,
+			      .proto_minor = 1, .features = 0x1f, .release = "1.2.3~rc1" }, hb2;
 	struct bulk_info b = { 7, 1000, 3 }, b2;
 	codec_frame_start(&w, buf, sizeof(buf));
 	assert_int_equal(codec_put_heartbeat(&w, &hb), 0);
@@ -367,6 +390,10 @@ static void test_frame_fill_and_control_records(void **state)
 	assert_true(hb2.holds);
 	assert_int_equal(hb2.nbuckets, 64);
 	assert_int_equal(hb2.bucket_seed, 0xc0ffee);
+	assert_int_equal(hb2.proto_major, 3);
+	assert_int_equal(hb2.proto_minor, 1);
+	assert_int_equal(hb2.features, 0x1f);
+	assert_string_equal(hb2.release, "1.2.3~rc1");
 	assert_int_equal(codec_next(&cur, &r), 1);
 	assert_int_equal(codec_get_bulk(&r, &b2), 0);
 	assert_int_equal(b2.id, 7);
@@ -759,6 +786,7 @@ int main(void)
 		cmocka_unit_test(test_mirror_omitted),
 		cmocka_unit_test(test_delete_is_key_only),
 		cmocka_unit_test(test_refresh_is_key_and_timeout),
+		cmocka_unit_test(test_key_hash_pinned),
 		cmocka_unit_test(test_truncation_and_corruption),
 		cmocka_unit_test(test_unknown_attributes),
 		cmocka_unit_test(test_frame_fill_and_control_records),

@@ -681,6 +681,85 @@ static void test_replay_and_epochs(void **state)
 	assert_true(sim_kfind(&sim.n[1].k, &c) >= 0);
 }
 
+/* A peer of another protocol major (wire.h "Versions"): its frames are
+ * refused without being decoded, counted, said once, shown in status; it
+ * is never alive nor in sync, and nothing is sent in answer to it — in
+ * both directions, so that two majors side by side cannot storm. */
+static void test_incompatible_major(void **state)
+{
+	sim.major[1] = 2;               /* node 2 speaks protocol 2 */
+	sim_start(0, true, true);
+	sim_start(1, false, true);
+	for (uint32_t i = 0; i < 20; i++) {
+		struct ct c = sim_flow(i);
+		sim_kernel_new(0, &c);
+	}
+	sim_run(3000);
+	const struct repl_stats *s0 = repl_stats(sim.n[0].r);
+	struct repl_peer_status p2 = sim_peer_of(0, 2);
+	assert_true(s0->rx_incompatible >= 25);         /* its heartbeats, at least */
+	assert_int_equal(p2.incompatible, 2);
+	assert_false(p2.alive);
+	assert_false(p2.in_sync);
+	assert_false(sim_in_sync(0));           /* it is there, and nothing of it is held */
+	assert_int_equal(s0->tx_challenges, 0); /* never answered */
+	assert_int_equal(s0->tx_responses, 0);
+	assert_int_equal(s0->resyncs_asked, 0);
+	assert_int_equal(s0->tx_bulks, 0);
+	/* node 2 takes node 1's frames (it really speaks 3 here): it asks, and
+	 * node 1 answers nothing — no challenge, no bulk */
+	assert_int_equal(sim_peer_of(1, 1).flows_held, 0);
+	/* it upgrades (speaks 3 again): refused no more, in sync */
+	sim.major[1] = 0;
+	sim_run(5000);
+	p2 = sim_peer_of(0, 2);
+	assert_true(p2.alive);
+	assert_int_equal(p2.incompatible, 0);
+	assert_int_equal(p2.proto_major, WIRE_VERSION);
+	assert_int_equal(p2.features, WIRE_FEATURES);
+	assert_true(sim_in_sync(0));
+	assert_true(sim_in_sync(1));
+	assert_int_equal(sim_peer_of(1, 1).flows_held, 20);
+}
+
+/* A peer whose digest never matches what we hold of it (two nodes that
+ * compute it differently): resyncs are spaced out, not asked every few
+ * seconds forever; counted, shown; when it matches again, all is reset. */
+static void test_resync_backoff(void **state)
+{
+	sim_start(0, true, true);
+	sim_start(1, false, true);
+	for (uint32_t i = 0; i < 20; i++) {
+		struct ct c = sim_flow(i);
+		sim_kernel_new(0, &c);
+	}
+	sim_run(1000);
+	assert_true(sim_in_sync(1));
+	const struct repl_stats *s1 = repl_stats(sim.n[1].r);
+	uint64_t asked = s1->resyncs_asked, bulks = repl_stats(sim.n[0].r)->tx_bulks;
+	sim.bend_digest[0] = 0x5a5a;
+	sim_run(120000);
+	uint64_t storm = s1->resyncs_asked - asked;
+	print_message("120 s of a digest that never matches: %llu resyncs asked, %llu bulks "
+		      "sent, %llu back-offs\n", (unsigned long long)storm,
+		      (unsigned long long)(repl_stats(sim.n[0].r)->tx_bulks - bulks),
+		      (unsigned long long)s1->resync_backoffs);
+	/* 2 at once, then after 10, 20, 40 and 80 s: 6 (every ~3.3 s: 36) */
+	assert_true(storm >= 3 && storm <= 7);
+	assert_true(s1->resync_backoffs >= 3);
+	struct repl_peer_status p = sim_peer_of(1, 1);
+	assert_true(p.fruitless_resyncs >= 3);
+	assert_true(p.resync_wait_ms > 0);
+	assert_false(p.in_sync);
+	/* its digest matches again: in sync, the back-off forgotten */
+	sim.bend_digest[0] = 0;
+	sim_run(2000);
+	p = sim_peer_of(1, 1);
+	assert_int_equal(p.fruitless_resyncs, 0);
+	assert_int_equal(p.resync_wait_ms, 0);
+	assert_true(sim_in_sync(1));
+}
+
 int main(void)
 {
 	log_init(LOG_LVL_ERROR, false, "test");
@@ -697,6 +776,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_frame_validated_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_and_epochs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incompatible_major, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resync_backoff, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("repl_nodes", tests, NULL, NULL);
 }
