@@ -181,7 +181,7 @@ install: $(BUILD)/ctsyncd $(BUILD)/ctsyncctl
 	    $(DESTDIR)$(LIBDIR_CT)/keepalived/
 	install -m 644 scripts/keepalived/keepalived.conf.example $(DESTDIR)$(LIBDIR_CT)/keepalived/
 	install -m 755 scripts/ocf/ctsyncd $(DESTDIR)$(OCFDIR)/ctsyncd
-	install -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 README.md NEWS docs/*.md $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/ctsyncd $(DESTDIR)$(SBINDIR)/ctsyncctl \

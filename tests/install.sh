@@ -18,10 +18,16 @@ for f in usr/sbin/ctsyncd usr/sbin/ctsyncctl usr/share/man/man8/ctsyncd.8 \
 	 etc/ctsyncd/ctsyncd.conf.example usr/lib/systemd/system/ctsyncd.service \
 	 usr/lib/ctsync/keepalived/ctsync-notify usr/lib/ctsync/keepalived/ctsync-notify-fifo \
 	 usr/lib/ctsync/keepalived/keepalived.conf.example usr/lib/ocf/resource.d/ctsync/ctsyncd \
-	 usr/share/doc/ctsync/README.md; do
+	 usr/share/doc/ctsync/README.md usr/share/doc/ctsync/NEWS usr/share/doc/ctsync/UPGRADING.md; do
 	[ -e "$D/$f" ] || fail "missing /$f"
 done
 [ "$FAILED" = 0 ] && ok "every file installed"
+want=$(cat "$TOP/VERSION")
+v=$("$D/usr/sbin/ctsyncd" --version) && [ "${v#ctsyncd $want }" != "$v" ] &&
+	"$D/usr/sbin/ctsyncctl" --version | grep -q "^ctsyncctl $want " &&
+	grep -q "^$want " "$TOP/NEWS" &&
+	ok "installed binaries say the release of VERSION ($want), as NEWS does: $v" ||
+	fail "versions: VERSION $want, ctsyncd says '$v', NEWS $(grep -m1 "^[0-9]" "$TOP/NEWS")"
 [ "$(stat -c %a "$D/etc/ctsyncd")" = 750 ] && [ -x "$D/usr/lib/ocf/resource.d/ctsync/ctsyncd" ] &&
 	ok "modes: /etc/ctsyncd 0750, scripts executable" || fail "modes"
 "$D/usr/sbin/ctsyncd" --help >/dev/null && "$D/usr/sbin/ctsyncctl" --help >/dev/null &&

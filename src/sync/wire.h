@@ -118,7 +118,9 @@
 #ifndef WIRE_VERSION
 #define WIRE_VERSION    3
 #endif
+#ifndef WIRE_VERSION_MIN
 #define WIRE_VERSION_MIN 3              /* the oldest major still taken */
+#endif
 #define WIRE_MINOR      0
 #define WIRE_MINOR_BASE 0               /* features assumed before a heartbeat */
 /* Features (HA_FEATURES): what a node understands, by bit. */

@@ -394,9 +394,12 @@ start_daemon() {
 		start_corosync "$id" || return 1
 	fi
 	write_config "$id" "$role" >/dev/null
-	nsx "$P-fw$id" "$B/ctsyncd" --check --config "$T/fw$id.conf" >/dev/null ||
+	# CTSYNCD1, CTSYNCD2...: another ctsyncd binary on that node (tests/compat)
+	local bin="CTSYNCD$id"
+	bin=${!bin:-$B/ctsyncd}
+	nsx "$P-fw$id" "$bin" --check --config "$T/fw$id.conf" >/dev/null ||
 		{ fail "config check fw$id"; return 1; }
-	ip netns exec "$P-fw$id" "$B/ctsyncd" --foreground --config "$T/fw$id.conf" \
+	ip netns exec "$P-fw$id" "$bin" --foreground --config "$T/fw$id.conf" \
 		>>"$T/ctsyncd-fw$id.log" 2>&1 &
 	DAEMON_PID[$((id - 1))]=$!
 }
