@@ -81,6 +81,7 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "systemd notify protocol"             INJECT=immediate  bash $C/notify.sh
 	cluster "incompatible protocol majors refused (667e431, a protocol-4 build)" \
 		INJECT=immediate bash tests/compat/refused.sh
+	cluster "rolling upgrade, 3 active-active nodes under traffic" bash tests/compat/rolling.sh
 	cluster "benchmark harness smoke (5,000 flows)" BENCH_CHECK=1 BENCH_LOSS_WAIT=15 BENCH_OUT=/tmp/ctsync-bench-smoke.$$ \
 		bash bench/bench.sh 5000 1 3000
 	rm -f /tmp/ctsync-bench-smoke.$$
