@@ -80,14 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	memcpy(buf, data + 1, len);
-	if (len >= WIRE_HDR_LEN) {
-		wire_put_u32(buf, WIRE_MAGIC);
-		buf[4] = WIRE_VERSION;
-		wire_put_u32(buf + WIRE_OFF_NODE, 2);
-		wire_put_u32(buf + WIRE_OFF_EPOCH, h.epoch_b);
-		buf[WIRE_OFF_LEN] = (uint8_t)((len - WIRE_HDR_LEN) >> 8);
-		buf[WIRE_OFF_LEN + 1] = (uint8_t)(len - WIRE_HDR_LEN);
-	}
+	harness_header_from_b(&h, buf, len);
 	repl_receive(h.a, buf, len, 2);
 	harness_run(&h, 30);
 	render_all(rw);

@@ -42,14 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	size_t len = size - 1;
 	memcpy(buf, data + 1, len);
-	if ((data[0] & 1) && len >= WIRE_HDR_LEN) {
-		wire_put_u32(buf, WIRE_MAGIC);
-		buf[4] = WIRE_VERSION;
-		wire_put_u32(buf + WIRE_OFF_NODE, 2);
-		wire_put_u32(buf + WIRE_OFF_EPOCH, h.epoch_b);
-		buf[WIRE_OFF_LEN] = (uint8_t)((len - WIRE_HDR_LEN) >> 8);
-		buf[WIRE_OFF_LEN + 1] = (uint8_t)(len - WIRE_HDR_LEN);
-	}
+	if (data[0] & 1)
+		harness_header_from_b(&h, buf, len);
 	if (data[0] & 2) {
 		ssize_t n = seal_open(s, buf, len);
 		if (n < 0)

@@ -5,9 +5,22 @@
 #include <string.h>
 
 #include "sim.h"
+#include "sync/wire.h"
 #include "util/log.h"
 
 #define QCAP 4096               /* frames in flight: a full link drops, like a real one */
+
+void harness_header_from_b(const struct harness *h, uint8_t *buf, size_t len)
+{
+	if (len < WIRE_HDR_LEN)
+		return;
+	wire_put_u32(buf, WIRE_MAGIC);
+	buf[4] = WIRE_VERSION;
+	wire_put_u32(buf + WIRE_OFF_NODE, 2);
+	wire_put_u32(buf + WIRE_OFF_EPOCH, h->epoch_b);
+	buf[WIRE_OFF_LEN] = (uint8_t)((len - WIRE_HDR_LEN) >> 8);
+	buf[WIRE_OFF_LEN + 1] = (uint8_t)(len - WIRE_HDR_LEN);
+}
 
 void harness_run(struct harness *h, unsigned ms)
 {

@@ -26,5 +26,8 @@ int harness_start(struct harness *h);
 void harness_stop(struct harness *h);
 /* Let ms of simulated time pass: ticks, polls, deliveries both ways. */
 void harness_run(struct harness *h, unsigned ms);
+/* Make buf's header one node 1 would take from node 2 (magic, version,
+ * node, its epoch, the length field), whatever the records are. */
+void harness_header_from_b(const struct harness *h, uint8_t *buf, size_t len);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -451,6 +452,24 @@ void sim_teardown(void)
 			sim_stop(i);
 	free(sim.q);
 	sim.q = NULL;
+}
+
+int sim_fixture_setup(void **state)
+{
+	return sim_setup(0);
+}
+
+int sim_fixture_teardown(void **state)
+{
+	unsigned overflowed = sim.overflowed, oversize = sim.oversize;
+
+	sim_teardown();
+	if (overflowed || oversize) {
+		fprintf(stderr, "sim: %u frames dropped for want of room, %u larger than the frame "
+			"size\n", overflowed, oversize);
+		return -1;
+	}
+	return 0;
 }
 
 struct repl_peer_status sim_peer_of(int idx, uint32_t id)

@@ -118,6 +118,13 @@ extern struct sim sim;
  * qmax frames in flight (0: QMAX); 0 or -1. */
 int sim_setup(unsigned qmax);
 void sim_teardown(void);
+/* The same as cmocka fixtures: a fresh simulation; its end, which fails
+ * the test when the link ran out of room or a frame was larger than the
+ * frame size (control frames included). */
+int sim_fixture_setup(void **state);
+int sim_fixture_teardown(void **state);
+/* A cmocka test on a fresh simulation (in a file that includes cmocka.h). */
+#define SIM_TEST(f) cmocka_unit_test_setup_teardown(f, sim_fixture_setup, sim_fixture_teardown)
 /* Node idx (id idx + 1) starts, configured from the knobs above. */
 void sim_start(int idx, bool primary, bool immediate);
 void sim_stop(int idx);

@@ -26,17 +26,6 @@
 #include "sim.h"
 #include "util/log.h"
 
-static int setup(void **state)
-{
-	return sim_setup(0);
-}
-
-static int teardown(void **state)
-{
-	sim_teardown();
-	return 0;
-}
-
 /* One request through control_process: the status, the body in *out. */
 static int ask(struct control *c, uint16_t code, bool json, const char *arg, char **out,
 	       size_t *len)
@@ -310,10 +299,10 @@ int main(void)
 {
 	log_init(LOG_LVL_WARN, false, "test");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_every_counter_in_every_output, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_readonly_refuses_dump, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slow_reader_and_client_cap, setup, teardown),
+		SIM_TEST(test_every_counter_in_every_output),
+		SIM_TEST(test_hostile_names),
+		SIM_TEST(test_readonly_refuses_dump),
+		SIM_TEST(test_slow_reader_and_client_cap),
 	};
 	return cmocka_run_group_tests_name("control", tests, NULL, NULL);
 }

@@ -23,20 +23,6 @@
 
 #include "sim.h"
 
-static int setup(void **state)
-{
-	return sim_setup(0);
-}
-
-static int teardown(void **state)
-{
-	unsigned overflowed = sim.overflowed, oversize = sim.oversize;
-	sim_teardown();
-	assert_int_equal(overflowed, 0);        /* the link model never ran out of room */
-	assert_int_equal(oversize, 0);          /* no frame beyond frame_size, control ones too */
-	return 0;
-}
-
 static void test_replicate_and_delete(void **state)
 {
 	sim_start(0, true, true);
@@ -676,26 +662,26 @@ int main(void)
 {
 	log_init(LOG_LVL_ERROR, false, "test");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_replicate_and_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_coalescing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_peer_expiry_is_not_a_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_promote_takes_ownership, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_on_promote_waits_for_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_commit_pauses_new_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restart_bulk_and_sweep, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_loss_is_repaired, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_holes_small_frames, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_skip_work_is_bounded, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lost_tail_is_repaired, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ring_overrun_escalates, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nat_clash_is_counted, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dead_peer_and_adoption, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_links, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_refresh, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refresh_skipped_for_long_timeouts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_overrun_background_dump, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_overrun_during_dump, setup, teardown),
+		SIM_TEST(test_replicate_and_delete),
+		SIM_TEST(test_coalescing),
+		SIM_TEST(test_peer_expiry_is_not_a_delete),
+		SIM_TEST(test_promote_takes_ownership),
+		SIM_TEST(test_on_promote_waits_for_commit),
+		SIM_TEST(test_commit_pauses_new_events),
+		SIM_TEST(test_restart_bulk_and_sweep),
+		SIM_TEST(test_loss_is_repaired),
+		SIM_TEST(test_many_holes_small_frames),
+		SIM_TEST(test_skip_work_is_bounded),
+		SIM_TEST(test_lost_tail_is_repaired),
+		SIM_TEST(test_ring_overrun_escalates),
+		SIM_TEST(test_nat_clash_is_counted),
+		SIM_TEST(test_dead_peer_and_adoption),
+		SIM_TEST(test_filter),
+		SIM_TEST(test_random_links),
+		SIM_TEST(test_timeout_refresh),
+		SIM_TEST(test_refresh_skipped_for_long_timeouts),
+		SIM_TEST(test_overrun_background_dump),
+		SIM_TEST(test_overrun_during_dump),
 	};
 	return cmocka_run_group_tests_name("repl", tests, NULL, NULL);
 }

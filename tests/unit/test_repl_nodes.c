@@ -26,20 +26,6 @@
 
 #include "sim.h"
 
-static int setup(void **state)
-{
-	return sim_setup(0);
-}
-
-static int teardown(void **state)
-{
-	unsigned overflowed = sim.overflowed, oversize = sim.oversize;
-	sim_teardown();
-	assert_int_equal(overflowed, 0);        /* the link model never ran out of room */
-	assert_int_equal(oversize, 0);          /* no frame beyond frame_size, control ones too */
-	return 0;
-}
-
 /* Random and mutated frames: never a crash, every one counted as dropped
  * or applied, and the link keeps working afterwards. */
 static void test_hostile_frames(void **state)
@@ -764,20 +750,20 @@ int main(void)
 {
 	log_init(LOG_LVL_ERROR, false, "test");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_hostile_frames, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_two_primaries_settle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dead_owner_claim_yields, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restart_bulks_to_it_alone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restart_bulk_skip_lost, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restart_bulk_group, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_membership_liveness, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_membership_and_source, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_active_active, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_frame_validated_whole, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_replay_and_epochs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_defer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_incompatible_major, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_resync_backoff, setup, teardown),
+		SIM_TEST(test_hostile_frames),
+		SIM_TEST(test_two_primaries_settle),
+		SIM_TEST(test_dead_owner_claim_yields),
+		SIM_TEST(test_restart_bulks_to_it_alone),
+		SIM_TEST(test_restart_bulk_skip_lost),
+		SIM_TEST(test_restart_bulk_group),
+		SIM_TEST(test_membership_liveness),
+		SIM_TEST(test_membership_and_source),
+		SIM_TEST(test_active_active),
+		SIM_TEST(test_frame_validated_whole),
+		SIM_TEST(test_replay_and_epochs),
+		SIM_TEST(test_defer),
+		SIM_TEST(test_incompatible_major),
+		SIM_TEST(test_resync_backoff),
 	};
 	return cmocka_run_group_tests_name("repl_nodes", tests, NULL, NULL);
 }
