@@ -33,14 +33,21 @@ PY
 LISTENER=$!
 PIDS+=($LISTENER)
 sleep 0.5
-ip netns exec "$NS_FW1" env NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=400000 \
-	strace -qq -f -e trace=sendto -o "$T/strace-notify.log" \
-	"$B/ctsyncd" --foreground --config "$T/fw1.conf" --pidfile "$T/fw1.pid" \
-	>>"$T/ctsyncd-fw1.log" 2>&1 &
-TRACER=$!
-PIDS+=($TRACER)
-wait_file "$T/fw1.pid" 10 || fail "no pidfile"
-DAEMON_PID[0]=$(cat "$T/fw1.pid")
+# traced NAME ENV...: fw1's daemon under strace (its sendto calls in
+# $T/strace-NAME.log) with the environment given; its PID from its pidfile
+traced() {
+	local name=$1; shift
+	rm -f "$T/fw1.pid"
+	ip netns exec "$NS_FW1" env "$@" WATCHDOG_USEC=400000 \
+		strace -qq -f -e trace=sendto -o "$T/strace-$name.log" \
+		"$B/ctsyncd" --foreground --config "$T/fw1.conf" --pidfile "$T/fw1.pid" \
+		>>"$T/ctsyncd-fw1.log" 2>&1 &
+	TRACER=$!
+	PIDS+=($TRACER)
+	wait_file "$T/fw1.pid" 10 || fail "no pidfile"
+	DAEMON_PID[0]=$(cat "$T/fw1.pid")
+}
+traced notify NOTIFY_SOCKET="$T/notify.sock"
 wait_in_sync "$NS_FW1" 10 || fail "fw1 not in sync"
 sleep 1.2
 ctl "$NS_FW1" reload >/dev/null || fail "reload"
@@ -66,15 +73,7 @@ NOTIFIES='sendto\(.*"(READY|WATCHDOG|RELOADING|STOPPING)=1'
 grep -Eq "$NOTIFIES" "$T/strace-notify.log" &&
 	ok "control: with NOTIFY_SOCKET the trace shows the notifications sent" ||
 	fail "control: the trace shows no notification even with NOTIFY_SOCKET"
-rm -f "$T/fw1.pid"
-ip netns exec "$NS_FW1" env -u NOTIFY_SOCKET WATCHDOG_USEC=400000 \
-	strace -qq -f -e trace=sendto -o "$T/strace-quiet.log" \
-	"$B/ctsyncd" --foreground --config "$T/fw1.conf" --pidfile "$T/fw1.pid" \
-	>>"$T/ctsyncd-fw1.log" 2>&1 &
-TRACER=$!
-PIDS+=($TRACER)
-wait_file "$T/fw1.pid" 10 || fail "no pidfile"
-DAEMON_PID[0]=$(cat "$T/fw1.pid")
+traced quiet -u NOTIFY_SOCKET
 wait_in_sync "$NS_FW1" 10 || fail "fw1 not in sync (without NOTIFY_SOCKET)"
 sleep 0.5
 ctl "$NS_FW1" reload >/dev/null || fail "reload"
