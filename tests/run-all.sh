@@ -81,7 +81,16 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "systemd notify protocol"             INJECT=immediate  bash $C/notify.sh
 	cluster "incompatible protocol majors refused (667e431, a protocol-4 build)" \
 		INJECT=immediate bash tests/compat/refused.sh
+	cluster "previous release beside the current, active-backup, both roles" \
+		INJECT=immediate bash tests/compat/interop-ab.sh
+	cluster "active-active, previous release on the node that dies and returns" \
+		PREV=1 DEAD=1 bash $C/active-active.sh
+	cluster "active-active, previous release on a survivor" PREV=2 DEAD=1 bash $C/active-active.sh
 	cluster "rolling upgrade, 3 active-active nodes under traffic" bash tests/compat/rolling.sh
+	cluster "keepalived pair upgraded under traffic (UPGRADING.md)" \
+		INJECT=immediate bash tests/compat/upgrade-keepalived.sh
+	cluster "pacemaker cluster upgraded under traffic (UPGRADING.md)" \
+		INJECT=immediate bash tests/compat/upgrade-pacemaker.sh
 	cluster "benchmark harness smoke (5,000 flows)" BENCH_CHECK=1 BENCH_LOSS_WAIT=15 BENCH_OUT=/tmp/ctsync-bench-smoke.$$ \
 		bash bench/bench.sh 5000 1 3000
 	rm -f /tmp/ctsync-bench-smoke.$$

@@ -17,18 +17,30 @@
 # takeover of the dead node's buckets by hand, no ctsyncd — its
 # connections break (the survivors have no conntrack entry for them, and
 # the ruleset is strict), the others' do not.
+#   DEAD=N: the node that dies (default 1)
+#   PREV=N: node N runs the previous release (tests/compat/releases, built
+#           from this repository's history), the others the current build
 : "${NFW:=3}"
 : "${TRANSPORT:=multicast4}"
 : "${NCL:=12}"
+: "${DEAD:=1}"
 . "$(dirname "$0")/lib.sh"
 NAME="active-active on $NFW nodes over $TRANSPORT, IPv${FAMILY:-4}: all forward, one dies mid-stream and comes back"
+[ -n "${PREV:-}" ] && NAME="active-active, the previous release on fw$PREV: fw$DEAD dies mid-stream and comes back"
 say "== $NAME"
 preflight
+if [ -n "${PREV:-}" ]; then
+	. "$(dirname "$0")/../compat/compat-lib.sh"
+	compat_bin previous
+	export "CTSYNCD$PREV=$OLDBIN"
+	info "fw$PREV: $("$OLDBIN" --version) ($OLDREL); the others: $("$B/ctsyncd" --version)"
+fi
 topology_shared
 . "$(dirname "$0")/aa-lib.sh"
+D=$DEAD ND=$P-fw$DEAD
 
 # -- negative control: the bucket rule and the takeover, no ctsyncd
-aa_negative_control 1
+aa_negative_control "$D"
 
 # -- with ctsyncd, active-active on every node
 export SYNC_EXTRA='mode = "active-active";'
@@ -38,32 +50,36 @@ report_all_hold 15 || finish "$NAME"
 streams pos 16
 sleep 2.5
 all_forward
-n1=${ON[1]}
-kill_daemon 1 KILL
-links_down 1
-info "fw1 died (daemon SIGKILLed, every link down) with $n1 streams"
+n1=${ON[$D]}
+kill_daemon "$D" KILL
+links_down "$D"
+info "fw$D died (daemon SIGKILLed, every link down) with $n1 streams"
 sleep 4
-survivors_hold 1
-# fw1 comes back: its daemon first (its table is made empty: it forwards
+survivors_hold "$D"
+# fw$D comes back: its daemon first (its table is made empty: it forwards
 # nothing until it is in sync), then its links
-nsx "$NS_FW1" ip link set sync0 up
-start_daemon 1 primary
+nsx "$ND" ip link set sync0 up
+start_daemon "$D" primary
 sleep 0.5
-nsx "$NS_FW1" ip link set lan0 up
-nsx "$NS_FW1" ip link set wan0 up
-info "fw1 back: daemon restarted, links up"
+nsx "$ND" ip link set lan0 up
+nsx "$ND" ip link set wan0 up
+info "fw$D back: daemon restarted, links up"
 wait_streams
-streams_survived pos 2000 "fw1's death and return mid-stream ($n1 of the streams fw1's)"
+streams_survived pos 2000 "fw$D's death and return mid-stream ($n1 of the streams fw$D's)"
 if all_hold 15; then
-	ok "fw1 complete again with no operator command: in sync, holding $(held_by 1) buckets"
+	ok "fw$D complete again with no operator command: in sync, holding $(held_by "$D") buckets"
 else
-	fail "fw1 did not come back to holding its buckets"
+	fail "fw$D did not come back to holding its buckets"
 fi
 took=0
-for i in $FWS; do [ "$i" = 1 ] || took=$((took + $(ctstat "$P-fw$i" bucket_takeovers))); done
-info "flows taken over with buckets: by the survivors $took; back by fw1 $(ctstat "$NS_FW1" bucket_takeovers)"
-[ "$took" -ge "$n1" ] || fail "the survivors took over $took flows, fw1 had $n1 streams"
+for i in $FWS; do [ "$i" = "$D" ] || took=$((took + $(ctstat "$P-fw$i" bucket_takeovers))); done
+info "flows taken over with buckets: by the survivors $took; back by fw$D $(ctstat "$ND" bucket_takeovers)"
+[ "$took" -ge "$n1" ] || fail "the survivors took over $took flows, fw$D had $n1 streams"
 for i in $FWS; do
 	info "fw$i: $(ctl "$P-fw$i" status | grep -E '^(mode|flows owned|in sync)' | tr -s ' ' | tr '\n' ' ')"
+	if [ -n "${PREV:-}" ]; then
+		ctl "$P-fw$i" status | grep -q 'speaks protocol' && fail "fw$i finds a peer incompatible"
+		ctl "$P-fw$i" status | grep '^versions:' | sed "s/^/      fw$i /"
+	fi
 done
 finish "$NAME"

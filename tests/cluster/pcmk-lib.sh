@@ -125,7 +125,8 @@ wait_for() {          # wait_for SECONDS CMD...: until CMD prints something
 	return 1
 }
 
-# the promotable clone of our agent; PROMOTED_MAX instances promoted
+# the promotable clone of our agent; PROMOTED_MAX instances promoted;
+# PCMK_BINARY: the ctsyncd it runs (a path inside the node: /run is its own)
 clone_xml() {
 	cat <<EOF
 <clone id="ctsync-clone">
@@ -140,7 +141,7 @@ clone_xml() {
       <nvpair id="ctsync-config" name="config" value="/run/ctsync/ctsyncd.conf"/>
       <nvpair id="ctsync-socket" name="socket" value="/run/ctsync/ctsyncd.sock"/>
       <nvpair id="ctsync-pidfile" name="pidfile" value="/run/ctsync/ctsyncd.pid"/>
-      <nvpair id="ctsync-binary" name="binary" value="$B/ctsyncd"/>
+      <nvpair id="ctsync-binary" name="binary" value="${PCMK_BINARY:-$B/ctsyncd}"/>
       <nvpair id="ctsync-ctl" name="ctl" value="$B/ctsyncctl"/>
       <nvpair id="ctsync-wait" name="sync_wait" value="3"/>
     </instance_attributes>

@@ -18,19 +18,14 @@ NAME="incompatible protocol majors refused loudly, in both roles, no storm"
 say "== $NAME"
 preflight
 top=$(cd "$(dirname "$0")/../.." && pwd)
-OLD=$(awk '$1 == "incompatible" { print $2; exit }' "$top/tests/compat/releases")
+. "$top/tests/compat/compat-lib.sh"
+compat_bin incompatible
 CB=$B/compat
-bash "$top/tests/compat/build.sh" "$OLD" "$CB/$OLD"; rc=$?
-if [ $rc = 77 ]; then
-	say "SKIP: $OLD is not in this clone's history"
-	exit 77
-fi
-[ $rc = 0 ] || { fail "building $OLD"; finish "$NAME"; }
 # this source, announcing protocol 4 (and taking only 4)
 make -s -C "$top" BUILD="$CB/major4" CFLAGS="-O2 -g -DWIRE_VERSION=4 -DWIRE_VERSION_MIN=4" \
 	"$CB/major4/ctsyncd" \
 	>/dev/null || { fail "building the protocol-4 daemon"; finish "$NAME"; }
-info "$("$CB/$OLD/ctsyncd" --version 2>/dev/null || echo "$OLD: (no --version)")"
+info "$("$OLDBIN" --version 2>/dev/null || echo "$OLDREL: (no --version)")"
 info "$("$CB/major4/ctsyncd" --version)"
 info "$("$B/ctsyncd" --version)"
 topology
@@ -102,8 +97,8 @@ run_pair() {
 	reset_cluster
 }
 
-run_pair "$CB/$OLD/ctsyncd" 2 1
-run_pair "$CB/$OLD/ctsyncd" 2 2
+run_pair "$OLDBIN" 2 1
+run_pair "$OLDBIN" 2 2
 run_pair "$CB/major4/ctsyncd" 4 1
 run_pair "$CB/major4/ctsyncd" 4 2
 finish "$NAME"

@@ -24,16 +24,8 @@ NAME="rolling upgrade of 3 active-active nodes under traffic (docs/UPGRADING.md)
 say "== $NAME"
 preflight
 top=$(cd "$(dirname "$0")/../.." && pwd)
-PREV=$(awk '$1 == "previous" { print $2; exit }' "$top/tests/compat/releases")
-if [ -n "$PREV" ]; then
-	bash "$top/tests/compat/build.sh" "$PREV" "$B/compat/$PREV"; rc=$?
-	[ $rc = 77 ] && { say "SKIP: $PREV is not in this clone's history"; exit 77; }
-	[ $rc = 0 ] || { fail "building $PREV"; finish "$NAME"; }
-	OLDBIN=$B/compat/$PREV/ctsyncd
-else
-	OLDBIN=$B/ctsyncd
-	info "no previous release of this protocol yet: current -> current (the procedure only)"
-fi
+. "$top/tests/compat/compat-lib.sh"
+compat_bin previous
 info "from: $("$OLDBIN" --version)"
 info "to:   $("$B/ctsyncd" --version)"
 topology_shared
