@@ -40,6 +40,10 @@ obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
 all: $(BUILD)/ctsyncd $(BUILD)/ctsyncctl $(BUILD)/ctsync-testtool $(BUILD)/ctsync-ctgen \
      $(BUILD)/ctsync-ctload
 
+# the files that print the release are rebuilt when it changes
+$(call obj,src/daemon/metrics.c src/daemon/render.c src/daemon/main.c src/ctl/ctsyncctl.c \
+	src/sync/repl_tx.c): VERSION
+
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CFLAGS_D) $(WARN) -c -o $@ $<

@@ -10,7 +10,8 @@
 # 6 s with 300 flows on the primary:
 #  - the current node says "peer N speaks protocol P" in status (once in its
 #    log), --json (incompatible.speaks), metrics (ctsync_peer_incompatible),
-#    and wait-sync fails: it is not in sync;
+#    and wait-sync fails: it is not in sync; as a backup, the OCF agent's
+#    monitor gives it promotion score 1 (10 in the control);
 #  - neither side asks the other for a resync or sends it a bulk while they
 #    run side by side (the counters of both, read over the last 4 s).
 . "$(dirname "$0")/../cluster/lib.sh"
@@ -46,11 +47,35 @@ sum_stat() {          # sum_stat NS KEY...: the sum of those counters
 	printf '%s' "$t"
 }
 
+# ocf_score ID: the promotion score the OCF agent's monitor sets for fw$ID
+# (crm_attribute and crm_master stand-ins record it; the agent sets one
+# only under a clone, hence clone_max)
+mkdir -p "$T/fakebin"
+for f in crm_attribute crm_master; do
+	printf '#!/bin/sh\necho "$*" >> %s/score.log\n' "$T" > "$T/fakebin/$f"
+	chmod 755 "$T/fakebin/$f"
+done
+ocf_score() {
+	local id=$1
+	echo "${DAEMON_PID[$((id - 1))]}" > "$T/ocf-fw$id.pid"
+	: > "$T/score.log"
+	ip netns exec "$P-fw$id" env PATH="$T/fakebin:$PATH" HA_SBIN_DIR="$T/fakebin" \
+		OCF_ROOT=/usr/lib/ocf __OCF_ACTION=monitor OCF_RESKEY_CRM_meta_clone_max=2 \
+		OCF_RESKEY_crm_feature_set=3.16.2 OCF_RESKEY_config="$T/fw$id.conf" \
+		OCF_RESKEY_socket="$T/fw$id.sock" OCF_RESKEY_pidfile="$T/ocf-fw$id.pid" \
+		OCF_RESKEY_binary="$B/ctsyncd" OCF_RESKEY_ctl="$B/ctsyncctl" \
+		"$TOP/scripts/ocf/ctsyncd" monitor >/dev/null 2>&1
+	sed -n 's/.*-v \([0-9]*\).*/\1/p' "$T/score.log" | tail -1
+}
+
 # -- control: two current builds
 start_daemons || finish "$NAME"
 nsx "$NS_FW1" "$B/ctsync-ctgen" create 300 0 >/dev/null
 if wait_in_sync "$NS_FW2" 10 && ! ctl "$NS_FW2" status | grep -q 'speaks protocol'; then
 	ok "control: two current builds are in sync, no version complaint"
+	score=$(ocf_score 2)
+	[ "$score" = 10 ] && ok "control: the OCF agent's monitor gives the backup in sync promotion score 10" ||
+		fail "control: the OCF agent's promotion score is '$score', not 10"
 else
 	fail "control: two current builds not in sync"
 fi
@@ -88,6 +113,11 @@ run_pair() {
 		fail "$label: the current node says it is in sync"
 	else
 		ok "$label: the current node is not in sync (wait-sync fails)"
+	fi
+	if [ "$cid" = 2 ]; then
+		local score; score=$(ocf_score "$cid")
+		[ "$score" = 1 ] && ok "$label: the OCF agent's monitor gives the current backup promotion score 1 (not in sync)" ||
+			fail "$label: the OCF agent's promotion score is '$score', not 1"
 	fi
 	if [ $((c1 - c0)) = 0 ] && [ $((f1 - f0)) = 0 ]; then
 		ok "$label: no resync asked, no bulk sent by either side in 4 s"

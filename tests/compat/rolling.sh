@@ -8,10 +8,8 @@
 # node must say in `status` which release each peer runs, and no node may
 # find a peer incompatible.
 #
-# The previous release is the `previous` line of tests/compat/releases.
-# Until a release of this protocol precedes the current one (the first is
-# 1.0.0), there is none, and the procedure runs current -> current: what it
-# proves then is the procedure, not the compatibility.
+# The previous release is the `previous` line of tests/compat/releases
+# (built from this repository's history by compat-lib.sh).
 #
 # Negative control first: a node's buckets moved to the others without
 # ctsyncd (aa-lib.sh's aa_negative_control) breaks that node's streams, so
