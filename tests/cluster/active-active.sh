@@ -33,7 +33,6 @@ if [ -n "${PREV:-}" ]; then
 	. "$(dirname "$0")/../compat/compat-lib.sh"
 	compat_bin previous
 	export "CTSYNCD$PREV=$OLDBIN"
-	info "fw$PREV: $("$OLDBIN" --version) ($OLDREL); the others: $("$B/ctsyncd" --version)"
 fi
 topology_shared
 . "$(dirname "$0")/aa-lib.sh"

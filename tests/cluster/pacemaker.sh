@@ -23,19 +23,6 @@ vip_del "$NS_FW1"               # pacemaker places the VIPs
 SERVER=203.0.113.10
 bg "$NS_SV" echo "$B/ctsync-testtool" tcp-echo 8080
 . "$(dirname "$0")/pcmk-lib.sh"
-# IPaddr2 for VIP ADDR/24 on NIC, as resource NAME
-vip_xml() {           # vip_xml NAME ADDR NIC
-	printf '<primitive id="%s" class="ocf" provider="heartbeat" type="IPaddr2">' "$1"
-	printf '<instance_attributes id="%s-ia"><nvpair id="%s-ip" name="ip" value="%s"/>' "$1" "$1" "$2"
-	printf '<nvpair id="%s-mask" name="cidr_netmask" value="24"/>' "$1"
-	printf '<nvpair id="%s-nic" name="nic" value="%s"/></instance_attributes>' "$1" "$3"
-	printf '<operations><op id="%s-mon" name="monitor" interval="2s" timeout="10s"/></operations>' "$1"
-	printf '</primitive>\n'
-}
-VIPS="<group id=\"vips\">$(vip_xml vip-lan 198.51.100.1 lan0)$(vip_xml vip-wan 203.0.113.1 wan0)</group>"
-
-COLOCATE='<rsc_colocation id="vips-with-promoted" rsc="vips" with-rsc="ctsync-clone" with-rsc-role="Promoted" score="INFINITY"/>'
-ORDER='<rsc_order id="promote-then-vips" first="ctsync-clone" first-action="promote" then="vips" then-action="start"/>'
 
 # -- the cluster
 pcmk_cluster

@@ -125,6 +125,20 @@ wait_for() {          # wait_for SECONDS CMD...: until CMD prints something
 	return 1
 }
 
+# The LAN and WAN VIPs as a group of IPaddr2 resources (VIPS), and the
+# constraints that keep them with the promoted instance (COLOCATE, ORDER).
+vip_xml() {           # vip_xml NAME ADDR NIC: IPaddr2 for ADDR/24 on NIC
+	printf '<primitive id="%s" class="ocf" provider="heartbeat" type="IPaddr2">' "$1"
+	printf '<instance_attributes id="%s-ia"><nvpair id="%s-ip" name="ip" value="%s"/>' "$1" "$1" "$2"
+	printf '<nvpair id="%s-mask" name="cidr_netmask" value="24"/>' "$1"
+	printf '<nvpair id="%s-nic" name="nic" value="%s"/></instance_attributes>' "$1" "$3"
+	printf '<operations><op id="%s-mon" name="monitor" interval="2s" timeout="10s"/></operations>' "$1"
+	printf '</primitive>\n'
+}
+VIPS="<group id=\"vips\">$(vip_xml vip-lan 198.51.100.1 lan0)$(vip_xml vip-wan 203.0.113.1 wan0)</group>"
+COLOCATE='<rsc_colocation id="vips-with-promoted" rsc="vips" with-rsc="ctsync-clone" with-rsc-role="Promoted" score="INFINITY"/>'
+ORDER='<rsc_order id="promote-then-vips" first="ctsync-clone" first-action="promote" then="vips" then-action="start"/>'
+
 # the promotable clone of our agent; PROMOTED_MAX instances promoted;
 # PCMK_BINARY: the ctsyncd it runs (a path inside the node: /run is its own)
 clone_xml() {

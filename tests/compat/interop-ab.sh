@@ -20,8 +20,6 @@ say "== $NAME"
 preflight
 . "$(dirname "$0")/compat-lib.sh"
 compat_bin previous
-info "previous: $("$OLDBIN" --version) ($OLDREL)"
-info "current:  $("$B/ctsyncd" --version)"
 PREVREL=$("$OLDBIN" --version | awk '{ print $2 }')
 CURREL=$("$B/ctsyncd" --version | awk '{ print $2 }')
 topology

@@ -26,9 +26,7 @@ CB=$B/compat
 make -s -C "$top" BUILD="$CB/major4" CFLAGS="-O2 -g -DWIRE_VERSION=4 -DWIRE_VERSION_MIN=4" \
 	"$CB/major4/ctsyncd" \
 	>/dev/null || { fail "building the protocol-4 daemon"; finish "$NAME"; }
-info "$("$OLDBIN" --version 2>/dev/null || echo "$OLDREL: (no --version)")"
 info "$("$CB/major4/ctsyncd" --version)"
-info "$("$B/ctsyncd" --version)"
 topology
 
 json_peer() {         # json_peer NS PEER EXPR: EXPR of that peer's status object

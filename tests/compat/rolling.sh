@@ -24,8 +24,6 @@ preflight
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/compat/compat-lib.sh"
 compat_bin previous
-info "from: $("$OLDBIN" --version)"
-info "to:   $("$B/ctsyncd" --version)"
 topology_shared
 . "$top/tests/cluster/aa-lib.sh"
 

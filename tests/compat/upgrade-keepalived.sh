@@ -19,8 +19,6 @@ say "== $NAME"
 preflight
 . "$(dirname "$0")/compat-lib.sh"
 compat_bin previous
-info "from: $("$OLDBIN" --version) ($OLDREL)"
-info "to:   $("$B/ctsyncd" --version)"
 topology
 . "$(dirname "$0")/../cluster/ka-lib.sh"
 bg "$NS_SV" echo "$B/ctsync-testtool" tcp-echo 8080

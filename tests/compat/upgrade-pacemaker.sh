@@ -22,23 +22,10 @@ say "== $NAME"
 preflight
 . "$(dirname "$0")/compat-lib.sh"
 compat_bin previous
-info "from: $("$OLDBIN" --version) ($OLDREL)"
-info "to:   $("$B/ctsyncd" --version)"
 topology
 vip_del "$NS_FW1"               # pacemaker places the VIPs
 bg "$NS_SV" echo "$B/ctsync-testtool" tcp-echo 8080
 . "$(dirname "$0")/../cluster/pcmk-lib.sh"
-vip_xml() {           # vip_xml NAME ADDR NIC: IPaddr2 for ADDR/24 on NIC
-	printf '<primitive id="%s" class="ocf" provider="heartbeat" type="IPaddr2">' "$1"
-	printf '<instance_attributes id="%s-ia"><nvpair id="%s-ip" name="ip" value="%s"/>' "$1" "$1" "$2"
-	printf '<nvpair id="%s-mask" name="cidr_netmask" value="24"/>' "$1"
-	printf '<nvpair id="%s-nic" name="nic" value="%s"/></instance_attributes>' "$1" "$3"
-	printf '<operations><op id="%s-mon" name="monitor" interval="2s" timeout="10s"/></operations>' "$1"
-	printf '</primitive>\n'
-}
-VIPS="<group id=\"vips\">$(vip_xml vip-lan 198.51.100.1 lan0)$(vip_xml vip-wan 203.0.113.1 wan0)</group>"
-COLOCATE='<rsc_colocation id="vips-with-promoted" rsc="vips" with-rsc="ctsync-clone" with-rsc-role="Promoted" score="INFINITY"/>'
-ORDER='<rsc_order id="promote-then-vips" first="ctsync-clone" first-action="promote" then="vips" then-action="start"/>'
 standby() { cib crm_standby --node "fw$1" --update "$2"; }   # standby ID on|off
 runs_on() { cib_on 1 crm_resource --locate -r ctsync-clone 2>/dev/null | grep -q "running on: fw$1\\b" && echo yes; }
 stopped_on() { runs_on "$1" >/dev/null || echo yes; }
