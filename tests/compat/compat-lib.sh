@@ -21,3 +21,10 @@ compat_bin() {
 	info "$kind: $("$OLDBIN" --version 2>/dev/null || echo "(no --version)") ($OLDREL)"
 	info "current: $("$B/ctsyncd" --version)"
 }
+
+# sum_stat NS KEY...: the sum of those counters of the daemon in NS
+sum_stat() {
+	local ns=$1 t=0 k v; shift
+	for k in "$@"; do v=$(ctstat "$ns" "$k"); t=$((t + ${v:-0})); done
+	printf '%s' "$t"
+}

@@ -42,11 +42,6 @@ udp_check() {         # udp_check LOGNAME WHAT: the udp-recv summary
 		fail "$2: the UDP flow did not survive ($line)"
 	fi
 }
-sum_stat() {          # sum_stat NS KEY...: the sum of those counters
-	local ns=$1 t=0 k v; shift
-	for k in "$@"; do v=$(ctstat "$ns" "$k"); t=$((t + ${v:-0})); done
-	printf '%s' "$t"
-}
 
 # -- negative control: no daemons
 bg "$NS_CL" neg "$B/ctsync-testtool" tcp-stream 203.0.113.10 8080 5 20

@@ -39,11 +39,6 @@ print(eval(sys.argv[2], {}, {"p": p}))' "$2" "$3"
 metric() {            # metric NS NAME: the sample's value
 	ctl "$1" metrics | awk -v n="$2" '$1 == n { print $2 }'
 }
-sum_stat() {          # sum_stat NS KEY...: the sum of those counters
-	local ns=$1 t=0 k v; shift
-	for k in "$@"; do v=$(ctstat "$ns" "$k"); t=$((t + ${v:-0})); done
-	printf '%s' "$t"
-}
 
 # ocf_score ID: the promotion score the OCF agent's monitor sets for fw$ID
 # (crm_attribute and crm_master stand-ins record it; the agent sets one
