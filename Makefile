@@ -56,7 +56,7 @@ $(BUILD)/ctsyncctl: $(call obj,src/ctl/ctsyncctl.c src/sync/keyfile.c)
 
 $(BUILD)/ctsync-testtool: tests/tools/testtool.c
 	@mkdir -p $(BUILD)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libnftables)
 
 # Synthetic flow generator for the cluster tests: written against
 # libnetfilter_conntrack on purpose, so that the flows it creates do not
@@ -71,7 +71,7 @@ $(BUILD)/ctsync-ctload: bench/ctload.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libmnl)
 
-UNIT_TESTS = test_policy test_epoch test_control test_transport test_bucket test_codec test_table test_buffers test_ctnl test_config test_repl test_repl_nodes test_seal
+UNIT_TESTS = test_policy test_epoch test_control test_transport test_bucket test_codec test_table test_buffers test_ctnl test_config test_repl test_repl_nodes test_leases test_seal
 UNIT_BINS  = $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 
 # tests/sim.c: the simulated cluster of the engine's tests and the fuzzers
@@ -213,6 +213,12 @@ bench-takeover: deps all
 bench-defer: deps all
 	@BUILD=$(abspath $(BUILD)) bash bench/defer.sh $(or $(DEFER_CONNECTIONS),2000) $(BENCH_REPS)
 
+# active-active: what renewing the lease (the held set, every heartbeat) costs
+$(BUILD)/ctsync-lease-bench: bench/lease.c $(call obj,src/kernel/nftb.c)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CFLAGS_D) $(WARN) -o $@ $^ $(LIBS_D)
+bench-lease: deps $(BUILD)/ctsync-lease-bench
+	@$(BUILD)/ctsync-lease-bench
+
 demo: deps all
 	@bash scripts/demo.sh
 
@@ -224,4 +230,4 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall bench \
-	bench-transports bench-takeover bench-defer demo-aa
+	bench-transports bench-takeover bench-defer bench-lease demo-aa

@@ -251,7 +251,28 @@ static int op_buckets(void *arg, const uint32_t *held, unsigned n)
 		nd->held[held[i]] = true;
 	}
 	nd->buckets_calls++;
+	nd->held_at = sim.now;
 	return 0;
+}
+
+bool sim_forwards(int idx, unsigned b)
+{
+	const struct node *nd = &sim.n[idx];
+	return nd->held[b] && (!sim.lease_ms || sim.now < nd->held_at + sim.lease_ms);
+}
+
+static void check_overlaps(void)
+{
+	for (unsigned b = 0; b < 64; b++) {
+		int n = 0;
+		for (int i = 0; i < NODES; i++)
+			n += sim_forwards(i, b);
+		if (n > 1) {
+			sim.overlaps++;
+			if (!sim.overlap_first)
+				sim.overlap_first = sim.now;
+		}
+	}
 }
 
 
@@ -331,6 +352,7 @@ void sim_start(int idx, bool primary, bool immediate)
 	cfg.bucket_seed = AA_SEED;
 	cfg.routed = sim.routed;
 	cfg.defer_ms = sim.defer_ms;
+	cfg.lease_ms = sim.active_active ? sim.lease_ms : 0;
 	cfg.exp_sync = sim.exp_sync;
 	for (int i = 0; i < 256; i++)
 		cfg.proto[i] = true;
@@ -347,6 +369,8 @@ void sim_start(int idx, bool primary, bool immediate)
 	}
 	struct repl_ops ops = ops_tpl;
 	ops.arg = nd;
+	memset(nd->held, 0, sizeof(nd->held));  /* nftb_open: a new, empty set */
+	nd->frozen = false;
 	nd->r = repl_new(&cfg, &ops);
 	SIM_CHECK(nd->r);
 	SIM_CHECK(repl_load_kernel(nd->r) == 0);
@@ -365,11 +389,11 @@ void sim_deliver(void)
 {
 	for (int round = 0; round < 100; round++) {
 		for (int i = 0; i < NODES; i++)
-			if (sim.n[i].r)
+			if (sim.n[i].r && !sim.n[i].frozen)
 				repl_flush(sim.n[i].r);
 		unsigned best = sim.qn;
 		for (unsigned i = 0; i < sim.qn; i++)
-			if (sim.q[i].at <= sim.now &&
+			if (sim.q[i].at <= sim.now && !sim.n[sim.q[i].to].frozen &&
 			    (best == sim.qn || sim.q[i].at < sim.q[best].at ||
 			     (sim.q[i].at == sim.q[best].at && sim.q[i].order < sim.q[best].order)))
 				best = i;
@@ -389,7 +413,7 @@ void sim_run(unsigned ms)
 	for (unsigned t = 0; t < ms; t += 10) {
 		sim.now += 10;
 		for (int i = 0; i < NODES; i++) {
-			if (!sim.n[i].r)
+			if (!sim.n[i].r || sim.n[i].frozen)
 				continue;
 			if (sim.now % 100 == 0)
 				repl_tick(sim.n[i].r);
@@ -397,6 +421,8 @@ void sim_run(unsigned ms)
 				repl_poll(sim.n[i].r);
 		}
 		sim_deliver();
+		if (sim.active_active)
+			check_overlaps();
 	}
 }
 

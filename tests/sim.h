@@ -59,6 +59,8 @@ struct node {
 	unsigned creates_threaded;      /* creates injected while it was */
 	bool held[64];                  /* active-active: ops.buckets, last said */
 	unsigned buckets_calls;
+	uint64_t held_at;               /* when: with a lease, held until held_at + lease */
+	bool frozen;                    /* SIGSTOPped: no timers, frames wait for it */
 };
 
 struct pkt {
@@ -98,6 +100,12 @@ struct sim {
 	bool active_active;             /* cfg.active_active, 64 buckets */
 	bool routed;                    /* cfg.routed */
 	uint32_t defer_ms;              /* cfg.defer_ms */
+	uint32_t lease_ms;              /* cfg.lease_ms (active-active) */
+	/* active-active: every 10 ms step, how many buckets sat in two nodes'
+	 * kernel sets at once (a stopped node's set stays until its lease
+	 * runs out, or for ever without one) */
+	unsigned overlaps;              /* bucket-steps */
+	uint64_t overlap_first;         /* when the first was seen (0: never) */
 	bool exp_sync;                  /* cfg.exp_sync */
 	size_t frame_size;              /* cfg.frame_size (0: 1472) */
 	/* defer: packets let go, and what the peers' kernels held at that moment */
@@ -130,7 +138,8 @@ void sim_start(int idx, bool primary, bool immediate);
 void sim_stop(int idx);
 /* Deliver what is due, and flush what that caused. */
 void sim_deliver(void);
-/* Let time pass in 10 ms steps: polls, heartbeats every 100 ms, deliveries. */
+/* Let time pass in 10 ms steps: polls, heartbeats every 100 ms, deliveries
+ * (none to a frozen node: they wait), then the overlap check. */
 void sim_run(unsigned ms);
 /* Flow i: TCP 198.51.100.10:20000+i -> 203.0.113.10:80, SNAT to 203.0.113.1. */
 struct ct sim_flow(uint32_t i);
@@ -142,6 +151,9 @@ bool sim_dump_step(struct node *nd, unsigned n);
 void sim_set_addr(struct sockaddr_storage *ss, uint32_t id);
 struct repl_peer_status sim_peer_of(int idx, uint32_t id);
 bool sim_in_sync(int idx);
+/* Active-active: whether bucket b is in node idx's kernel set now (its
+ * lease not run out). */
+bool sim_forwards(int idx, unsigned b);
 uint32_t sim_rnd(void);
 
 #endif

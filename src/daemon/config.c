@@ -258,9 +258,14 @@ static bool get_bool(struct ctx *c, const config_setting_t *g, const char *name,
 /* Active-active: the nftables rule's parameters (bucket.h) and our table. */
 static void load_buckets(struct ctx *c, const config_t *cf, struct config *cfg)
 {
-	static const char *const keys[] = { "count", "seed", "table", "filter", NULL };
+	static const char *const keys[] = { "count", "seed", "table", "filter", "lease_ms", NULL };
 	const config_setting_t *g = group(c, cf, "buckets", false);
+	uint32_t hb = cfg->repl.heartbeat_ms, dead = hb * cfg->repl.dead_after;
 
+	/* the lease (policy.h, "Leases"): by default as long as it can be
+	 * while a dead node's buckets are still taken at the dead time */
+	if (cfg->repl.active_active)
+		cfg->repl.lease_ms = dead >= 4 * hb ? dead - 2 * hb : 2 * hb;
 	if (!g)
 		return;
 	check_keys(c, g, "buckets", keys);
@@ -273,6 +278,12 @@ static void load_buckets(struct ctx *c, const config_t *cf, struct config *cfg)
 						  4294967295LL, false);
 	/* false: the network picks the node that forwards (routed paths) */
 	cfg->repl.routed = !get_bool(c, g, "filter", true);
+	cfg->repl.lease_ms = (uint32_t)get_int(c, g, "lease_ms", cfg->repl.lease_ms, 0, 3600000,
+					       false);
+	if (cfg->repl.lease_ms && cfg->repl.lease_ms < 2 * hb)
+		err_at(c, config_setting_get_member(g, "lease_ms"),
+		       "'lease_ms' must be 0 (off) or at least two heartbeats (%u ms): it is "
+		       "renewed every heartbeat", 2 * hb);
 	const char *t = get_str(c, g, "table", NULL, false);
 	if (!t)
 		return;

@@ -452,14 +452,15 @@ static int open_forwarding(struct daemon *d, struct repl_ops *ops)
 
 	if (cfg->repl.active_active) {
 		if (nftb_open(&d->nftb, cfg->nft_table, cfg->repl.nbuckets, cfg->repl.bucket_seed,
-			      !cfg->repl.routed, msg, sizeof(msg)) < 0) {
+			      !cfg->repl.routed, cfg->repl.lease_ms, msg, sizeof(msg)) < 0) {
 			log_err("nftables: table inet %s: %s", cfg->nft_table, msg);
 			return -1;
 		}
 		ops->buckets = op_buckets;
-		log_info("active-active%s: %u buckets, seed %#x, table inet %s",
+		log_info("active-active%s: %u buckets, seed %#x, table inet %s, lease %s%u ms",
 			 cfg->repl.routed ? " (routed: the network picks the node)" : "",
-			 cfg->repl.nbuckets, cfg->repl.bucket_seed, cfg->nft_table);
+			 cfg->repl.nbuckets, cfg->repl.bucket_seed, cfg->nft_table,
+			 cfg->repl.lease_ms ? "" : "none: ", cfg->repl.lease_ms);
 	}
 	if (cfg->repl.defer_ms && hold_open(d, ops) < 0)
 		return -1;

@@ -107,9 +107,11 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 		strbuf_printf(o, ",\"mode\":\"%s\"", st.active_active ? "active-active" : "active-backup");
 		if (st.active_active) {
 			strbuf_printf(o, ",\"ready\":%s,\"holds_buckets\":%s,\"buckets\":{\"count\":%u,"
-			     "\"seed\":%u,\"held\":%u,\"owner\":[", st.ready ? "true" : "false",
+			     "\"seed\":%u,\"held\":%u,\"waiting\":%u,\"lease_ms\":%u,"
+			     "\"lease_left_ms\":%lld,\"owner\":[", st.ready ? "true" : "false",
 			     st.holds ? "true" : "false", st.nbuckets, st.bucket_seed,
-			     st.buckets_held);
+			     st.buckets_held, st.buckets_waiting, st.lease_ms,
+			     (long long)st.lease_left_ms);
 			for (unsigned b = 0; b < st.nbuckets; b++)
 				strbuf_printf(o, "%s%u", b ? "," : "", st.bucket_owner[b]);
 			strbuf_printf(o, "]},\"routed\":%s", st.routed ? "true" : "false");
@@ -169,12 +171,24 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 		strbuf_printf(o, "mode:           active-active%s, %u buckets (seed %#x): ",
 		     st.routed ? " (routed: buckets name heirs only)" : "", st.nbuckets,
 		     st.bucket_seed);
-		if (st.holds)
+		if (st.holds && st.buckets_waiting)
+			strbuf_printf(o, "holding %u, %u more once their holders let go\n",
+				      st.buckets_held, st.buckets_waiting);
+		else if (st.holds)
 			strbuf_printf(o, "holding %u\n", st.buckets_held);
 		else if (!st.primary)
 			strbuf_printf(o, "holding none (demoted: drained)\n");
 		else
 			strbuf_printf(o, "holding none yet (until in sync with every live peer)\n");
+		if (st.lease_ms && st.lease_left_ms >= 0)
+			strbuf_printf(o, "lease:          %u ms, %lld ms left (renewed every heartbeat; "
+				      "the kernel drops the set if the daemon stops)\n", st.lease_ms,
+				      (long long)st.lease_left_ms);
+		else if (st.lease_ms)
+			strbuf_printf(o, "lease:          %u ms (nothing held)\n", st.lease_ms);
+		else
+			strbuf_printf(o, "lease:          none: if ctsyncd stops, this node goes on "
+				      "forwarding its buckets (buckets.lease_ms)\n");
 		render_bucket_map(o, &st);
 		const struct repl_stats *ds = repl_stats(ctx->repl);
 		if (st.defer_ms)

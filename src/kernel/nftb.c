@@ -29,18 +29,24 @@ static int run(struct nftb *n, const char *cmd, char *err, size_t errlen)
 }
 
 int nftb_format_table(char *buf, size_t len, const char *table, unsigned nbuckets, uint32_t seed,
-		      bool filter)
+		      bool filter, uint32_t lease_ms)
 {
 	static const char *const fam[2][2] = { { "ipv4", "ip" }, { "ipv6", "ip6" } };
+	char lease[64] = "";
+
+	if (lease_ms)
+		snprintf(lease, sizeof(lease), " flags timeout; timeout %ums;", lease_ms);
+	/* made anew (a table of an earlier run may have another set) in the
+	 * same transaction: no packet sees the table missing */
 	int k = snprintf(buf, len,
+			 "add table inet %s\n"
+			 "delete table inet %s\n"
 			 "table inet %s {\n"
-			 "\tset held { typeof meta cpu; comment \"ctsyncd: buckets this node "
+			 "\tset held { typeof meta cpu;%s comment \"ctsyncd: buckets this node "
 			 "holds\"; }\n"
 			 "\tchain buckets { type filter hook forward priority filter - 5; "
 			 "policy accept; }\n"
-			 "}\n"
-			 "flush chain inet %s buckets\n"
-			 "flush set inet %s held\n", table, table, table);
+			 "}\n", table, table, table, lease);
 	for (int i = 0; filter && i < 2 && k >= 0 && (size_t)k < len; i++)
 		k += snprintf(buf + k, len - (size_t)k,
 			      "add rule inet %s buckets meta nfproto %s jhash ct original %s "
@@ -51,7 +57,7 @@ int nftb_format_table(char *buf, size_t len, const char *table, unsigned nbucket
 }
 
 int nftb_open(struct nftb **out, const char *table, unsigned nbuckets, uint32_t seed,
-	      bool filter, char *err, size_t errlen)
+	      bool filter, uint32_t lease_ms, char *err, size_t errlen)
 {
 	struct nftb *n = calloc(1, sizeof(*n));
 	char cmd[2048];
@@ -70,7 +76,8 @@ int nftb_open(struct nftb **out, const char *table, unsigned nbuckets, uint32_t 
 		goto fail;
 	nft_ctx_buffer_output(n->ctx);
 	nft_ctx_buffer_error(n->ctx);
-	if ((rc = nftb_format_table(cmd, sizeof(cmd), table, nbuckets, seed, filter)) < 0 ||
+	if ((rc = nftb_format_table(cmd, sizeof(cmd), table, nbuckets, seed, filter,
+					   lease_ms)) < 0 ||
 	    (rc = run(n, cmd, err, errlen)) < 0)
 		goto fail;
 	*out = n;

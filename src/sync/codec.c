@@ -416,6 +416,13 @@ int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb)
 		rb_u32(&b, HA_FEATURES, hb->features);
 	}
 	rb_str(&b, HA_RELEASE, hb->release, sizeof(hb->release));
+	if (hb->has_held) {
+		size_t n = hb->held_len ? hb->held_len : 1;
+		uint8_t *p = rb_attr(&b, HA_HELD, (uint8_t)(n > WIRE_HELD_MAX ? WIRE_HELD_MAX : n));
+		if (p)
+			memcpy(p, hb->held, n > WIRE_HELD_MAX ? WIRE_HELD_MAX : n);
+		rb_u32(&b, HA_LEASE, hb->lease_ms);
+	}
 	return rb_end(&b);
 }
 
@@ -803,6 +810,17 @@ static int hb_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
 		return 1;
 	case HA_RELEASE:
 		return get_cstr(v, len, hb->release, sizeof(hb->release)) ? -EINVAL : 1;
+	case HA_HELD:
+		if (len < 1 || len > WIRE_HELD_MAX)
+			return -EINVAL;
+		memcpy(hb->held, v, len);
+		hb->held_len = (uint16_t)len;
+		hb->has_held = true;
+		return 1;
+	case HA_LEASE:
+		NEED(4);
+		hb->lease_ms = rd32(v);
+		return 1;
 	}
 	return 0;
 }

@@ -50,6 +50,11 @@ struct hb_info {
 	uint16_t proto_major, proto_minor;
 	uint32_t features;
 	char release[WIRE_RELEASE_MAX + 1];
+	/* 3.1 leases (absent: has_held false, lease_ms 0) */
+	bool has_held;
+	uint8_t held[WIRE_HELD_MAX];    /* bit per bucket; absent bytes 0 */
+	uint16_t held_len;              /* bytes sent: (nbuckets + 7) / 8 */
+	uint32_t lease_ms;
 };
 
 struct bulk_info {

@@ -49,6 +49,28 @@
  * it (policy_map_gen tells the engine to look).  Claims order two owners
  * of one flow exactly as in active-backup.
  *
+ * Leases (repl_own.c, "leases and handovers").  The map says who should
+ * hold a bucket; the kernel's set (ops.buckets) says who does, and a
+ * bucket is never in two nodes' sets at once:
+ *  - every element of the set expires lease_ms after the daemon last
+ *    wrote the set, which it does every heartbeat: a node whose daemon
+ *    died or froze stops forwarding by itself;
+ *  - heartbeats say which buckets the sender's set holds (HA_HELD), and a
+ *    node lets go of a bucket before the heartbeat that says so;
+ *  - a bucket the map gives us enters our set only when no other node
+ *    can be forwarding it: no live peer's last report has it, the peer
+ *    that had it has reported since the bucket became ours, and every
+ *    dead peer's lease has run out (its last frame + its lease + a
+ *    heartbeat).
+ *  - a set not renewed in time (the daemon stalled past its lease) is
+ *    taken as empty: its buckets are taken again like new ones.
+ * The default lease (the dead time less two heartbeats) makes a dead
+ * peer's lease run out before it is found dead, so takeover costs nothing
+ * more.  Two nodes whose maps differ for a moment may both take a bucket
+ * within one round trip; the higher id lets go as soon as it hears the
+ * other holds it.  A node cut off by the sync link alone keeps its lease
+ * (quorum is the answer to that, not leases).
+ *
  * Routed active-active (policy_routed): the network, not the buckets,
  * picks the node each packet crosses (ECMP routers on each side; the two
  * directions of a flow may cross different nodes).  Nothing is dropped by

@@ -483,10 +483,13 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 		st->holds = policy_holds(&r->pol);
 		st->nbuckets = r->pol.nbuckets;
 		st->bucket_seed = r->cfg.bucket_seed;
-		for (unsigned b = 0; b < st->nbuckets; b++) {
+		for (unsigned b = 0; b < st->nbuckets; b++)
 			st->bucket_owner[b] = policy_bucket_owner(&r->pol, b);
-			st->buckets_held += st->bucket_owner[b] == r->cfg.node_id;
-		}
+		st->buckets_held = r->nheld;
+		st->buckets_waiting = r->nwaiting;
+		st->lease_ms = r->cfg.lease_ms;
+		st->lease_left_ms = !r->cfg.lease_ms || !r->nheld ? -1 :
+			r->lease_at + r->cfg.lease_ms > t ? (int64_t)(r->lease_at + r->cfg.lease_ms - t) : 0;
 	}
 	for (unsigned i = 0; i < r->cfg.npeers; i++) {
 		const struct peer *p = &r->peer[i];

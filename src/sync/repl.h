@@ -82,6 +82,11 @@ struct repl_config {
 	 * is owned by the node that saw its first packet while that node lives;
 	 * its bucket's holder is its heir. */
 	bool routed;
+	/* Leases (policy.h): the held set's elements expire this long after
+	 * the daemon last renewed them (every heartbeat); a bucket a dead peer
+	 * may have held is taken once its lease has certainly run out.  0: no
+	 * lease (the set stays while the daemon is gone). */
+	uint32_t lease_ms;
 	/* Defer (below): hold a new flow's first packet at most this long
 	 * (0: no defer); at most defer_max packets held at once. */
 	uint32_t defer_ms;
@@ -180,6 +185,7 @@ struct repl_ops {
 	X(exp_inject_failed) \
 	X(rx_replay) \
 	X(rx_incompatible) /* frames of a protocol major we do not speak */ \
+	X(rx_stale_heartbeats) /* overtaken by a newer one of the same peer: ignored */ \
 	X(resync_backoffs) /* digest resyncs spaced out (RESYNC_FRUITLESS) */ \
 	X(rx_old_epoch) \
 	X(rx_unconfirmed) \
@@ -196,6 +202,9 @@ struct repl_ops {
 	X(bucket_takeovers) /* flows taken with a bucket that became ours */ \
 	X(bucket_set_errors) /* ops.buckets failed (retried) */ \
 	X(bucket_config_mismatches) /* a peer's heartbeat: other count or seed */ \
+	X(lease_renewals) /* the held set written again, its lease renewed */ \
+	X(lease_lapses) /* it was not renewed in time: the kernel emptied it */ \
+	X(bucket_conflicts) /* a held bucket a peer of lower id also held: let go */ \
 	/* defer */ \
 	X(defer_held) /* packets held (repl_defer_*) */ \
 	X(defer_passed) /* let go at once: nothing to wait for */ \
@@ -273,7 +282,11 @@ struct repl_status {
 	bool routed;                    /* the network picks the node (policy.h) */
 	uint32_t defer_ms;              /* 0: no defer */
 	unsigned defer_waiting;         /* packets held now */
-	unsigned nbuckets, buckets_held;
+	unsigned nbuckets;
+	unsigned buckets_held;          /* in the kernel's set now */
+	unsigned buckets_waiting;       /* ours by the map, their holders not gone yet */
+	uint32_t lease_ms;              /* 0: none */
+	int64_t lease_left_ms;          /* of the set in the kernel; -1: none held */
 	uint32_t bucket_seed;
 	uint32_t bucket_owner[1024];    /* node id per bucket, 0: nobody */
 	unsigned npeers;

@@ -50,6 +50,8 @@ struct peer {
 	uint32_t next_seq;              /* next data frame to apply */
 	uint64_t last_heard;
 	struct hb_info hb;
+	uint64_t hb_at;                 /* when hb arrived */
+	uint64_t hb_pn;                 /* the packet number of its frame */
 	/* ordering and repair */
 	struct reorder *held;
 	uint64_t gap_since, nack_at;
@@ -108,6 +110,7 @@ struct repl {
 	uint32_t epoch, seq;            /* seq: last data frame sent */
 	uint64_t pn;                    /* next packet number */
 	uint64_t last_hb, last_tick;    /* heartbeat sent, repl_tick run */
+	uint64_t rx_pn;                 /* the unsequenced frame being applied */
 	unsigned dump_seen;             /* entries of a synchronous dump, for keepalive */
 	uint8_t secret[EPOCH_SECRET_LEN];       /* keys the cookies of our challenges */
 	uint32_t bulk_id, gen;
@@ -149,7 +152,18 @@ struct repl {
 	uint32_t map_gen;               /* the policy's map they came from */
 	bool map_applied;               /* ops.buckets succeeded for map_gen */
 	uint64_t map_retry_at;
-	uint8_t held[POLICY_MAX_BUCKETS];
+	uint8_t held[POLICY_MAX_BUCKETS];       /* in the kernel's set (heartbeats say so) */
+	unsigned nheld;
+	uint64_t lease_at;              /* the set last written: it expires lease_ms later */
+	/* per bucket: since when the map gives it to us (0: it does not), its
+	 * owner before that, and the map's owner at the last look (repl_own.c,
+	 * "leases and handovers") */
+	uint64_t want_since[POLICY_MAX_BUCKETS];
+	uint32_t prev_owner[POLICY_MAX_BUCKETS];
+	uint32_t owner_was[POLICY_MAX_BUCKETS];
+	uint8_t fresh_all[POLICY_MAX_BUCKETS];  /* a report from every peer needed */
+	unsigned nwaiting;              /* ours by the map, not yet free to take */
+	unsigned conflicts;             /* let go at the last look: a peer holds them */
 	/* defer: packets held, in the order they came */
 	struct defer_wait *dw;
 	unsigned ndw;

@@ -195,7 +195,8 @@ unsigned own_bucket(const struct repl *r, const struct ct *ct)
 
 struct gain_ctx {
 	struct repl *r;
-	const uint8_t *gained;
+	const uint8_t *gained;          /* entering the kernel's set now */
+	const uint8_t *target;          /* the set from now on */
 	unsigned n;
 };
 
@@ -212,7 +213,7 @@ static void gain_one(void *arg, struct flow *f)
 	bool dead = f->owner == OWNER_NONE || repl_peer_dead(r, f->owner);
 	/* a gained bucket brings its flows; routed, only those of a dead
 	 * owner (policy.h: a live owner is never displaced) */
-	if (!(g->gained[b] && !policy_is_routed(&r->pol)) && !(r->held[b] && dead))
+	if (!(g->gained[b] && !policy_is_routed(&r->pol)) && !(g->target[b] && dead))
 		return;
 	take(r, f);
 	f->bulk_mark = r->dump_gen;     /* a dump under way must not sweep it */
@@ -222,6 +223,73 @@ static void gain_one(void *arg, struct flow *f)
 	g->n++;
 }
 
+/* ---- leases and handovers (policy.h, "Leases") -------------------------- */
+
+static bool held_bit(const struct hb_info *hb, unsigned b)
+{
+	return b / 8 < hb->held_len && (hb->held[b / 8] >> (b % 8) & 1);
+}
+
+/* May bucket b, ours by the map since want_since[b], enter our kernel set
+ * now?  Only once no other node can be forwarding it: no live peer that
+ * reports its held set (FEAT_LEASES) says it holds it, and the one that
+ * had it before us has reported since b became ours (every peer has, when
+ * our view of them all was stale: our own lease lapsed, or a conflict); a
+ * live peer that does not report it and had it before us has had two
+ * heartbeats to let go; and every dead peer's
+ * lease has run out — its last renewal came at the latest with the last
+ * frame we heard from it, so after that plus its lease plus a heartbeat
+ * (one last heartbeat of its may have been lost) it forwards nothing. */
+static bool can_take(struct repl *r, unsigned b, uint64_t now)
+{
+	uint64_t since = r->want_since[b];
+
+	if (policy_is_routed(&r->pol))
+		return true;    /* the set names heirs only: nothing to wait for */
+	for (unsigned i = 0; i < r->cfg.npeers; i++) {
+		const struct peer *p = &r->peer[i];
+		if (!p->known)
+			continue;       /* not heard since we started (2 dead times ago) */
+		if (p->alive && p->hb_valid && p->hb.has_held) {
+			/* it holds it; or it is the one that had it (or our view
+			 * of every peer is stale: our lease lapsed) and has not
+			 * reported since the bucket became ours */
+			if (held_bit(&p->hb, b) ||
+			    ((r->prev_owner[b] == p->id || r->fresh_all[b]) && p->hb_at <= since))
+				return false;
+		} else if (p->alive) {
+			if (r->prev_owner[b] == p->id &&
+			    now < since + 2ull * r->cfg.heartbeat_ms)
+				return false;
+		} else {
+			uint32_t lease = p->hb_valid && p->hb.lease_ms ? p->hb.lease_ms :
+					 r->cfg.lease_ms;
+			if (now < p->last_heard + lease + r->cfg.heartbeat_ms)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* A live peer says it holds a bucket we hold (two maps disagreed for a
+ * moment and both took it): the higher node id lets go, and takes it again
+ * once the other has let go of it. */
+static bool conflict(struct repl *r, unsigned b)
+{
+	for (unsigned i = 0; i < r->cfg.npeers; i++) {
+		const struct peer *p = &r->peer[i];
+		if (p->alive && p->hb_valid && p->hb.has_held && held_bit(&p->hb, b) &&
+		    p->id < r->cfg.node_id)
+			return true;
+	}
+	return false;
+}
+
+/* The kernel's set: what the map gives us, each bucket once it is free
+ * (can_take); renewed every heartbeat under a lease.  A set not renewed in
+ * time (the daemon stalled or was stopped longer than the lease) is empty
+ * in the kernel: every bucket is taken again as if new, after the peers
+ * have said they let go of it (they may have taken it meanwhile). */
 void own_buckets_poll(struct repl *r)
 {
 	if (!r->cfg.active_active)
@@ -232,49 +300,105 @@ void own_buckets_poll(struct repl *r)
 			 policy_primary(&r->pol) ? "" : " (not before promote: demoted)");
 		tx_heartbeat(r);
 	}
+	uint64_t now = repl_now(r);
 	uint32_t gen = policy_map_gen(&r->pol);
-	if (r->map_applied && gen == r->map_gen)
+	bool lapsed = r->cfg.lease_ms && r->nheld && now >= r->lease_at + r->cfg.lease_ms;
+	bool renew = r->cfg.lease_ms && r->nheld &&
+		     now >= r->lease_at + (r->cfg.lease_ms / 3 < r->cfg.heartbeat_ms ?
+					   r->cfg.lease_ms / 3 : r->cfg.heartbeat_ms);
+
+	if (lapsed) {
+		r->st.lease_lapses++;
+		log_warnx("buckets: our lease ran out (not renewed for %llu ms, the lease is %u "
+			  "ms): the kernel forwards none of our %u buckets; taking them again "
+			  "once the peers let go", (unsigned long long)(now - r->lease_at),
+			  r->cfg.lease_ms, r->nheld);
+		memset(r->held, 0, sizeof(r->held));
+		r->nheld = 0;
+		for (unsigned b = 0; b < r->pol.nbuckets; b++)
+			if (r->want_since[b]) {
+				r->want_since[b] = now;
+				r->fresh_all[b] = 1;
+			}
+		r->map_applied = false;
+	}
+	if (r->map_applied && gen == r->map_gen && !r->nwaiting && !renew && !r->conflicts)
 		return;
-	if (!r->map_applied && r->map_retry_at && repl_now(r) < r->map_retry_at)
+	if (!r->map_applied && r->map_retry_at && now < r->map_retry_at && !lapsed)
 		return;
-	uint8_t gained[POLICY_MAX_BUCKETS] = { 0 };
+	uint8_t gained[POLICY_MAX_BUCKETS] = { 0 }, target[POLICY_MAX_BUCKETS] = { 0 };
 	uint32_t list[POLICY_MAX_BUCKETS];
-	unsigned n = 0, ngained = 0, nlost = 0;
+	unsigned n = 0, ngained = 0, nlost = 0, waiting = 0, nconflict = 0;
 	for (unsigned b = 0; b < r->pol.nbuckets; b++) {
-		bool mine = policy_bucket_owner(&r->pol, b) == r->cfg.node_id;
-		if (mine)
+		uint32_t owner = policy_bucket_owner(&r->pol, b);
+		bool mine = owner == r->cfg.node_id;
+		if (mine && !r->want_since[b]) {
+			r->want_since[b] = now;
+			r->prev_owner[b] = r->owner_was[b];
+			r->fresh_all[b] = 0;
+		} else if (!mine) {
+			r->want_since[b] = 0;
+		}
+		r->owner_was[b] = owner;
+		bool keep = mine && r->held[b];
+		if (keep && conflict(r, b)) {
+			keep = false;
+			nconflict++;
+			r->want_since[b] = now;
+			r->fresh_all[b] = 1;
+		}
+		bool take = mine && !r->held[b] && can_take(r, b, now);
+		if (mine && !keep && !take)
+			waiting++;
+		if (keep || take) {
 			list[n++] = b;
-		if (mine && !r->held[b]) {
+			target[b] = 1;
+		}
+		if (take) {
 			gained[b] = 1;
 			ngained++;
 		}
-		nlost += !mine && r->held[b];
-		r->held[b] = mine;
+		nlost += r->held[b] && !keep;
 	}
-	struct gain_ctx g = { r, gained, 0 };
-	if (n)
-		table_foreach(r->t, gain_one, &g);
-	r->st.buckets_gained += ngained;
-	r->st.buckets_lost += nlost;
-	r->st.bucket_takeovers += g.n;
-	if (ngained || nlost || !r->map_applied)
-		r->st.bucket_changes++;
-	r->map_gen = gen;
+	r->nwaiting = waiting;
+	r->conflicts = nconflict;
+	r->st.bucket_conflicts += nconflict;
+	if (!ngained && !nlost && r->map_applied && !renew && gen == r->map_gen)
+		return;                 /* waiting, nothing to tell the kernel */
 	/* the kernel holds every flow of a bucket before it forwards it: the
-	 * injections queued so far (a peer's bulk, the creates above) first */
+	 * flows of the gained buckets (and of held ones whose owner died) are
+	 * taken, their injections queued so far sent first */
+	struct gain_ctx g = { r, gained, target, 0 };
+	if (ngained || gen != r->map_gen)
+		table_foreach(r->t, gain_one, &g);
 	if (ngained || g.n)
 		r->ops.inject_flush(r->ops.arg);
 	if (r->ops.buckets && r->ops.buckets(r->ops.arg, list, n) < 0) {
 		r->st.bucket_set_errors++;
 		r->map_applied = false;
-		r->map_retry_at = repl_now(r) + 1000;
-	} else {
-		r->map_applied = true;
-		r->map_retry_at = 0;
+		r->map_retry_at = now + 1000;
+		return;
 	}
-	if (ngained || nlost || g.n)
-		log_info("buckets: holding %u of %u (%u gained, %u given up); %u flows taken "
-			 "over", n, r->pol.nbuckets, ngained, nlost, g.n);
+	r->map_applied = true;
+	r->map_retry_at = 0;
+	r->map_gen = gen;
+	r->lease_at = now;
+	memcpy(r->held, target, sizeof(r->held));
+	r->nheld = n;
+	r->st.buckets_gained += ngained;
+	r->st.buckets_lost += nlost;
+	r->st.bucket_takeovers += g.n;
+	if (ngained || nlost) {
+		r->st.bucket_changes++;
+		log_info("buckets: holding %u of %u (%u gained, %u given up%s); %u flows taken "
+			 "over", n, r->pol.nbuckets, ngained, nlost,
+			 waiting ? ", more once their holders let go" : "", g.n);
+		/* the peers learn at once what we let go of (they may be
+		 * waiting for it) and what we took */
+		tx_heartbeat(r);
+	} else if (renew) {
+		r->st.lease_renewals++;
+	}
 }
 
 int repl_promote(struct repl *r)
@@ -307,12 +431,15 @@ int repl_promote(struct repl *r)
 int repl_demote(struct repl *r)
 {
 	policy_demote(&r->pol);
-	tx_heartbeat(r);
 	if (policy_is_active_active(&r->pol)) {
-		own_buckets_poll(r);    /* the peers take our buckets */
+		/* break before make: out of our kernel's set first, then the
+		 * heartbeat that lets the peers take them */
+		own_buckets_poll(r);
+		tx_heartbeat(r);
 		log_info("demoted: drained, the peers hold every bucket");
 		return 0;
 	}
+	tx_heartbeat(r);
 	log_info("demoted: flows go to whichever peer advertises them");
 	return 0;
 }

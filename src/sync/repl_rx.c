@@ -227,6 +227,12 @@ static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *re
 		r->st.rx_bad_records++;
 		return;
 	}
+	/* unsequenced: one overtaken on the way (a reordering link) says what
+	 * the peer no longer is, or holds */
+	if (p->hb_valid && r->rx_pn && r->rx_pn < p->hb_pn) {
+		r->st.rx_stale_heartbeats++;
+		return;
+	}
 	r->st.rx_heartbeats++;
 	if (r->cfg.active_active &&
 	    (hb.nbuckets != r->cfg.nbuckets || hb.bucket_seed != r->cfg.bucket_seed)) {
@@ -240,7 +246,12 @@ static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *re
 	}
 	p->hb = hb;
 	p->hb_valid = true;
+	p->hb_at = repl_now(r);
+	p->hb_pn = r->rx_pn;
 	policy_member(&r->pol, p->id, true, hb.role, hb.term, hb.holds);
+	/* what it let go of may be ours to take now, what it took ours to
+	 * let go of: at once, not at the next poll */
+	own_buckets_poll(r);
 	/* a lost tail: the sender sent more than we have */
 	if ((int32_t)(hb.lastseq - p->next_seq) >= 0) {
 		if (!p->gap_since) {
@@ -739,8 +750,11 @@ void repl_receive(struct repl *r, const uint8_t *buf, size_t len, uint32_t from)
 	p->c.rx_frames++;
 	p->c.rx_bytes += len;
 
-	if (unseq)
+	if (unseq) {
+		r->rx_pn = h.pn;        /* heartbeats: a late one must not undo a newer */
 		apply_frame(r, p, buf, len);
-	else
+		r->rx_pn = 0;
+	} else {
 		deliver(r, p, buf, len, h.seq);
+	}
 }

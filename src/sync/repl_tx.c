@@ -420,6 +420,8 @@ unsigned repl_flush_lazy(struct repl *r)
 }
 
 /* Data first, so the heartbeat's lastseq covers it. */
+_Static_assert(POLICY_MAX_BUCKETS <= WIRE_HELD_MAX * 8, "HA_HELD has a bit per bucket");
+
 void tx_heartbeat(struct repl *r)
 {
 	repl_flush(r);
@@ -435,6 +437,13 @@ void tx_heartbeat(struct repl *r)
 		hb.holds = policy_holds(&r->pol);
 		hb.nbuckets = r->cfg.nbuckets;
 		hb.bucket_seed = r->cfg.bucket_seed;
+		/* what our kernel forwards, and for how long without us */
+		hb.has_held = true;
+		hb.held_len = (uint16_t)((r->cfg.nbuckets + 7) / 8);
+		for (unsigned b = 0; b < r->cfg.nbuckets; b++)
+			if (r->held[b])
+				hb.held[b / 8] |= (uint8_t)(1u << (b % 8));
+		hb.lease_ms = r->cfg.lease_ms;
 	}
 	hb.proto_major = WIRE_VERSION;
 	hb.proto_minor = WIRE_MINOR;

@@ -106,6 +106,8 @@
  *    each find the other wrong forever.  Major 2 summed the whole 64 bits:
  *    that is why 3 exists.
  * tests/compat/ runs the previous release beside the current build.
+ * 3.1 added HA_HELD and HA_LEASE (FEAT_LEASES): a 3.0 node skips them, and
+ * a 3.1 node takes a bucket a 3.0 peer held two heartbeats after it moved.
  */
 #ifndef CTSYNC_SYNC_WIRE_H
 #define CTSYNC_SYNC_WIRE_H
@@ -121,7 +123,7 @@
 #ifndef WIRE_VERSION_MIN
 #define WIRE_VERSION_MIN 3              /* the oldest major still taken */
 #endif
-#define WIRE_MINOR      0
+#define WIRE_MINOR      1               /* 3.1: FEAT_LEASES */
 #define WIRE_MINOR_BASE 0               /* features assumed before a heartbeat */
 /* Features (HA_FEATURES): what a node understands, by bit. */
 enum {
@@ -129,8 +131,10 @@ enum {
 	FEAT_TARGETED = 1u << 1,        /* REC_SKIP, REC_FOR: bulks to one node */
 	FEAT_DEFER    = 1u << 2,        /* REC_ACKREQ, REC_ACK, REC_HINT */
 	FEAT_BUCKETS  = 1u << 3,        /* HA_HOLDS, HA_BUCKETS: active-active */
+	FEAT_LEASES   = 1u << 4,        /* HA_HELD, HA_LEASE (3.1): active-active */
 };
-#define WIRE_FEATURES (FEAT_CLAIMS | FEAT_TARGETED | FEAT_DEFER | FEAT_BUCKETS)
+#define WIRE_FEATURES (FEAT_CLAIMS | FEAT_TARGETED | FEAT_DEFER | FEAT_BUCKETS | FEAT_LEASES)
+#define WIRE_HELD_MAX   128             /* HA_HELD: bytes, a bit per bucket (1024) */
 #define WIRE_RELEASE_MAX 32             /* HA_RELEASE: bytes of text */
 #define WIRE_HDR_LEN    32
 #define WIRE_OFF_KEY    6
@@ -259,6 +263,12 @@ enum {
 	HA_PROTO,               /* u16 major, u16 minor ("Versions" above) */
 	HA_FEATURES,            /* u32 FEAT_* bits */
 	HA_RELEASE,             /* 1..32 bytes: the sender's release, for people */
+	/* 3.1, FEAT_LEASES (active-active): what the sender's kernel forwards
+	 * at the moment it sent the heartbeat, and for how long it may go on
+	 * doing so without the daemon (policy.h, "Leases") */
+	HA_HELD,                /* 1..128 bytes: bit b (byte b / 8, bit b % 8) set
+				 * when bucket b is in the sender's held set */
+	HA_LEASE,               /* u32 ms: the lifetime of its held set's elements */
 };
 
 /*

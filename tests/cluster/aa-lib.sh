@@ -202,3 +202,27 @@ streams_survived() {
 		fail "$3: $survived of $NCL streams survived"
 	fi
 }
+
+# Every node's held set, sampled every 50 ms for SECONDS into
+# $T/sets-LABEL.log (testtool held-sampler): each round reads the sets
+# fw1..fwN, then again fwN..fw1; a bucket is held twice when two nodes held
+# it in both passes (one that moved from one node to another during the
+# round is in two sets in one pass only).  A line per round: its time and
+# the buckets held twice ("-": none).
+sets_sampler() {      # sets_sampler LABEL SECONDS (in the background: SAMPLER_PID)
+	local i ns=()
+	for i in $FWS; do ns+=("$P-fw$i"); done
+	"$B/ctsync-testtool" held-sampler "$2" 50 "${ns[@]}" > "$T/sets-$1.log" 2>"$T/sets-$1.err" &
+	SAMPLER_PID=$!
+	PIDS+=($!)
+}
+# sets_twice LABEL: rounds in which some bucket was held twice
+sets_twice() { grep -vc ' -$' "$T/sets-$1.log"; }
+sets_rounds() { wc -l < "$T/sets-$1.log"; }
+
+# Duplicated packets at the client (testtool dup-count) for SECONDS.
+dup_capture() {       # dup_capture LABEL SECONDS (in the background: CAPTURE_PID)
+	bg "$NS_CL" "dup-$1" "$B/ctsync-testtool" dup-count eth0 "$2"
+	CAPTURE_PID=$BG_PID
+}
+dups() { kv duplicates "$(tail -n 1 "$T/dup-$1.log")"; }

@@ -41,10 +41,24 @@
  *                                       connection and a second PORT + LIST after
  *   unsol-na IFNAME ADDR                unsolicited neighbour advertisement for
  *                                       ADDR (IPv6 "gratuitous ARP")
+ *   held-sampler SECONDS MS NETNS...    every MS ms, the set `inet ctsync held` of
+ *                                       each named network namespace, read in
+ *                                       order and again backwards: a line per
+ *                                       round with the buckets two namespaces
+ *                                       held in both passes ("-": none)
+ *   dup-count IFNAME SECONDS            IP packets arriving on IFNAME and how
+ *                                       many were byte-identical copies of one
+ *                                       seen in the last 2 s (the same packet
+ *                                       forwarded by two firewalls: a sender's
+ *                                       own retransmission has another IP id)
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <nftables/libnftables.h>
+#include <sched.h>
+#include <netpacket/packet.h>
+#include <net/ethernet.h>
 #include <netdb.h>
 #include <netinet/icmp6.h>
 #include <sys/ioctl.h>
@@ -864,6 +878,153 @@ static int unsol_na(const char *ifname, const char *addr)
 	return 0;
 }
 
+/* The buckets in `inet ctsync held` of the network namespace open as fd
+ * (bit per bucket into held[128]); -1 if it could not be read. */
+static int read_held(struct nft_ctx *nft, int fd, uint8_t *held)
+{
+	memset(held, 0, 128);
+	if (setns(fd, CLONE_NEWNET) < 0 ||
+	    nft_run_cmd_from_buffer(nft, "list set inet ctsync held") != 0)
+		return -1;
+	const char *out = nft_ctx_get_output_buffer(nft);
+	const char *p = out ? strstr(out, "elements = {") : NULL;
+	if (!p)
+		return 0;               /* empty */
+	for (p += 12; *p && *p != '}';) {
+		char *end;
+		unsigned long b = strtoul(p, &end, 10);
+		if (end != p && b < 1024)
+			held[b / 8] |= (uint8_t)(1u << (b % 8));
+		/* to the next element: past "N expires 12ms," */
+		p = end != p ? end : p + 1;
+		while (*p && *p != ',' && *p != '}')
+			p++;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static int held_sampler(int seconds, int ms, int n, char **names)
+{
+	enum { MAXNS = 8 };
+	int fd[MAXNS];
+	if (n > MAXNS)
+		n = MAXNS;
+	for (int i = 0; i < n; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "/run/netns/%s", names[i]);
+		if ((fd[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			die(path);
+	}
+	/* a context per namespace, made in it (its netlink socket stays
+	 * there), used in it */
+	struct nft_ctx *nft[MAXNS];
+	for (int i = 0; i < n; i++) {
+		if (setns(fd[i], CLONE_NEWNET) < 0 || !(nft[i] = nft_ctx_new(NFT_CTX_DEFAULT)))
+			die("nft context");
+		nft_ctx_buffer_output(nft[i]);
+		nft_ctx_buffer_error(nft[i]);
+	}
+	uint64_t end = now_ms() + (uint64_t)seconds * 1000;
+	unsigned long rounds = 0, twice = 0;
+	while (now_ms() < end) {
+		uint8_t held[2][MAXNS][128];
+		uint64_t t = now_ms();
+		for (int pass = 0; pass < 2; pass++)
+			for (int k = 0; k < n; k++) {
+				int i = pass ? n - 1 - k : k;
+				if (read_held(nft[i], fd[i], held[pass][i]) < 0)
+					memset(held[pass][i], 0, 128);
+			}
+		char line[4096];
+		size_t len = 0;
+		for (unsigned b = 0; b < 1024; b++) {
+			int c[2] = { 0, 0 };
+			for (int pass = 0; pass < 2; pass++)
+				for (int i = 0; i < n; i++)
+					c[pass] += held[pass][i][b / 8] >> (b % 8) & 1;
+			if (c[0] > 1 && c[1] > 1 && len < sizeof(line) - 8)
+				len += (size_t)snprintf(line + len, sizeof(line) - len, " %u", b);
+		}
+		rounds++;
+		twice += len > 0;
+		printf("%llu%s\n", (unsigned long long)t, len ? line : " -");
+		uint64_t spent = now_ms() - t;
+		if (spent < (uint64_t)ms)
+			usleep((useconds_t)(ms - (int)spent) * 1000);
+	}
+	fprintf(stderr, "rounds=%lu twice=%lu\n", rounds, twice);
+	for (int i = 0; i < n; i++)
+		nft_ctx_free(nft[i]);
+	return 0;
+}
+
+/* FNV-1a, 64 bits */
+static uint64_t fnv(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static int dup_count(const char *ifname, int seconds)
+{
+	enum { SLOTS = 1 << 20, WINDOW_MS = 2000 };
+	static struct { uint64_t h, at; } seen[SLOTS];
+	int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	if (fd < 0)
+		die("packet socket");
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+				   .sll_ifindex = (int)if_nametoindex(ifname) };
+	if (!sll.sll_ifindex || bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+		die("bind to the interface");
+	unsigned long packets = 0, dups = 0, dup_tcp = 0, dup_udp = 0;
+	uint64_t end = now_ms() + (uint64_t)seconds * 1000, first_dup = 0;
+	uint64_t start = now_ms();
+	uint8_t buf[65536];
+	for (;;) {
+		uint64_t t = now_ms();
+		if (t >= end)
+			break;
+		struct pollfd pf = { fd, POLLIN, 0 };
+		if (poll(&pf, 1, (int)(end - t)) <= 0)
+			continue;
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+		if (n < 20 || from.sll_pkttype == PACKET_OUTGOING)
+			continue;
+		uint8_t l4;
+		if (from.sll_protocol == htons(ETH_P_IP))
+			l4 = buf[9];
+		else if (from.sll_protocol == htons(ETH_P_IPV6) && n >= 40)
+			l4 = buf[6];
+		else
+			continue;
+		if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
+			continue;
+		packets++;
+		t = now_ms();
+		uint64_t h = fnv(buf, (size_t)n) | 1;
+		size_t slot = h % SLOTS;
+		if (seen[slot].h == h && t - seen[slot].at <= WINDOW_MS) {
+			dups++;
+			dup_tcp += l4 == IPPROTO_TCP;
+			dup_udp += l4 == IPPROTO_UDP;
+			if (!first_dup)
+				first_dup = t;
+		}
+		seen[slot].h = h;
+		seen[slot].at = t;
+	}
+	printf("packets=%lu duplicates=%lu dup_tcp=%lu dup_udp=%lu first_dup_ms=%lld\n", packets,
+	       dups, dup_tcp, dup_udp, first_dup ? (long long)(first_dup - start) : -1LL);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -897,6 +1058,10 @@ int main(int argc, char **argv)
 		return ftp_active(argv[2], argv[3], argv[4], atoi(argv[5]));
 	if (argc == 6 && strcmp(argv[1], "ftp-pasv") == 0)
 		return ftp_client(argv[2], argv[3], argv[4], atoi(argv[5]));
+	if (argc >= 5 && strcmp(argv[1], "held-sampler") == 0)
+		return held_sampler(atoi(argv[2]), atoi(argv[3]), argc - 4, argv + 4);
+	if (argc == 4 && strcmp(argv[1], "dup-count") == 0)
+		return dup_count(argv[2], atoi(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "unsol-na") == 0)
 		return unsol_na(argv[2], argv[3]);
 	fprintf(stderr, "usage: see the comment at the top of tests/tools/testtool.c\n");

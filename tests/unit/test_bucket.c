@@ -175,7 +175,7 @@ static void test_nftb_table(void **state)
 
 	if (geteuid() != 0 || sh("command -v nft >/dev/null") < 0 || unshare(CLONE_NEWNET) < 0)
 		skip();
-	assert_int_equal(nftb_open(&n, "ctsync_t", NB, SEED, true, err, sizeof(err)), 0);
+	assert_int_equal(nftb_open(&n, "ctsync_t", NB, SEED, true, 0, err, sizeof(err)), 0);
 	s = out_of("nft list table inet ctsync_t");
 	assert_non_null(strstr(s, "hook forward priority filter - 5; policy accept;"));
 	assert_non_null(strstr(s, "jhash ct original ip saddr . ct original ip daddr mod 64 seed 0x5eed1234 != @held counter packets 0 bytes 0 drop"));
@@ -189,19 +189,50 @@ static void test_nftb_table(void **state)
 	nftb_close(n);
 	/* a restarted daemon takes the table over: set emptied, the rules
 	 * replaced (not doubled), another bucket count taken */
-	assert_int_equal(nftb_open(&n, "ctsync_t", 128, SEED, true, err, sizeof(err)), 0);
+	assert_int_equal(nftb_open(&n, "ctsync_t", 128, SEED, true, 0, err, sizeof(err)), 0);
 	s = out_of("nft list table inet ctsync_t");
 	assert_null(strstr(s, "elements"));
 	assert_int_equal(count(s, "!= @held"), 2);
 	assert_int_equal(count(s, "mod 128"), 2);
 	assert_int_equal(nftb_set(n, NULL, 0, err, sizeof(err)), 0);
 	nftb_close(n);
-	/* what nftables refuses comes back as its message */
+	/* a table of another shape (an earlier release's) is replaced */
 	assert_int_equal(sh("nft add table inet ctsync_u && nft add set inet ctsync_u held "
 			    "'{ type ipv4_addr; }'"), 0);
-	assert_true(nftb_open(&n, "ctsync_u", NB, SEED, true, err, sizeof(err)) < 0);
+	assert_int_equal(nftb_open(&n, "ctsync_u", NB, SEED, true, 0, err, sizeof(err)), 0);
+	s = out_of("nft list set inet ctsync_u held");
+	assert_non_null(strstr(s, "typeof meta cpu"));
+	nftb_close(n);
+	/* what nftables refuses comes back as its message (mod 0) */
+	assert_true(nftb_open(&n, "ctsync_v", 0, SEED, true, 0, err, sizeof(err)) < 0);
 	assert_null(n);
 	assert_true(strlen(err) > 0);
+}
+
+/* The lease: elements live lease_ms after they were (re)added, so a set
+ * renewed in time stays and one left alone empties by itself. */
+static void test_nftb_lease(void **state)
+{
+	struct nftb *n;
+	char err[256], *s;
+	uint32_t some[] = { 2, 7 };
+
+	if (geteuid() != 0 || sh("command -v nft >/dev/null") < 0 || unshare(CLONE_NEWNET) < 0)
+		skip();
+	assert_int_equal(nftb_open(&n, "ctsync_l", NB, SEED, true, 400, err, sizeof(err)), 0);
+	s = out_of("nft list set inet ctsync_l held");
+	assert_non_null(strstr(s, "timeout 400ms"));
+	for (int i = 0; i < 8; i++) {           /* renewed every 100 ms for 800 ms */
+		assert_int_equal(nftb_set(n, some, 2, err, sizeof(err)), 0);
+		usleep(100 * 1000);
+	}
+	s = out_of("nft list set inet ctsync_l held");
+	assert_non_null(strstr(s, "2 expires"));
+	assert_non_null(strstr(s, "7 expires"));
+	usleep(600 * 1000);                     /* not renewed: gone */
+	s = out_of("nft list set inet ctsync_l held");
+	assert_null(strstr(s, "expires"));
+	nftb_close(n);
 }
 
 /* The headers of held packets (nfq_pkt_*), without a kernel. */
@@ -306,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_lookup3_shape),
 		cmocka_unit_test(test_against_nft),
 		cmocka_unit_test(test_nftb_table),
+		cmocka_unit_test(test_nftb_lease),
 		cmocka_unit_test(test_nfq_parse),
 		cmocka_unit_test(test_nfq_rules),
 	};

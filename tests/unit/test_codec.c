@@ -368,7 +368,9 @@ static void test_frame_fill_and_control_records(void **state)
 	struct hb_info hb = { .role = 1, .flows = 12345, .lastseq = 99,
 			      .digest = 0xfedcba9876543210ULL, .term = 7, .holds = true,
 			      .nbuckets = 64, .bucket_seed = 0xc0ffee, .proto_major = 3,
-			      .proto_minor = 1, .features = 0x1f, .release = "1.2.3~rc1" }, hb2;
+			      .proto_minor = 1, .features = 0x1f, .release = "1.2.3~rc1",
+			      .has_held = true, .held_len = 8, .held = { 0x81, 0, 0, 0, 0, 0, 0, 0x40 },
+			      .lease_ms = 600 }, hb2;
 	struct bulk_info b = { 7, 1000, 3 }, b2;
 	codec_frame_start(&w, buf, sizeof(buf));
 	assert_int_equal(codec_put_heartbeat(&w, &hb), 0);
@@ -394,6 +396,11 @@ static void test_frame_fill_and_control_records(void **state)
 	assert_int_equal(hb2.proto_minor, 1);
 	assert_int_equal(hb2.features, 0x1f);
 	assert_string_equal(hb2.release, "1.2.3~rc1");
+	assert_true(hb2.has_held);              /* buckets 0, 7 and 62 */
+	assert_int_equal(hb2.held_len, 8);
+	assert_int_equal(hb2.held[0], 0x81);
+	assert_int_equal(hb2.held[7], 0x40);
+	assert_int_equal(hb2.lease_ms, 600);
 	assert_int_equal(codec_next(&cur, &r), 1);
 	assert_int_equal(codec_get_bulk(&r, &b2), 0);
 	assert_int_equal(b2.id, 7);

@@ -198,6 +198,20 @@ static void test_active_active(void **state)
 	assert_int_equal(c.repl.nbuckets, 64);
 	assert_int_equal(c.repl.bucket_seed, 0x63747379);
 	assert_string_equal(c.nft_table, "ctsync");
+	assert_int_equal(c.repl.lease_ms, 600);         /* dead time (1000) - 2 heartbeats */
+	snprintf(text, sizeof(text), "%ssync = { mode = \"active-active\"; heartbeat_ms = 100;\n"
+		 "  dead_after = 3; };\nbuckets = { lease_ms = 0; };\n", head);
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
+	assert_int_equal(c.repl.lease_ms, 0);           /* off */
+	snprintf(text, sizeof(text), "%ssync = { mode = \"active-active\"; heartbeat_ms = 100;\n"
+		 "  dead_after = 3; };\n", head);
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
+	assert_int_equal(c.repl.lease_ms, 200);         /* at least two heartbeats */
+	snprintf(text, sizeof(text), "%ssync = { mode = \"active-active\"; };\n"
+		 "buckets = {\n  lease_ms = 300; };\n", head);
+	errs[0] = 0;
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 1);
+	assert_non_null(strstr(errs, ":6: 'lease_ms' must be 0 (off) or at least two heartbeats"));
 	snprintf(text, sizeof(text), "%ssync = { mode = \"active-active\"; role = \"backup\"; };\n"
 		 "buckets = { count = 1024; seed = 7; table = \"fw_west\"; };\n", head);
 	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);

@@ -1,0 +1,194 @@
+/* Active-active leases and handovers (policy.h, "Leases"), on the
+ * simulated cluster (tests/sim.h): at no 10 ms step is a bucket in two
+ * nodes' kernel sets — when a daemon crashes (its set stays in the kernel
+ * until its lease runs out), freezes and thaws, comes back, or is demoted
+ * and promoted — and every bucket is held again afterwards.  Each fault is
+ * run without a lease too (buckets.lease_ms = 0, the set stays while the
+ * daemon is gone): there the check must see buckets held twice, or it
+ * proves nothing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "util/log.h"
+#include "sync/repl.h"
+
+#include "sim.h"
+
+enum { LEASE = 200 };           /* the sim: heartbeat 100 ms, dead after 300 */
+
+/* Buckets in no live node's set now (of nodes not stopped). */
+static unsigned uncovered(void)
+{
+	unsigned n = 0;
+	for (unsigned b = 0; b < 64; b++) {
+		bool any = false;
+		for (int i = 0; i < NODES; i++)
+			any |= sim.n[i].r && !sim.n[i].frozen && sim_forwards(i, b);
+		n += !any;
+	}
+	return n;
+}
+
+/* Three active-active nodes, every bucket held once. */
+static void start3(uint32_t lease)
+{
+	sim.active_active = true;
+	sim.lease_ms = lease;
+	sim.delay_max = 20;             /* a frame takes 0-20 ms */
+	sim.nnodes = 3;
+	for (int i = 0; i < 3; i++)
+		sim_start(i, true, true);
+	sim_run(1500);
+	assert_int_equal(uncovered(), 0);
+	assert_int_equal(sim.overlaps, 0);
+}
+
+/* Run ms; the longest stretch (ms) in which some bucket was in no set. */
+static unsigned run_gap(unsigned ms)
+{
+	unsigned gap = 0, cur = 0;
+	for (unsigned t = 0; t < ms; t += 10) {
+		sim_run(10);
+		cur = uncovered() ? cur + 10 : 0;
+		gap = cur > gap ? cur : gap;
+	}
+	return gap;
+}
+
+/* A daemon SIGKILLed: its set stays in its kernel until the lease runs
+ * out; the survivors take its buckets only then — at the dead time, which
+ * the default lease is made to fit in. */
+static void test_crash(void **state)
+{
+	start3(LEASE);
+	sim_stop(0);
+	unsigned gap = run_gap(1500);
+	assert_int_equal(sim.overlaps, 0);
+	assert_int_equal(uncovered(), 0);
+	print_message("crash: takeover gap %u ms (dead after 300 ms, lease %u ms)\n", gap, LEASE);
+	assert_true(gap <= 300 + LEASE);
+	sim.active_active = false;
+}
+
+/* A lease longer than the dead time: the survivors wait for it. */
+static void test_crash_long_lease(void **state)
+{
+	start3(600);
+	sim_stop(0);
+	unsigned gap = run_gap(2000);
+	assert_int_equal(sim.overlaps, 0);
+	assert_int_equal(uncovered(), 0);
+	print_message("crash, lease 600 ms: takeover gap %u ms\n", gap);
+	assert_true(gap >= 600 && gap <= 600 + 100 + 200);
+	sim.active_active = false;
+}
+
+static void test_crash_no_lease(void **state)
+{
+	start3(0);
+	sim_stop(0);
+	run_gap(1500);
+	assert_true(sim.overlaps > 0);          /* its set stayed: held twice */
+	sim.active_active = false;
+}
+
+/* A daemon SIGSTOPped past the dead time, then SIGCONTed: its set ran out
+ * while it slept; the others took its buckets; it takes them back only
+ * after they have said they let go.  And a stop shorter than the dead time
+ * but longer than the lease: nobody took them, it takes them again. */
+static void freeze(uint32_t lease, unsigned ms)
+{
+	start3(lease);
+	sim.n[0].frozen = true;
+	run_gap(ms);
+	sim.n[0].frozen = false;
+	run_gap(1500);
+	assert_int_equal(uncovered(), 0);
+	if (lease) {
+		struct repl_status st;
+		repl_status(sim.n[0].r, &st);
+		assert_true(st.buckets_held > 0);
+		assert_int_equal(st.buckets_waiting, 0);
+		assert_true(repl_stats(sim.n[0].r)->lease_lapses >= 1);
+	}
+}
+
+static void test_freeze(void **state)
+{
+	freeze(LEASE, 1000);
+	assert_int_equal(sim.overlaps, 0);
+	sim.active_active = false;
+}
+
+static void test_freeze_short(void **state)
+{
+	freeze(LEASE, 250);
+	assert_int_equal(sim.overlaps, 0);
+	sim.active_active = false;
+}
+
+static void test_freeze_no_lease(void **state)
+{
+	freeze(0, 1000);
+	assert_true(sim.overlaps > 0);
+	sim.active_active = false;
+}
+
+/* A node that comes back (restarted after a crash), 20 times in a row:
+ * it takes its buckets only after their holders let go of them. */
+static void test_returns(void **state)
+{
+	start3(LEASE);
+	for (int k = 0; k < 20; k++) {
+		int i = k % 3;
+		sim_stop(i);
+		sim_run(700);
+		sim_start(i, true, true);
+		sim_run(1500);
+		assert_int_equal(uncovered(), 0);
+	}
+	assert_int_equal(sim.overlaps, 0);
+	sim.active_active = false;
+}
+
+/* Demote and promote, 10 times: out before the others take, in after they
+ * let go.  The demoted node forwards nothing. */
+static void test_demote_promote(void **state)
+{
+	start3(LEASE);
+	for (int k = 0; k < 10; k++) {
+		struct repl *r = sim.n[1].r;
+		repl_demote(r);
+		for (unsigned b = 0; b < 64; b++)
+			assert_false(sim_forwards(1, b));
+		sim_run(500);
+		assert_int_equal(uncovered(), 0);
+		repl_promote(r);
+		sim_run(500);
+		assert_int_equal(uncovered(), 0);
+		assert_true(repl_stats(r)->buckets_gained > 0);
+	}
+	assert_int_equal(sim.overlaps, 0);
+	sim.active_active = false;
+}
+
+int main(void)
+{
+	log_init(LOG_LVL_ERROR, false, "test");
+	const struct CMUnitTest tests[] = {
+		SIM_TEST(test_crash),
+		SIM_TEST(test_crash_long_lease),
+		SIM_TEST(test_crash_no_lease),
+		SIM_TEST(test_freeze),
+		SIM_TEST(test_freeze_short),
+		SIM_TEST(test_freeze_no_lease),
+		SIM_TEST(test_returns),
+		SIM_TEST(test_demote_promote),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
