@@ -19,7 +19,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 # libev ships no pkg-config file on Debian 12: fall back to plain -lev.
-PKGS     = libmnl libconfig libcrypto libcpg libcmap libnftables libnftnl
+PKGS     = libmnl libconfig libcrypto libcpg libcmap libquorum libnftables libnftnl
 LIBS_D   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
            $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 CFLAGS_D = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

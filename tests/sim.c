@@ -374,6 +374,17 @@ void sim_start(int idx, bool primary, bool immediate)
 	nd->r = repl_new(&cfg, &ops);
 	SIM_CHECK(nd->r);
 	SIM_CHECK(repl_load_kernel(nd->r) == 0);
+	if (sim.membership)
+		repl_quorum(nd->r, true);       /* corosync says quorate */
+}
+
+void sim_drop_in_flight(int a, int b)
+{
+	for (unsigned i = 0; i < sim.qn;)
+		if (sim.q[i].from == a && sim.q[i].to == b)
+			sim.q[i] = sim.q[--sim.qn];
+		else
+			i++;
 }
 
 void sim_stop(int idx)

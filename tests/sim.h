@@ -136,6 +136,9 @@ int sim_fixture_teardown(void **state);
 /* Node idx (id idx + 1) starts, configured from the knobs above. */
 void sim_start(int idx, bool primary, bool immediate);
 void sim_stop(int idx);
+/* Frames in flight from a to b dropped (CPG delivers nothing of a member
+ * after the configuration change that removed it). */
+void sim_drop_in_flight(int a, int b);
 /* Deliver what is due, and flush what that caused. */
 void sim_deliver(void);
 /* Let time pass in 10 ms steps: polls, heartbeats every 100 ms, deliveries

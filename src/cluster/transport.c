@@ -406,3 +406,9 @@ void transport_on_member(struct transport *t, transport_member_cb fn, void *arg)
 	t->on_member = fn;
 	t->member_arg = arg;
 }
+
+void transport_on_quorum(struct transport *t, transport_quorum_cb fn, void *arg)
+{
+	t->on_quorum = fn;
+	t->quorum_arg = arg;
+}

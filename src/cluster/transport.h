@@ -99,6 +99,11 @@ ssize_t transport_recv(struct transport *t, void *buf, size_t cap, uint32_t *fro
 /* Nodes joining (up) and leaving, where the type knows its membership. */
 typedef void (*transport_member_cb)(void *arg, uint32_t node, bool up);
 void transport_on_member(struct transport *t, transport_member_cb fn, void *arg);
+/* Whether this node's partition is quorate, where the type knows (CPG:
+ * corosync's votequorum; a corosync without a quorum provider is always
+ * quorate).  UDP never calls it. */
+typedef void (*transport_quorum_cb)(void *arg, bool quorate);
+void transport_on_quorum(struct transport *t, transport_quorum_cb fn, void *arg);
 /* Largest datagram that fits the interface MTU without fragmenting. */
 size_t transport_mtu(const struct transport *t);
 const struct transport_stats *transport_stats(const struct transport *t);

@@ -17,6 +17,11 @@
  * the datagram and counts it, as a full socket buffer would: the engine's
  * sequence numbers and NACKs repair it.
  *
+ * Quorum: corosync's (libquorum: votequorum, or whichever provider is
+ * configured), tracked from the same connection's life: every change is
+ * reported to the quorum callback, read from transport_poll(); a corosync
+ * without a quorum provider counts as quorate, and losing corosync as not.
+ *
  * Losing corosync (it stopped, or restarted) reports every peer down and
  * reconnects once a second from transport_poll(); the file descriptor then
  * changes (transport_fd()).  Nothing here waits: a join that corosync
@@ -34,6 +39,7 @@
 
 #include <corosync/cmap.h>
 #include <corosync/cpg.h>
+#include <corosync/quorum.h>
 
 #include "cluster/transport_int.h"
 #include "util/log.h"
@@ -68,6 +74,11 @@ struct cpgt {
 	/* group members (node ids) as last reported */
 	uint32_t members[TRANSPORT_MAX_PEERS + 1];
 	unsigned nmembers;
+	/* quorum */
+	quorum_handle_t qh;
+	bool q_up;
+	bool q_none;                    /* no quorum service: not asked again */
+	int quorate;                    /* as last reported: -1 not yet */
 };
 
 static struct transport *of_handle(cpg_handle_t h)
@@ -150,6 +161,66 @@ static void totem_confchg(cpg_handle_t h, struct cpg_ring_id ring, uint32_t n,
 	log_debug("cpg: totem ring %u.%llu, %u nodes", ring.nodeid, (unsigned long long)ring.seq, n);
 }
 
+static void set_quorate(struct transport *t, bool quorate)
+{
+	struct cpgt *c = t->cpg;
+
+	if (c->quorate == (int)quorate)
+		return;
+	c->quorate = quorate;
+	if (t->on_quorum)
+		t->on_quorum(t->quorum_arg, quorate);
+}
+
+static void quorum_notify(quorum_handle_t h, uint32_t quorate, struct quorum_ring_id ring,
+			  uint32_t n, const uint32_t *members)
+{
+	void *ctx = NULL;
+	quorum_context_get(h, (const void **)&ctx);
+	struct transport *t = ctx;
+	log_info("cpg: corosync says the partition (ring %u.%llu, %u nodes) is %squorate",
+		 ring.nodeid, (unsigned long long)ring.seq, n, quorate ? "" : "not ");
+	set_quorate(t, quorate != 0);
+}
+
+static void quorum_close(struct cpgt *c)
+{
+	if (c->q_up)
+		quorum_finalize(c->qh);
+	c->q_up = false;
+}
+
+/* corosync's quorum, tracked; a corosync without a provider is quorate. */
+static void quorum_open(struct transport *t)
+{
+	struct cpgt *c = t->cpg;
+	quorum_model_v1_data_t model = { .model = QUORUM_MODEL_V1, .quorum_notify_fn = quorum_notify };
+	uint32_t type = 0;
+
+	if (quorum_model_initialize(&c->qh, QUORUM_MODEL_V1, (quorum_model_data_t *)&model, &type,
+				    t) != CS_OK) {
+		log_warnx("cpg: corosync's quorum service does not answer: taken as quorate");
+		c->q_none = true;
+		set_quorate(t, true);
+		return;
+	}
+	c->q_up = true;
+	if (type == QUORUM_FREE) {
+		log_warnx("cpg: corosync has no quorum provider (quorum { provider: "
+			  "corosync_votequorum }): a partition of the sync link makes both sides "
+			  "forward");
+		quorum_close(c);
+		c->q_none = true;
+		set_quorate(t, true);
+		return;
+	}
+	if (quorum_trackstart(c->qh, CS_TRACK_CHANGES | CS_TRACK_CURRENT) != CS_OK) {
+		log_warnx("cpg: could not track corosync's quorum: taken as not quorate");
+		quorum_close(c);
+		set_quorate(t, false);
+	}
+}
+
 static void link_down(struct transport *t, const char *why, cs_error_t e)
 {
 	struct cpgt *c = t->cpg;
@@ -163,6 +234,9 @@ static void link_down(struct transport *t, const char *why, cs_error_t e)
 	c->fd = -1;
 	c->down_at = transport_now_ms();
 	set_members(t, NULL, 0);
+	quorum_close(c);
+	c->q_none = false;              /* asked again once reconnected */
+	set_quorate(t, false);
 }
 
 /* One cpg_join: 0 joined, -EAGAIN not yet (again from cpgt_poll), or
@@ -232,6 +306,7 @@ int cpgt_open(struct transport *t)
 		return -ENOMEM;
 	t->cpg = c;
 	c->fd = -1;
+	c->quorate = -1;
 	c->pid = (uint32_t)getpid();
 	int err = connect_cpg(t);
 	if (err < 0 && err != -EAGAIN)
@@ -269,6 +344,7 @@ void cpgt_close(struct transport *t)
 	}
 	if (c->up || c->joining)
 		cpg_finalize(c->h);
+	quorum_close(c);
 	queue_free(c);
 	free(c);
 	t->cpg = NULL;
@@ -395,6 +471,13 @@ void cpgt_poll(struct transport *t)
 
 	if (c->up) {
 		drain_queue(t);
+		if (!c->q_up && !c->q_none)
+			quorum_open(t);
+		if (c->q_up && quorum_dispatch(c->qh, CS_DISPATCH_ALL) != CS_OK) {
+			log_warnx("cpg: lost corosync's quorum service: taken as not quorate");
+			quorum_close(c);
+			set_quorate(t, false);
+		}
 		return;
 	}
 	if (c->joining) {

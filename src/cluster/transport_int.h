@@ -39,6 +39,8 @@ struct transport {
 	struct transport_stats st;
 	transport_member_cb on_member;
 	void *member_arg;
+	transport_quorum_cb on_quorum;
+	void *quorum_arg;
 	struct cpgt *cpg;               /* TRANSPORT_CPG */
 	struct txq *q;                  /* UDP: allocated at the first full buffer */
 };

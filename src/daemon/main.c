@@ -189,6 +189,14 @@ static void on_member(void *arg, uint32_t node, bool up)
 		repl_member(d->repl, node, up);
 }
 
+/* Quorum from a transport that knows it (CPG: corosync's). */
+static void on_quorum(void *arg, bool quorate)
+{
+	struct daemon *d = arg;
+	if (d->repl)
+		repl_quorum(d->repl, quorate);
+}
+
 static void on_kernel_event(void *arg, enum ctnl_event ev, const struct ct *ct, bool own)
 {
 	struct daemon *d = arg;
@@ -425,6 +433,7 @@ static int open_link(struct daemon *d)
 		return -1;
 	}
 	transport_on_member(tr, on_member, d);
+	transport_on_quorum(tr, on_quorum, d);
 	cfg->repl.membership = cfg->transport.type == TRANSPORT_CPG;
 	if (cfg->transport.type == TRANSPORT_CPG)
 		cpg_peers(cfg, tr);

@@ -115,6 +115,9 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 			for (unsigned b = 0; b < st.nbuckets; b++)
 				strbuf_printf(o, "%s%u", b ? "," : "", st.bucket_owner[b]);
 			strbuf_printf(o, "]},\"routed\":%s", st.routed ? "true" : "false");
+			strbuf_printf(o, ",\"quorum\":{\"source\":\"%s\",\"quorate\":%s}",
+				      st.quorum < 0 ? "none" : "corosync",
+				      st.quorum ? "true" : "false");
 			const struct repl_stats *rs = repl_stats(ctx->repl);
 			if (st.defer_ms)
 				strbuf_printf(o, ",\"defer\":{\"timeout_ms\":%u,\"waiting\":%u,\"held\":%llu,"
@@ -178,6 +181,8 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 			strbuf_printf(o, "holding %u\n", st.buckets_held);
 		else if (!st.primary)
 			strbuf_printf(o, "holding none (demoted: drained)\n");
+		else if (st.quorum == 0)
+			strbuf_printf(o, "holding none (this partition is not quorate)\n");
 		else
 			strbuf_printf(o, "holding none yet (until in sync with every live peer)\n");
 		if (st.lease_ms && st.lease_left_ms >= 0)
@@ -189,6 +194,13 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 		else
 			strbuf_printf(o, "lease:          none: if ctsyncd stops, this node goes on "
 				      "forwarding its buckets (buckets.lease_ms)\n");
+		if (st.quorum < 0)
+			strbuf_printf(o, "quorum:         none over UDP: a node cut off by the sync link "
+				      "alone forwards beside the others (docs/OPERATIONS.md, "
+				      "\"Partitions\")\n");
+		else
+			strbuf_printf(o, "quorum:         corosync's: %s\n", st.quorum ?
+				      "quorate" : "NOT quorate: holding no bucket");
 		render_bucket_map(o, &st);
 		const struct repl_stats *ds = repl_stats(ctx->repl);
 		if (st.defer_ms)

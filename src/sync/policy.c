@@ -39,7 +39,7 @@ static struct member *member(struct policy *p, uint32_t id)
 
 bool policy_holds(const struct policy *p)
 {
-	return p->mode == POLICY_ACTIVE_ACTIVE && p->ready && p->primary;
+	return p->mode == POLICY_ACTIVE_ACTIVE && p->ready && p->primary && !p->no_quorum;
 }
 
 static bool holds(const struct policy *p, uint32_t id, bool self_holds)
@@ -113,6 +113,12 @@ bool policy_is_active_active(const struct policy *p)
 void policy_ready(struct policy *p)
 {
 	p->ready = true;
+	remap(p);
+}
+
+void policy_quorum(struct policy *p, bool quorate)
+{
+	p->no_quorum = !quorate;
 	remap(p);
 }
 

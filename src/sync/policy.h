@@ -115,6 +115,7 @@ struct policy {
 	/* active-active */
 	enum policy_mode mode;
 	bool ready;                     /* in sync once since start */
+	bool no_quorum;                 /* its partition is not quorate (policy_quorum) */
 	unsigned nbuckets;
 	unsigned nhome;
 	uint32_t home[POLICY_MAX_MEMBERS];      /* every member, sorted */
@@ -171,7 +172,10 @@ bool policy_takes_orphan(const struct policy *p, unsigned bucket);
 /* Active-active: this node's start-up is over and it was in sync with every
  * live peer; from now on it holds buckets whenever it is primary. */
 void policy_ready(struct policy *p);
-/* Does this node hold buckets now (active-active, ready, primary)? */
+/* Whether this node's partition of the cluster is quorate (the transport
+ * says; quorate unless told otherwise): without quorum it holds none. */
+void policy_quorum(struct policy *p, bool quorate);
+/* Does this node hold buckets now (active-active, ready, primary, quorate)? */
 bool policy_holds(const struct policy *p);
 /* Who owns `bucket` (0: nobody), and the map's generation. */
 uint32_t policy_bucket_owner(const struct policy *p, unsigned bucket);

@@ -27,6 +27,10 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 		policy_active_active(&r->pol, cfg->nbuckets, cfg->peer_id, cfg->npeers);
 	if (cfg->active_active && cfg->routed)
 		policy_routed(&r->pol);
+	/* a transport with a membership (CPG) also says whether we are in a
+	 * quorate partition: not until it has */
+	r->quorum = cfg->membership ? 0 : -1;
+	policy_quorum(&r->pol, !cfg->membership);
 	if (!r->cfg.resend_bytes)
 		r->cfg.resend_bytes = 16u << 20;
 	if (!r->cfg.nack_ms)
@@ -378,6 +382,25 @@ void repl_tick(struct repl *r)
 	tx_heartbeat(r);
 }
 
+void repl_quorum(struct repl *r, bool quorate)
+{
+	int was = r->quorum;
+
+	r->quorum = quorate;
+	if (was == (int)quorate)
+		return;
+	if (!quorate) {
+		r->st.quorum_losses++;
+		log_warnx("quorum: lost%s", r->cfg.active_active ? ": letting go of every bucket" : "");
+	} else {
+		log_info("quorum: this node's partition is quorate");
+	}
+	policy_quorum(&r->pol, quorate);
+	/* break before make: our set first, then the heartbeat */
+	own_buckets_poll(r);
+	tx_heartbeat(r);
+}
+
 void repl_member(struct repl *r, uint32_t node, bool up)
 {
 	struct peer *p = repl_peer(r, node);
@@ -395,8 +418,10 @@ void repl_member(struct repl *r, uint32_t node, bool up)
 		}
 		return;
 	}
-	if (p->alive)
+	if (p->alive) {
 		log_warnx("peer %u left the membership: dead", node);
+		p->dead_at = repl_now(r);
+	}
 	p->alive = false;
 	policy_member_down(&r->pol, node);
 }
@@ -488,6 +513,7 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 		st->buckets_held = r->nheld;
 		st->buckets_waiting = r->nwaiting;
 		st->lease_ms = r->cfg.lease_ms;
+		st->quorum = r->quorum;
 		st->lease_left_ms = !r->cfg.lease_ms || !r->nheld ? -1 :
 			r->lease_at + r->cfg.lease_ms > t ? (int64_t)(r->lease_at + r->cfg.lease_ms - t) : 0;
 	}

@@ -205,6 +205,7 @@ struct repl_ops {
 	X(lease_renewals) /* the held set written again, its lease renewed */ \
 	X(lease_lapses) /* it was not renewed in time: the kernel emptied it */ \
 	X(bucket_conflicts) /* a held bucket a peer of lower id also held: let go */ \
+	X(quorum_losses) /* the transport said our partition lost quorum */ \
 	/* defer */ \
 	X(defer_held) /* packets held (repl_defer_*) */ \
 	X(defer_passed) /* let go at once: nothing to wait for */ \
@@ -287,6 +288,7 @@ struct repl_status {
 	unsigned buckets_waiting;       /* ours by the map, their holders not gone yet */
 	uint32_t lease_ms;              /* 0: none */
 	int64_t lease_left_ms;          /* of the set in the kernel; -1: none held */
+	int quorum;                     /* -1: no source (UDP), 0 not quorate, 1 quorate */
 	uint32_t bucket_seed;
 	uint32_t bucket_owner[1024];    /* node id per bucket, 0: nobody */
 	unsigned npeers;
@@ -371,6 +373,9 @@ int repl_promote(struct repl *r);
 int repl_demote(struct repl *r);
 int repl_commit(struct repl *r);
 int repl_resync(struct repl *r);
+/* The transport's word on quorum (CPG: corosync's): without it this node
+ * holds no bucket (active-active), and says so in its heartbeats. */
+void repl_quorum(struct repl *r, bool quorate);
 
 void repl_status(const struct repl *r, struct repl_status *st);
 bool repl_active_active(const struct repl *r);

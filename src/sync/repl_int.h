@@ -51,6 +51,7 @@ struct peer {
 	uint64_t last_heard;
 	struct hb_info hb;
 	uint64_t hb_at;                 /* when hb arrived */
+	uint64_t dead_at;               /* when it left the membership (CPG) */
 	uint64_t hb_pn;                 /* the packet number of its frame */
 	/* ordering and repair */
 	struct reorder *held;
@@ -111,6 +112,7 @@ struct repl {
 	uint64_t pn;                    /* next packet number */
 	uint64_t last_hb, last_tick;    /* heartbeat sent, repl_tick run */
 	uint64_t rx_pn;                 /* the unsequenced frame being applied */
+	int quorum;                     /* repl_quorum: -1 never said, 0, 1 */
 	unsigned dump_seen;             /* entries of a synchronous dump, for keepalive */
 	uint8_t secret[EPOCH_SECRET_LEN];       /* keys the cookies of our challenges */
 	uint32_t bulk_id, gen;
@@ -161,7 +163,6 @@ struct repl {
 	uint64_t want_since[POLICY_MAX_BUCKETS];
 	uint32_t prev_owner[POLICY_MAX_BUCKETS];
 	uint32_t owner_was[POLICY_MAX_BUCKETS];
-	uint8_t fresh_all[POLICY_MAX_BUCKETS];  /* a report from every peer needed */
 	unsigned nwaiting;              /* ours by the map, not yet free to take */
 	unsigned conflicts;             /* let go at the last look: a peer holds them */
 	/* defer: packets held, in the order they came */

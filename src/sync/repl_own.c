@@ -231,11 +231,11 @@ static bool held_bit(const struct hb_info *hb, unsigned b)
 }
 
 /* May bucket b, ours by the map since want_since[b], enter our kernel set
- * now?  Only once no other node can be forwarding it: no live peer that
- * reports its held set (FEAT_LEASES) says it holds it, and the one that
- * had it before us has reported since b became ours (every peer has, when
- * our view of them all was stale: our own lease lapsed, or a conflict); a
- * live peer that does not report it and had it before us has had two
+ * now?  Only once no other node can be forwarding it: every live peer that
+ * reports its held set (FEAT_LEASES) has reported, since b became ours,
+ * that it does not hold it (a map change that leaves buckets waiting sends
+ * a heartbeat at once, so the peers' reports follow within a round trip);
+ * a live peer that does not report it and had it before us has had two
  * heartbeats to let go; and every dead peer's
  * lease has run out — its last renewal came at the latest with the last
  * frame we heard from it, so after that plus its lease plus a heartbeat
@@ -251,11 +251,12 @@ static bool can_take(struct repl *r, unsigned b, uint64_t now)
 		if (!p->known)
 			continue;       /* not heard since we started (2 dead times ago) */
 		if (p->alive && p->hb_valid && p->hb.has_held) {
-			/* it holds it; or it is the one that had it (or our view
-			 * of every peer is stale: our lease lapsed) and has not
-			 * reported since the bucket became ours */
-			if (held_bit(&p->hb, b) ||
-			    ((r->prev_owner[b] == p->id || r->fresh_all[b]) && p->hb_at <= since))
+			/* it holds it, or has not reported since the bucket
+			 * became ours: what we last heard of it may be older
+			 * than what it did since (our view of who had what is
+			 * no proof: it may be stale after a partition or a
+			 * stall) */
+			if (held_bit(&p->hb, b) || p->hb_at <= since)
 				return false;
 		} else if (p->alive) {
 			if (r->prev_owner[b] == p->id &&
@@ -264,7 +265,15 @@ static bool can_take(struct repl *r, unsigned b, uint64_t now)
 		} else {
 			uint32_t lease = p->hb_valid && p->hb.lease_ms ? p->hb.lease_ms :
 					 r->cfg.lease_ms;
-			if (now < p->last_heard + lease + r->cfg.heartbeat_ms)
+			/* Over CPG a peer is dead when it leaves the membership,
+			 * which it may have survived on the other side of a
+			 * partition: it lets go when corosync tells it that side
+			 * lost quorum, about when we were told it left, and its
+			 * lease covers the rest — counted from then. */
+			uint64_t from = p->last_heard;
+			if (r->cfg.membership && p->dead_at > from)
+				from = p->dead_at;
+			if (now < from + lease + r->cfg.heartbeat_ms)
 				return false;
 		}
 	}
@@ -316,10 +325,8 @@ void own_buckets_poll(struct repl *r)
 		memset(r->held, 0, sizeof(r->held));
 		r->nheld = 0;
 		for (unsigned b = 0; b < r->pol.nbuckets; b++)
-			if (r->want_since[b]) {
+			if (r->want_since[b])
 				r->want_since[b] = now;
-				r->fresh_all[b] = 1;
-			}
 		r->map_applied = false;
 	}
 	if (r->map_applied && gen == r->map_gen && !r->nwaiting && !renew && !r->conflicts)
@@ -335,7 +342,6 @@ void own_buckets_poll(struct repl *r)
 		if (mine && !r->want_since[b]) {
 			r->want_since[b] = now;
 			r->prev_owner[b] = r->owner_was[b];
-			r->fresh_all[b] = 0;
 		} else if (!mine) {
 			r->want_since[b] = 0;
 		}
@@ -345,7 +351,6 @@ void own_buckets_poll(struct repl *r)
 			keep = false;
 			nconflict++;
 			r->want_since[b] = now;
-			r->fresh_all[b] = 1;
 		}
 		bool take = mine && !r->held[b] && can_take(r, b, now);
 		if (mine && !keep && !take)
@@ -363,6 +368,7 @@ void own_buckets_poll(struct repl *r)
 	r->nwaiting = waiting;
 	r->conflicts = nconflict;
 	r->st.bucket_conflicts += nconflict;
+	bool ask = waiting && gen != r->map_gen;
 	if (!ngained && !nlost && r->map_applied && !renew && gen == r->map_gen)
 		return;                 /* waiting, nothing to tell the kernel */
 	/* the kernel holds every flow of a bucket before it forwards it: the
@@ -395,6 +401,11 @@ void own_buckets_poll(struct repl *r)
 			 waiting ? ", more once their holders let go" : "", g.n);
 		/* the peers learn at once what we let go of (they may be
 		 * waiting for it) and what we took */
+		tx_heartbeat(r);
+	} else if (ask) {
+		/* buckets wait for the peers' next reports: ask for them now
+		 * (a heartbeat of ours; each peer answers with its own when
+		 * the same change reaches it) */
 		tx_heartbeat(r);
 	} else if (renew) {
 		r->st.lease_renewals++;

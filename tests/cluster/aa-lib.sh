@@ -226,3 +226,23 @@ dup_capture() {       # dup_capture LABEL SECONDS (in the background: CAPTURE_PI
 	CAPTURE_PID=$BG_PID
 }
 dups() { kv duplicates "$(tail -n 1 "$T/dup-$1.log")"; }
+
+# twice_seen LABEL WHAT: a negative control — the capture and the sampler
+# both saw packets and buckets twice
+twice_seen() {
+	info "$2: $(tail -n 1 "$T/dup-$1.log"); rounds with a bucket held twice: $(sets_twice "$1") of $(sets_rounds "$1")"
+	if [ "$(dups "$1")" -gt 0 ] && [ "$(sets_twice "$1")" -gt 0 ]; then
+		ok "negative control: $2: packets forwarded twice, buckets held twice"
+	else
+		fail "negative control: $2: nothing forwarded twice, so the test proves nothing"
+	fi
+}
+# never_twice LABEL: no packet forwarded twice, no bucket in two sets
+never_twice() {
+	info "capture: $(tail -n 1 "$T/dup-$1.log"); sets sampled in $(sets_rounds "$1") rounds"
+	[ "$(dups "$1")" = 0 ] && ok "no packet forwarded twice (capture at the client)" ||
+		fail "$(dups "$1") packets forwarded twice"
+	[ "$(sets_twice "$1")" = 0 ] && ok "no bucket in two nodes' sets in any round" || {
+		fail "rounds with a bucket held twice: $(sets_twice "$1")"
+		grep -v ' -$' "$T/sets-$1.log" | head -5; }
+}

@@ -440,7 +440,9 @@ corosync_conf() {
 	printf 'totem {\n\tversion: 2\n\tcluster_name: %s\n\ttransport: knet\n' "$P"
 	printf '\tcrypto_cipher: none\n\tcrypto_hash: none\n\ttoken: 400\n\tjoin: 50\n}\n'
 	printf 'logging {\n\tto_stderr: yes\n\tto_logfile: no\n\tto_syslog: no\n\ttimestamp: on\n\tblackbox: off\n}\n'
-	printf 'quorum {\n\tprovider: corosync_votequorum\n}\nnodelist {\n'
+	# COROSYNC_QUORUM=0: no quorum provider (every partition quorate)
+	[ "${COROSYNC_QUORUM:-1}" = 1 ] && printf 'quorum {\n\tprovider: corosync_votequorum\n}\n'
+	printf 'nodelist {\n'
 	for j in $FWS; do
 		printf '\tnode {\n\t\tnodeid: %s\n\t\tname: fw%s\n\t\tring0_addr: 198.18.0.%s\n\t}\n' "$j" "$j" "$j"
 	done

@@ -1,11 +1,12 @@
-/* Active-active leases and handovers (policy.h, "Leases"), on the
+/* Active-active leases, handovers and quorum (policy.h, "Leases"), on the
  * simulated cluster (tests/sim.h): at no 10 ms step is a bucket in two
  * nodes' kernel sets — when a daemon crashes (its set stays in the kernel
- * until its lease runs out), freezes and thaws, comes back, or is demoted
- * and promoted — and every bucket is held again afterwards.  Each fault is
- * run without a lease too (buckets.lease_ms = 0, the set stays while the
- * daemon is gone): there the check must see buckets held twice, or it
- * proves nothing. */
+ * until its lease runs out), freezes and thaws, comes back, is demoted and
+ * promoted, or is cut off by a partition of a CPG cluster — and every
+ * bucket is held again afterwards.  The crash and the freeze are run
+ * without a lease too (buckets.lease_ms = 0, the set stays while the
+ * daemon is gone), the partition without quorum: there the check must see
+ * buckets held twice, or it proves nothing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -177,6 +178,68 @@ static void test_demote_promote(void **state)
 	sim.active_active = false;
 }
 
+/* Over CPG: node 1 cut off by a partition of the sync link.  corosync
+ * tells both sides the membership changed and node 1 that it lost quorum
+ * (`late` ms after the others hear it left); node 1 lets go of its
+ * buckets, the others take them only after its lease — counted from when
+ * it left — has run out.  Healed, node 1 takes its own back.  Without a
+ * quorum provider node 1 stays quorate: then the buckets are held twice. */
+static void partition(bool quorum, unsigned late)
+{
+	sim.membership = true;
+	start3(LEASE);
+	for (int i = 1; i < 3; i++) {
+		sim.cut[0][i] = sim.cut[i][0] = true;
+		sim_drop_in_flight(0, i);
+		sim_drop_in_flight(i, 0);
+		repl_member(sim.n[i].r, 1, false);
+	}
+	repl_member(sim.n[0].r, 2, false);
+	repl_member(sim.n[0].r, 3, false);
+	sim_run(late);
+	if (quorum)
+		repl_quorum(sim.n[0].r, false);
+	unsigned gap = run_gap(1500);
+	print_message("partition (quorum %s, told %u ms late): longest gap %u ms, overlaps %u\n",
+		      quorum ? "on" : "off", late, gap, sim.overlaps);
+	struct repl_status st;
+	repl_status(sim.n[0].r, &st);
+	if (quorum)
+		assert_int_equal(st.buckets_held, 0);
+	for (int i = 1; i < 3; i++) {
+		sim.cut[0][i] = sim.cut[i][0] = false;
+		repl_member(sim.n[i].r, 1, true);
+	}
+	repl_member(sim.n[0].r, 2, true);
+	repl_member(sim.n[0].r, 3, true);
+	if (quorum)
+		repl_quorum(sim.n[0].r, true);
+	sim_run(2000);
+	assert_int_equal(uncovered(), 0);
+	repl_status(sim.n[0].r, &st);
+	assert_true(st.buckets_held > 0);
+	sim.membership = false;
+	sim.active_active = false;
+}
+
+static void test_partition_cpg(void **state)
+{
+	partition(true, 0);
+	assert_int_equal(sim.overlaps, 0);
+}
+
+static void test_partition_cpg_late(void **state)
+{
+	partition(true, 150);
+	assert_int_equal(sim.overlaps, 0);
+}
+
+static void test_partition_no_quorum(void **state)
+{
+	partition(false, 0);
+	assert_true(sim.overlaps > 0);
+}
+
 int main(void)
 {
 	log_init(LOG_LVL_ERROR, false, "test");
@@ -189,6 +252,9 @@ int main(void)
 		SIM_TEST(test_freeze_no_lease),
 		SIM_TEST(test_returns),
 		SIM_TEST(test_demote_promote),
+		SIM_TEST(test_partition_cpg),
+		SIM_TEST(test_partition_cpg_late),
+		SIM_TEST(test_partition_no_quorum),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
