@@ -241,26 +241,6 @@ static uint64_t op_now(void *arg)
 	return sim.now;
 }
 
-/* active-active: the set of buckets the kernel forwards */
-static int op_buckets(void *arg, const uint32_t *held, unsigned n)
-{
-	struct node *nd = arg;
-	memset(nd->held, 0, sizeof(nd->held));
-	for (unsigned i = 0; i < n; i++) {
-		SIM_CHECK(held[i] < 64);
-		nd->held[held[i]] = true;
-	}
-	nd->buckets_calls++;
-	nd->held_at = sim.now;
-	return 0;
-}
-
-bool sim_forwards(int idx, unsigned b)
-{
-	const struct node *nd = &sim.n[idx];
-	return nd->held[b] && (!sim.lease_ms || sim.now < nd->held_at + sim.lease_ms);
-}
-
 static void check_overlaps(void)
 {
 	for (unsigned b = 0; b < 64; b++) {
@@ -275,7 +255,28 @@ static void check_overlaps(void)
 	}
 }
 
+/* active-active: the set of buckets the kernel forwards */
+static int op_buckets(void *arg, const uint32_t *held, unsigned n)
+{
+	struct node *nd = arg;
+	memset(nd->held, 0, sizeof(nd->held));
+	for (unsigned i = 0; i < n; i++) {
+		SIM_CHECK(held[i] < 64);
+		nd->held[held[i]] = true;
+	}
+	nd->buckets_calls++;
+	nd->held_at = sim.now;
+	/* a set only grows here: a bucket taken before its holder let go is
+	 * seen now, even if a conflict undoes it before the step ends */
+	check_overlaps();
+	return 0;
+}
 
+bool sim_forwards(int idx, unsigned b)
+{
+	const struct node *nd = &sim.n[idx];
+	return nd->held[b] && (!sim.lease_ms || sim.now < nd->held_at + sim.lease_ms);
+}
 
 static void op_release(void *arg, uint64_t cookie)
 {

@@ -101,10 +101,11 @@ struct sim {
 	bool routed;                    /* cfg.routed */
 	uint32_t defer_ms;              /* cfg.defer_ms */
 	uint32_t lease_ms;              /* cfg.lease_ms (active-active) */
-	/* active-active: every 10 ms step, how many buckets sat in two nodes'
-	 * kernel sets at once (a stopped node's set stays until its lease
-	 * runs out, or for ever without one) */
-	unsigned overlaps;              /* bucket-steps */
+	/* active-active: at every 10 ms step and whenever a node writes its
+	 * set, how many buckets sat in two nodes' kernel sets at once (a
+	 * stopped node's set stays until its lease runs out, or for ever
+	 * without one) */
+	unsigned overlaps;              /* buckets seen twice, summed over the looks */
 	uint64_t overlap_first;         /* when the first was seen (0: never) */
 	bool exp_sync;                  /* cfg.exp_sync */
 	size_t frame_size;              /* cfg.frame_size (0: 1472) */

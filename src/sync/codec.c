@@ -423,6 +423,18 @@ int codec_put_heartbeat(struct wbuf *w, const struct hb_info *hb)
 			memcpy(p, hb->held, n > WIRE_HELD_MAX ? WIRE_HELD_MAX : n);
 		rb_u32(&b, HA_LEASE, hb->lease_ms);
 	}
+	if (hb->beat)
+		rb_u32(&b, HA_BEAT, hb->beat);
+	for (unsigned i = 0; i < hb->nechoes && i < WIRE_ECHO_MAX; i++) {
+		uint8_t *p = rb_attr(&b, HA_ECHO, 12);
+		if (p) {
+			be32(p, hb->echo[i].node);
+			be32(p + 4, hb->echo[i].epoch);
+			be32(p + 8, hb->echo[i].beat);
+		}
+	}
+	if (hb->ask)
+		rb_u8(&b, HA_ASK, 1);
 	return rb_end(&b);
 }
 
@@ -820,6 +832,23 @@ static int hb_attr(void *arg, uint8_t type, const uint8_t *v, uint8_t len)
 	case HA_LEASE:
 		NEED(4);
 		hb->lease_ms = rd32(v);
+		return 1;
+	case HA_BEAT:
+		NEED(4);
+		hb->beat = rd32(v);
+		return 1;
+	case HA_ECHO:
+		NEED(12);
+		if (hb->nechoes < WIRE_ECHO_MAX) {
+			struct hb_echo *e = &hb->echo[hb->nechoes++];
+			e->node = rd32(v);
+			e->epoch = rd32(v + 4);
+			e->beat = rd32(v + 8);
+		}
+		return 1;
+	case HA_ASK:
+		NEED(1);
+		hb->ask = v[0] != 0;
 		return 1;
 	}
 	return 0;

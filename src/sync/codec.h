@@ -55,6 +55,10 @@ struct hb_info {
 	uint8_t held[WIRE_HELD_MAX];    /* bit per bucket; absent bytes 0 */
 	uint16_t held_len;              /* bytes sent: (nbuckets + 7) / 8 */
 	uint32_t lease_ms;
+	uint32_t beat;                  /* HA_BEAT (absent: 0) */
+	bool ask;
+	unsigned nechoes;
+	struct hb_echo { uint32_t node, epoch, beat; } echo[WIRE_ECHO_MAX];
 };
 
 struct bulk_info {

@@ -58,10 +58,17 @@
  *  - heartbeats say which buckets the sender's set holds (HA_HELD), and a
  *    node lets go of a bucket before the heartbeat that says so;
  *  - a bucket the map gives us enters our set only when no other node
- *    can be forwarding it: no live peer's last report has it, the peer
- *    that had it has reported since the bucket became ours, and every
- *    dead peer's lease has run out (its last frame + its lease + a
- *    heartbeat).
+ *    can be forwarding it: every live peer's last report lacks it and was
+ *    made after that peer received our first heartbeat since the bucket
+ *    became ours (heartbeats are numbered, HA_BEAT, and each echoes the
+ *    last number heard from every peer, HA_ECHO: a handshake, because when
+ *    a report arrives says nothing of when it was made — a daemon thawed
+ *    after a stop reads reports queued before its peers took its
+ *    buckets); while buckets wait our heartbeats ask (HA_ASK) and every
+ *    peer answers at once, so a handover takes a round trip; a peer in
+ *    the membership but not heard yet holds whatever it may; every dead
+ *    peer's lease has run out (its last frame — over CPG the moment it
+ *    left, or we regained quorum — + its lease + a heartbeat).
  *  - a set not renewed in time (the daemon stalled past its lease) is
  *    taken as empty: its buckets are taken again like new ones.
  * The default lease (the dead time less two heartbeats) makes a dead

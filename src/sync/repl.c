@@ -394,6 +394,13 @@ void repl_quorum(struct repl *r, bool quorate)
 		log_warnx("quorum: lost%s", r->cfg.active_active ? ": letting go of every bucket" : "");
 	} else {
 		log_info("quorum: this node's partition is quorate");
+		/* what we saw of the peers while not quorate proves nothing
+		 * about what they held: the quorate side had every right to
+		 * hold our buckets; one we do not hear lets go, at the latest,
+		 * a lease after now (repl_own.c, can_take) */
+		for (unsigned i = 0; i < r->cfg.npeers; i++)
+			if (!r->peer[i].alive)
+				r->peer[i].dead_at = repl_now(r);
 	}
 	policy_quorum(&r->pol, quorate);
 	/* break before make: our set first, then the heartbeat */
@@ -407,6 +414,7 @@ void repl_member(struct repl *r, uint32_t node, bool up)
 
 	if (!p)
 		return;
+	p->member = up;
 	if (up) {
 		log_info("peer %u joined the membership", node);
 		tx_heartbeat(r);        /* it learns our epoch, role and term now */

@@ -52,6 +52,7 @@ struct peer {
 	struct hb_info hb;
 	uint64_t hb_at;                 /* when hb arrived */
 	uint64_t dead_at;               /* when it left the membership (CPG) */
+	bool member;                    /* in the membership now (CPG), heard or not */
 	uint64_t hb_pn;                 /* the packet number of its frame */
 	/* ordering and repair */
 	struct reorder *held;
@@ -111,6 +112,7 @@ struct repl {
 	uint32_t epoch, seq;            /* seq: last data frame sent */
 	uint64_t pn;                    /* next packet number */
 	uint64_t last_hb, last_tick;    /* heartbeat sent, repl_tick run */
+	uint32_t beat;                  /* our last heartbeat's number (HA_BEAT) */
 	uint64_t rx_pn;                 /* the unsequenced frame being applied */
 	int quorum;                     /* repl_quorum: -1 never said, 0, 1 */
 	unsigned dump_seen;             /* entries of a synchronous dump, for keepalive */
@@ -163,6 +165,9 @@ struct repl {
 	uint64_t want_since[POLICY_MAX_BUCKETS];
 	uint32_t prev_owner[POLICY_MAX_BUCKETS];
 	uint32_t owner_was[POLICY_MAX_BUCKETS];
+	/* the first heartbeat of ours sent since the bucket became ours: a
+	 * peer's report counts only once it echoes that one (HA_ECHO) */
+	uint32_t announce[POLICY_MAX_BUCKETS];
 	unsigned nwaiting;              /* ours by the map, not yet free to take */
 	unsigned conflicts;             /* let go at the last look: a peer holds them */
 	/* defer: packets held, in the order they came */
@@ -192,6 +197,8 @@ void repl_reread(struct repl *r, struct flow *f);
 void tx_mark_dirty(struct repl *r, struct flow *f, enum wire_rec op);
 /* Flush what is dirty, then a heartbeat (role, term, flows, digest). */
 void tx_heartbeat(struct repl *r);
+/* The same, in answer to a peer's HA_ASK: it does not ask in turn. */
+void tx_heartbeat_answer(struct repl *r);
 /* A record into the data frame being filled (sent when full). */
 void tx_emit_bulk(struct repl *r, enum wire_rec type, const struct bulk_info *b);
 void tx_emit_exp(struct repl *r, enum wire_rec type, const struct exp *e);

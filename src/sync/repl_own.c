@@ -230,11 +230,25 @@ static bool held_bit(const struct hb_info *hb, unsigned b)
 	return b / 8 < hb->held_len && (hb->held[b / 8] >> (b % 8) & 1);
 }
 
+/* Was the peer's report made after it received our heartbeat `beat`? */
+static bool echoes(const struct repl *r, const struct hb_info *hb, uint32_t beat)
+{
+	for (unsigned i = 0; i < hb->nechoes; i++) {
+		const struct hb_echo *e = &hb->echo[i];
+		if (e->node == r->cfg.node_id && e->epoch == r->epoch)
+			return (int32_t)(e->beat - beat) >= 0;
+	}
+	return false;
+}
+
 /* May bucket b, ours by the map since want_since[b], enter our kernel set
  * now?  Only once no other node can be forwarding it: every live peer that
- * reports its held set (FEAT_LEASES) has reported, since b became ours,
- * that it does not hold it (a map change that leaves buckets waiting sends
- * a heartbeat at once, so the peers' reports follow within a round trip);
+ * reports its held set (FEAT_LEASES) has said, in a report made after it
+ * received our first heartbeat since b became ours (announce[b]: its
+ * HA_ECHO of us proves the order; when a report arrived proves nothing, a
+ * node thawed after a stop reads reports queued long before), that it does
+ * not hold it (while buckets wait our heartbeats ask, HA_ASK, and every
+ * peer answers at once, so this takes a round trip);
  * a live peer that does not report it and had it before us has had two
  * heartbeats to let go; and every dead peer's
  * lease has run out — its last renewal came at the latest with the last
@@ -256,12 +270,18 @@ static bool can_take(struct repl *r, unsigned b, uint64_t now)
 			 * than what it did since (our view of who had what is
 			 * no proof: it may be stale after a partition or a
 			 * stall) */
-			if (held_bit(&p->hb, b) || p->hb_at <= since)
+			if (held_bit(&p->hb, b))
+				return false;
+			if (p->hb.beat ? !echoes(r, &p->hb, r->announce[b]) : p->hb_at <= since)
 				return false;
 		} else if (p->alive) {
 			if (r->prev_owner[b] == p->id &&
 			    now < since + 2ull * r->cfg.heartbeat_ms)
 				return false;
+		} else if (r->cfg.membership && p->member) {
+			/* in the membership but not heard yet (it joined, or a
+			 * partition healed): its report comes within a round trip */
+			return false;
 		} else {
 			uint32_t lease = p->hb_valid && p->hb.lease_ms ? p->hb.lease_ms :
 					 r->cfg.lease_ms;
@@ -325,8 +345,10 @@ void own_buckets_poll(struct repl *r)
 		memset(r->held, 0, sizeof(r->held));
 		r->nheld = 0;
 		for (unsigned b = 0; b < r->pol.nbuckets; b++)
-			if (r->want_since[b])
+			if (r->want_since[b]) {
 				r->want_since[b] = now;
+				r->announce[b] = r->beat + 1;
+			}
 		r->map_applied = false;
 	}
 	if (r->map_applied && gen == r->map_gen && !r->nwaiting && !renew && !r->conflicts)
@@ -341,6 +363,7 @@ void own_buckets_poll(struct repl *r)
 		bool mine = owner == r->cfg.node_id;
 		if (mine && !r->want_since[b]) {
 			r->want_since[b] = now;
+			r->announce[b] = r->beat + 1;
 			r->prev_owner[b] = r->owner_was[b];
 		} else if (!mine) {
 			r->want_since[b] = 0;
@@ -351,6 +374,7 @@ void own_buckets_poll(struct repl *r)
 			keep = false;
 			nconflict++;
 			r->want_since[b] = now;
+			r->announce[b] = r->beat + 1;
 		}
 		bool take = mine && !r->held[b] && can_take(r, b, now);
 		if (mine && !keep && !take)
@@ -368,7 +392,7 @@ void own_buckets_poll(struct repl *r)
 	r->nwaiting = waiting;
 	r->conflicts = nconflict;
 	r->st.bucket_conflicts += nconflict;
-	bool ask = waiting && gen != r->map_gen;
+	bool ask = waiting && (gen != r->map_gen || lapsed);
 	if (!ngained && !nlost && r->map_applied && !renew && gen == r->map_gen)
 		return;                 /* waiting, nothing to tell the kernel */
 	/* the kernel holds every flow of a bucket before it forwards it: the

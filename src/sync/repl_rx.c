@@ -251,7 +251,12 @@ static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *re
 	policy_member(&r->pol, p->id, true, hb.role, hb.term, hb.holds);
 	/* what it let go of may be ours to take now, what it took ours to
 	 * let go of: at once, not at the next poll */
+	uint32_t beat = r->beat;
 	own_buckets_poll(r);
+	/* it waits for our report made after this heartbeat of its (a
+	 * handover): at once, unless the poll just sent one */
+	if (hb.ask && r->cfg.active_active && r->beat == beat)
+		tx_heartbeat_answer(r);
 	/* a lost tail: the sender sent more than we have */
 	if ((int32_t)(hb.lastseq - p->next_seq) >= 0) {
 		if (!p->gap_since) {

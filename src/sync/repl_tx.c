@@ -422,7 +422,7 @@ unsigned repl_flush_lazy(struct repl *r)
 /* Data first, so the heartbeat's lastseq covers it. */
 _Static_assert(POLICY_MAX_BUCKETS <= WIRE_HELD_MAX * 8, "HA_HELD has a bit per bucket");
 
-void tx_heartbeat(struct repl *r)
+static void heartbeat(struct repl *r, bool answer)
 {
 	repl_flush(r);
 	struct owner_stats o = table_owner(r->t, r->cfg.node_id);
@@ -444,7 +444,19 @@ void tx_heartbeat(struct repl *r)
 			if (r->held[b])
 				hb.held[b / 8] |= (uint8_t)(1u << (b % 8));
 		hb.lease_ms = r->cfg.lease_ms;
+		/* which heartbeat of each peer this report was made after,
+		 * and whether we wait for theirs (repl_own.c, can_take) */
+		for (unsigned i = 0; i < r->cfg.npeers; i++) {
+			const struct peer *p = &r->peer[i];
+			if (!p->hb_valid || !p->hb.beat)
+				continue;
+			hb.echo[hb.nechoes++] = (struct hb_echo){ p->id, p->epoch, p->hb.beat };
+		}
+		hb.ask = r->nwaiting && !answer;
 	}
+	hb.beat = ++r->beat;
+	if (!hb.beat)
+		hb.beat = ++r->beat;    /* 0 is "absent" */
 	hb.proto_major = WIRE_VERSION;
 	hb.proto_minor = WIRE_MINOR;
 	hb.features = WIRE_FEATURES;
@@ -454,4 +466,14 @@ void tx_heartbeat(struct repl *r)
 	tx_unseq(r, NULL, &r->w);
 	frame_begin(r);
 	r->last_hb = repl_now(r);
+}
+
+void tx_heartbeat(struct repl *r)
+{
+	heartbeat(r, false);
+}
+
+void tx_heartbeat_answer(struct repl *r)
+{
+	heartbeat(r, true);
 }

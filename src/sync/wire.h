@@ -106,8 +106,9 @@
  *    each find the other wrong forever.  Major 2 summed the whole 64 bits:
  *    that is why 3 exists.
  * tests/compat/ runs the previous release beside the current build.
- * 3.1 added HA_HELD and HA_LEASE (FEAT_LEASES): a 3.0 node skips them, and
- * a 3.1 node takes a bucket a 3.0 peer held two heartbeats after it moved.
+ * 3.1 added HA_HELD, HA_LEASE, HA_BEAT, HA_ECHO and HA_ASK (FEAT_LEASES): a
+ * 3.0 node skips them, and a 3.1 node takes a bucket a 3.0 peer held two
+ * heartbeats after it moved.
  */
 #ifndef CTSYNC_SYNC_WIRE_H
 #define CTSYNC_SYNC_WIRE_H
@@ -269,7 +270,19 @@ enum {
 	HA_HELD,                /* 1..128 bytes: bit b (byte b / 8, bit b % 8) set
 				 * when bucket b is in the sender's held set */
 	HA_LEASE,               /* u32 ms: the lifetime of its held set's elements */
+	/* The handshake of a handover (policy.h, "Leases"): which of our
+	 * heartbeats a report was made after.  Receipt time proves nothing —
+	 * a node thawed after a stop reads reports queued long before. */
+	HA_BEAT,                /* u32: the sender's heartbeat number, +1 per
+				 * heartbeat, per (node, epoch) */
+	HA_ECHO,                /* u32 node, u32 epoch, u32 beat: the last
+				 * heartbeat the sender received from that node;
+				 * one attribute per node heard (up to WIRE_ECHO_MAX) */
+	HA_ASK,                 /* u8 1: the sender waits for fresh reports (a
+				 * bucket to take): every node answers with a
+				 * heartbeat at once; an answer never asks */
 };
+#define WIRE_ECHO_MAX   32
 
 /*
  * Claims (policy.h).  An upsert says "the sender owns this flow" under a

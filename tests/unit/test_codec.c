@@ -370,7 +370,8 @@ static void test_frame_fill_and_control_records(void **state)
 			      .nbuckets = 64, .bucket_seed = 0xc0ffee, .proto_major = 3,
 			      .proto_minor = 1, .features = 0x1f, .release = "1.2.3~rc1",
 			      .has_held = true, .held_len = 8, .held = { 0x81, 0, 0, 0, 0, 0, 0, 0x40 },
-			      .lease_ms = 600 }, hb2;
+			      .lease_ms = 600, .beat = 0x80000001u, .ask = true, .nechoes = 2,
+			      .echo = { { 2, 0xabcdef01u, 17 }, { 33, 5, 0xffffffffu } } }, hb2;
 	struct bulk_info b = { 7, 1000, 3 }, b2;
 	codec_frame_start(&w, buf, sizeof(buf));
 	assert_int_equal(codec_put_heartbeat(&w, &hb), 0);
@@ -401,6 +402,24 @@ static void test_frame_fill_and_control_records(void **state)
 	assert_int_equal(hb2.held[0], 0x81);
 	assert_int_equal(hb2.held[7], 0x40);
 	assert_int_equal(hb2.lease_ms, 600);
+	assert_int_equal(hb2.beat, 0x80000001u);
+	assert_true(hb2.ask);
+	assert_int_equal(hb2.nechoes, 2);
+	assert_int_equal(hb2.echo[0].node, 2);
+	assert_int_equal(hb2.echo[0].epoch, 0xabcdef01u);
+	assert_int_equal(hb2.echo[0].beat, 17);
+	assert_int_equal(hb2.echo[1].node, 33);
+	assert_int_equal(hb2.echo[1].beat, 0xffffffffu);
+	{       /* the largest: 1024 buckets, 32 peers echoed, in a default frame */
+		static uint8_t big[1472];
+		struct wbuf wb;
+		struct hb_info h3 = hb;
+		h3.held_len = WIRE_HELD_MAX;
+		h3.nechoes = WIRE_ECHO_MAX;
+		codec_frame_start(&wb, big, sizeof(big));
+		assert_int_equal(codec_put_heartbeat(&wb, &h3), 0);
+		assert_true(wb.len < 1000);
+	}
 	assert_int_equal(codec_next(&cur, &r), 1);
 	assert_int_equal(codec_get_bulk(&r, &b2), 0);
 	assert_int_equal(b2.id, 7);
