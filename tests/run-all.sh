@@ -57,7 +57,8 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "active-active, 3 nodes, UDP multicast, IPv4" NFW=3 TRANSPORT=multicast4 FAMILY=4 bash $C/active-active.sh
 	cluster "active-active, 3 nodes, corosync CPG, IPv6" NFW=3 TRANSPORT=cpg FAMILY=6 bash $C/active-active.sh
 	cluster "active-active under daemon faults: nothing forwarded twice" bash $C/aa-faults.sh
-	cluster "active-active over CPG, a node's sync link cut: quorum" bash $C/aa-partition.sh
+	cluster "active-active over CPG and UDP, a node's sync link cut: quorum" bash $C/aa-partition.sh
+	cluster "active-active over CPG: two nodes die 30 s apart, last man standing" bash $C/aa-lastman.sh
 	cluster "FTP passive through active-active, node dies" bash $C/ftp-aa.sh
 	cluster "active-active on asymmetric paths: defer, IPv4" FAMILY=4 bash $C/asymmetric.sh
 	cluster "active-active on asymmetric paths: defer, IPv6" FAMILY=6 bash $C/asymmetric.sh

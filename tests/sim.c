@@ -341,7 +341,7 @@ void sim_start(int idx, bool primary, bool immediate)
 	cfg.inject_immediate = immediate;
 	cfg.frame_size = sim.frame_size ? sim.frame_size : 1472;
 	cfg.heartbeat_ms = 100;
-	cfg.dead_after = 3;
+	cfg.dead_after = sim.dead_after ? sim.dead_after : 3;
 	cfg.resend_bytes = sim.ring_bytes ? sim.ring_bytes : 4u << 20;
 	cfg.nack_ms = 20;
 	cfg.gap_timeout_ms = 2000;
@@ -354,6 +354,7 @@ void sim_start(int idx, bool primary, bool immediate)
 	cfg.routed = sim.routed;
 	cfg.defer_ms = sim.defer_ms;
 	cfg.lease_ms = sim.active_active ? sim.lease_ms : 0;
+	cfg.quorum_majority = sim.quorum_majority;
 	cfg.exp_sync = sim.exp_sync;
 	for (int i = 0; i < 256; i++)
 		cfg.proto[i] = true;

@@ -101,6 +101,8 @@ struct sim {
 	bool routed;                    /* cfg.routed */
 	uint32_t defer_ms;              /* cfg.defer_ms */
 	uint32_t lease_ms;              /* cfg.lease_ms (active-active) */
+	bool quorum_majority;           /* cfg.quorum_majority (active-active) */
+	uint32_t dead_after;            /* cfg.dead_after (0: 3 heartbeats) */
 	/* active-active: at every 10 ms step and whenever a node writes its
 	 * set, how many buckets sat in two nodes' kernel sets at once (a
 	 * stopped node's set stays until its lease runs out, or for ever

@@ -258,7 +258,9 @@ static bool get_bool(struct ctx *c, const config_setting_t *g, const char *name,
 /* Active-active: the nftables rule's parameters (bucket.h) and our table. */
 static void load_buckets(struct ctx *c, const config_t *cf, struct config *cfg)
 {
-	static const char *const keys[] = { "count", "seed", "table", "filter", "lease_ms", NULL };
+	static const char *const keys[] = { "count", "seed", "table", "filter", "lease_ms",
+					    "quorum", NULL };
+	static const char *const quorums[] = { "auto", "majority", "off", NULL };
 	const config_setting_t *g = group(c, cf, "buckets", false);
 	uint32_t hb = cfg->repl.heartbeat_ms, dead = hb * cfg->repl.dead_after;
 
@@ -278,6 +280,7 @@ static void load_buckets(struct ctx *c, const config_t *cf, struct config *cfg)
 						  4294967295LL, false);
 	/* false: the network picks the node that forwards (routed paths) */
 	cfg->repl.routed = !get_bool(c, g, "filter", true);
+	cfg->quorum = choose(c, g, "quorum", quorums, QUORUM_AUTO);
 	cfg->repl.lease_ms = (uint32_t)get_int(c, g, "lease_ms", cfg->repl.lease_ms, 0, 3600000,
 					       false);
 	if (cfg->repl.lease_ms && cfg->repl.lease_ms < 2 * hb)
@@ -299,6 +302,25 @@ static void load_buckets(struct ctx *c, const config_t *cf, struct config *cfg)
 		       sizeof(cfg->nft_table) - 1, t);
 	else
 		snprintf(cfg->nft_table, sizeof(cfg->nft_table), "%s", t);
+}
+
+/* buckets.quorum, once the transport is known (config.h). */
+static void resolve_quorum(struct ctx *c, const config_t *cf, struct config *cfg)
+{
+	const config_setting_t *g = config_lookup(cf, "buckets");
+	const config_setting_t *q = g ? config_setting_get_member(g, "quorum") : NULL;
+
+	if (!cfg->repl.active_active)
+		return;
+	if (cfg->transport.type == TRANSPORT_CPG) {
+		if (cfg->quorum != QUORUM_AUTO)
+			err_at(c, q, "over CPG the quorum is corosync's (votequorum in "
+			       "corosync.conf): leave 'quorum' out or \"auto\"");
+		return;
+	}
+	if (cfg->quorum == QUORUM_AUTO)
+		cfg->quorum = cfg->repl.npeers >= 2 ? QUORUM_MAJORITY : QUORUM_OFF;
+	cfg->repl.quorum_majority = cfg->quorum == QUORUM_MAJORITY && !cfg->repl.routed;
 }
 
 /* Active-active: hold new flows' first packets until the peers have them
@@ -784,6 +806,7 @@ static int load(const char *path, const config_t *cfp, struct config *cfg, FILE 
 	load_misc(&c, cfp, cfg);
 	load_security(&c, cfp, cfg);
 	load_metrics(&c, cfp, cfg);
+	resolve_quorum(&c, cfp, cfg);
 
 	/* Flows to or from our own sync address are the sync traffic itself. */
 	/* the cluster's own traffic between the sync addresses is no flow to

@@ -28,6 +28,11 @@ struct config {
 	long control_gid;               /* group of the control sockets; -1: ours */
 	struct sockaddr_storage metrics_listen; /* family 0: no HTTP listener */
 	char nft_table[32];             /* active-active: the inet table we own */
+	/* active-active: buckets.quorum (policy.h, "Quorum"); resolved once
+	 * the transport is known: majority over UDP/multicast with 3 nodes or
+	 * more, off with 2 (no way to tell a dead peer from a cut link: both
+	 * forward, and ctsyncd says so), corosync's over CPG */
+	enum { QUORUM_AUTO, QUORUM_MAJORITY, QUORUM_OFF } quorum;
 	uint16_t defer_queue;           /* defer: the NFQUEUE number */
 	/* security: keys[0] seals, all open; none only with insecure */
 	bool insecure;

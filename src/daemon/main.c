@@ -470,6 +470,15 @@ static int open_forwarding(struct daemon *d, struct repl_ops *ops)
 			 cfg->repl.routed ? " (routed: the network picks the node)" : "",
 			 cfg->repl.nbuckets, cfg->repl.bucket_seed, cfg->nft_table,
 			 cfg->repl.lease_ms ? "" : "none: ", cfg->repl.lease_ms);
+		if (cfg->repl.quorum_majority)
+			log_info("quorum: a majority of the %u nodes (%u), in contact both ways",
+				 cfg->repl.npeers + 1, (cfg->repl.npeers + 1) / 2 + 1);
+		else if (cfg->transport.type != TRANSPORT_CPG && !cfg->repl.routed)
+			log_warnx("quorum: none (buckets.quorum = \"off\"%s): a cut of the sync "
+				  "link alone makes both sides forward the same buckets; use 3 "
+				  "nodes or more, or corosync CPG with a witness (qdevice) "
+				  "(docs/OPERATIONS.md, \"Partitions\")",
+				  cfg->repl.npeers < 2 ? ", as with 2 nodes" : "");
 	}
 	if (cfg->repl.defer_ms && hold_open(d, ops) < 0)
 		return -1;

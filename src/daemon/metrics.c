@@ -46,8 +46,8 @@ void metrics_render(const struct control_ctx *ctx, struct strbuf *o)
 		  st.nbuckets },
 		{ "ctsync_buckets_waiting", "active-active: buckets this node is to take once "
 		  "their holders let go", st.buckets_waiting },
-		{ "ctsync_quorate", "active-active: 1 if this node's partition is quorate (or nothing "
-		  "says otherwise: UDP)", st.quorum != 0 },
+		{ "ctsync_quorate", "active-active: 1 if this node's partition is quorate (or "
+		  "nothing judges it: buckets.quorum = off)", st.quorum != 0 },
 		{ "ctsync_lease_left_ms", "active-active: time before the kernel drops the held "
 		  "set unless renewed (0: none held)", st.lease_left_ms > 0 ? (uint64_t)st.lease_left_ms : 0 },
 		{ "ctsync_defer_waiting", "defer: packets held now, waiting for acknowledgements",

@@ -115,9 +115,13 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 			for (unsigned b = 0; b < st.nbuckets; b++)
 				strbuf_printf(o, "%s%u", b ? "," : "", st.bucket_owner[b]);
 			strbuf_printf(o, "]},\"routed\":%s", st.routed ? "true" : "false");
-			strbuf_printf(o, ",\"quorum\":{\"source\":\"%s\",\"quorate\":%s}",
-				      st.quorum < 0 ? "none" : "corosync",
-				      st.quorum ? "true" : "false");
+			strbuf_printf(o, ",\"quorum\":{\"source\":\"%s\",\"quorate\":%s",
+				      st.quorum < 0 ? "none" : st.quorum_majority ? "majority" :
+				      "corosync", st.quorum ? "true" : "false");
+			if (st.quorum_majority)
+				strbuf_printf(o, ",\"votes\":%u,\"needed\":%u", st.quorum_votes,
+					      st.quorum_needed);
+			strbuf_printf(o, "}");
 			const struct repl_stats *rs = repl_stats(ctx->repl);
 			if (st.defer_ms)
 				strbuf_printf(o, ",\"defer\":{\"timeout_ms\":%u,\"waiting\":%u,\"held\":%llu,"
@@ -195,9 +199,13 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 			strbuf_printf(o, "lease:          none: if ctsyncd stops, this node goes on "
 				      "forwarding its buckets (buckets.lease_ms)\n");
 		if (st.quorum < 0)
-			strbuf_printf(o, "quorum:         none over UDP: a node cut off by the sync link "
-				      "alone forwards beside the others (docs/OPERATIONS.md, "
+			strbuf_printf(o, "quorum:         none: a cut of the sync link alone makes both "
+				      "sides forward the same buckets (docs/OPERATIONS.md, "
 				      "\"Partitions\")\n");
+		else if (st.quorum_majority)
+			strbuf_printf(o, "quorum:         majority: in contact with %u of %u nodes, %u "
+				      "needed: %s\n", st.quorum_votes, st.npeers + 1, st.quorum_needed,
+				      st.quorum ? "quorate" : "NOT quorate: holding no bucket");
 		else
 			strbuf_printf(o, "quorum:         corosync's: %s\n", st.quorum ?
 				      "quorate" : "NOT quorate: holding no bucket");

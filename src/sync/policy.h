@@ -78,6 +78,14 @@
  * other holds it.  A node cut off by the sync link alone keeps its lease
  * (quorum is the answer to that, not leases).
  *
+ * Quorum (repl_quorum.c): without it a node holds no bucket.  Over CPG
+ * corosync says; over UDP and multicast (buckets.quorum = majority) a
+ * node counts the peers in contact with it both ways (their reports echo
+ * a recent heartbeat of ours) and needs a strict majority of all the
+ * configured nodes; its set is renewed only while a majority was in
+ * contact within three heartbeats, and a dead peer's buckets are taken
+ * only once no live peer's report still echoes it.
+ *
  * Routed active-active (policy_routed): the network, not the buckets,
  * picks the node each packet crosses (ECMP routers on each side; the two
  * directions of a flow may cross different nodes).  Nothing is dropped by

@@ -28,9 +28,12 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 	if (cfg->active_active && cfg->routed)
 		policy_routed(&r->pol);
 	/* a transport with a membership (CPG) also says whether we are in a
-	 * quorate partition: not until it has */
-	r->quorum = cfg->membership ? 0 : -1;
-	policy_quorum(&r->pol, !cfg->membership);
+	 * quorate partition, or we count a majority: not quorate until then */
+	bool judged = cfg->membership || (cfg->active_active && cfg->quorum_majority);
+	if (!judged)
+		r->cfg.quorum_majority = false;
+	r->quorum = judged ? 0 : -1;
+	policy_quorum(&r->pol, !judged);
 	if (!r->cfg.resend_bytes)
 		r->cfg.resend_bytes = 16u << 20;
 	if (!r->cfg.nack_ms)
@@ -378,34 +381,15 @@ void repl_tick(struct repl *r)
 				  (unsigned long long)(t - p->last_heard));
 		}
 	}
+	if (!stalled)
+		quorum_poll(r);
 	repl_poll(r);
 	tx_heartbeat(r);
 }
 
 void repl_quorum(struct repl *r, bool quorate)
 {
-	int was = r->quorum;
-
-	r->quorum = quorate;
-	if (was == (int)quorate)
-		return;
-	if (!quorate) {
-		r->st.quorum_losses++;
-		log_warnx("quorum: lost%s", r->cfg.active_active ? ": letting go of every bucket" : "");
-	} else {
-		log_info("quorum: this node's partition is quorate");
-		/* what we saw of the peers while not quorate proves nothing
-		 * about what they held: the quorate side had every right to
-		 * hold our buckets; one we do not hear lets go, at the latest,
-		 * a lease after now (repl_own.c, can_take) */
-		for (unsigned i = 0; i < r->cfg.npeers; i++)
-			if (!r->peer[i].alive)
-				r->peer[i].dead_at = repl_now(r);
-	}
-	policy_quorum(&r->pol, quorate);
-	/* break before make: our set first, then the heartbeat */
-	own_buckets_poll(r);
-	tx_heartbeat(r);
+	quorum_set(r, quorate);
 }
 
 void repl_member(struct repl *r, uint32_t node, bool up)
@@ -522,6 +506,7 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 		st->buckets_waiting = r->nwaiting;
 		st->lease_ms = r->cfg.lease_ms;
 		st->quorum = r->quorum;
+		quorum_status(r, st);
 		st->lease_left_ms = !r->cfg.lease_ms || !r->nheld ? -1 :
 			r->lease_at + r->cfg.lease_ms > t ? (int64_t)(r->lease_at + r->cfg.lease_ms - t) : 0;
 	}

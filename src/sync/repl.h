@@ -87,6 +87,10 @@ struct repl_config {
 	 * may have held is taken once its lease has certainly run out.  0: no
 	 * lease (the set stays while the daemon is gone). */
 	uint32_t lease_ms;
+	/* Quorum over UDP/multicast (policy.h, "Quorum"): hold buckets only
+	 * while in contact, both ways, with a majority of the configured nodes
+	 * (ourselves included).  Over CPG corosync says (repl_quorum). */
+	bool quorum_majority;
 	/* Defer (below): hold a new flow's first packet at most this long
 	 * (0: no defer); at most defer_max packets held at once. */
 	uint32_t defer_ms;
@@ -289,6 +293,8 @@ struct repl_status {
 	uint32_t lease_ms;              /* 0: none */
 	int64_t lease_left_ms;          /* of the set in the kernel; -1: none held */
 	int quorum;                     /* -1: no source (UDP), 0 not quorate, 1 quorate */
+	bool quorum_majority;           /* the source: ours (a majority), else corosync's */
+	unsigned quorum_votes, quorum_needed;   /* majority: nodes in contact, needed */
 	uint32_t bucket_seed;
 	uint32_t bucket_owner[1024];    /* node id per bucket, 0: nobody */
 	unsigned npeers;

@@ -9,6 +9,7 @@
  *                  applied in order; gaps NACKed, resyncs asked
  *   repl_dump.c    dump_*: kernel dumps (start-up, refresh, overrun)
  *   repl_own.c     own_*: adoption, start-up settling, buckets, promote/demote
+ *   repl_quorum.c  quorum_*: quorum by majority (UDP), the transport's word (CPG)
  *   repl_expect.c  expect_*: expectations
  *   repl_defer.c   defer_*: packets held until peers acknowledge
  *
@@ -40,6 +41,7 @@
 #define RESYNC_BACKOFF_MS 10000u        /* the first back-off, doubled each time */
 #define RESYNC_BACKOFF_MAX_MS 300000u
 #define BULK_ALL UINT32_MAX
+#define BEATS_KEPT 64           /* our heartbeats' send times kept (contact) */
 #define TARGETED_BULKS 8        /* bulks to one node remembered for NACKs */
 
 struct peer {
@@ -53,6 +55,9 @@ struct peer {
 	uint64_t hb_at;                 /* when hb arrived */
 	uint64_t dead_at;               /* when it left the membership (CPG) */
 	bool member;                    /* in the membership now (CPG), heard or not */
+	/* quorum by majority: when we sent the heartbeat of ours its latest
+	 * report echoes (it heard us then, and we hear it): 0 never */
+	uint64_t contact;
 	uint64_t hb_pn;                 /* the packet number of its frame */
 	/* ordering and repair */
 	struct reorder *held;
@@ -113,6 +118,7 @@ struct repl {
 	uint64_t pn;                    /* next packet number */
 	uint64_t last_hb, last_tick;    /* heartbeat sent, repl_tick run */
 	uint32_t beat;                  /* our last heartbeat's number (HA_BEAT) */
+	uint64_t beat_at[BEATS_KEPT];   /* when beat n was sent: [n % BEATS_KEPT] */
 	uint64_t rx_pn;                 /* the unsequenced frame being applied */
 	int quorum;                     /* repl_quorum: -1 never said, 0, 1 */
 	unsigned dump_seen;             /* entries of a synchronous dump, for keepalive */
@@ -191,6 +197,20 @@ bool repl_peer_incompatible(struct repl *r, const struct peer *p);
 /* Start-up over, and every live peer's flows held in full. */
 bool repl_in_sync(struct repl *r);
 void repl_reread(struct repl *r, struct flow *f);
+
+/* repl_quorum.c: quorum by majority (UDP, multicast; policy.h "Quorum") */
+/* A heartbeat of p arrived: its echo of us dates our contact. */
+void quorum_heard(struct repl *r, struct peer *p);
+/* Quorum judged again (every tick, every heartbeat). */
+void quorum_poll(struct repl *r);
+/* May our set be written (renewed) now: a majority in contact lately? */
+bool quorum_fresh(struct repl *r);
+/* How long a dead peer may have gone on renewing its set, from the last
+ * frame we heard of it, before it ran out. */
+uint64_t quorum_dead_hold(const struct repl *r, const struct peer *p);
+/* The quorum changed (ours, or the transport's word): break before make. */
+void quorum_set(struct repl *r, bool quorate);
+void quorum_status(struct repl *r, struct repl_status *st);
 
 /* repl_tx.c: sending */
 /* Queue our flow f to be advertised (once, however often it changes). */

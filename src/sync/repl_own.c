@@ -241,19 +241,36 @@ static bool echoes(const struct repl *r, const struct hb_info *hb, uint32_t beat
 	return false;
 }
 
+/* Does a live peer's latest report say it hears node `id`? */
+static bool heard_by_a_peer(const struct repl *r, uint32_t id)
+{
+	for (unsigned i = 0; i < r->cfg.npeers; i++) {
+		const struct peer *p = &r->peer[i];
+		if (!p->alive || !p->hb_valid)
+			continue;
+		for (unsigned k = 0; k < p->hb.nechoes; k++)
+			if (p->hb.echo[k].node == id)
+				return true;
+	}
+	return false;
+}
+
 /* May bucket b, ours by the map since want_since[b], enter our kernel set
- * now?  Only once no other node can be forwarding it: every live peer that
- * reports its held set (FEAT_LEASES) has said, in a report made after it
- * received our first heartbeat since b became ours (announce[b]: its
- * HA_ECHO of us proves the order; when a report arrived proves nothing, a
- * node thawed after a stop reads reports queued long before), that it does
- * not hold it (while buckets wait our heartbeats ask, HA_ASK, and every
- * peer answers at once, so this takes a round trip);
- * a live peer that does not report it and had it before us has had two
- * heartbeats to let go; and every dead peer's
- * lease has run out — its last renewal came at the latest with the last
- * frame we heard from it, so after that plus its lease plus a heartbeat
- * (one last heartbeat of its may have been lost) it forwards nothing. */
+ * now?  Only once no other node can be forwarding it:
+ *  - every live peer that reports its held set (FEAT_LEASES) has said that
+ *    it does not hold b, in a report made after it received our first
+ *    heartbeat since b became ours (announce[b]; its HA_ECHO of us proves
+ *    the order — when a report arrived proves nothing, a node thawed after
+ *    a stop reads reports queued long before).  While buckets wait, our
+ *    heartbeats ask (HA_ASK) and every peer answers at once: a round trip;
+ *  - a live peer that does not report it and had it before us has had two
+ *    heartbeats to let go;
+ *  - a peer in the membership (CPG) but not heard yet holds what it may;
+ *  - every dead peer's set has run out: it was renewed at the latest with
+ *    the last frame we heard from it (by majority: up to a fresh window
+ *    later; over CPG: until it was told it left), plus its lease, plus a
+ *    heartbeat (one last heartbeat of its may have been lost) — and, by
+ *    majority, no live peer still hears it. */
 static bool can_take(struct repl *r, unsigned b, uint64_t now)
 {
 	uint64_t since = r->want_since[b];
@@ -283,17 +300,19 @@ static bool can_take(struct repl *r, unsigned b, uint64_t now)
 			 * partition healed): its report comes within a round trip */
 			return false;
 		} else {
-			uint32_t lease = p->hb_valid && p->hb.lease_ms ? p->hb.lease_ms :
-					 r->cfg.lease_ms;
 			/* Over CPG a peer is dead when it leaves the membership,
 			 * which it may have survived on the other side of a
 			 * partition: it lets go when corosync tells it that side
 			 * lost quorum, about when we were told it left, and its
-			 * lease covers the rest — counted from then. */
-			uint64_t from = p->last_heard;
-			if (r->cfg.membership && p->dead_at > from)
-				from = p->dead_at;
-			if (now < from + lease + r->cfg.heartbeat_ms)
+			 * lease covers the rest — counted from then (or from when
+			 * we regained quorum: repl_quorum.c). */
+			uint64_t from = p->last_heard > p->dead_at ? p->last_heard : p->dead_at;
+			if (now < from + quorum_dead_hold(r, p) + r->cfg.heartbeat_ms)
+				return false;
+			/* by majority, every live peer must have found it dead too:
+			 * one that still hears it (a partition that is not clean)
+			 * may be what keeps it quorate and forwarding */
+			if (r->cfg.quorum_majority && heard_by_a_peer(r, p->id))
 				return false;
 		}
 	}
@@ -332,7 +351,10 @@ void own_buckets_poll(struct repl *r)
 	uint64_t now = repl_now(r);
 	uint32_t gen = policy_map_gen(&r->pol);
 	bool lapsed = r->cfg.lease_ms && r->nheld && now >= r->lease_at + r->cfg.lease_ms;
-	bool renew = r->cfg.lease_ms && r->nheld &&
+	/* by majority, the set is renewed (or written at all: writing it
+	 * renews what stays) only while a majority was in contact lately */
+	bool fresh = quorum_fresh(r);
+	bool renew = fresh && r->cfg.lease_ms && r->nheld &&
 		     now >= r->lease_at + (r->cfg.lease_ms / 3 < r->cfg.heartbeat_ms ?
 					   r->cfg.lease_ms / 3 : r->cfg.heartbeat_ms);
 
@@ -376,7 +398,7 @@ void own_buckets_poll(struct repl *r)
 			r->want_since[b] = now;
 			r->announce[b] = r->beat + 1;
 		}
-		bool take = mine && !r->held[b] && can_take(r, b, now);
+		bool take = fresh && mine && !r->held[b] && can_take(r, b, now);
 		if (mine && !keep && !take)
 			waiting++;
 		if (keep || take) {
@@ -388,6 +410,20 @@ void own_buckets_poll(struct repl *r)
 			ngained++;
 		}
 		nlost += r->held[b] && !keep;
+	}
+	if (!fresh && (nlost || ngained) && n) {
+		/* a write would renew the buckets we keep: let go of all of
+		 * them instead, and take them again once in contact */
+		for (unsigned b = 0; b < r->pol.nbuckets; b++) {
+			if (!target[b])
+				continue;
+			target[b] = 0;
+			nlost += r->held[b];
+			r->want_since[b] = now;
+			r->announce[b] = r->beat + 1;
+			waiting++;
+		}
+		n = 0;
 	}
 	r->nwaiting = waiting;
 	r->conflicts = nconflict;

@@ -248,7 +248,9 @@ static void apply_heartbeat(struct repl *r, struct peer *p, const struct rec *re
 	p->hb_valid = true;
 	p->hb_at = repl_now(r);
 	p->hb_pn = r->rx_pn;
+	quorum_heard(r, p);
 	policy_member(&r->pol, p->id, true, hb.role, hb.term, hb.holds);
+	quorum_poll(r);
 	/* what it let go of may be ours to take now, what it took ours to
 	 * let go of: at once, not at the next poll */
 	uint32_t beat = r->beat;

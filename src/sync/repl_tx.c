@@ -448,8 +448,8 @@ static void heartbeat(struct repl *r, bool answer)
 		 * and whether we wait for theirs (repl_own.c, can_take) */
 		for (unsigned i = 0; i < r->cfg.npeers; i++) {
 			const struct peer *p = &r->peer[i];
-			if (!p->hb_valid || !p->hb.beat)
-				continue;
+			if (!p->alive || !p->hb_valid || !p->hb.beat)
+				continue;       /* the live peers we hear: can_take */
 			hb.echo[hb.nechoes++] = (struct hb_echo){ p->id, p->epoch, p->hb.beat };
 		}
 		hb.ask = r->nwaiting && !answer;
@@ -457,6 +457,7 @@ static void heartbeat(struct repl *r, bool answer)
 	hb.beat = ++r->beat;
 	if (!hb.beat)
 		hb.beat = ++r->beat;    /* 0 is "absent" */
+	r->beat_at[hb.beat % BEATS_KEPT] = repl_now(r);
 	hb.proto_major = WIRE_VERSION;
 	hb.proto_minor = WIRE_MINOR;
 	hb.features = WIRE_FEATURES;

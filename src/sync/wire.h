@@ -277,7 +277,8 @@ enum {
 				 * heartbeat, per (node, epoch) */
 	HA_ECHO,                /* u32 node, u32 epoch, u32 beat: the last
 				 * heartbeat the sender received from that node;
-				 * one attribute per node heard (up to WIRE_ECHO_MAX) */
+				 * one attribute per peer it counts alive (up to
+				 * WIRE_ECHO_MAX): also its word that it hears it */
 	HA_ASK,                 /* u8 1: the sender waits for fresh reports (a
 				 * bucket to take): every node answers with a
 				 * heartbeat at once; an answer never asks */

@@ -51,4 +51,21 @@ if wait_in_sync "$NS_FW2" 5 && [ "$(ctl "$NS_FW2" dump --peer 1 | grep -c 'tcp 1
 else
 	fail "sync with the honest peer stopped"
 fi
+
+# -- two nodes in active-active over UDP cannot tell a dead peer from a cut
+# sync link: ctsyncd says so at start-up and in status
+stop_daemons
+export SYNC_EXTRA='mode = "active-active";' INJECT=immediate
+start_daemon 1 primary && start_daemon 2 primary || finish "$NAME"
+sleep 1
+q=$(ctl "$NS_FW1" status | sed -n 's/^quorum: *//p')
+info "two nodes, active-active over UDP: quorum: $q"
+if printf '%s' "$q" | grep -q "^none: a cut of the sync link alone makes both sides forward" &&
+   grep -q "quorum: none (buckets.quorum = \"off\", as with 2 nodes): a cut of the sync link" \
+	"$T/ctsyncd-fw1.log"; then
+	ok "two nodes without a witness: the warning in status and in the log"
+else
+	fail "two nodes without a witness: no warning"
+fi
+unset SYNC_EXTRA
 finish "$NAME"

@@ -441,7 +441,12 @@ corosync_conf() {
 	printf '\tcrypto_cipher: none\n\tcrypto_hash: none\n\ttoken: 400\n\tjoin: 50\n}\n'
 	printf 'logging {\n\tto_stderr: yes\n\tto_logfile: no\n\tto_syslog: no\n\ttimestamp: on\n\tblackbox: off\n}\n'
 	# COROSYNC_QUORUM=0: no quorum provider (every partition quorate)
-	[ "${COROSYNC_QUORUM:-1}" = 1 ] && printf 'quorum {\n\tprovider: corosync_votequorum\n}\n'
+	if [ "${COROSYNC_QUORUM:-1}" = 1 ]; then
+		printf 'quorum {\n\tprovider: corosync_votequorum\n'
+		# COROSYNC_VOTEQUORUM: more votequorum options, "key: value" a line
+		[ -n "${COROSYNC_VOTEQUORUM:-}" ] && printf '%s\n' "$COROSYNC_VOTEQUORUM" | sed 's/^/\t/'
+		printf '}\n'
+	fi
 	printf 'nodelist {\n'
 	for j in $FWS; do
 		printf '\tnode {\n\t\tnodeid: %s\n\t\tname: fw%s\n\t\tring0_addr: 198.18.0.%s\n\t}\n' "$j" "$j" "$j"

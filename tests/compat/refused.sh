@@ -40,26 +40,7 @@ metric() {            # metric NS NAME: the sample's value
 	ctl "$1" metrics | awk -v n="$2" '$1 == n { print $2 }'
 }
 
-# ocf_score ID: the promotion score the OCF agent's monitor sets for fw$ID
-# (crm_attribute and crm_master stand-ins record it; the agent sets one
-# only under a clone, hence clone_max)
-mkdir -p "$T/fakebin"
-for f in crm_attribute crm_master; do
-	printf '#!/bin/sh\necho "$*" >> %s/score.log\n' "$T" > "$T/fakebin/$f"
-	chmod 755 "$T/fakebin/$f"
-done
-ocf_score() {
-	local id=$1
-	echo "${DAEMON_PID[$((id - 1))]}" > "$T/ocf-fw$id.pid"
-	: > "$T/score.log"
-	ip netns exec "$P-fw$id" env PATH="$T/fakebin:$PATH" HA_SBIN_DIR="$T/fakebin" \
-		OCF_ROOT=/usr/lib/ocf __OCF_ACTION=monitor OCF_RESKEY_CRM_meta_clone_max=2 \
-		OCF_RESKEY_crm_feature_set=3.16.2 OCF_RESKEY_config="$T/fw$id.conf" \
-		OCF_RESKEY_socket="$T/fw$id.sock" OCF_RESKEY_pidfile="$T/ocf-fw$id.pid" \
-		OCF_RESKEY_binary="$B/ctsyncd" OCF_RESKEY_ctl="$B/ctsyncctl" \
-		"$TOP/scripts/ocf/ctsyncd" monitor >/dev/null 2>&1
-	sed -n 's/.*-v \([0-9]*\).*/\1/p' "$T/score.log" | tail -1
-}
+. "$TOP/tests/cluster/ocf-lib.sh"
 
 # -- control: two current builds
 start_daemons || finish "$NAME"

@@ -212,6 +212,36 @@ static void test_active_active(void **state)
 	errs[0] = 0;
 	assert_int_equal(load(text, &c, errs, sizeof(errs)), 1);
 	assert_non_null(strstr(errs, ":6: 'lease_ms' must be 0 (off) or at least two heartbeats"));
+	/* quorum: corosync's over CPG (naming another is an error) */
+	assert_false(c.repl.quorum_majority);
+	snprintf(text, sizeof(text), "%ssync = { mode = \"active-active\"; };\n"
+		 "buckets = {\n  quorum = \"majority\"; };\n", head);
+	errs[0] = 0;
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 1);
+	assert_non_null(strstr(errs, ":6: over CPG the quorum is corosync's"));
+	/* over UDP: a majority with 3 nodes, none with 2 (or when off) */
+	const char *udp3 = "node = { id = 1; };\nsecurity = { insecure = true; };\n"
+		"transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		"  peers = ( { id = 2; address = \"198.18.0.2\"; }, { id = 3; address = "
+		"\"198.18.0.3\"; } ); };\nsync = { mode = \"active-active\"; };\n";
+	const char *udp2 = "node = { id = 1; };\nsecurity = { insecure = true; };\n"
+		"transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		"  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
+		"sync = { mode = \"active-active\"; };\n";
+	assert_int_equal(load(udp3, &c, errs, sizeof(errs)), 0);
+	assert_true(c.repl.quorum_majority);
+	assert_int_equal(load(udp2, &c, errs, sizeof(errs)), 0);
+	assert_false(c.repl.quorum_majority);
+	snprintf(text, sizeof(text), "%sbuckets = { quorum = \"off\"; };\n", udp3);
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
+	assert_false(c.repl.quorum_majority);
+	snprintf(text, sizeof(text), "%sbuckets = { quorum = \"majority\"; };\n", udp2);
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
+	assert_true(c.repl.quorum_majority);    /* both needed: the operator's choice */
+	snprintf(text, sizeof(text), "%sbuckets = { quorum = \"most\"; };\n", udp3);
+	errs[0] = 0;
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 1);
+	assert_non_null(strstr(errs, "quorum"));
 	snprintf(text, sizeof(text), "%ssync = { mode = \"active-active\"; role = \"backup\"; };\n"
 		 "buckets = { count = 1024; seed = 7; table = \"fw_west\"; };\n", head);
 	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);

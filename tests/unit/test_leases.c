@@ -248,6 +248,111 @@ static void test_partition_no_quorum(void **state)
 	assert_true(sim.overlaps > 0);
 }
 
+/* Over UDP, quorum by majority: node 1 cut off — both ways, or only what
+ * it sends (it hears everyone, nobody hears it).  It loses contact with a
+ * majority and lets go; its set runs out at the latest a fresh window and
+ * a lease after its last contact, and the others take its buckets only
+ * after that.  Healed, it takes its own back.  Without the quorum the cut
+ * node forwards on beside those that took its buckets. */
+static void partition_udp(bool quorum, bool oneway)
+{
+	sim.quorum_majority = quorum;
+	start3(LEASE);
+	for (int i = 1; i < 3; i++) {
+		sim.cut[0][i] = true;
+		if (!oneway)
+			sim.cut[i][0] = true;
+	}
+	unsigned gap = run_gap(2500);
+	print_message("UDP partition (%s%s): longest gap %u ms, overlaps %u\n",
+		      quorum ? "majority" : "no quorum", oneway ? ", one way" : "", gap, sim.overlaps);
+	struct repl_status st;
+	repl_status(sim.n[0].r, &st);
+	if (quorum) {
+		assert_int_equal(st.quorum, 0);
+		assert_int_equal(st.buckets_held, 0);
+		assert_int_equal(uncovered(), 0);
+	}
+	for (int i = 1; i < 3; i++)
+		sim.cut[0][i] = sim.cut[i][0] = false;
+	sim_run(2500);
+	assert_int_equal(uncovered(), 0);
+	repl_status(sim.n[0].r, &st);
+	assert_true(st.buckets_held > 0);
+	if (quorum)
+		assert_int_equal(st.quorum, 1);
+	sim.quorum_majority = false;
+	sim.active_active = false;
+}
+
+static void test_partition_udp(void **state)
+{
+	partition_udp(true, false);
+	assert_int_equal(sim.overlaps, 0);
+}
+
+static void test_partition_udp_oneway(void **state)
+{
+	partition_udp(true, true);
+	assert_int_equal(sim.overlaps, 0);
+}
+
+static void test_partition_udp_no_quorum(void **state)
+{
+	partition_udp(false, false);
+	assert_true(sim.overlaps > 0);
+}
+
+/* The same with a dead time much longer than the lease (10 heartbeats,
+ * lease 2): the others find the cut node dead only after 1 s, it loses
+ * quorum before (its contact is dated earlier than their last frame of
+ * it), and its set, no longer renewed once contact went stale, ran out. */
+static void test_partition_udp_long_dead(void **state)
+{
+	sim.dead_after = 10;
+	partition_udp(true, false);
+	assert_int_equal(sim.overlaps, 0);
+	sim.dead_after = 0;
+}
+
+/* Nodes 1 and 3 cannot hear each other; node 2 hears both.  Each of 1 and
+ * 3 is quorate with node 2 and finds the other dead, but node 2 still
+ * hears it: neither takes the other's buckets (each would, by its own
+ * count of the votes, and both would forward them). */
+static void test_partition_udp_not_transitive(void **state)
+{
+	sim.quorum_majority = true;
+	start3(LEASE);
+	sim.cut[0][2] = sim.cut[2][0] = true;
+	unsigned gap = run_gap(3000);
+	print_message("UDP, 1 and 3 apart, 2 hears both: longest gap %u ms, overlaps %u\n",
+		      gap, sim.overlaps);
+	assert_int_equal(sim.overlaps, 0);
+	assert_int_equal(uncovered(), 0);
+	sim.cut[0][2] = sim.cut[2][0] = false;
+	sim_run(2000);
+	assert_int_equal(uncovered(), 0);
+	assert_int_equal(sim.overlaps, 0);
+	sim.quorum_majority = false;
+	sim.active_active = false;
+}
+
+/* By majority a crashed node's buckets are taken a fresh window later than
+ * without (it might have been cut off, renewing on). */
+static void test_crash_udp(void **state)
+{
+	sim.quorum_majority = true;
+	start3(LEASE);
+	sim_stop(0);
+	unsigned gap = run_gap(2000);
+	print_message("crash, quorum by majority: takeover gap %u ms\n", gap);
+	assert_int_equal(sim.overlaps, 0);
+	assert_int_equal(uncovered(), 0);
+	assert_true(gap <= 300 + 300 + LEASE + 100);
+	sim.quorum_majority = false;
+	sim.active_active = false;
+}
+
 int main(void)
 {
 	log_init(LOG_LVL_ERROR, false, "test");
@@ -263,6 +368,12 @@ int main(void)
 		SIM_TEST(test_partition_cpg),
 		SIM_TEST(test_partition_cpg_late),
 		SIM_TEST(test_partition_no_quorum),
+		SIM_TEST(test_partition_udp),
+		SIM_TEST(test_partition_udp_oneway),
+		SIM_TEST(test_partition_udp_no_quorum),
+		SIM_TEST(test_partition_udp_long_dead),
+		SIM_TEST(test_partition_udp_not_transitive),
+		SIM_TEST(test_crash_udp),
 	};
 	if (getenv("TEST"))             /* one test: TEST=test_freeze */
 		cmocka_set_test_filter(getenv("TEST"));
