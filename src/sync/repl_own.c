@@ -411,7 +411,11 @@ void own_buckets_poll(struct repl *r)
 		}
 		nlost += r->held[b] && !keep;
 	}
-	if (!fresh && (nlost || ngained) && n) {
+	if (!fresh && !nlost && r->map_applied) {
+		r->nwaiting = waiting;
+		return;         /* a write would renew: later, once in contact */
+	}
+	if (!fresh && n) {
 		/* a write would renew the buckets we keep: let go of all of
 		 * them instead, and take them again once in contact */
 		for (unsigned b = 0; b < r->pol.nbuckets; b++) {
