@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config clang libmnl-dev libnetfilter-conntrack-dev lib
       libconfig-dev libssl-dev libcmocka-dev conntrack nftables iproute2 iputils-arping
       procps vsftpd tftpd-hpa tftp-hpa sip-tester pptpd
       pptp-linux python3 tcpdump strace valgrind keepalived resource-agents man-db groff-base
-      python3-prometheus-client conntrackd linux-perf corosync libcpg-dev libcmap-dev libquorum-dev libcorosync-common-dev libnftables-dev libnftnl-dev
+      python3-prometheus-client conntrackd linux-perf corosync corosync-qdevice corosync-qnetd libcpg-dev libcmap-dev libquorum-dev libcorosync-common-dev libnftables-dev libnftnl-dev
       pacemaker pacemaker-cli-utils"
 missing=()
 for p in $PKGS; do

@@ -219,6 +219,11 @@ void transport_poll(struct transport *t)
 		transport_flush(t);     /* (ENOBUFS leaves the socket writable) */
 }
 
+const char *transport_quorum_note(const struct transport *t)
+{
+	return t->cfg.type == TRANSPORT_CPG ? cpgt_quorum_note(t) : NULL;
+}
+
 unsigned transport_peers(const struct transport *t, struct transport_peer *out, unsigned max)
 {
 	unsigned n = 0;

@@ -77,6 +77,9 @@ void transport_poll(struct transport *t);
  * configured peers, from corosync's nodelist with their ring 0 addresses
  * (family 0 where unknown); how many. */
 unsigned transport_peers(const struct transport *t, struct transport_peer *out, unsigned max);
+/* A set-up of the cluster a partition defeats (CPG: 2 nodes with one link
+ * and no quorum device), for status; NULL when none is known. */
+const char *transport_quorum_note(const struct transport *t);
 /* This node's address on the sync network (CPG: its corosync ring 0
  * address, if the nodelist gives one); family 0 if unknown. */
 const struct sockaddr_storage *transport_local(const struct transport *t);

@@ -32,6 +32,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -79,6 +80,7 @@ struct cpgt {
 	bool q_up;
 	bool q_none;                    /* no quorum service: not asked again */
 	int quorate;                    /* as last reported: -1 not yet */
+	char qnote[200];                /* a set-up a partition defeats ("": none) */
 };
 
 static struct transport *of_handle(cpg_handle_t h)
@@ -190,6 +192,61 @@ static void quorum_close(struct cpgt *c)
 	c->q_up = false;
 }
 
+static bool cmap_has(cmap_handle_t h, const char *key)
+{
+	char *s = NULL;
+	if (cmap_get_string(h, key, &s) != CS_OK)
+		return false;
+	free(s);
+	return true;
+}
+
+/* Two nodes cannot tell a dead peer from a cut link with one path:
+ * votequorum's two_node lets each go on alone, so a cut of the only link
+ * makes both forward.  Safe: a second link (ring1_addr) or a quorum device
+ * (corosync-qdevice with a corosync-qnetd witness).  Said once per
+ * connection, kept for status. */
+static void partition_note(struct transport *t)
+{
+	struct cpgt *c = t->cpg;
+	cmap_handle_t h;
+	uint8_t two_node = 0;
+	unsigned nodes = 0;
+	bool second_link = false;
+	char key[CMAP_KEYNAME_MAXLEN + 1];
+
+	c->qnote[0] = 0;
+	if (cmap_initialize(&h) != CS_OK)
+		return;
+	for (unsigned i = 0; i < 64; i++) {
+		snprintf(key, sizeof(key), "nodelist.node.%u.nodeid", i);
+		uint32_t id;
+		if (cmap_get_uint32(h, key, &id) != CS_OK)
+			break;
+		nodes++;
+		snprintf(key, sizeof(key), "nodelist.node.%u.ring1_addr", i);
+		second_link |= cmap_has(h, key);
+	}
+	bool device = cmap_has(h, "quorum.device.model");
+	cmap_get_uint8(h, "quorum.two_node", &two_node);
+	cmap_finalize(h);
+	if (nodes != 2 || device || second_link)
+		return;
+	if (two_node)
+		snprintf(c->qnote, sizeof(c->qnote), "2 nodes, one link, no quorum device "
+			 "(two_node): a cut of the sync link alone makes both forward");
+	else
+		snprintf(c->qnote, sizeof(c->qnote), "2 nodes, no quorum device: either "
+			 "node's death leaves the other without quorum (no failover)");
+	log_warnx("cpg: %s; add a second knet link (ring1_addr) or corosync-qdevice with a "
+		  "corosync-qnetd witness (docs/OPERATIONS.md, \"Partitions\")", c->qnote);
+}
+
+const char *cpgt_quorum_note(const struct transport *t)
+{
+	return t->cpg && t->cpg->qnote[0] ? t->cpg->qnote : NULL;
+}
+
 /* corosync's quorum, tracked; a corosync without a provider is quorate. */
 static void quorum_open(struct transport *t)
 {
@@ -214,6 +271,7 @@ static void quorum_open(struct transport *t)
 		set_quorate(t, true);
 		return;
 	}
+	partition_note(t);
 	if (quorum_trackstart(c->qh, CS_TRACK_CHANGES | CS_TRACK_CURRENT) != CS_OK) {
 		log_warnx("cpg: could not track corosync's quorum: taken as not quorate");
 		quorum_close(c);

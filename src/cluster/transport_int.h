@@ -54,6 +54,7 @@ int cpgt_fd(const struct transport *t);
 int cpgt_send(struct transport *t, const void *buf, size_t len);
 ssize_t cpgt_recv(struct transport *t, void *buf, size_t cap, uint32_t *from);
 void cpgt_poll(struct transport *t);
+const char *cpgt_quorum_note(const struct transport *t);
 /* corosync's nodelist (every node, this one too) with their ring 0
  * addresses where they are IP addresses; how many, or -errno */
 int cpgt_nodes(uint32_t *ids, struct sockaddr_storage *rings, unsigned max);

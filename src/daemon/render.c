@@ -121,6 +121,13 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 			if (st.quorum_majority)
 				strbuf_printf(o, ",\"votes\":%u,\"needed\":%u", st.quorum_votes,
 					      st.quorum_needed);
+			/* (fixed text of transport_cpg.c: nothing to escape) */
+			const char *qn = ctx->tr ? transport_quorum_note(ctx->tr) : NULL;
+			if (qn)
+				strbuf_printf(o, ",\"warning\":\"%s\"", qn);
+			else if (st.quorum < 0)
+				strbuf_printf(o, ",\"warning\":\"a cut of the sync link alone makes "
+					      "both sides forward the same buckets\"");
 			strbuf_printf(o, "}");
 			const struct repl_stats *rs = repl_stats(ctx->repl);
 			if (st.defer_ms)
@@ -198,6 +205,7 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 		else
 			strbuf_printf(o, "lease:          none: if ctsyncd stops, this node goes on "
 				      "forwarding its buckets (buckets.lease_ms)\n");
+		const char *note = ctx->tr ? transport_quorum_note(ctx->tr) : NULL;
 		if (st.quorum < 0)
 			strbuf_printf(o, "quorum:         none: a cut of the sync link alone makes both "
 				      "sides forward the same buckets (docs/OPERATIONS.md, "
@@ -207,8 +215,9 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 				      "needed: %s\n", st.quorum_votes, st.npeers + 1, st.quorum_needed,
 				      st.quorum ? "quorate" : "NOT quorate: holding no bucket");
 		else
-			strbuf_printf(o, "quorum:         corosync's: %s\n", st.quorum ?
-				      "quorate" : "NOT quorate: holding no bucket");
+			strbuf_printf(o, "quorum:         corosync's: %s%s%s\n", st.quorum ?
+				      "quorate" : "NOT quorate: holding no bucket",
+				      note ? "; WARNING: " : "", note ? note : "");
 		render_bucket_map(o, &st);
 		const struct repl_stats *ds = repl_stats(ctx->repl);
 		if (st.defer_ms)

@@ -25,7 +25,6 @@ topology_shared
 export SYNC_EXTRA='mode = "active-active";'
 AA_DAEMONS=1
 
-quorum_of() { ctl "$P-fw$1" status | sed -n 's/^quorum: *//p'; }
 node_dies() {         # node_dies ID: its daemon and corosync SIGKILLed, links down
 	kill_daemon "$1" KILL
 	kill_corosync "$1" KILL

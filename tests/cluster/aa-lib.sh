@@ -246,3 +246,19 @@ never_twice() {
 		fail "rounds with a bucket held twice: $(sets_twice "$1")"
 		grep -v ' -$' "$T/sets-$1.log" | head -5; }
 }
+
+# sync_drop ID on|off: every packet on fw$ID's sync0 dropped (its sync link
+# cut while the link stays up), or no longer
+sync_drop() {
+	if [ "$2" = on ]; then
+		nsx "$P-fw$1" nft -f - <<EOF2
+table inet ctsync_cut {
+	chain in { type filter hook input priority -400; iifname "sync0" drop; }
+	chain out { type filter hook output priority -400; oifname "sync0" drop; }
+}
+EOF2
+	else
+		nsx "$P-fw$1" nft delete table inet ctsync_cut
+	fi
+}
+quorum_of() { ctl "$P-fw$1" status | sed -n 's/^quorum: *//p'; }

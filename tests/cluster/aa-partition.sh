@@ -32,19 +32,6 @@ topology_shared
 export SYNC_EXTRA='mode = "active-active";'
 AA_DAEMONS=1
 
-sync_drop() {         # sync_drop ID on|off: every packet on sync0 dropped
-	if [ "$2" = on ]; then
-		nsx "$P-fw$1" nft -f - <<EOF
-table inet ctsync_cut {
-	chain in { type filter hook input priority -400; iifname "sync0" drop; }
-	chain out { type filter hook output priority -400; oifname "sync0" drop; }
-}
-EOF
-	else
-		nsx "$P-fw$1" nft delete table inet ctsync_cut
-	fi
-}
-quorum_of() { ctl "$P-fw$1" status | sed -n 's/^quorum: *//p'; }
 stop_all() {
 	local i
 	stop_daemons

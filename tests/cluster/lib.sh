@@ -449,7 +449,10 @@ corosync_conf() {
 	fi
 	printf 'nodelist {\n'
 	for j in $FWS; do
-		printf '\tnode {\n\t\tnodeid: %s\n\t\tname: fw%s\n\t\tring0_addr: 198.18.0.%s\n\t}\n' "$j" "$j" "$j"
+		printf '\tnode {\n\t\tnodeid: %s\n\t\tname: fw%s\n\t\tring0_addr: 198.18.0.%s\n' "$j" "$j" "$j"
+		# COROSYNC_RING1=PREFIX: a second knet link, fwN at PREFIX N
+		[ -n "${COROSYNC_RING1:-}" ] && printf '\t\tring1_addr: %s%s\n' "$COROSYNC_RING1" "$j"
+		printf '\t}\n'
 	done
 	printf '}\n'
 }
