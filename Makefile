@@ -107,10 +107,11 @@ unit: deps all $(UNIT_BINS)
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
-	@$(MAKE) --no-print-directory clang-build
 ifneq ($(SANITIZE),1)
-	@$(MAKE) --no-print-directory valgrind
+	@# independent: the clang build beside the unit tests under valgrind
+	@$(MAKE) --no-print-directory -j2 clang-build valgrind
 else
+	@$(MAKE) --no-print-directory clang-build
 	@echo "valgrind: skipped under SANITIZE=1 (ASan binaries cannot run under valgrind)"
 endif
 	@BUILD=$(abspath $(BUILD)) bash tests/run-all.sh $(UNIT_BINS)

@@ -2,7 +2,8 @@
 # Active-active over corosync CPG: nodes that fail one at a time do not
 # take the cluster down.  Three firewalls on shared segments, NCL TCP
 # streams through them; corosync's votequorum with last_man_standing
-# (window LMS_MS) and auto_tie_breaker.  fw3 dies (daemon and corosync
+# (window LMS_MS), auto_tie_breaker and wait_for_all (which corosync
+# requires with both on an odd number of nodes).  fw3 dies (daemon and corosync
 # SIGKILLed, its links down), then fw2 GAP seconds later: the expected
 # votes follow the deaths, and fw1, the last one (and the lowest node id:
 # the tie-breaker of a 1-of-2 split), holds every bucket; every stream
@@ -69,7 +70,8 @@ restore_all
 # -- last_man_standing and auto_tie_breaker
 export COROSYNC_VOTEQUORUM="last_man_standing: 1
 last_man_standing_window: $LMS_MS
-auto_tie_breaker: 1"
+auto_tie_breaker: 1
+wait_for_all: 1"
 for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
 report_all_hold 20 || finish "$NAME"
 secs=$((GAP + 16))

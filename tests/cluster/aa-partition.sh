@@ -47,12 +47,12 @@ export COROSYNC_QUORUM=0
 for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
 report_all_hold 20 || finish "$NAME"
 info "fw1: quorum: $(quorum_of 1)"
-streams neg 12
+streams neg 9
 sleep 2
-sets_sampler neg 8
-dup_capture neg 8
+sets_sampler neg 5
+dup_capture neg 5
 sync_drop 1 on
-sleep 7
+sleep 4
 sync_drop 1 off
 wait_streams
 wait "$CAPTURE_PID" "$SAMPLER_PID" 2>/dev/null
@@ -113,12 +113,12 @@ for i in $FWS; do printf -v "EXTRA_CONF$i" '%s' 'buckets = { quorum = "off"; };'
 for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
 report_all_hold 20 || finish "$NAME"
 info "fw1 (UDP, quorum off): $(quorum_of 1)"
-streams uneg 12
+streams uneg 9
 sleep 2
-sets_sampler uneg 8
-dup_capture uneg 8
+sets_sampler uneg 5
+dup_capture uneg 5
 sync_drop 1 on
-sleep 7
+sleep 4
 sync_drop 1 off
 wait_streams
 wait "$CAPTURE_PID" "$SAMPLER_PID" 2>/dev/null
