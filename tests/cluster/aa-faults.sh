@@ -20,7 +20,7 @@
 : "${NFW:=3}"
 : "${TRANSPORT:=multicast4}"
 : "${NCL:=12}"
-: "${RETURNS:=5}"
+: "${RETURNS:=20}"
 . "$(dirname "$0")/lib.sh"
 NAME="active-active under daemon faults (kill, freeze, demote/promote, returns): nothing forwarded twice"
 say "== $NAME"
@@ -74,6 +74,7 @@ report_all_hold 15 || finish "$NAME"
 info "fw1: $(ctl "$NS_FW1" status | grep '^lease:')"
 secs=$((40 + 3 * RETURNS))
 streams pos "$secs"
+udp_flow pos "$((secs - 1))"
 sets_sampler pos "$((secs - 2))"
 dup_capture pos "$((secs - 1))"
 sleep 2
@@ -111,6 +112,7 @@ wait_streams
 wait "$CAPTURE_PID"
 wait "$SAMPLER_PID" 2>/dev/null
 streams_survived pos 5000 "every fault"
+udp_survived pos 5000 "every fault"
 never_twice pos
 for i in $FWS; do
 	info "fw$i: lease_renewals $(ctstat "$P-fw$i" lease_renewals), lease_lapses $(ctstat "$P-fw$i" lease_lapses), bucket_conflicts $(ctstat "$P-fw$i" bucket_conflicts), rx_stale_heartbeats $(ctstat "$P-fw$i" rx_stale_heartbeats)"

@@ -76,6 +76,7 @@ for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
 report_all_hold 20 || finish "$NAME"
 secs=$((GAP + 16))
 streams pos "$secs"
+udp_flow pos "$((secs - 1))"
 sets_sampler pos "$((secs - 3))"
 dup_capture pos "$((secs - 2))"
 sleep 2
@@ -96,6 +97,7 @@ case $q1 in *NOT*) fail "fw1, the last node, lost quorum" ;; esac
 wait_streams
 wait "$CAPTURE_PID" "$SAMPLER_PID" 2>/dev/null
 streams_survived pos 5000 "two deaths $GAP s apart"
+udp_survived pos 5000 "two deaths $GAP s apart"
 never_twice pos
 info "fw1: quorum_losses $(ctstat "$NS_FW1" quorum_losses), lease_lapses $(ctstat "$NS_FW1" lease_lapses)"
 unset COROSYNC_VOTEQUORUM

@@ -14,7 +14,31 @@ SEED=0x63747379                 # ctsyncd's default
 AA_DAEMONS=0                    # 1: ctsyncd runs (ownership from its dumps)
 declare -A VIA
 bg "$NS_SV" echo "$B/ctsync-testtool" tcp-echo 8080
+bg "$NS_SV" uecho "$B/ctsync-testtool" udp-echo 5300
 sleep 0.3
+
+# A UDP flow beside the streams: a datagram every 20 ms from the client's
+# first address, echoed by the server.
+udp_flow() {          # udp_flow LABEL SECONDS (in the background: UDP_PID)
+	bg "$NS_CL" "udp-$1" "$B/ctsync-testtool" udp-ping "$SERVER" 5300 5301 "$2" 20
+	UDP_PID=$BG_PID
+}
+# udp_survived LABEL MAXGAP_MS WHAT: the flow still echoed at its end, no
+# pause of MAXGAP_MS, never more echoes than datagrams sent (a datagram
+# forwarded twice comes back twice)
+udp_survived() {
+	wait "$UDP_PID" 2>/dev/null
+	local line; line=$(tail -n 1 "$T/udp-$1.log")
+	local sent echoed gap ago
+	sent=$(kv sent "$line"); echoed=$(kv echoed "$line")
+	gap=$(kv maxgap_ms "$line"); ago=$(kv last_ago_ms "$line")
+	if [ "$echoed" -gt $((sent * 8 / 10)) ] && [ "$echoed" -le "$sent" ] &&
+	   [ "$gap" -lt "$2" ] && [ "$ago" -ge 0 ] && [ "$ago" -lt 500 ]; then
+		ok "$3: the UDP flow survived: $echoed of $sent datagrams echoed, longest pause $gap ms"
+	else
+		fail "$3: the UDP flow: $line"
+	fi
+}
 
 streams() {           # streams LABEL SECONDS: one TCP stream per client address
 	SPIDS=()

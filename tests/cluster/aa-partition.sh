@@ -65,6 +65,7 @@ for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
 report_all_hold 20 || finish "$NAME"
 info "fw1: quorum: $(quorum_of 1)"
 streams pos 40
+udp_flow pos 39
 sets_sampler pos 37
 dup_capture pos 38
 sleep 2
@@ -94,6 +95,7 @@ done
 wait_streams
 wait "$CAPTURE_PID" "$SAMPLER_PID" 2>/dev/null
 streams_survived pos 5000 "two cuts of fw1's sync link"
+udp_survived pos 5000 "two cuts of fw1's sync link"
 never_twice pos
 sleep 1
 ct_table "$NS_FW1" > "$T/t1"; ct_table "$P-fw2" > "$T/t2"; ct_table "$P-fw3" > "$T/t3"
@@ -131,6 +133,7 @@ for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
 report_all_hold 20 || finish "$NAME"
 info "fw1 (UDP): $(quorum_of 1)"
 streams upos 34
+udp_flow upos 33
 sets_sampler upos 31
 dup_capture upos 32
 sleep 2
@@ -154,6 +157,7 @@ done
 wait_streams
 wait "$CAPTURE_PID" "$SAMPLER_PID" 2>/dev/null
 streams_survived upos 5000 "two cuts of fw1's sync link (UDP)"
+udp_survived upos 5000 "two cuts of fw1's sync link (UDP)"
 never_twice upos
 sleep 1
 ct_table "$NS_FW1" > "$T/t1"; ct_table "$P-fw2" > "$T/t2"; ct_table "$P-fw3" > "$T/t3"

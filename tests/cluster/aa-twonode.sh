@@ -76,6 +76,7 @@ held_now() { echo "fw1 $(held_by 1), fw2 $(held_by 2)"; }
 cut_heal() {
 	local label=$1
 	streams "$label" 22
+	udp_flow "$label" 21
 	sets_sampler "$label" 19
 	dup_capture "$label" 20
 	sleep 2
@@ -89,6 +90,7 @@ cut_heal() {
 	all_hold 20 && info "$label: healed, every bucket held again: $(held_now)" ||
 		fail "$label: not every bucket held after the heal"
 	wait_streams
+	wait "$UDP_PID" 2>/dev/null
 	wait "$CAPTURE_PID" "$SAMPLER_PID" 2>/dev/null
 }
 
@@ -118,6 +120,7 @@ cut_heal link
 	ok "second link: through the cut each node kept its own buckets ($CUT_HELD)" ||
 	fail "second link: held during the cut: $CUT_HELD"
 streams_survived link 5000 "a second knet link, the sync link cut"
+udp_survived link 5000 "a second knet link, the sync link cut"
 never_twice link
 stop_all
 unset COROSYNC_RING1
@@ -151,6 +154,7 @@ cut_heal wit
 	ok "witness: through the cut fw1 (qnetd's choice) held every bucket, fw2 none" ||
 	fail "witness: held during the cut (fw1 fw2): $CUT_HELD"
 streams_survived wit 5000 "a qnetd witness, the sync link cut"
+udp_survived wit 5000 "a qnetd witness, the sync link cut"
 never_twice wit
 info "fw2: quorum_losses $(ctstat "$NS_FW2" quorum_losses)"
 unset COROSYNC_VOTEQUORUM

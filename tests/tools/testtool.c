@@ -19,7 +19,8 @@
  *   udp-recv HOST PORT SECONDS          send one datagram, then count what comes
  *   udp-echo PORT                       echo every datagram back
  *   udp-ping HOST PORT SPORT SECONDS MS one datagram every MS ms from port SPORT,
- *                                       counting the echoes
+ *                                       counting the echoes (and the longest
+ *                                       pause between two)
  *   udp-garbage HOST PORT COUNT NODE [KEY]
  *                                       COUNT hostile datagrams: random bytes,
  *                                       frames with a valid header from unknown
@@ -454,7 +455,8 @@ static int udp_ping(const char *host, const char *port, int sport, int seconds, 
 	if (bind(fd, (struct sockaddr *)&me, ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 		 sizeof(struct sockaddr_in)) < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0)
 		die("udp-ping socket");
-	uint64_t end = now_ms() + (uint64_t)seconds * 1000, next = now_ms();
+	uint64_t start = now_ms(), end = start + (uint64_t)seconds * 1000, next = start;
+	uint64_t last = 0, maxgap = 0;
 	unsigned long sent = 0, got = 0;
 	while (now_ms() < end) {
 		if (now_ms() >= next) {
@@ -464,10 +466,18 @@ static int udp_ping(const char *host, const char *port, int sport, int seconds, 
 		}
 		struct pollfd p = { fd, POLLIN, 0 };
 		int wait = (int)(next > now_ms() ? next - now_ms() : 0);
-		if (poll(&p, 1, wait) == 1 && recv(fd, buf, sizeof(buf), 0) > 0)
+		if (poll(&p, 1, wait) == 1 && recv(fd, buf, sizeof(buf), 0) > 0) {
+			uint64_t t = now_ms();
+			if (last && t - last > maxgap)
+				maxgap = t - last;
+			last = t;
 			got++;
+		}
 	}
-	printf("sent=%lu echoed=%lu\n", sent, got);
+	/* maxgap_ms: the longest time between two echoes; last_ago_ms: since
+	 * the last one (-1: none) */
+	printf("sent=%lu echoed=%lu maxgap_ms=%llu last_ago_ms=%lld\n", sent, got,
+	       (unsigned long long)maxgap, last ? (long long)(now_ms() - last) : -1LL);
 	return 0;
 }
 
