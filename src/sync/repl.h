@@ -209,7 +209,7 @@ struct repl_ops {
 	X(lease_renewals) /* the held set written again, its lease renewed */ \
 	X(lease_lapses) /* it was not renewed in time: the kernel emptied it */ \
 	X(bucket_conflicts) /* a held bucket a peer of lower id also held: let go */ \
-	X(quorum_losses) /* the transport said our partition lost quorum */ \
+	X(quorum_losses) /* our partition lost quorum (corosync said, or no majority) */ \
 	/* defer */ \
 	X(defer_held) /* packets held (repl_defer_*) */ \
 	X(defer_passed) /* let go at once: nothing to wait for */ \
