@@ -11,17 +11,6 @@
 #include "util/log.h"
 #include "sync/repl_int.h"
 
-static uint64_t fresh_ms(const struct repl *r);
-
-/* A peer counts for the quorum while in contact within the dead time (at
- * least a heartbeat beyond the fresh window, as contact is dated late). */
-static uint64_t judge_ms(const struct repl *r)
-{
-	uint64_t d = (uint64_t)r->cfg.heartbeat_ms * r->cfg.dead_after;
-	uint64_t min = fresh_ms(r) + r->cfg.heartbeat_ms;
-	return d > min ? d : min;
-}
-
 /* The window in which a majority must have been in contact for our set to
  * be renewed.  Contact is dated by the heartbeat of ours a peer echoes: in
  * steady state that one is up to two heartbeats and two transit times old
@@ -31,6 +20,15 @@ static uint64_t judge_ms(const struct repl *r)
 static uint64_t fresh_ms(const struct repl *r)
 {
 	return 3ull * r->cfg.heartbeat_ms;
+}
+
+/* A peer counts for the quorum while in contact within the dead time (at
+ * least a heartbeat beyond the fresh window, as contact is dated late). */
+static uint64_t judge_ms(const struct repl *r)
+{
+	uint64_t d = (uint64_t)r->cfg.heartbeat_ms * r->cfg.dead_after;
+	uint64_t min = fresh_ms(r) + r->cfg.heartbeat_ms;
+	return d > min ? d : min;
 }
 
 static unsigned needed(const struct repl *r)
