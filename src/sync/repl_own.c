@@ -398,14 +398,14 @@ void own_buckets_poll(struct repl *r)
 			r->want_since[b] = now;
 			r->announce[b] = r->beat + 1;
 		}
-		bool take = fresh && mine && !r->held[b] && can_take(r, b, now);
-		if (mine && !keep && !take)
+		bool add = fresh && mine && !r->held[b] && can_take(r, b, now);
+		if (mine && !keep && !add)
 			waiting++;
-		if (keep || take) {
+		if (keep || add) {
 			list[n++] = b;
 			target[b] = 1;
 		}
-		if (take) {
+		if (add) {
 			gained[b] = 1;
 			ngained++;
 		}
