@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,8 +83,9 @@ static int join_group(struct transport *t, unsigned ifindex)
 	return 0;
 }
 
-/* A UDP socket of the family, bound to the device, with the buffers. */
-static int udp_socket(const struct transport_config *cfg, int family)
+/* A UDP socket of the family, bound to the device ifname (if any), with
+ * the buffers. */
+static int udp_socket(const struct transport_config *cfg, int family, const char *ifname)
 {
 	int one = 1;
 	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
@@ -93,9 +95,8 @@ static int udp_socket(const struct transport_config *cfg, int family)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (cfg->ifname[0] &&
-	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, cfg->ifname,
-		       (socklen_t)strlen(cfg->ifname)) < 0) {
+	if (ifname[0] &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname)) < 0) {
 		int err = -errno;
 		close(fd);
 		return err;
@@ -109,6 +110,44 @@ static int udp_socket(const struct transport_config *cfg, int family)
 	return fd;
 }
 
+static int if_mtu(int fd, const char *ifname)
+{
+	int mtu = 1500;
+	if (ifname[0]) {
+		struct ifreq ifr = { 0 };
+		memcpy(ifr.ifr_name, ifname, sizeof(ifr.ifr_name));
+		if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu >= 576)
+			mtu = ifr.ifr_mtu;
+	}
+	return mtu;
+}
+
+/* UDP unicast over a second path: its own socket on its own address (and
+ * device), both sockets watched through one epoll descriptor. */
+static int open_path2(struct transport *t)
+{
+	const struct transport_config *cfg = &t->cfg;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (cfg->type != TRANSPORT_UDP || cfg->local2.ss_family != cfg->local.ss_family)
+		return -EINVAL;
+	if (cfg->ifname2[0] && !if_nametoindex(cfg->ifname2))
+		return -ENODEV;
+	if ((t->fd2 = udp_socket(cfg, cfg->local2.ss_family, cfg->ifname2)) < 0)
+		return t->fd2;
+	if (bind(t->fd2, (const struct sockaddr *)&cfg->local2, sa_len(&cfg->local2)) < 0)
+		return -errno;
+	if ((t->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return -errno;
+	ev.data.fd = t->fd;
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->fd, &ev) < 0)
+		return -errno;
+	ev.data.fd = t->fd2;
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->fd2, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
 int transport_open(struct transport **out, const struct transport_config *cfg)
 {
 	struct transport *t = calloc(1, sizeof(*t));
@@ -117,7 +156,7 @@ int transport_open(struct transport **out, const struct transport_config *cfg)
 	if (!t)
 		return -ENOMEM;
 	t->cfg = *cfg;
-	t->fd = t->tx = -1;
+	t->fd = t->tx = t->fd2 = t->epfd = -1;
 	if (cfg->type == TRANSPORT_CPG) {
 		if ((err = cpgt_open(t)) < 0 || (err = peers_from_corosync(t)) < 0)
 			goto fail;
@@ -130,7 +169,7 @@ int transport_open(struct transport **out, const struct transport_config *cfg)
 		err = -ENODEV;
 		goto fail;
 	}
-	if ((t->fd = udp_socket(cfg, family)) < 0) {
+	if ((t->fd = udp_socket(cfg, family, cfg->ifname)) < 0) {
 		err = t->fd;
 		goto fail;
 	}
@@ -144,7 +183,7 @@ int transport_open(struct transport **out, const struct transport_config *cfg)
 			err = -errno;
 			goto fail;
 		}
-		if ((t->tx = udp_socket(cfg, family)) < 0) {
+		if ((t->tx = udp_socket(cfg, family, cfg->ifname)) < 0) {
 			err = t->tx;
 			goto fail;
 		}
@@ -169,13 +208,11 @@ int transport_open(struct transport **out, const struct transport_config *cfg)
 		t->tx = t->fd;
 	}
 
-	int mtu = 1500;
-	if (cfg->ifname[0]) {
-		struct ifreq ifr = { 0 };
-		memcpy(ifr.ifr_name, cfg->ifname, sizeof(ifr.ifr_name));
-		if (ioctl(t->fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu >= 576)
-			mtu = ifr.ifr_mtu;
-	}
+	if (cfg->local2.ss_family && (err = open_path2(t)) < 0)
+		goto fail;
+	int mtu = if_mtu(t->fd, cfg->ifname);
+	if (t->fd2 >= 0 && if_mtu(t->fd2, cfg->ifname2) < mtu)
+		mtu = if_mtu(t->fd2, cfg->ifname2);
 	t->mtu = (size_t)mtu - (family == AF_INET6 ? 40 : 20) - 8;
 	*out = t;
 	return 0;
@@ -203,12 +240,23 @@ void transport_close(struct transport *t)
 		close(t->tx);
 	if (t->fd >= 0)
 		close(t->fd);
+	if (t->fd2 >= 0)
+		close(t->fd2);
+	if (t->epfd >= 0)
+		close(t->epfd);
 	free(t);
 }
 
 int transport_fd(const struct transport *t)
 {
-	return t->cfg.type == TRANSPORT_CPG ? cpgt_fd(t) : t->fd;
+	if (t->cfg.type == TRANSPORT_CPG)
+		return cpgt_fd(t);
+	return t->epfd >= 0 ? t->epfd : t->fd;
+}
+
+unsigned transport_paths(const struct transport *t)
+{
+	return t->fd2 >= 0 ? 2 : 1;
 }
 
 void transport_poll(struct transport *t)
@@ -359,6 +407,16 @@ int transport_send(struct transport *t, uint32_t node, const void *buf, size_t l
 			continue;
 		struct sockaddr_storage dst = peer_dst(t, &t->cfg.peers[i].addr);
 		int e = send_one(t, buf, len, &dst);
+		/* the second path: a copy, never queued (the first path's
+		 * queue and the peers' NACKs repair what both lose) */
+		if (t->fd2 >= 0 && t->cfg.peers[i].addr2.ss_family) {
+			struct sockaddr_storage d2 = peer_dst(t, &t->cfg.peers[i].addr2);
+			if (sendto(t->fd2, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&d2,
+				   sa_len(&d2)) < 0)
+				t->st.tx_path2_errors++;
+			else
+				e = 0;  /* sent on one path at least */
+		}
 		if (node != TRANSPORT_ALL)
 			return e;
 		if (e)
@@ -378,31 +436,87 @@ static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_st
 		      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
 }
 
+/* A datagram's fingerprint: its length, its first 32 bytes (a frame's
+ * header: node, epoch, packet number) and its last 16 (a sealed frame's
+ * tag), FNV-1a. */
+static uint64_t fingerprint(const uint8_t *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ len;
+	size_t head = len < 32 ? len : 32, tail = len > 48 ? 16 : 0;
+
+	for (size_t i = 0; i < head; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	for (size_t i = len - tail; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h | 1;                   /* 0: an empty slot */
+}
+
+/* Over two paths: seen already by the other one? */
+static bool seen_twice(struct transport *t, const void *buf, size_t len)
+{
+	uint64_t f = fingerprint(buf, len);
+	uint64_t *slot = &t->seen[f % DEDUP_SLOTS];
+
+	if (*slot == f) {
+		*slot = 0;              /* a third copy is a replay: the engine's */
+		return true;
+	}
+	*slot = f;
+	return false;
+}
+
+static ssize_t recv_from(struct transport *t, int fd, void *buf, size_t cap,
+			 struct sockaddr_storage *src)
+{
+	socklen_t fl = sizeof(*src);
+	ssize_t r = recvfrom(fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)src, &fl);
+
+	if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		t->st.rx_errors++;
+	return r < 0 ? -errno : r;
+}
+
 ssize_t transport_recv(struct transport *t, void *buf, size_t cap, uint32_t *from,
 		       struct sockaddr_storage *src)
 {
-	socklen_t fl = sizeof(*src);
-
 	*from = 0;
 	memset(src, 0, sizeof(*src));
 	if (t->cfg.type == TRANSPORT_CPG)
 		return cpgt_recv(t, buf, cap, from);
-	ssize_t r = recvfrom(t->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC,
-			     (struct sockaddr *)src, &fl);
-	if (r < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+	ssize_t r;
+	bool path2 = false;
+	for (;;) {
+		if (t->fd2 < 0) {
+			r = recv_from(t, t->fd, buf, cap, src);
+		} else {
+			/* both sockets in turn, so that neither starves */
+			int first = t->read2_first ? t->fd2 : t->fd;
+			int second = t->read2_first ? t->fd : t->fd2;
+			t->read2_first = !t->read2_first;
+			r = recv_from(t, first, buf, cap, src);
+			path2 = first == t->fd2;
+			if (r == -EAGAIN || r == -EWOULDBLOCK) {
+				r = recv_from(t, second, buf, cap, src);
+				path2 = second == t->fd2;
+			}
+		}
+		if (r < 0)
+			return r;
+		if ((size_t)r > cap) {          /* truncated: not one of ours */
 			t->st.rx_errors++;
-		return -errno;
+			return -EMSGSIZE;
+		}
+		if (t->fd2 < 0 || !seen_twice(t, buf, (size_t)r))
+			break;
+		t->st.rx_dup_path++;
 	}
 	for (unsigned i = 0; i < t->cfg.npeers; i++)
-		if (same_host(src, &t->cfg.peers[i].addr))
+		if (same_host(src, &t->cfg.peers[i].addr) ||
+		    (t->cfg.peers[i].addr2.ss_family && same_host(src, &t->cfg.peers[i].addr2)))
 			*from = t->cfg.peers[i].id;
-	if ((size_t)r > cap) {          /* truncated: not one of ours */
-		t->st.rx_errors++;
-		return -EMSGSIZE;
-	}
 	t->st.rx_frames++;
 	t->st.rx_bytes += (size_t)r;
+	t->st.rx_path2 += path2;
 	return r;
 }
 

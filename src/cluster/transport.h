@@ -30,12 +30,17 @@ enum transport_type { TRANSPORT_UDP, TRANSPORT_MULTICAST, TRANSPORT_CPG };
 struct transport_peer {
 	uint32_t id;
 	struct sockaddr_storage addr;   /* its address on the sync interface */
+	struct sockaddr_storage addr2;  /* UDP: on the second path (family 0: none) */
 };
 
 struct transport_config {
 	enum transport_type type;
 	char ifname[IF_NAMESIZE];
 	struct sockaddr_storage local;          /* our address and port */
+	/* UDP: a second path (family 0: none) — every datagram is sent on
+	 * both, the copy that arrives second is dropped (transport.c) */
+	char ifname2[IF_NAMESIZE];
+	struct sockaddr_storage local2;
 	struct sockaddr_storage group;          /* multicast group and port */
 	struct transport_peer peers[TRANSPORT_MAX_PEERS];
 	unsigned npeers;                /* CPG: 0 takes corosync's nodelist */
@@ -55,13 +60,17 @@ struct transport_config {
 	X(tx_retries, "link_tx_retries")        /* CPG: corosync said try again */ \
 	X(tx_queued, "link_tx_queued")          /* frames queued by back-pressure */ \
 	X(tx_dropped, "link_tx_dropped")        /* the queue was full: lost */ \
-	X(tx_waits, "link_tx_waits")            /* UDP: socket buffer full, waited */
+	X(tx_waits, "link_tx_waits")            /* UDP: socket buffer full, waited */ \
+	X(rx_path2, "link_rx_path2_frames")     /* UDP: received on the second path */ \
+	X(rx_dup_path, "link_rx_dup_path")      /* the same datagram by the other path */ \
+	X(tx_path2_errors, "link_tx_path2_errors") /* the second path: not sent */
 
 struct transport_stats {
 	uint64_t tx_frames, tx_bytes, tx_errors;
 	uint64_t rx_frames, rx_bytes, rx_errors;
 	uint64_t tx_retries, tx_queued, tx_dropped;     /* back-pressure */
 	uint64_t tx_waits;
+	uint64_t rx_path2, rx_dup_path, tx_path2_errors;
 };
 
 struct transport;
@@ -77,6 +86,8 @@ void transport_poll(struct transport *t);
  * configured peers, from corosync's nodelist with their ring 0 addresses
  * (family 0 where unknown); how many. */
 unsigned transport_peers(const struct transport *t, struct transport_peer *out, unsigned max);
+/* How many paths carry the frames: 2 with a second UDP path, else 1. */
+unsigned transport_paths(const struct transport *t);
 /* A set-up of the cluster a partition defeats (CPG: 2 nodes with one link
  * and no quorum device), for status; NULL when none is known. */
 const char *transport_quorum_note(const struct transport *t);

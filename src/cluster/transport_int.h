@@ -17,6 +17,9 @@ struct cpgt;
 #define TXQ_MAX 16384u
 #define TXQ_BYTES (8u << 20)
 
+#define DEDUP_SLOTS 8192u      /* direct-mapped: a copy evicted is left to the
+				 * engine's replay window (and counted there) */
+
 struct txq_item {
 	struct sockaddr_storage to;
 	size_t len;
@@ -42,6 +45,13 @@ struct transport {
 	transport_quorum_cb on_quorum;
 	void *quorum_arg;
 	struct cpgt *cpg;               /* TRANSPORT_CPG */
+	/* UDP, a second path: its socket, both watched through epfd (what
+	 * transport_fd gives then); the datagrams seen lately, by fingerprint,
+	 * so that the copy arriving second is dropped here; which socket to
+	 * read first next time (both make progress) */
+	int fd2, epfd;
+	uint64_t seen[DEDUP_SLOTS];
+	bool read2_first;
 	struct txq *q;                  /* UDP: allocated at the first full buffer */
 };
 

@@ -368,6 +368,8 @@ void config_set_peers(struct config *cfg, const struct transport_peer *p, unsign
 		cfg->transport.peers[i] = p[i];
 		/* a peer's frames make entries in our kernel too: no flow to sync */
 		config_ignore_host(cfg, &p[i].addr);
+		if (p[i].addr2.ss_family)
+			config_ignore_host(cfg, &p[i].addr2);
 	}
 	cfg->repl.npeers = cfg->transport.npeers = n;
 }
@@ -376,7 +378,7 @@ void config_set_peers(struct config *cfg, const struct transport_peer *p, unsign
 static void load_peers(struct ctx *c, const config_setting_t *list, struct config *cfg,
 		       int family, uint16_t port, bool need_addr)
 {
-	static const char *const keys[] = { "id", "address", NULL };
+	static const char *const keys[] = { "id", "address", "address2", NULL };
 	struct transport_peer found[REPL_MAX_PEERS];
 	unsigned nfound = 0;
 
@@ -425,7 +427,21 @@ static void load_peers(struct ctx *c, const config_setting_t *list, struct confi
 			err_at(c, p, "too many peers (at most %d)", REPL_MAX_PEERS);
 			break;
 		}
+		struct sockaddr_storage ss2;
+		memset(&ss2, 0, sizeof(ss2));
+		const char *a2 = get_str(c, p, "address2", NULL, false);
+		if (a2 && !cfg->transport.local2.ss_family) {
+			err_at(c, config_setting_get_member(p, "address2"),
+			       "'address2' (a second path) needs transport.address2 too");
+			continue;
+		}
+		if (a2 && (!parse_ip(a2, &ss2, port) || ss2.ss_family != family)) {
+			err_at(c, config_setting_get_member(p, "address2"),
+			       "bad address2 \"%s\" (an address of the local address's family)", a2);
+			continue;
+		}
 		found[nfound].id = id;
+		found[nfound].addr2 = ss2;
 		found[nfound++].addr = ss;
 	}
 	config_set_peers(cfg, found, nfound);
@@ -434,7 +450,8 @@ static void load_peers(struct ctx *c, const config_setting_t *list, struct confi
 static void load_transport(struct ctx *c, const config_t *cf, struct config *cfg)
 {
 	static const char *const keys[] = { "type", "interface", "address", "port", "peers",
-					    "group", "rcvbuf", "sndbuf", NULL };
+					    "group", "rcvbuf", "sndbuf", "interface2", "address2",
+					    NULL };
 	static const char *const types[] = { "udp", "multicast", "cpg", NULL };
 	const config_setting_t *g = group(c, cf, "transport", true);
 
@@ -451,7 +468,8 @@ static void load_transport(struct ctx *c, const config_t *cf, struct config *cfg
 	if (cpg) {
 		/* corosync carries the frames: no interface, address or port of
 		 * ours; the peers are corosync's nodelist unless listed */
-		static const char *const udp_only[] = { "interface", "address", "port", "rcvbuf", NULL };
+		static const char *const udp_only[] = { "interface", "address", "port", "rcvbuf",
+							"interface2", "address2", NULL };
 		for (int i = 0; udp_only[i]; i++)
 			if (config_setting_get_member(g, udp_only[i]))
 				err_at(c, config_setting_get_member(g, udp_only[i]),
@@ -489,6 +507,25 @@ static void load_transport(struct ctx *c, const config_t *cf, struct config *cfg
 	}
 	t->rcvbuf = (int)get_int(c, g, "rcvbuf", t->rcvbuf, 65536, 1 << 30, false);
 	t->sndbuf = (int)get_int(c, g, "sndbuf", t->sndbuf, 65536, 1 << 30, false);
+	/* a second path (UDP unicast): every frame goes both ways */
+	const char *addr2 = get_str(c, g, "address2", NULL, false);
+	const char *ifn2 = get_str(c, g, "interface2", NULL, false);
+	if (addr2 && t->type != TRANSPORT_UDP)
+		err_at(c, config_setting_get_member(g, "address2"),
+		       "'address2' (a second path) is for type = \"udp\" only");
+	else if (addr2 && (!parse_ip(addr2, &t->local2, port) || t->local2.ss_family != family)) {
+		err_at(c, config_setting_get_member(g, "address2"),
+		       "bad address2 \"%s\" (an address of the local address's family)", addr2);
+		memset(&t->local2, 0, sizeof(t->local2));
+	}
+	if (ifn2 && !addr2)
+		err_at(c, config_setting_get_member(g, "interface2"),
+		       "'interface2' needs 'address2' (the second path's address)");
+	else if (ifn2 && (strlen(ifn2) == 0 || strlen(ifn2) >= IF_NAMESIZE))
+		err_at(c, config_setting_get_member(g, "interface2"),
+		       "bad interface name \"%s\"", ifn2);
+	else if (ifn2)
+		snprintf(t->ifname2, sizeof(t->ifname2), "%s", ifn2);
 
 	const config_setting_t *peers = config_setting_get_member(g, "peers");
 	if (peers)
@@ -813,6 +850,8 @@ static int load(const char *path, const config_t *cfp, struct config *cfg, FILE 
 	 * sync: ours, and every peer's (a peer's multicast or unicast frames
 	 * make entries in our kernel too) */
 	config_ignore_host(cfg, &cfg->transport.local);
+	if (cfg->transport.local2.ss_family)
+		config_ignore_host(cfg, &cfg->transport.local2);
 	if (c.nerr)
 		config_wipe(cfg);
 	return c.nerr;

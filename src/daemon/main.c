@@ -473,10 +473,16 @@ static int open_forwarding(struct daemon *d, struct repl_ops *ops)
 		if (cfg->repl.quorum_majority)
 			log_info("quorum: a majority of the %u nodes (%u), in contact both ways",
 				 cfg->repl.npeers + 1, (cfg->repl.npeers + 1) / 2 + 1);
+		else if (cfg->transport.type != TRANSPORT_CPG && !cfg->repl.routed &&
+			 cfg->transport.local2.ss_family)
+			log_info("quorum: none (buckets.quorum = \"off\"), a second path "
+				 "(transport.address2): only a cut of both paths makes both sides "
+				 "forward the same buckets");
 		else if (cfg->transport.type != TRANSPORT_CPG && !cfg->repl.routed)
 			log_warnx("quorum: none (buckets.quorum = \"off\"%s): a cut of the sync "
 				  "link alone makes both sides forward the same buckets; use 3 "
-				  "nodes or more, or corosync CPG with a witness (qdevice) "
+				  "nodes or more, a second path (transport.address2), or corosync "
+				  "CPG with a witness (qdevice) "
 				  "(docs/OPERATIONS.md, \"Partitions\")",
 				  cfg->repl.npeers < 2 ? ", as with 2 nodes" : "");
 	}

@@ -125,7 +125,7 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 			const char *qn = ctx->tr ? transport_quorum_note(ctx->tr) : NULL;
 			if (qn)
 				strbuf_printf(o, ",\"warning\":\"%s\"", qn);
-			else if (st.quorum < 0)
+			else if (st.quorum < 0 && !(ctx->tr && transport_paths(ctx->tr) > 1))
 				strbuf_printf(o, ",\"warning\":\"a cut of the sync link alone makes "
 					      "both sides forward the same buckets\"");
 			strbuf_printf(o, "}");
@@ -206,7 +206,10 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 			strbuf_printf(o, "lease:          none: if ctsyncd stops, this node goes on "
 				      "forwarding its buckets (buckets.lease_ms)\n");
 		const char *note = ctx->tr ? transport_quorum_note(ctx->tr) : NULL;
-		if (st.quorum < 0)
+		if (st.quorum < 0 && ctx->tr && transport_paths(ctx->tr) > 1)
+			strbuf_printf(o, "quorum:         none, two paths: only a cut of both makes "
+				      "both sides forward the same buckets\n");
+		else if (st.quorum < 0)
 			strbuf_printf(o, "quorum:         none: a cut of the sync link alone makes both "
 				      "sides forward the same buckets (docs/OPERATIONS.md, "
 				      "\"Partitions\")\n");

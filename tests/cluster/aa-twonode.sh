@@ -10,18 +10,20 @@
 #      quorate and forward every bucket — packets forwarded twice;
 #   2. a second knet link on a management segment: corosync moves to it,
 #      the membership never splits, each node keeps its own buckets;
-#   3. corosync-qdevice on both nodes with a corosync-qnetd witness in a
+#   3. over UDP, a second path (transport.address2 on the management
+#      segment): every frame goes both ways, the cut changes nothing;
+#   4. corosync-qdevice on both nodes with a corosync-qnetd witness in a
 #      third namespace (on the management segment, not the sync link):
 #      qnetd gives its vote to the partition with the lowest node id, fw2
 #      loses quorum and lets go, fw1 takes every bucket after fw2's lease;
 #      healed, fw2 takes its own back.
-# In 2 and 3: every stream survives, 0 packets forwarded twice, no bucket
+# In 2, 3 and 4: every stream survives, 0 packets forwarded twice, no bucket
 # in two sets, exactly one node forwards each bucket throughout.
 : "${NCL:=12}"
 NFW=2
 TRANSPORT=cpg
 . "$(dirname "$0")/lib.sh"
-NAME="active-active, 2 nodes over CPG: sync link cut with a second link or a qnetd witness"
+NAME="active-active, 2 nodes: sync link cut with a second link (CPG, UDP) or a qnetd witness"
 say "== $NAME"
 preflight
 command -v corosync-qnetd >/dev/null && command -v corosync-qdevice >/dev/null ||
@@ -125,7 +127,25 @@ never_twice link
 stop_all
 unset COROSYNC_RING1
 
-# -- 3. a witness: corosync-qdevice and corosync-qnetd
+# -- 3. UDP with a second path
+TRANSPORT=udp
+export SYNC_PATH2=198.18.2.
+for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
+report_all_hold 20 || finish "$NAME"
+info "fw1 (UDP, two paths): quorum: $(quorum_of 1)"
+cut_heal path
+[ "$CUT_HELD" = "$(( NB / 2 )) $(( NB / 2 ))" ] &&
+	ok "UDP, second path: through the cut each node kept its own buckets ($CUT_HELD)" ||
+	fail "UDP, second path: held during the cut: $CUT_HELD"
+streams_survived path 5000 "UDP over a second path, the sync link cut"
+udp_survived path 5000 "UDP over a second path, the sync link cut"
+never_twice path
+info "fw2: link_rx_path2_frames $(ctstat "$NS_FW2" link_rx_path2_frames), link_rx_dup_path $(ctstat "$NS_FW2" link_rx_dup_path), rx_replay $(ctstat "$NS_FW2" rx_replay)"
+stop_all
+unset SYNC_PATH2
+TRANSPORT=cpg
+
+# -- 4. a witness: corosync-qdevice and corosync-qnetd
 start_qnetd
 export COROSYNC_VOTEQUORUM="device {
 	model: net

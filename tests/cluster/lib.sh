@@ -353,11 +353,15 @@ write_config() {      # write_config ID ROLE -> path
 	multicast6) type=multicast; group='group = "ff02::6373";'
 		    me=2001:db8:ff::$id; net=2001:db8:ff:: ;;
 	esac
+	# SYNC_PATH2=PREFIX: a second UDP path on interface mgmt0, fwN at PREFIX N
+	local p2= path2=
+	[ -n "${SYNC_PATH2:-}" ] && path2="interface2 = \"mgmt0\"; address2 = \"$SYNC_PATH2$id\";"
 	for j in $FWS; do
 		[ "$j" = "$id" ] && continue
-		peers="$peers${peers:+, }{ id = $j; address = \"$net$j\"; }"
+		[ -n "${SYNC_PATH2:-}" ] && p2=" address2 = \"$SYNC_PATH2$j\";"
+		peers="$peers${peers:+, }{ id = $j; address = \"$net$j\";$p2 }"
 	done
-	local tr="type = \"$type\"; interface = \"sync0\"; address = \"$me\"; port = 3780; $group
+	local tr="type = \"$type\"; interface = \"sync0\"; address = \"$me\"; port = 3780; $group $path2
 	peers = ( $peers );"
 	# over CPG the peers and their addresses are corosync's nodelist
 	[ "$TRANSPORT" = cpg ] && tr='type = "cpg"; group = "ctsync";'

@@ -238,6 +238,31 @@ static void test_active_active(void **state)
 	snprintf(text, sizeof(text), "%sbuckets = { quorum = \"majority\"; };\n", udp2);
 	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
 	assert_true(c.repl.quorum_majority);    /* both needed: the operator's choice */
+	/* a second path: transport.address2, interface2 and each peer's address2 */
+	const char *path2 = "node = { id = 1; };\nsecurity = { insecure = true; };\n"
+		"transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		"  interface2 = \"m\"; address2 = \"198.18.2.1\";\n"
+		"  peers = ( { id = 2; address = \"198.18.0.2\"; address2 = \"198.18.2.2\"; } ); };\n"
+		"sync = { mode = \"active-active\"; };\n";
+	assert_int_equal(load(path2, &c, errs, sizeof(errs)), 0);
+	assert_string_equal(c.transport.ifname2, "m");
+	assert_int_equal(c.transport.local2.ss_family, AF_INET);
+	assert_int_equal(c.transport.peers[0].addr2.ss_family, AF_INET);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&c.transport.peers[0].addr2)->sin_port), 3780);
+	assert_false(c.repl.quorum_majority);   /* 2 nodes: off, two paths */
+	const char *nolocal2 = "node = { id = 1; };\nsecurity = { insecure = true; };\n"
+		"transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		"  peers = ( { id = 2; address = \"198.18.0.2\";\n    address2 = \"198.18.2.2\"; } ); };\n";
+	errs[0] = 0;
+	assert_int_equal(load(nolocal2, &c, errs, sizeof(errs)), 1);
+	assert_non_null(strstr(errs, ":5: 'address2' (a second path) needs transport.address2 too"));
+	const char *mc2 = "node = { id = 1; };\nsecurity = { insecure = true; };\n"
+		"transport = { type = \"multicast\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		"  group = \"239.255.67.83\";\n  address2 = \"198.18.2.1\";\n"
+		"  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n";
+	errs[0] = 0;
+	assert_int_equal(load(mc2, &c, errs, sizeof(errs)), 1);
+	assert_non_null(strstr(errs, ":5: 'address2' (a second path) is for type = \"udp\" only"));
 	snprintf(text, sizeof(text), "%sbuckets = { quorum = \"most\"; };\n", udp3);
 	errs[0] = 0;
 	assert_int_equal(load(text, &c, errs, sizeof(errs)), 1);

@@ -98,10 +98,98 @@ static void test_udp_back_pressure(void **state)
 	transport_close(t);
 }
 
+/* n datagrams from a to b, each carrying its number, 50 at a time (the
+ * receive buffer holds both copies of those): how many b read, every one
+ * from node 1, none twice. */
+static unsigned pass(struct transport *a, struct transport *b, unsigned n, unsigned base)
+{
+	static bool got[4096];
+	uint8_t buf[256];
+	unsigned seen = 0;
+
+	memset(got, 0, sizeof(got));
+	for (unsigned sent = 0; sent < n; ) {
+		unsigned chunk = n - sent < 50 ? n - sent : 50;
+		for (unsigned i = 0; i < chunk; i++, sent++) {
+			memset(buf, 0, sizeof(buf));
+			snprintf((char *)buf, sizeof(buf), "frame %u", base + sent);
+			transport_send(a, 2, buf, 100 + sent % 50);
+		}
+		double end = now_s() + 1;
+		while (seen < sent && now_s() < end) {
+			struct pollfd p = { .fd = transport_fd(b), .events = POLLIN };
+			if (poll(&p, 1, 20) <= 0)
+				continue;
+			uint32_t from;
+			struct sockaddr_storage src;
+			while (transport_recv(b, buf, sizeof(buf), &from, &src) > 0) {
+				unsigned k;
+				assert_int_equal(from, 1);
+				assert_int_equal(sscanf((char *)buf, "frame %u", &k), 1);
+				assert_true(k >= base && k < base + n);
+				assert_false(got[k - base]);    /* never twice */
+				got[k - base] = true;
+				seen++;
+			}
+		}
+	}
+	/* the copies still on their way are dropped too */
+	struct pollfd p = { .fd = transport_fd(b), .events = POLLIN };
+	uint32_t from;
+	struct sockaddr_storage src;
+	while (poll(&p, 1, 50) > 0 && transport_recv(b, buf, sizeof(buf), &from, &src) > 0)
+		seen++;
+	return seen;
+}
+
+/* Two paths (loopback addresses in a namespace of our own): every datagram
+ * goes both ways and is read once; with the first path gone, the second
+ * carries everything. */
+static void test_udp_two_paths(void **state)
+{
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
+		skip();
+	if (system("ip link set lo up && ip addr add 198.18.0.1/32 dev lo && "
+		   "ip addr add 198.18.0.2/32 dev lo && ip addr add 198.18.2.1/32 dev lo && "
+		   "ip addr add 198.18.2.2/32 dev lo") != 0)
+		skip();
+	struct transport_config ca = { .type = TRANSPORT_UDP, .npeers = 1 }, cb = ca;
+	addr4(&ca.local, "198.18.0.1", 3780);
+	addr4(&ca.local2, "198.18.2.1", 3780);
+	ca.peers[0].id = 2;
+	addr4(&ca.peers[0].addr, "198.18.0.2", 3780);
+	addr4(&ca.peers[0].addr2, "198.18.2.2", 3780);
+	addr4(&cb.local, "198.18.0.2", 3780);
+	addr4(&cb.local2, "198.18.2.2", 3780);
+	cb.peers[0].id = 1;
+	addr4(&cb.peers[0].addr, "198.18.0.1", 3780);
+	addr4(&cb.peers[0].addr2, "198.18.2.1", 3780);
+	struct transport *a, *b;
+	assert_int_equal(transport_open(&a, &ca), 0);
+	assert_int_equal(transport_open(&b, &cb), 0);
+	assert_int_equal(transport_paths(a), 2);
+
+	assert_int_equal(pass(a, b, 1000, 0), 1000);
+	const struct transport_stats *st = transport_stats(b);
+	print_message("both paths: 1000 read, %llu copies dropped, %llu read on the second path\n",
+		      (unsigned long long)st->rx_dup_path, (unsigned long long)st->rx_path2);
+	assert_int_equal(st->rx_frames, 1000);
+	assert_int_equal(st->rx_dup_path, 1000);
+
+	/* the first path gone: b's first address removed */
+	assert_int_equal(system("ip addr del 198.18.0.2/32 dev lo"), 0);
+	uint64_t p2 = st->rx_path2;
+	assert_int_equal(pass(a, b, 500, 2000), 500);
+	assert_int_equal(st->rx_path2 - p2, 500);
+	transport_close(a);
+	transport_close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_udp_back_pressure),
+		cmocka_unit_test(test_udp_two_paths),
 	};
 	return cmocka_run_group_tests_name("transport", tests, NULL, NULL);
 }
