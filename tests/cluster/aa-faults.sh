@@ -61,12 +61,8 @@ wait_streams
 wait "$CAPTURE_PID"
 kill "$SAMPLER_PID" 2>/dev/null; wait "$SAMPLER_PID" 2>/dev/null
 twice_seen neg "no lease, fw1's daemon killed (its node forwards on)"
-stop_daemons
-for i in $FWS; do
-	unset "EXTRA_CONF$i"
-	nsx "$P-fw$i" nft delete table inet ctsync 2>/dev/null
-	nsx "$P-fw$i" conntrack -F >/dev/null 2>&1
-done
+aa_stop_all
+for i in $FWS; do unset "EXTRA_CONF$i"; done
 
 # -- with the lease (the default)
 for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done

@@ -33,13 +33,8 @@ node_dies() {         # node_dies ID: its daemon and corosync SIGKILLed, links d
 }
 restore_all() {
 	local i
-	stop_daemons
-	for i in $FWS; do
-		kill_corosync "$i"
-		links_up "$i"
-		nsx "$P-fw$i" nft delete table inet ctsync 2>/dev/null
-		nsx "$P-fw$i" conntrack -F >/dev/null 2>&1
-	done
+	aa_stop_all
+	for i in $FWS; do links_up "$i"; done
 }
 
 # -- negative control: votequorum's defaults

@@ -286,3 +286,15 @@ EOF2
 	fi
 }
 quorum_of() { ctl "$P-fw$1" status | sed -n 's/^quorum: *//p'; }
+
+# Every daemon (and corosync) stopped, ctsyncd's table and the flows gone:
+# the cluster as before the next scenario.
+aa_stop_all() {
+	local i
+	stop_daemons
+	for i in $FWS; do kill_corosync "$i"; done
+	for i in $FWS; do
+		nsx "$P-fw$i" nft delete table inet ctsync 2>/dev/null
+		nsx "$P-fw$i" conntrack -F >/dev/null 2>&1
+	done
+}

@@ -61,15 +61,10 @@ start_qdevice() {     # start_qdevice ID: beside fw$ID's corosync
 	PIDS+=("$!")
 }
 stop_all() {
-	local i pid
-	stop_daemons
+	local pid
 	for pid in "${QD_PIDS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
 	QD_PIDS=()
-	for i in $FWS; do kill_corosync "$i"; done
-	for i in $FWS; do
-		nsx "$P-fw$i" nft delete table inet ctsync 2>/dev/null
-		nsx "$P-fw$i" conntrack -F >/dev/null 2>&1
-	done
+	aa_stop_all
 }
 # who holds how many buckets now
 held_now() { echo "fw1 $(held_by 1), fw2 $(held_by 2)"; }
@@ -96,6 +91,19 @@ cut_heal() {
 	wait "$CAPTURE_PID" "$SAMPLER_PID" 2>/dev/null
 }
 
+# safe_cut LABEL WHAT HELD SAID: a cut under streams in a safe set-up: the
+# buckets held during it ("fw1 fw2") as HELD, every connection survived,
+# nothing forwarded twice
+safe_cut() {
+	cut_heal "$1"
+	[ "$CUT_HELD" = "$3" ] && ok "$2: through the cut $4 ($CUT_HELD)" ||
+		fail "$2: held during the cut (fw1 fw2): $CUT_HELD, not $3"
+	streams_survived "$1" 5000 "$2, the sync link cut"
+	udp_survived "$1" 5000 "$2, the sync link cut"
+	never_twice "$1"
+}
+half="$(( NB / 2 )) $(( NB / 2 ))"
+
 # -- 1. negative control: two_node, one link, no witness
 export COROSYNC_VOTEQUORUM="two_node: 1"
 for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
@@ -117,13 +125,7 @@ export COROSYNC_RING1=198.18.2.
 for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
 report_all_hold 20 || finish "$NAME"
 case $(quorum_of 1) in *WARNING*) fail "second link: still warned: $(quorum_of 1)" ;; esac
-cut_heal link
-[ "$CUT_HELD" = "$(( NB / 2 )) $(( NB / 2 ))" ] &&
-	ok "second link: through the cut each node kept its own buckets ($CUT_HELD)" ||
-	fail "second link: held during the cut: $CUT_HELD"
-streams_survived link 5000 "a second knet link, the sync link cut"
-udp_survived link 5000 "a second knet link, the sync link cut"
-never_twice link
+safe_cut link "a second knet link" "$half" "each node kept its own buckets"
 stop_all
 unset COROSYNC_RING1
 
@@ -133,13 +135,7 @@ export SYNC_PATH2=198.18.2.
 for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
 report_all_hold 20 || finish "$NAME"
 info "fw1 (UDP, two paths): quorum: $(quorum_of 1)"
-cut_heal path
-[ "$CUT_HELD" = "$(( NB / 2 )) $(( NB / 2 ))" ] &&
-	ok "UDP, second path: through the cut each node kept its own buckets ($CUT_HELD)" ||
-	fail "UDP, second path: held during the cut: $CUT_HELD"
-streams_survived path 5000 "UDP over a second path, the sync link cut"
-udp_survived path 5000 "UDP over a second path, the sync link cut"
-never_twice path
+safe_cut path "UDP over a second path" "$half" "each node kept its own buckets"
 info "fw2: link_rx_path2_frames $(ctstat "$NS_FW2" link_rx_path2_frames), link_rx_dup_path $(ctstat "$NS_FW2" link_rx_dup_path), rx_replay $(ctstat "$NS_FW2" rx_replay)"
 stop_all
 unset SYNC_PATH2
@@ -169,13 +165,7 @@ info "votequorum on fw1: $(nsx "$NS_FW1" corosync-quorumtool -s | grep -E '^(Exp
 for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
 report_all_hold 20 || finish "$NAME"
 case $(quorum_of 1) in *WARNING*) fail "witness: still warned: $(quorum_of 1)" ;; esac
-cut_heal wit
-[ "$CUT_HELD" = "$NB 0" ] &&
-	ok "witness: through the cut fw1 (qnetd's choice) held every bucket, fw2 none" ||
-	fail "witness: held during the cut (fw1 fw2): $CUT_HELD"
-streams_survived wit 5000 "a qnetd witness, the sync link cut"
-udp_survived wit 5000 "a qnetd witness, the sync link cut"
-never_twice wit
+safe_cut wit "a qnetd witness" "$NB 0" "fw1 (qnetd's choice) held every bucket, fw2 none"
 info "fw2: quorum_losses $(ctstat "$NS_FW2" quorum_losses)"
 unset COROSYNC_VOTEQUORUM
 finish "$NAME"
