@@ -482,6 +482,7 @@ start_corosync() {
 
 kill_corosync() {     # kill_corosync ID [SIGNAL]
 	local i=$(($1 - 1))
+	[ -n "${COROSYNC_PID[$i]:-}" ] || return 0      # none started there
 	kill -"${2:-TERM}" "${COROSYNC_PID[$i]}" 2>/dev/null
 	wait "${COROSYNC_PID[$i]}" 2>/dev/null
 	COROSYNC_PID[$i]=
