@@ -15,6 +15,9 @@
 #   owned_s      the kill -> fw2 and fw3 own every flow fw1 had, both
 #                agreeing (status polled every 50 ms)
 #   taken        flows fw2 and fw3 took over between them (= FLOWS)
+#   lapses       leases of fw2 and fw3 that ran out, and quorums they lost,
+#                meanwhile (= 0: a takeover must not starve the survivors'
+#                own renewals; each would stop forwarding all its buckets)
 # Results: bench/results/takeover-latest.txt (raw), a table on stdout.
 # BENCH_CHECK=1: exit 1 if a figure is missing or a flow was not taken.
 set -u
@@ -74,12 +77,17 @@ for r in $(seq 1 "$REPS"); do
 	dead=$(log_at 2 "$l2" "peer 1 is dead")
 	took=$(log_at 2 "$l2" "flows taken over")
 	taken=$(( $(ctstat "$NS_FW2" bucket_takeovers) + $(ctstat "$P-fw3" bucket_takeovers) ))
+	lapses=0
+	for i in 2 3; do
+		lapses=$(( lapses + $(ctstat "$P-fw$i" lease_lapses) + $(ctstat "$P-fw$i" quorum_losses) ))
+	done
 	det=-; tk=-
 	[ -n "$dead" ] && det=$(secs "$t0" "$dead")
 	[ -n "$dead" ] && [ -n "$took" ] && tk=$(secs "$dead" "$took")
-	printf 'rep %s flows %s detect_s %s takeover_s %s owned_s %s taken %s\n' \
-		"$r" "$FLOWS" "$det" "$tk" "${owned:--}" "$taken" | tee -a "$OUT"
-	{ [ -z "$owned" ] || [ "$taken" -lt "$FLOWS" ] || [ "$det" = - ] || [ "$tk" = - ]; } && fail_bench=1
+	printf 'rep %s flows %s detect_s %s takeover_s %s owned_s %s taken %s lapses %s\n' \
+		"$r" "$FLOWS" "$det" "$tk" "${owned:--}" "$taken" "$lapses" | tee -a "$OUT"
+	{ [ -z "$owned" ] || [ "$taken" -lt "$FLOWS" ] || [ "$det" = - ] || [ "$tk" = - ] ||
+	  [ "$lapses" -gt 0 ]; } && fail_bench=1
 	kill_daemon 2; kill_daemon 3; wait "${DAEMON_PID[0]}" 2>/dev/null
 	DAEMON_PID=()
 	nsx "$NS_FW1" ip link set sync0 up
@@ -92,11 +100,13 @@ rows = [l.split() for l in open(sys.argv[1]) if l.startswith('rep ')]
 def col(name):
     v = []
     for r in rows:
+        if name not in r:
+            continue
         x = r[r.index(name) + 1]
         if x != '-':
             v.append(float(x))
     return v
-for name in ('detect_s', 'takeover_s', 'owned_s', 'taken'):
+for name in ('detect_s', 'takeover_s', 'owned_s', 'taken', 'lapses'):
     v = col(name)
     if v:
         print('%-11s median %.3f  (%.3f-%.3f)  n=%d' % (name, statistics.median(v), min(v), max(v), len(v)))

@@ -141,6 +141,7 @@ struct repl_ops {
 	X(rx_stale) \
 	X(rx_lost) \
 	X(rx_upserts) \
+	X(rx_upserts_same) /* repl_rx.c, apply_upsert */ \
 	X(rx_deletes) \
 	X(rx_refreshes) \
 	X(rx_heartbeats) \

@@ -52,7 +52,6 @@ struct peer {
 	uint32_t next_seq;              /* next data frame to apply */
 	uint64_t last_heard;
 	struct hb_info hb;
-	uint64_t hb_at;                 /* when hb arrived */
 	uint64_t dead_at;               /* when it left the membership (CPG) */
 	bool member;                    /* in the membership now (CPG), heard or not */
 	/* quorum by majority: when we sent the heartbeat of ours its latest

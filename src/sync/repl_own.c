@@ -289,7 +289,7 @@ static bool can_take(struct repl *r, unsigned b, uint64_t now)
 			 * stall) */
 			if (held_bit(&p->hb, b))
 				return false;
-			if (p->hb.beat ? !echoes(r, &p->hb, r->announce[b]) : p->hb_at <= since)
+			if (!echoes(r, &p->hb, r->announce[b]))
 				return false;
 		} else if (p->alive) {
 			if (r->prev_owner[b] == p->id &&
@@ -443,6 +443,9 @@ void own_buckets_poll(struct repl *r)
 		table_foreach(r->t, gain_one, &g);
 	if (ngained || g.n)
 		r->ops.inject_flush(r->ops.arg);
+	/* the kernel's lease runs from the write, not before this (the
+	 * walk and the injections above may have taken a while) */
+	uint64_t set_at = repl_now(r);
 	if (r->ops.buckets && r->ops.buckets(r->ops.arg, list, n) < 0) {
 		r->st.bucket_set_errors++;
 		r->map_applied = false;
@@ -452,7 +455,7 @@ void own_buckets_poll(struct repl *r)
 	r->map_applied = true;
 	r->map_retry_at = 0;
 	r->map_gen = gen;
-	r->lease_at = now;
+	r->lease_at = set_at;
 	memcpy(r->held, target, sizeof(r->held));
 	r->nheld = n;
 	r->st.buckets_gained += ngained;

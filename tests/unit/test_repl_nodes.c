@@ -357,6 +357,7 @@ static void test_active_active(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(sim.n[i].k.n, NC + 1);
 	assert_int_equal(owner_of(1, &stray), 1);
+	unsigned updates[2] = { sim.n[1].k.updates, sim.n[2].k.updates };
 	sim_stop(0);
 	sim_run(600);
 	/* node 1 is dead: node 2 holds the bucket already, and takes the flow */
@@ -374,6 +375,13 @@ static void test_active_active(void **state)
 	taken = (unsigned)(repl_stats(sim.n[1].r)->bucket_takeovers +
 			   repl_stats(sim.n[2].r)->bucket_takeovers);
 	assert_int_equal(taken, of1 + 1);
+	/* each survivor told the other of every flow it took: an owner, not
+	 * a state, changed, and neither kernel was written for it (a takeover
+	 * of 100,000 flows would keep both busy for half a second) */
+	assert_int_equal(repl_stats(sim.n[1].r)->rx_upserts_same +
+			 repl_stats(sim.n[2].r)->rx_upserts_same, taken);
+	assert_int_equal(sim.n[1].k.updates, updates[0]);
+	assert_int_equal(sim.n[2].k.updates, updates[1]);
 	/* a packet on node 2 of a flow in node 3's bucket: not adopted */
 	for (uint32_t k = 0; k < NC; k++) {
 		if (bucket_owner(1, &c[k]) != 3)
