@@ -131,8 +131,8 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "transports benchmark smoke (3 nodes, 5,000 flows)" BENCH_CHECK=1 \
 		BENCH_OUT=/tmp/ctsync-bench-tr.$$ bash bench/transports.sh 5000 1
 	rm -f /tmp/ctsync-bench-tr.$$
-	cluster "active-active takeover benchmark smoke (5,000 flows)" BENCH_CHECK=1 \
-		BENCH_OUT=/tmp/ctsync-bench-tk.$$ bash bench/takeover.sh 5000 1
+	cluster "active-active takeover of 100,000 flows: no lease lapses" BENCH_CHECK=1 \
+		BENCH_OUT=/tmp/ctsync-bench-tk.$$ bash bench/takeover.sh 100000 2
 	rm -f /tmp/ctsync-bench-tk.$$
 	cluster "defer benchmark smoke (100 connections)" BENCH_CHECK=1 \
 		BENCH_OUT=/tmp/ctsync-bench-df.$$ bash bench/defer.sh 100 1
