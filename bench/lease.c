@@ -28,7 +28,7 @@ int main(void)
 		struct nftb *n;
 		char err[256];
 		uint32_t held[1024];
-		if (nftb_open(&n, "ctsync_bench", nb, 7, true, 600, err, sizeof(err)) < 0) {
+		if (nftb_open(&n, "ctsync_bench", nb, 7, true, 600, NULL, err, sizeof(err)) < 0) {
 			fprintf(stderr, "nftables: %s\n", err);
 			return 1;
 		}

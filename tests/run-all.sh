@@ -87,6 +87,7 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "active-active under daemon faults: nothing forwarded twice" bash $C/aa-faults.sh
 	cluster "active-active over CPG and UDP, a node's sync link cut: quorum" bash $C/aa-partition.sh
 	cluster "active-active, 2 nodes over CPG: second link, qnetd witness" bash $C/aa-twonode.sh
+	cluster "active-active SNAT to the shared address: a block of ports per node" bash $C/aa-snat.sh
 	cluster "FTP passive through active-active, node dies" bash $C/ftp-aa.sh
 	cluster "active-active on asymmetric paths: defer, IPv4" FAMILY=4 bash $C/asymmetric.sh
 	cluster "active-active on asymmetric paths: defer, IPv6" FAMILY=6 bash $C/asymmetric.sh

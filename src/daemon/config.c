@@ -304,6 +304,140 @@ static void load_buckets(struct ctx *c, const config_t *cf, struct config *cfg)
 		snprintf(cfg->nft_table, sizeof(cfg->nft_table), "%s", t);
 }
 
+/* "LO-HI" (ports): true with both set. */
+static bool parse_range(const char *s, uint16_t *lo, uint16_t *hi)
+{
+	char *end;
+	unsigned long a = strtoul(s, &end, 10), b;
+
+	if (end == s || *end != '-')
+		return false;
+	const char *t = end + 1;
+	b = strtoul(t, &end, 10);
+	if (end == t || *end || a < 1 || b > 65535 || a > b)
+		return false;
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)b;
+	return true;
+}
+
+static bool ifname_ok(const char *s)
+{
+	size_t n = strlen(s);
+	bool ok = n > 0 && n < 16;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		     (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || s[i] == '.';
+	return ok;
+}
+
+/* One nat.snat entry: the shared address, its interface, its sources. */
+static void load_snat(struct ctx *c, const config_setting_t *e, struct nftb_snat *out)
+{
+	static const char *const keys[] = { "address", "interface", "from", NULL };
+	struct sockaddr_storage ss;
+	struct repl_net n;
+
+	if (!config_setting_is_group(e)) {
+		err_at(c, e, "each of 'snat' must be a group: { address = \"...\"; "
+		       "interface = \"...\"; }");
+		return;
+	}
+	check_keys(c, e, "snat", keys);
+	const char *a = get_str(c, e, "address", NULL, true);
+	const char *i = get_str(c, e, "interface", NULL, true);
+	if (a && !parse_ip(a, &ss, 0))
+		err_at(c, config_setting_get_member(e, "address"), "bad address \"%s\"", a);
+	else if (a) {
+		out->family = ss.ss_family;
+		inet_ntop(ss.ss_family, ss.ss_family == AF_INET ?
+			  (const void *)&((struct sockaddr_in *)&ss)->sin_addr :
+			  (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr,
+			  out->address, sizeof(out->address));
+	}
+	if (i && !ifname_ok(i))
+		err_at(c, config_setting_get_member(e, "interface"),
+		       "bad interface name \"%s\"", i);
+	else if (i)
+		snprintf(out->ifname, sizeof(out->ifname), "%s", i);
+	const config_setting_t *f = config_setting_get_member(e, "from");
+	if (!f)
+		return;
+	if (!config_setting_is_array(f) && !config_setting_is_list(f)) {
+		err_at(c, f, "'from' must be an array of prefixes");
+		return;
+	}
+	for (int k = 0; k < config_setting_length(f); k++) {
+		const config_setting_t *p = config_setting_get_elem(f, (unsigned)k);
+		const char *v = config_setting_get_string(p);
+		if (!v || !parse_net(v, &n)) {
+			err_at(c, p, "bad prefix \"%s\"", v ? v : "(not a string)");
+		} else if (out->family && n.family != out->family) {
+			err_at(c, p, "prefix \"%s\" is not of the address's family", v);
+		} else if (out->nfrom == NFTB_MAX_FROM) {
+			err_at(c, p, "at most %u prefixes in 'from'", NFTB_MAX_FROM);
+			return;
+		} else {
+			snprintf(out->from[out->nfrom++], sizeof(out->from[0]), "%s", v);
+		}
+	}
+}
+
+/* Active-active: source NAT to the cluster's shared addresses, each node
+ * in its own block of ports (kernel/nftb.h). */
+static void load_nat(struct ctx *c, const config_t *cf, struct config *cfg)
+{
+	static const char *const keys[] = { "snat", "ports", "blocks", NULL };
+	const config_setting_t *g = group(c, cf, "nat", false);
+	struct nftb_nat *nat = &cfg->nat;
+
+	if (!g)
+		return;
+	check_keys(c, g, "nat", keys);
+	if (!cfg->repl.active_active) {
+		err_at(c, g, "'nat' is for sync.mode = \"active-active\" only (one node "
+		       "forwards in active-backup: its own NAT rule cannot collide)");
+		return;
+	}
+	const config_setting_t *l = config_setting_get_member(g, "snat");
+	if (!l || !config_setting_is_list(l) || config_setting_length(l) < 1) {
+		err_at(c, l ? l : g, "'snat' must be a list of one or more groups: snat = "
+		       "( { address = \"...\"; interface = \"...\"; } );");
+		return;
+	}
+	if (config_setting_length(l) > NFTB_MAX_SNAT) {
+		err_at(c, l, "at most %u addresses in 'snat'", NFTB_MAX_SNAT);
+		return;
+	}
+	for (int i = 0; i < config_setting_length(l); i++)
+		load_snat(c, config_setting_get_elem(l, (unsigned)i), &nat->snat[nat->nsnat++]);
+	nat->range_lo = 1024;
+	nat->range_hi = 65535;
+	const char *r = get_str(c, g, "ports", NULL, false);
+	if (r && !parse_range(r, &nat->range_lo, &nat->range_hi))
+		err_at(c, config_setting_get_member(g, "ports"),
+		       "'ports' must be a range \"LO-HI\" within 1-65535 (got \"%s\")", r);
+	nat->blocks = (unsigned)get_int(c, g, "blocks", 16, 1, 1024, false);
+	const config_setting_t *at = config_setting_get_member(g, "blocks");
+	if (nftb_nat_block(nat->range_lo, nat->range_hi, nat->blocks, cfg->repl.node_id,
+			   &nat->lo, &nat->hi) < 0) {
+		err_at(c, at ? at : g, "node.id %u has no block of ports: %u-%u split into %u "
+		       "blocks gives ids 1 to %u a block of %u ports each (raise 'blocks', the "
+		       "same on every node)", cfg->repl.node_id, nat->range_lo, nat->range_hi,
+		       nat->blocks, nat->blocks,
+		       ((unsigned)nat->range_hi - nat->range_lo + 1) / nat->blocks);
+		return;
+	}
+	uint16_t lo, hi;
+	for (unsigned i = 0; i < cfg->repl.npeers; i++)
+		if (nftb_nat_block(nat->range_lo, nat->range_hi, nat->blocks,
+				   cfg->repl.peer_id[i], &lo, &hi) < 0)
+			err_at(c, at ? at : g, "peer %u has no block of ports (%u blocks: ids 1 "
+			       "to %u); raise 'blocks', the same on every node",
+			       cfg->repl.peer_id[i], nat->blocks, nat->blocks);
+}
+
 /* buckets.quorum, once the transport is known (config.h). */
 static void resolve_quorum(struct ctx *c, const config_t *cf, struct config *cfg)
 {
@@ -829,7 +963,7 @@ static int load(const char *path, const config_t *cfp, struct config *cfg, FILE 
 {
 	static const char *const top[] = { "node", "sync", "buckets", "defer", "transport", "filter",
 					   "control", "log", "kernel", "daemon", "expectations",
-					   "security", "metrics", NULL };
+					   "security", "metrics", "nat", NULL };
 	struct ctx c = { path, errs, 0 };
 
 	check_keys(&c, config_root_setting(cfp), NULL, top);
@@ -843,6 +977,7 @@ static int load(const char *path, const config_t *cfp, struct config *cfg, FILE 
 	load_misc(&c, cfp, cfg);
 	load_security(&c, cfp, cfg);
 	load_metrics(&c, cfp, cfg);
+	load_nat(&c, cfp, cfg);
 	resolve_quorum(&c, cfp, cfg);
 
 	/* Flows to or from our own sync address are the sync traffic itself. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "cluster/transport.h"
+#include "kernel/nftb.h"
 #include "sync/repl.h"
 #include "sync/seal.h"
 
@@ -28,6 +29,7 @@ struct config {
 	long control_gid;               /* group of the control sockets; -1: ours */
 	struct sockaddr_storage metrics_listen; /* family 0: no HTTP listener */
 	char nft_table[32];             /* active-active: the inet table we own */
+	struct nftb_nat nat;            /* active-active: nat (kernel/nftb.h) */
 	/* active-active: buckets.quorum (policy.h, "Quorum"); resolved once
 	 * the transport is known: majority over UDP/multicast with 3 nodes or
 	 * more, off with 2 (no way to tell a dead peer from a cut link: both

@@ -7,6 +7,7 @@
 #include "cluster/transport.h"
 #include "kernel/ctnl.h"
 #include "kernel/nfq.h"
+#include "kernel/nftb.h"
 #include "sync/repl.h"
 #include "sync/seal.h"
 
@@ -18,6 +19,7 @@ struct control_ctx {
 	struct transport *tr;
 	struct seal *seal;
 	struct nfq *nfq;                /* defer (NULL without) */
+	const struct nftb_nat *nat;     /* nat.snat (NULL or none: no NAT of ours) */
 	/* reload the configuration's keys; a message for the operator in msg */
 	int (*reload)(void *arg, char *msg, size_t cap);
 	void *arg;

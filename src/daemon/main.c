@@ -481,7 +481,7 @@ static int open_forwarding(struct daemon *d, struct repl_ops *ops)
 
 	if (cfg->repl.active_active) {
 		if (nftb_open(&d->nftb, cfg->nft_table, cfg->repl.nbuckets, cfg->repl.bucket_seed,
-			      !cfg->repl.routed, cfg->repl.lease_ms, msg, sizeof(msg)) < 0) {
+			      !cfg->repl.routed, cfg->repl.lease_ms, &cfg->nat, msg, sizeof(msg)) < 0) {
 			log_err("nftables: table inet %s: %s", cfg->nft_table, msg);
 			return -1;
 		}
@@ -545,7 +545,7 @@ static int open_control(struct daemon *d)
 	struct config *cfg = &d->cfg;
 	struct control_ctx cc = {
 		.repl = d->repl, .nl = d->nl, .tr = link_transport(d->link), .seal = d->seal,
-		.nfq = d->nfq, .reload = keys_reload, .arg = d,
+		.nfq = d->nfq, .nat = &cfg->nat, .reload = keys_reload, .arg = d,
 	};
 	int err;
 

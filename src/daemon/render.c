@@ -82,6 +82,33 @@ static void render_bucket_map(struct strbuf *o, const struct repl_status *st)
 	}
 }
 
+/* nat.snat: the shared addresses and this node's block (kernel/nftb.h). */
+static void render_nat(const struct control_ctx *ctx, struct strbuf *o, bool json)
+{
+	const struct nftb_nat *n = ctx->nat;
+
+	if (!n || !n->nsnat)
+		return;
+	unsigned block = ((unsigned)n->lo - n->range_lo) /
+			 (((unsigned)n->range_hi - n->range_lo + 1) / n->blocks) + 1;
+	if (json) {
+		strbuf_printf(o, ",\"nat\":{\"snat\":[");
+		for (unsigned i = 0; i < n->nsnat; i++)
+			strbuf_printf(o, "%s{\"address\":\"%s\",\"interface\":\"%s\"}", i ? "," : "",
+				      n->snat[i].address, n->snat[i].ifname);
+		strbuf_printf(o, "],\"ports\":[%u,%u],\"block\":%u,\"blocks\":%u,"
+			      "\"range\":[%u,%u]}", n->lo, n->hi, block, n->blocks, n->range_lo,
+			      n->range_hi);
+		return;
+	}
+	strbuf_printf(o, "nat:            snat to ");
+	for (unsigned i = 0; i < n->nsnat; i++)
+		strbuf_printf(o, "%s%s via %s", i ? ", " : "", n->snat[i].address,
+			      n->snat[i].ifname);
+	strbuf_printf(o, "; ports and echo ids %u-%u (block %u of %u in %u-%u)\n", n->lo, n->hi,
+		      block, n->blocks, n->range_lo, n->range_hi);
+}
+
 void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 {
 	struct repl_status st;
@@ -129,6 +156,7 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 				strbuf_printf(o, ",\"warning\":\"a cut of the sync link alone makes "
 					      "both sides forward the same buckets\"");
 			strbuf_printf(o, "}");
+			render_nat(ctx, o, true);
 			const struct repl_stats *rs = repl_stats(ctx->repl);
 			if (st.defer_ms)
 				strbuf_printf(o, ",\"defer\":{\"timeout_ms\":%u,\"waiting\":%u,\"held\":%llu,"
@@ -221,6 +249,7 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 			strbuf_printf(o, "quorum:         corosync's: %s%s%s\n", st.quorum ?
 				      "quorate" : "NOT quorate: holding no bucket",
 				      note ? "; WARNING: " : "", note ? note : "");
+		render_nat(ctx, o, false);
 		render_bucket_map(o, &st);
 		const struct repl_stats *ds = repl_stats(ctx->repl);
 		if (st.defer_ms)

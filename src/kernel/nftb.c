@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct nftb {
 	struct nft_ctx *ctx;
@@ -28,8 +29,61 @@ static int run(struct nftb *n, const char *cmd, char *err, size_t errlen)
 	return -EINVAL;
 }
 
+int nftb_nat_block(uint16_t range_lo, uint16_t range_hi, unsigned blocks, uint32_t id,
+		   uint16_t *lo, uint16_t *hi)
+{
+	if (range_hi < range_lo || !blocks || id < 1 || id > blocks)
+		return -ERANGE;
+	unsigned size = ((unsigned)range_hi - range_lo + 1) / blocks;
+	if (!size)
+		return -ERANGE;
+	*lo = (uint16_t)(range_lo + (id - 1) * size);
+	*hi = (uint16_t)(*lo + size - 1);
+	return 0;
+}
+
+/* The NAT chains (nftb.h), appended at buf + k. */
+static int format_nat(char *buf, size_t len, int k, const char *table, const struct nftb_nat *nat)
+{
+	k += snprintf(buf + k, len - (size_t)k,
+		      "add chain inet %s nat_out { type nat hook postrouting priority srcnat - 1; "
+		      "policy accept; }\n"
+		      "add chain inet %s nat_guard { type filter hook input priority filter - 5; "
+		      "policy accept; }\n", table, table);
+	for (unsigned i = 0; i < nat->nsnat && k >= 0 && (size_t)k < len; i++) {
+		const struct nftb_snat *s = &nat->snat[i];
+		bool v6 = s->family == AF_INET6;
+		const char *ip = v6 ? "ip6" : "ip", *icmp = v6 ? "ipv6-icmp" : "icmp";
+		char match[600], to[64];
+		int m = snprintf(match, sizeof(match), "oifname \"%s\" %s saddr != %s", s->ifname,
+				 ip, s->address);
+		for (unsigned f = 0; f < s->nfrom && m > 0 && (size_t)m < sizeof(match); f++)
+			m += snprintf(match + m, sizeof(match) - (size_t)m, "%s%s", f ? ", " :
+				      v6 ? " ip6 saddr { " : " ip saddr { ", s->from[f]);
+		if (s->nfrom && m > 0 && (size_t)m < sizeof(match))
+			m += snprintf(match + m, sizeof(match) - (size_t)m, " }");
+		if (m < 0 || (size_t)m >= sizeof(match))
+			return -ENOSPC;
+		snprintf(to, sizeof(to), v6 ? "[%s]" : "%s", s->address);
+		k += snprintf(buf + k, len - (size_t)k,
+			      "add rule inet %s nat_out %s meta l4proto { tcp, udp } snat %s to "
+			      "%s:%u-%u comment \"ctsyncd: this node's block of ports\"\n"
+			      "add rule inet %s nat_out %s meta l4proto %s snat %s to %s:%u-%u "
+			      "comment \"ctsyncd: this node's block of echo ids\"\n"
+			      "add rule inet %s nat_out %s snat %s to %s\n"
+			      "add rule inet %s nat_guard %s daddr %s meta l4proto { tcp, udp } th "
+			      "dport %u-%u ct state new,invalid,untracked counter drop comment "
+			      "\"ctsyncd: a reply this kernel has no flow for (yet)\"\n",
+			      table, match, ip, to, nat->lo, nat->hi,
+			      table, match, icmp, ip, to, nat->lo, nat->hi,
+			      table, match, ip, to,
+			      table, ip, s->address, nat->range_lo, nat->range_hi);
+	}
+	return k;
+}
+
 int nftb_format_table(char *buf, size_t len, const char *table, unsigned nbuckets, uint32_t seed,
-		      bool filter, uint32_t lease_ms)
+		      bool filter, uint32_t lease_ms, const struct nftb_nat *nat)
 {
 	static const char *const fam[2][2] = { { "ipv4", "ip" }, { "ipv6", "ip6" } };
 	char lease[64] = "";
@@ -53,14 +107,17 @@ int nftb_format_table(char *buf, size_t len, const char *table, unsigned nbucket
 			      "saddr . ct original %s daddr mod %u seed 0x%08x != @held counter "
 			      "drop comment \"ctsyncd: not a bucket of this node\"\n",
 			      table, fam[i][0], fam[i][1], fam[i][1], nbuckets, seed);
+	if (nat && nat->nsnat && k >= 0 && (size_t)k < len)
+		k = format_nat(buf, len, k, table, nat);
 	return k < 0 || (size_t)k >= len ? -ENOSPC : 0;
 }
 
 int nftb_open(struct nftb **out, const char *table, unsigned nbuckets, uint32_t seed,
-	      bool filter, uint32_t lease_ms, char *err, size_t errlen)
+	      bool filter, uint32_t lease_ms, const struct nftb_nat *nat, char *err,
+	      size_t errlen)
 {
 	struct nftb *n = calloc(1, sizeof(*n));
-	char cmd[2048];
+	char cmd[16384];
 	int rc = -ENOMEM;
 
 	*out = NULL;
@@ -77,7 +134,7 @@ int nftb_open(struct nftb **out, const char *table, unsigned nbuckets, uint32_t 
 	nft_ctx_buffer_output(n->ctx);
 	nft_ctx_buffer_error(n->ctx);
 	if ((rc = nftb_format_table(cmd, sizeof(cmd), table, nbuckets, seed, filter,
-					   lease_ms)) < 0 ||
+				    lease_ms, nat)) < 0 ||
 	    (rc = run(n, cmd, err, errlen)) < 0)
 		goto fail;
 	*out = n;

@@ -40,6 +40,14 @@
  *                                       helper rewrites, changing its length)
  *                                       before the trigger, the server's data
  *                                       connection and a second PORT + LIST after
+ *   tcp-whoami PORT                     echo every line prefixed with the
+ *                                       client's address and port as seen here
+ *   tcp-burst HOST PORT SPORT MS SRC... one connection from each SRC, all from
+ *                                       port SPORT, all opened at once, a line
+ *                                       each to a tcp-whoami: counts those
+ *                                       echoed with their own line, and the
+ *                                       public address and port the server saw
+ *                                       (two clients given one: dup_public)
  *   unsol-na IFNAME ADDR                unsolicited neighbour advertisement for
  *                                       ADDR (IPv6 "gratuitous ARP")
  *   held-sampler SECONDS MS NETNS...    every MS ms, the set `inet ctsync held` of
@@ -156,6 +164,176 @@ __attribute__((noreturn)) static int tcp_echo(const char *port)
 			}
 		}
 	}
+}
+
+static void peer_text(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char a[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a, sizeof(a));
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		} else {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, a, sizeof(a));
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
+	}
+	snprintf(out, len, "%s/%u", a, port);
+}
+
+__attribute__((noreturn)) static int tcp_whoami(const char *port)
+{
+	static struct pollfd p[MAXC + 1];
+	static char who[MAXC + 1][64];
+	int n = 1;
+	char buf[1024], out[1200];
+
+	p[0].fd = listen_any(port, SOCK_STREAM);
+	p[0].events = POLLIN;
+	for (;;) {
+		if (poll(p, (nfds_t)n, -1) < 0 && errno != EINTR)
+			die("poll");
+		if ((p[0].revents & POLLIN) && n <= MAXC) {
+			int c = accept4(p[0].fd, NULL, NULL, SOCK_CLOEXEC);
+			if (c >= 0) {
+				p[n].fd = c;
+				p[n].events = POLLIN;
+				p[n].revents = 0;
+				peer_text(c, who[n], sizeof(who[n]));
+				n++;
+			}
+		}
+		for (int i = 1; i < n; i++) {
+			if (!p[i].revents)
+				continue;
+			ssize_t r = read(p[i].fd, buf, sizeof(buf) - 1);
+			int l = r > 0 ? snprintf(out, sizeof(out), "%s %.*s", who[i], (int)r, buf) : 0;
+			if (r <= 0 || write(p[i].fd, out, (size_t)l) != l) {
+				close(p[i].fd);
+				p[i] = p[--n];
+				memcpy(who[i], who[n], sizeof(who[i]));
+				i--;
+			}
+		}
+	}
+}
+
+static int tcp_burst(const char *host, const char *port, const char *sport, int timeout_ms,
+		     char **srcs, int n)
+{
+	struct sockaddr_storage ss, src;
+	socklen_t len, slen;
+	static int fd[MAXC];
+	static char pub[MAXC][64];
+	static bool up[MAXC], ok[MAXC];
+	int connected = 0, echoed = 0, wrong = 0, dup = 0, publics = 0;
+
+	if (n > MAXC || resolve(host, port, SOCK_STREAM, &ss, &len) < 0) {
+		fprintf(stderr, "testtool: bad address %s\n", host);
+		return 2;
+	}
+	for (int i = 0; i < n; i++) {           /* every SYN at once */
+		up[i] = ok[i] = false;
+		fd[i] = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		int one = 1;
+		setsockopt(fd[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (fd[i] < 0 || resolve(srcs[i], sport, SOCK_STREAM, &src, &slen) < 0 ||
+		    bind(fd[i], (struct sockaddr *)&src, slen) < 0) {
+			fprintf(stderr, "testtool: cannot bind to %s port %s\n", srcs[i], sport);
+			return 2;
+		}
+		if (connect(fd[i], (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+			close(fd[i]);
+			fd[i] = -1;
+		}
+	}
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	static struct pollfd p[MAXC];
+	int left = n;
+	while (left > 0 && now_ms() < end) {
+		int np = 0, idx[MAXC];
+		for (int i = 0; i < n; i++)
+			if (fd[i] >= 0 && !ok[i]) {
+				p[np].fd = fd[i];
+				p[np].events = up[i] ? POLLIN : POLLOUT;
+				idx[np++] = i;
+			}
+		if (np == 0 || poll(p, (nfds_t)np, 50) <= 0)
+			continue;
+		for (int j = 0; j < np; j++) {
+			int i = idx[j], err = 0;
+			socklen_t el = sizeof(err);
+			char line[64], buf[256];
+			if (!p[j].revents)
+				continue;
+			if (!up[i]) {
+				if (getsockopt(fd[i], SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err ||
+				    !(p[j].revents & POLLOUT)) {
+					close(fd[i]);
+					fd[i] = -1;
+					left--;
+					continue;
+				}
+				up[i] = true;
+				connected++;
+				int l = snprintf(line, sizeof(line), "line-%d\n", i);
+				if (send(fd[i], line, (size_t)l, MSG_NOSIGNAL) != l) {
+					close(fd[i]);
+					fd[i] = -1;
+					left--;
+				}
+				continue;
+			}
+			ssize_t r = recv(fd[i], buf, sizeof(buf) - 1, 0);
+			left--;
+			if (r <= 0) {
+				close(fd[i]);
+				fd[i] = -1;
+				continue;
+			}
+			buf[r] = 0;
+			char *sp = strchr(buf, ' ');
+			snprintf(line, sizeof(line), "line-%d\n", i);
+			if (!sp || strcmp(sp + 1, line) != 0) {
+				wrong++;
+				continue;
+			}
+			*sp = 0;
+			snprintf(pub[i], sizeof(pub[i]), "%.63s", buf);
+			ok[i] = true;
+			echoed++;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (!ok[i])
+			continue;
+		bool first = true, shared = false;
+		for (int k = 0; k < n; k++)
+			if (k != i && ok[k] && strcmp(pub[k], pub[i]) == 0) {
+				shared = true;
+				first &= k > i;
+			}
+		dup += shared;
+		publics += first;
+	}
+	for (int i = 0; i < n; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	printf("tried=%d connected=%d echoed=%d wrong=%d publics=%d dup_public=%d ports=", n,
+	       connected, echoed, wrong, publics, dup);
+	for (int i = 0, first = 1; i < n; i++) {
+		const char *slash = ok[i] ? strrchr(pub[i], '/') : NULL;
+		if (slash) {
+			printf("%s%s", first ? "" : ",", slash + 1);
+			first = 0;
+		}
+	}
+	printf("\n");
+	return echoed == n && !dup ? 0 : 1;
 }
 
 /* The next connection's source address (tcp-stream SRC), or none. */
@@ -1041,6 +1219,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && strcmp(argv[1], "tcp-echo") == 0)
 		return tcp_echo(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "tcp-whoami") == 0)
+		return tcp_whoami(argv[2]);
+	if (argc >= 7 && strcmp(argv[1], "tcp-burst") == 0)
+		return tcp_burst(argv[2], argv[3], argv[4], atoi(argv[5]), argv + 6, argc - 6);
 	if ((argc == 6 || argc == 7) && strcmp(argv[1], "tcp-stream") == 0) {
 		bind_src = argc == 7 ? argv[6] : NULL;
 		return tcp_stream(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));

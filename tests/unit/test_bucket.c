@@ -175,7 +175,7 @@ static void test_nftb_table(void **state)
 
 	if (geteuid() != 0 || sh("command -v nft >/dev/null") < 0 || unshare(CLONE_NEWNET) < 0)
 		skip();
-	assert_int_equal(nftb_open(&n, "ctsync_t", NB, SEED, true, 0, err, sizeof(err)), 0);
+	assert_int_equal(nftb_open(&n, "ctsync_t", NB, SEED, true, 0, NULL, err, sizeof(err)), 0);
 	s = out_of("nft list table inet ctsync_t");
 	assert_non_null(strstr(s, "hook forward priority filter - 5; policy accept;"));
 	assert_non_null(strstr(s, "jhash ct original ip saddr . ct original ip daddr mod 64 seed 0x5eed1234 != @held counter packets 0 bytes 0 drop"));
@@ -189,7 +189,7 @@ static void test_nftb_table(void **state)
 	nftb_close(n);
 	/* a restarted daemon takes the table over: set emptied, the rules
 	 * replaced (not doubled), another bucket count taken */
-	assert_int_equal(nftb_open(&n, "ctsync_t", 128, SEED, true, 0, err, sizeof(err)), 0);
+	assert_int_equal(nftb_open(&n, "ctsync_t", 128, SEED, true, 0, NULL, err, sizeof(err)), 0);
 	s = out_of("nft list table inet ctsync_t");
 	assert_null(strstr(s, "elements"));
 	assert_int_equal(count(s, "!= @held"), 2);
@@ -199,14 +199,73 @@ static void test_nftb_table(void **state)
 	/* a table of another shape (an earlier release's) is replaced */
 	assert_int_equal(sh("nft add table inet ctsync_u && nft add set inet ctsync_u held "
 			    "'{ type ipv4_addr; }'"), 0);
-	assert_int_equal(nftb_open(&n, "ctsync_u", NB, SEED, true, 0, err, sizeof(err)), 0);
+	assert_int_equal(nftb_open(&n, "ctsync_u", NB, SEED, true, 0, NULL, err, sizeof(err)), 0);
 	s = out_of("nft list set inet ctsync_u held");
 	assert_non_null(strstr(s, "typeof meta cpu"));
 	nftb_close(n);
 	/* what nftables refuses comes back as its message (mod 0) */
-	assert_true(nftb_open(&n, "ctsync_v", 0, SEED, true, 0, err, sizeof(err)) < 0);
+	assert_true(nftb_open(&n, "ctsync_v", 0, SEED, true, 0, NULL, err, sizeof(err)) < 0);
 	assert_null(n);
 	assert_true(strlen(err) > 0);
+}
+
+/* Ports split into blocks: node k's is the k-th, the same on every node,
+ * disjoint from every other; what does not divide evenly is left over. */
+static void test_nat_blocks(void **state)
+{
+	uint16_t lo, hi, plo = 0, phi = 0;
+
+	for (uint32_t id = 1; id <= 16; id++) {
+		assert_int_equal(nftb_nat_block(1024, 65535, 16, id, &lo, &hi), 0);
+		assert_int_equal(hi - lo + 1, 4032);
+		if (id > 1)
+			assert_int_equal(lo, phi + 1);
+		else
+			assert_int_equal(lo, 1024);
+		plo = lo;
+		phi = hi;
+	}
+	assert_int_equal(plo, 1024 + 15 * 4032);
+	assert_int_equal(phi, 1024 + 16 * 4032 - 1);      /* 65535 - 15 left over */
+	assert_int_equal(nftb_nat_block(1024, 65535, 16, 17, &lo, &hi), -ERANGE);
+	assert_int_equal(nftb_nat_block(1024, 65535, 16, 0, &lo, &hi), -ERANGE);
+	assert_int_equal(nftb_nat_block(2000, 2002, 4, 1, &lo, &hi), -ERANGE);  /* 0 ports */
+	assert_int_equal(nftb_nat_block(2000, 2003, 4, 4, &lo, &hi), 0);
+	assert_int_equal(lo, 2003);
+	assert_int_equal(hi, 2003);
+}
+
+/* The NAT chains: our block for TCP, UDP and echo ids, the guard over the
+ * whole range, before the ruleset's own NAT (nftables takes them). */
+static void test_nftb_nat(void **state)
+{
+	struct nftb *n;
+	char err[256], *s;
+	struct nftb_nat nat = { .nsnat = 2, .range_lo = 1024, .range_hi = 65535, .blocks = 16 };
+
+	nat.snat[0] = (struct nftb_snat){ .family = AF_INET, .address = "203.0.113.1",
+					  .ifname = "wan0", .nfrom = 2,
+					  .from = { "198.51.100.0/24", "198.18.5.0/24" } };
+	nat.snat[1] = (struct nftb_snat){ .family = AF_INET6, .address = "2001:db8:2::1",
+					  .ifname = "wan0" };
+	assert_int_equal(nftb_nat_block(1024, 65535, 16, 2, &nat.lo, &nat.hi), 0);
+	if (geteuid() != 0 || sh("command -v nft >/dev/null") < 0 || unshare(CLONE_NEWNET) < 0)
+		skip();
+	assert_int_equal(nftb_open(&n, "ctsync_n", NB, SEED, true, 0, &nat, err, sizeof(err)), 0);
+	s = out_of("nft list table inet ctsync_n");
+	assert_non_null(strstr(s, "type nat hook postrouting priority srcnat - 1; policy accept;"));
+	assert_non_null(strstr(s, "oifname \"wan0\" ip saddr != 203.0.113.1 ip saddr { 198.18.5.0/24, 198.51.100.0/24 } meta l4proto { tcp, udp } snat ip to 203.0.113.1:5056-9087"));
+	assert_non_null(strstr(s, "meta l4proto icmp snat ip to 203.0.113.1:5056-9087"));
+	assert_non_null(strstr(s, "ip6 saddr != 2001:db8:2::1 meta l4proto { tcp, udp } snat ip6 to [2001:db8:2::1]:5056-9087"));
+	assert_non_null(strstr(s, "meta l4proto ipv6-icmp snat ip6 to [2001:db8:2::1]:5056-9087"));
+	assert_non_null(strstr(s, "ip daddr 203.0.113.1 meta l4proto { tcp, udp } th dport 1024-65535 ct state invalid,new,untracked counter packets 0 bytes 0 drop"));
+	assert_non_null(strstr(s, "ip6 daddr 2001:db8:2::1 meta l4proto { tcp, udp } th dport 1024-65535"));
+	nftb_close(n);
+	/* without NAT a restart leaves no NAT chain behind */
+	assert_int_equal(nftb_open(&n, "ctsync_n", NB, SEED, true, 0, NULL, err, sizeof(err)), 0);
+	s = out_of("nft list table inet ctsync_n");
+	assert_null(strstr(s, "nat_out"));
+	nftb_close(n);
 }
 
 /* The lease: elements live lease_ms after they were (re)added, so a set
@@ -219,7 +278,7 @@ static void test_nftb_lease(void **state)
 
 	if (geteuid() != 0 || sh("command -v nft >/dev/null") < 0 || unshare(CLONE_NEWNET) < 0)
 		skip();
-	assert_int_equal(nftb_open(&n, "ctsync_l", NB, SEED, true, 400, err, sizeof(err)), 0);
+	assert_int_equal(nftb_open(&n, "ctsync_l", NB, SEED, true, 400, NULL, err, sizeof(err)), 0);
 	s = out_of("nft list set inet ctsync_l held");
 	assert_non_null(strstr(s, "timeout 400ms"));
 	for (int i = 0; i < 8; i++) {           /* renewed every 100 ms for 800 ms */
@@ -338,6 +397,8 @@ int main(void)
 		cmocka_unit_test(test_against_nft),
 		cmocka_unit_test(test_nftb_table),
 		cmocka_unit_test(test_nftb_lease),
+		cmocka_unit_test(test_nat_blocks),
+		cmocka_unit_test(test_nftb_nat),
 		cmocka_unit_test(test_nfq_parse),
 		cmocka_unit_test(test_nfq_rules),
 	};

@@ -322,6 +322,71 @@ static void test_active_active(void **state)
 }
 
 /* Each case: the text, and the "LINE: " prefixes expected, in order. */
+/* nat: the shared addresses, this node's block of ports, and what is
+ * refused with the file's line. */
+static void test_nat(void **state)
+{
+	struct config c;
+	char errs[4096] = "", text[2048];
+	const char *udp3 = "node = { id = 2; };\nsecurity = { insecure = true; };\n"
+		"transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.2\";\n"
+		"  peers = ( { id = 1; address = \"198.18.0.1\"; }, { id = 3; address = "
+		"\"198.18.0.3\"; } ); };\nsync = { mode = \"active-active\"; };\n";
+
+	snprintf(text, sizeof(text), "%snat = { snat = ( { address = \"203.0.113.1\"; "
+		 "interface = \"wan0\"; from = [ \"198.51.100.0/24\" ]; },\n"
+		 "  { address = \"2001:db8:2:0::1\"; interface = \"wan0\"; } ); };\n", udp3);
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
+	assert_int_equal(c.nat.nsnat, 2);
+	assert_int_equal(c.nat.snat[0].family, AF_INET);
+	assert_string_equal(c.nat.snat[0].address, "203.0.113.1");
+	assert_string_equal(c.nat.snat[0].ifname, "wan0");
+	assert_int_equal(c.nat.snat[0].nfrom, 1);
+	assert_string_equal(c.nat.snat[1].address, "2001:db8:2::1");    /* as nft writes it */
+	assert_int_equal(c.nat.blocks, 16);
+	assert_int_equal(c.nat.lo, 1024 + 4032);                        /* node 2's block */
+	assert_int_equal(c.nat.hi, 1024 + 2 * 4032 - 1);
+	snprintf(text, sizeof(text), "%snat = { snat = ( { address = \"203.0.113.1\"; "
+		 "interface = \"wan0\"; } );\n  ports = \"20000-29999\"; blocks = 4; };\n", udp3);
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
+	assert_int_equal(c.nat.lo, 22500);
+	assert_int_equal(c.nat.hi, 24999);
+	/* a peer without a block, and this node without one */
+	snprintf(text, sizeof(text), "%snat = { snat = ( { address = \"203.0.113.1\"; "
+		 "interface = \"wan0\"; } );\n  blocks = 2; };\n", udp3);
+	errs[0] = 0;
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 1);
+	assert_non_null(strstr(errs, ":7: peer 3 has no block of ports (2 blocks: ids 1 to 2)"));
+	snprintf(text, sizeof(text), "%snat = { snat = ( { address = \"203.0.113.1\"; "
+		 "interface = \"wan0\"; } );\n  blocks = 1; };\n", udp3);
+	errs[0] = 0;
+	assert_true(load(text, &c, errs, sizeof(errs)) >= 1);
+	assert_non_null(strstr(errs, ":7: node.id 2 has no block of ports: 1024-65535 split "
+			       "into 1 blocks"));
+	/* bad parts, each named by its line */
+	snprintf(text, sizeof(text), "%snat = {\n snat = ( { address = \"203.0.113.300\"; "
+		 "interface = \"wan0\"; },\n { address = \"203.0.113.1\"; interface = \"a b\"; "
+		 "},\n { address = \"2001:db8::1\"; interface = \"w\"; from = [ \"198.51.100.0/24\" ]; "
+		 "} );\n ports = \"70-60\"; };\n", udp3);
+	errs[0] = 0;
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 4);
+	assert_non_null(strstr(errs, ":7: bad address \"203.0.113.300\""));
+	assert_non_null(strstr(errs, ":8: bad interface name \"a b\""));
+	assert_non_null(strstr(errs, ":9: prefix \"198.51.100.0/24\" is not of the address's family"));
+	assert_non_null(strstr(errs, ":10: 'ports' must be a range \"LO-HI\""));
+	snprintf(text, sizeof(text), "%snat = { snat = ( ); };\n", udp3);
+	errs[0] = 0;
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 1);
+	assert_non_null(strstr(errs, "'snat' must be a list of one or more groups"));
+	/* active-backup: one node forwards, no NAT of ours */
+	snprintf(text, sizeof(text), "node = { id = 1; };\nsecurity = { insecure = true; };\n"
+		 "transport = { type = \"cpg\"; };\nnat = { snat = ( { address = \"203.0.113.1\";"
+		 " interface = \"wan0\"; } ); };\n");
+	errs[0] = 0;
+	assert_int_equal(load(text, &c, errs, sizeof(errs)), 1);
+	assert_non_null(strstr(errs, ":4: 'nat' is for sync.mode = \"active-active\" only"));
+}
+
 static void test_errors(void **state)
 {
 	static const struct {
@@ -458,6 +523,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_cpg),
 		cmocka_unit_test(test_active_active),
+		cmocka_unit_test(test_nat),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_example_conf),
 	};

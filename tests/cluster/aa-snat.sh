@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Source NAT to the cluster's shared address in active-active (nat.snat;
+# docs/OPERATIONS.md, "NAT in active-active").  Three firewalls forward at
+# once, each the flows of its buckets, and every one translates the inside
+# clients to the shared WAN address 203.0.113.1 / 2001:db8:2::1.  Each round
+# NCL clients (one address each) open a TCP connection at the same moment,
+# all from the same source port, to one server port; the server answers
+# each line with the address and port it saw (ctsync-testtool tcp-whoami).
+#
+# Negative control first: the translation as one writes it for a single
+# firewall (`snat ip to 203.0.113.1` on every node) — each node keeps the
+# clients' free source port, so two nodes give two clients the same public
+# address and port: connections fail, the server sees fewer than NCL, the
+# daemons count NAT clashes.  Then ctsyncd's own translation, each node in
+# its block of ports: every connection echoes its own line, the server
+# sees NCL distinct public ports, each in a block, and no clash is counted.
+: "${NFW:=3}"
+: "${TRANSPORT:=multicast4}"
+: "${NCL:=8}"
+: "${ROUNDS:=12}"
+. "$(dirname "$0")/lib.sh"
+NAME="SNAT to the shared address in active-active: each node in its block of ports"
+say "== $NAME"
+preflight
+topology_shared
+. "$(dirname "$0")/aa-lib.sh"
+bg "$NS_SV" whoami "$B/ctsync-testtool" tcp-whoami 8090
+sleep 0.2
+export SYNC_EXTRA='mode = "active-active";'
+AA_DAEMONS=1
+C4=() C6=()
+for k in $(seq 0 $((NCL - 1))); do
+	C4+=("198.51.100.$((10 + k))")
+	C6+=("$(printf '2001:db8:1::%x' $((0x10 + k)))")
+done
+
+# rounds LABEL FAMILY SPORT0: ROUNDS bursts, their lines in $T/LABEL.log;
+# totals in R_LOST (connections not echoed with their own line) and R_DUP
+# (clients given a public address and port another had)
+clashes() { local i n=0; for i in $FWS; do n=$((n + $(ctstat "$P-fw$i" nat_clashes))); done; echo "$n"; }
+rounds() {
+	local label=$1 fam=$2 sport=$3 r line srv clients
+	if [ "$fam" = 6 ]; then srv=2001:db8:2::10; clients=("${C6[@]}")
+	else srv=203.0.113.10; clients=("${C4[@]}"); fi
+	R_LOST=0 R_DUP=0
+	: > "$T/$label.log"
+	for r in $(seq 1 "$ROUNDS"); do
+		line=$(nsx "$NS_CL" "$B/ctsync-testtool" tcp-burst "$srv" 8090 $((sport + r)) 3000 \
+			"${clients[@]}")
+		echo "$line" >> "$T/$label.log"
+		R_LOST=$((R_LOST + NCL - $(kv echoed "$line")))
+		R_DUP=$((R_DUP + $(kv dup_public "$line")))
+		sleep 0.3
+	done
+}
+
+opnat() {             # the single-firewall way, on every node
+	local i
+	for i in $FWS; do
+		nsx "$P-fw$i" nft -f - <<'EOF'
+table inet opnat {
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "wan0" ip saddr 198.51.100.0/24 snat ip to 203.0.113.1
+		oifname "wan0" ip6 saddr 2001:db8:1::/64 snat ip6 to 2001:db8:2::1
+	}
+}
+EOF
+	done
+}
+
+# -- negative control: every node translates to the whole range
+opnat
+for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
+report_all_hold 15 || finish "$NAME"
+rounds neg4 4 41000
+lost4=$R_LOST dup4=$R_DUP
+rounds neg6 6 42000
+lost6=$R_LOST dup6=$R_DUP
+nc=$(clashes)
+info "negative control, $ROUNDS rounds of $NCL: IPv4 $lost4 lost, $dup4 sharing; IPv6 $lost6 lost, $dup6 sharing; nat_clashes $nc"
+if [ $((lost4 + dup4)) -gt 0 ] && [ $((lost6 + dup6)) -gt 0 ]; then
+	ok "negative control: one range for every node collides (IPv4 $lost4 lost, IPv6 $lost6 lost, $nc clashes)"
+else
+	fail "negative control: no collision without blocks — the test cannot tell"
+fi
+aa_stop_all
+for i in $FWS; do nsx "$P-fw$i" nft delete table inet opnat; done
+
+# -- ctsyncd's translation: blocks of 4,032 ports (1024-65535 in 16)
+for i in $FWS; do
+	export "EXTRA_CONF$i=nat = { snat = (
+	{ address = \"203.0.113.1\"; interface = \"wan0\"; from = [ \"198.51.100.0/24\" ]; },
+	{ address = \"2001:db8:2::1\"; interface = \"wan0\"; } ); };"
+done
+for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
+report_all_hold 15 || finish "$NAME"
+rule=$(nsx "$NS_FW2" nft list chain inet ctsync nat_out | grep -c 'snat ip to 203.0.113.1:5056-9087')
+[ "$rule" = 2 ] && ok "fw2 translates into its block, 5056-9087 (TCP/UDP and echo ids)" ||
+	fail "fw2's nat_out chain: $(nsx "$NS_FW2" nft list chain inet ctsync nat_out)"
+ctl "$NS_FW2" status | grep -q '^nat: .*203.0.113.1.*5056-9087' &&
+	ok "status names the address and the block" ||
+	fail "status: $(ctl "$NS_FW2" status | grep -i nat)"
+rounds pos4 4 43000
+lost4=$R_LOST dup4=$R_DUP
+rounds pos6 6 44000
+lost6=$R_LOST dup6=$R_DUP
+nc=$(clashes)
+info "with blocks, $ROUNDS rounds of $NCL: IPv4 $lost4 lost, $dup4 sharing; IPv6 $lost6 lost, $dup6 sharing; nat_clashes $nc"
+if [ $((lost4 + dup4 + lost6 + dup6 + nc)) = 0 ]; then
+	ok "with blocks: all $((2 * ROUNDS * NCL)) connections echoed their own line, no two of a round given one public port, no clash"
+else
+	fail "with blocks: IPv4 $lost4 lost, $dup4 sharing; IPv6 $lost6 lost, $dup6 sharing; $nc clashes"
+fi
+# where the server saw them: every port in the block of fw1, fw2 or fw3
+ports=$(cat "$T/pos4.log" "$T/pos6.log" | grep -o 'ports=[0-9,]*' | cut -d= -f2 | tr ',' ' ')
+out=0 n=0
+for p in $ports; do
+	n=$((n + 1))
+	{ [ "$p" -ge 1024 ] && [ "$p" -le $((1024 + 3 * 4032 - 1)) ]; } || out=$((out + 1))
+done
+if [ "$n" = $((2 * ROUNDS * NCL)) ] && [ "$out" = 0 ]; then
+	ok "all $n public ports in the three nodes' blocks (1024-13119)"
+else
+	fail "public ports: $n seen, $out outside the blocks"
+fi
+finish "$NAME"
