@@ -124,4 +124,52 @@ if [ "$n" = $((2 * ROUNDS * NCL)) ] && [ "$out" = 0 ]; then
 else
 	fail "public ports: $n seen, $out outside the blocks"
 fi
+
+# -- fw1 dies mid-stream and comes back: the connections it translated go
+# on through the survivors with the same public ports (their mapping is in
+# every kernel), and new ones after its return take none of theirs
+pub_ports() {         # the public ports of the streams, as the server sees them
+	nsx "$NS_SV" ss -Htn state established '( sport = :8090 )' |
+		awk '{ n = split($NF, a, ":"); print a[n] }' | sort -n | tr '\n' ' '
+}
+SPIDS=()
+for k in $(seq 0 $((NCL - 1))); do
+	bg "$NS_CL" "life-$k" "$B/ctsync-testtool" tcp-stream 203.0.113.10 8090 16 20 "${C4[$k]}"
+	SPIDS+=("$BG_PID")
+done
+sleep 2.5
+before=$(pub_ports)
+via1=0
+for p in $before; do [ "$p" -ge 1024 ] && [ "$p" -le 5055 ] && via1=$((via1 + 1)); done
+kill_daemon 1 KILL
+links_down 1
+info "fw1 died (daemon SIGKILLed, every link down) with $via1 of the $NCL streams (ports $before)"
+sleep 4
+survivors_hold 1
+after=$(pub_ports)
+if [ "$before" = "$after" ] && [ "$(wc -w <<< "$before")" = "$NCL" ] && [ "$via1" -gt 0 ]; then
+	ok "the $NCL streams keep their public ports through the survivors ($via1 in fw1's block)"
+else
+	fail "public ports before fw1's death: $before; after: $after ($via1 in fw1's block)"
+fi
+nsx "$NS_FW1" ip link set sync0 up
+start_daemon 1 primary
+sleep 0.5
+nsx "$NS_FW1" ip link set lan0 up
+nsx "$NS_FW1" ip link set wan0 up
+all_hold 15 || fail "fw1 did not come back to holding its buckets"
+ROUNDS=6 rounds back4 4 45000
+reused=0
+for p in $(grep -o 'ports=[0-9,]*' "$T/back4.log" | cut -d= -f2 | tr ',' ' '); do
+	case " $before " in *" $p "*) reused=$((reused + 1));; esac
+done
+if [ $((R_LOST + R_DUP + reused)) = 0 ]; then
+	ok "after fw1's return: $((6 * NCL)) new connections to the streams' server, none lost, none given a live stream's port"
+else
+	fail "after fw1's return: $R_LOST lost, $R_DUP sharing, $reused on a live stream's port"
+fi
+for p in "${SPIDS[@]}"; do wait "$p"; done
+streams_survived life 2000 "fw1's death and return mid-stream, SNATed to the shared address"
+nc=$(clashes)
+[ "$nc" = 0 ] && ok "no NAT clash counted" || fail "$nc NAT clashes"
 finish "$NAME"

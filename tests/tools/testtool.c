@@ -40,8 +40,9 @@
  *                                       helper rewrites, changing its length)
  *                                       before the trigger, the server's data
  *                                       connection and a second PORT + LIST after
- *   tcp-whoami PORT                     echo every line prefixed with the
- *                                       client's address and port as seen here
+ *   tcp-whoami PORT                     echo what comes, a chunk that starts
+ *                                       "whoami " prefixed with the client's
+ *                                       address/port as seen here
  *   tcp-burst HOST PORT SPORT MS SRC... one connection from each SRC, all from
  *                                       port SPORT, all opened at once, a line
  *                                       each to a tcp-whoami: counts those
@@ -211,7 +212,9 @@ __attribute__((noreturn)) static int tcp_whoami(const char *port)
 			if (!p[i].revents)
 				continue;
 			ssize_t r = read(p[i].fd, buf, sizeof(buf) - 1);
-			int l = r > 0 ? snprintf(out, sizeof(out), "%s %.*s", who[i], (int)r, buf) : 0;
+			bool ask = r > 7 && memcmp(buf, "whoami ", 7) == 0;
+			int l = r > 0 ? snprintf(out, sizeof(out), "%s%s%.*s", ask ? who[i] : "",
+						 ask ? " " : "", (int)r, buf) : 0;
 			if (r <= 0 || write(p[i].fd, out, (size_t)l) != l) {
 				close(p[i].fd);
 				p[i] = p[--n];
@@ -280,7 +283,7 @@ static int tcp_burst(const char *host, const char *port, const char *sport, int 
 				}
 				up[i] = true;
 				connected++;
-				int l = snprintf(line, sizeof(line), "line-%d\n", i);
+				int l = snprintf(line, sizeof(line), "whoami line-%d\n", i);
 				if (send(fd[i], line, (size_t)l, MSG_NOSIGNAL) != l) {
 					close(fd[i]);
 					fd[i] = -1;
@@ -297,7 +300,7 @@ static int tcp_burst(const char *host, const char *port, const char *sport, int 
 			}
 			buf[r] = 0;
 			char *sp = strchr(buf, ' ');
-			snprintf(line, sizeof(line), "line-%d\n", i);
+			snprintf(line, sizeof(line), "whoami line-%d\n", i);
 			if (!sp || strcmp(sp + 1, line) != 0) {
 				wrong++;
 				continue;
