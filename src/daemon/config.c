@@ -429,6 +429,15 @@ static void load_nat(struct ctx *c, const config_t *cf, struct config *cfg)
 		       ((unsigned)nat->range_hi - nat->range_lo + 1) / nat->blocks);
 		return;
 	}
+	/* the engine counts what is mapped into each block (sync/natuse.h) */
+	struct natuse_cfg *u = &cfg->repl.nat;
+	for (unsigned i = 0; i < nat->nsnat; i++)
+		if (nat->snat[i].family && inet_pton(nat->snat[i].family, nat->snat[i].address,
+						     &u->addr[u->naddr].a) == 1)
+			u->addr[u->naddr++].l3 = (uint8_t)nat->snat[i].family;
+	u->lo = nat->range_lo;
+	u->blocks = nat->blocks;
+	u->size = ((unsigned)nat->range_hi - nat->range_lo + 1) / nat->blocks;
 	uint16_t lo, hi;
 	for (unsigned i = 0; i < cfg->repl.npeers; i++)
 		if (nftb_nat_block(nat->range_lo, nat->range_hi, nat->blocks,

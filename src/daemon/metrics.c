@@ -57,6 +57,18 @@ void metrics_render(const struct control_ctx *ctx, struct strbuf *o)
 		metric(o, gauges[i].name, "gauge", gauges[i].help);
 		strbuf_printf(o, "%s %llu\n", gauges[i].name, (unsigned long long)gauges[i].v);
 	}
+	if (st.nnat) {
+		metric(o, "ctsync_nat_block_flows", "gauge", "nat.snat: flows mapped into the "
+		       "node's block of ports");
+		for (unsigned i = 0; i < st.nnat; i++)
+			strbuf_printf(o, "ctsync_nat_block_flows{node=\"%u\"} %u\n", st.nat[i].id,
+				      st.nat[i].b.flows);
+		metric(o, "ctsync_nat_block_busiest", "gauge", "nat.snat: the most of them "
+		       "towards one destination (at the block's size it is full there)");
+		for (unsigned i = 0; i < st.nnat; i++)
+			strbuf_printf(o, "ctsync_nat_block_busiest{node=\"%u\"} %u\n", st.nat[i].id,
+				      st.nat[i].b.busiest);
+	}
 	metric(o, "ctsync_info", "gauge", "this node: id, epoch, release and protocol");
 	strbuf_printf(o, "ctsync_info{node=\"%u\",epoch=\"%08x\",version=\"%s\",protocol=\"%u.%u\"} 1\n",
 		      st.node_id, st.epoch, CTSYNC_VERSION, WIRE_VERSION, WIRE_MINOR);

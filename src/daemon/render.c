@@ -82,23 +82,32 @@ static void render_bucket_map(struct strbuf *o, const struct repl_status *st)
 	}
 }
 
-/* nat.snat: the shared addresses and this node's block (kernel/nftb.h). */
-static void render_nat(const struct control_ctx *ctx, struct strbuf *o, bool json)
+/* nat.snat: the shared addresses, this node's block, and how full every
+ * node's block is (kernel/nftb.h, sync/natuse.h). */
+static void render_nat(const struct control_ctx *ctx, const struct repl_status *st,
+		       struct strbuf *o, bool json)
 {
 	const struct nftb_nat *n = ctx->nat;
 
 	if (!n || !n->nsnat)
 		return;
-	unsigned block = ((unsigned)n->lo - n->range_lo) /
-			 (((unsigned)n->range_hi - n->range_lo + 1) / n->blocks) + 1;
+	unsigned size = ((unsigned)n->range_hi - n->range_lo + 1) / n->blocks;
+	unsigned block = ((unsigned)n->lo - n->range_lo) / size + 1;
 	if (json) {
 		strbuf_printf(o, ",\"nat\":{\"snat\":[");
 		for (unsigned i = 0; i < n->nsnat; i++)
 			strbuf_printf(o, "%s{\"address\":\"%s\",\"interface\":\"%s\"}", i ? "," : "",
 				      n->snat[i].address, n->snat[i].ifname);
 		strbuf_printf(o, "],\"ports\":[%u,%u],\"block\":%u,\"blocks\":%u,"
-			      "\"range\":[%u,%u]}", n->lo, n->hi, block, n->blocks, n->range_lo,
-			      n->range_hi);
+			      "\"range\":[%u,%u],\"block_size\":%u,\"use\":[", n->lo, n->hi, block,
+			      n->blocks, n->range_lo, n->range_hi, size);
+		for (unsigned i = 0; i < st->nnat; i++) {
+			const struct natuse_block *b = &st->nat[i].b;
+			strbuf_printf(o, "%s{\"node\":%u,\"flows\":%u,\"busiest\":%u,"
+				      "\"fulls\":%llu}", i ? "," : "", st->nat[i].id, b->flows,
+				      b->busiest, (unsigned long long)b->fulls);
+		}
+		strbuf_printf(o, "]}");
 		return;
 	}
 	strbuf_printf(o, "nat:            snat to ");
@@ -107,6 +116,14 @@ static void render_nat(const struct control_ctx *ctx, struct strbuf *o, bool jso
 			      n->snat[i].ifname);
 	strbuf_printf(o, "; ports and echo ids %u-%u (block %u of %u in %u-%u)\n", n->lo, n->hi,
 		      block, n->blocks, n->range_lo, n->range_hi);
+	for (unsigned i = 0; i < st->nnat; i++) {
+		const struct natuse_block *b = &st->nat[i].b;
+		uint16_t lo = 0, hi = 0;
+		nftb_nat_block(n->range_lo, n->range_hi, n->blocks, st->nat[i].id, &lo, &hi);
+		strbuf_printf(o, "  node %-3u      block %u-%u: %u flows, busiest destination %u "
+			      "of %u%s\n", st->nat[i].id, lo, hi, b->flows, b->busiest, size,
+			      b->busiest >= size ? " (FULL: new connections there are dropped)" : "");
+	}
 }
 
 void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
@@ -156,7 +173,7 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 				strbuf_printf(o, ",\"warning\":\"a cut of the sync link alone makes "
 					      "both sides forward the same buckets\"");
 			strbuf_printf(o, "}");
-			render_nat(ctx, o, true);
+			render_nat(ctx, &st, o, true);
 			const struct repl_stats *rs = repl_stats(ctx->repl);
 			if (st.defer_ms)
 				strbuf_printf(o, ",\"defer\":{\"timeout_ms\":%u,\"waiting\":%u,\"held\":%llu,"
@@ -249,7 +266,7 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 			strbuf_printf(o, "quorum:         corosync's: %s%s%s\n", st.quorum ?
 				      "quorate" : "NOT quorate: holding no bucket",
 				      note ? "; WARNING: " : "", note ? note : "");
-		render_nat(ctx, o, false);
+		render_nat(ctx, &st, o, false);
 		render_bucket_map(o, &st);
 		const struct repl_stats *ds = repl_stats(ctx->repl);
 		if (st.defer_ms)

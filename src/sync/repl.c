@@ -59,6 +59,12 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 		if (!r->peer[i].held)
 			goto fail;
 	}
+	if (cfg->nat.naddr) {
+		struct natuse *n = natuse_new(&cfg->nat);
+		if (!n)
+			goto fail;
+		table_set_natuse(r->t, n);
+	}
 	if (getrandom(&r->epoch, sizeof(r->epoch), 0) != sizeof(r->epoch))
 		r->epoch = (uint32_t)ops->now_ms(ops->arg);
 	if (r->epoch == 0)
@@ -352,6 +358,22 @@ unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen)
 
 /* ---- timers and operator actions ---------------------------------------- */
 
+/* Our NAT block filled towards a destination: the kernel drops the next
+ * connection there until one ends (natuse.h) — said, never silent. */
+static void nat_poll(struct repl *r)
+{
+	const char *dst = "";
+	uint64_t n = natuse_fulls(table_natuse(r->t), r->cfg.node_id, &dst);
+
+	if (n <= r->nat_fulls)
+		return;
+	r->st.nat_block_full += n - r->nat_fulls;
+	r->nat_fulls = n;
+	log_limited(LOG_LVL_WARN, "nat: our block of %u ports is full towards %s: the kernel "
+		    "drops new connections there until one ends (nat_block_full; raise "
+		    "nat.ports or lower nat.blocks on every node)", r->cfg.nat.size, dst);
+}
+
 void repl_poll(struct repl *r)
 {
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
@@ -360,6 +382,7 @@ void repl_poll(struct repl *r)
 	own_buckets_poll(r);
 	dump_poll(r);
 	expect_poll(r);
+	nat_poll(r);
 }
 
 void repl_tick(struct repl *r)
@@ -474,6 +497,12 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 
 	memset(st, 0, sizeof(*st));
 	st->node_id = r->cfg.node_id;
+	struct natuse *nu = table_natuse(r->t);
+	for (unsigned i = 0; nu && i <= r->cfg.npeers; i++) {
+		uint32_t id = i ? r->peer[i - 1].id : r->cfg.node_id;
+		st->nat[st->nnat].id = id;
+		natuse_block(nu, id, &st->nat[st->nnat++].b);
+	}
 	st->epoch = r->epoch;
 	st->primary = policy_primary(&r->pol);
 	st->term = policy_term(&r->pol);

@@ -34,6 +34,7 @@
 #include "kernel/ct.h"
 #include "kernel/ctnl_msg.h"    /* enum ctnl_op, enum ctnl_event */
 #include "kernel/exp.h"
+#include "sync/natuse.h"
 #include "sync/table.h"
 
 #define REPL_MAX_PEERS 32
@@ -49,6 +50,7 @@ struct repl_net {
 
 struct repl_config {
 	uint32_t node_id;
+	struct natuse_cfg nat;          /* nat.snat: the blocks to count (natuse.h) */
 	bool primary;
 	bool inject_immediate;
 	unsigned npeers;
@@ -142,6 +144,7 @@ struct repl_ops {
 	X(rx_lost) \
 	X(rx_upserts) \
 	X(rx_upserts_same) /* repl_rx.c, apply_upsert */ \
+	X(nat_block_full) /* our NAT block filled towards a destination (natuse.h) */ \
 	X(rx_deletes) \
 	X(rx_refreshes) \
 	X(rx_heartbeats) \
@@ -276,6 +279,9 @@ struct repl_peer_status {
 
 struct repl_status {
 	uint32_t node_id, epoch;
+	/* nat.snat: each node's block (ours first), how full (natuse.h) */
+	unsigned nnat;
+	struct { uint32_t id; struct natuse_block b; } nat[REPL_MAX_PEERS + 1];
 	bool primary, immediate, in_sync;
 	uint32_t term;                  /* promotion term (policy.h) */
 	uint32_t superseded_by;         /* primary, but another's claims are newer */

@@ -113,6 +113,7 @@ struct repl {
 	bool exp_dirty;                 /* an expectation waits to be advertised */
 	bool exp_waiting;               /* one waits for its master */
 	struct repl_stats st;
+	uint64_t nat_fulls;             /* natuse_fulls() of our block, counted so far */
 	uint32_t epoch, seq;            /* seq: last data frame sent */
 	uint64_t pn;                    /* next packet number */
 	uint64_t last_hb, last_tick;    /* heartbeat sent, repl_tick run */

@@ -1,5 +1,6 @@
 /* table.c — chained hash table of flows (table.h). */
 #include "sync/table.h"
+#include "sync/natuse.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@ struct table {
 	size_t nbuckets, count;
 	struct owner_stats owners[MAX_OWNERS];
 	unsigned nowners;
+	struct natuse *nat;             /* NULL: no NAT blocks to count */
 };
 
 struct table *table_new(void)
@@ -203,6 +205,7 @@ void table_free(struct table *t)
 				f->dead = 1;
 		}
 	}
+	natuse_free(t->nat);
 	free(t->bucket);
 	free(t);
 }
@@ -322,6 +325,8 @@ struct flow *table_add_h(struct table *t, const struct ct *ct, uint32_t owner, u
 	t->bucket[i] = f;
 	t->count++;
 	account(t, f, +1);
+	if (t->nat)
+		f->nat = natuse_count(t->nat, ct, +1);
 	return f;
 }
 
@@ -335,9 +340,26 @@ void table_remove(struct table *t, struct flow *f)
 			f->hnext = NULL;
 			t->count--;
 			account(t, f, -1);
+			if (f->nat && t->nat) {
+				struct ct c;
+				flow_get(f, &c);
+				natuse_count(t->nat, &c, -1);
+				f->nat = 0;
+			}
 			return;
 		}
 	}
+}
+
+void table_set_natuse(struct table *t, struct natuse *n)
+{
+	natuse_free(t->nat);
+	t->nat = n;
+}
+
+struct natuse *table_natuse(const struct table *t)
+{
+	return t->nat;
 }
 
 void table_set_owner(struct table *t, struct flow *f, uint32_t owner)

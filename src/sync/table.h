@@ -44,6 +44,7 @@ struct flow {
 	uint8_t pending : 1;            /* peer flow waiting for commit (on-promote) */
 	uint8_t dead : 1;               /* removed; freed once off the dirty list */
 	uint8_t retry : 2;              /* RETRY_* already tried after an error */
+	uint8_t nat : 1;                /* counted in the table's natuse */
 	uint8_t tcp[5];                 /* state, wscale[2], flags[2] */
 	uint8_t tuples[];               /* orig then reply: src, dst, ports, icmp */
 };
@@ -84,6 +85,11 @@ void table_set_owner(struct table *t, struct flow *f, uint32_t owner);
 size_t table_count(const struct table *t);
 /* Counters of one owner; zeroes if it holds nothing. */
 struct owner_stats table_owner(const struct table *t, uint32_t owner);
+/* Count the flows mapped into a NAT block as they enter and leave
+ * (sync/natuse.h); the table owns n from now on. */
+struct natuse;
+void table_set_natuse(struct table *t, struct natuse *n);
+struct natuse *table_natuse(const struct table *t);
 /* Visit every flow; fn may remove (and free) the flow it is given. */
 void table_foreach(struct table *t, void (*fn)(void *arg, struct flow *f), void *arg);
 

@@ -25,6 +25,7 @@ preflight
 topology_shared
 . "$(dirname "$0")/aa-lib.sh"
 bg "$NS_SV" whoami "$B/ctsync-testtool" tcp-whoami 8090
+bg "$NS_SV" whoami2 "$B/ctsync-testtool" tcp-whoami 8091
 sleep 0.2
 export SYNC_EXTRA='mode = "active-active";'
 AA_DAEMONS=1
@@ -172,4 +173,68 @@ for p in "${SPIDS[@]}"; do wait "$p"; done
 streams_survived life 2000 "fw1's death and return mid-stream, SNATed to the shared address"
 nc=$(clashes)
 [ "$nc" = 0 ] && ok "no NAT clash counted" || fail "$nc NAT clashes"
+
+# -- a block exhausted: 3 ports a node (20000-20011 in 4 blocks); five
+# connections from one client to one server port all cross the node that
+# holds their bucket: three get through, the block is full there, said in
+# its stats, log, status and metrics; the other nodes are unaffected
+aa_stop_all
+for i in $FWS; do
+	export "EXTRA_CONF$i=nat = { snat = ( { address = \"203.0.113.1\"; interface = \"wan0\"; } );
+	ports = \"20000-20011\"; blocks = 4; };"
+done
+for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
+report_all_hold 15 || finish "$NAME"
+bg "$NS_CL" many "$B/ctsync-testtool" tcp-many 203.0.113.10 8090 5 "$T/many.go" 30
+MANY_PID=$BG_PID
+for _ in $(seq 1 200); do grep -q '^phase=1' "$T/many.log" && break; sleep 0.1; done
+full=0
+for i in $FWS; do
+	[ "$(ctstat "$P-fw$i" nat_block_full)" -ge 1 ] && full=$i
+done
+line=$(head -n 1 "$T/many.log")
+if [ "$(kv connected "$line")" = 3 ] && [ "$full" != 0 ]; then
+	ok "five connections through fw$full's block of 3 ports: 3 through, the block full ($line)"
+else
+	fail "exhaustion: $line; nat_block_full $(for i in $FWS; do printf 'fw%s %s ' "$i" "$(ctstat "$P-fw$i" nat_block_full)"; done)"
+fi
+if [ "$full" != 0 ]; then
+	grep -q 'nat: our block of 3 ports is full towards tcp 203.0.113.10:8090' "$T/ctsyncd-fw$full.log" &&
+		ok "fw$full logs it: $(grep -m1 -o 'nat: our block.*8090' "$T/ctsyncd-fw$full.log")" ||
+		fail "fw$full did not log the full block"
+	ctl "$P-fw$full" status | grep -q "node $full .*busiest destination 3 of 3 (FULL" &&
+		ok "fw$full's status shows its block full" ||
+		fail "status: $(ctl "$P-fw$full" status | grep -A4 '^nat:')"
+	ctl "$P-fw$full" metrics | grep -q "^ctsync_nat_block_busiest{node=\"$full\"} 3" &&
+		ctl "$P-fw$full" metrics | grep -q '^ctsync_nat_block_full_total [1-9]' &&
+		ok "and its metrics (ctsync_nat_block_busiest, ctsync_nat_block_full_total)" ||
+		fail "metrics: $(ctl "$P-fw$full" metrics | grep nat_block)"
+	others=0
+	for i in $FWS; do [ "$i" = "$full" ] || others=$((others + $(ctstat "$P-fw$i" nat_block_full))); done
+	[ "$others" = 0 ] && ok "no other node's block is full" || fail "other nodes full: $others"
+	# every other client, one connection each to that server port: through
+	# another node it goes; one that fails must be the full node's, which a
+	# server port of its own (another destination) then lets through
+	flo=$((20000 + (full - 1) * 3)) through=0 refused=0
+	for k in $(seq 1 $((NCL - 1))); do
+		line=$(nsx "$NS_CL" "$B/ctsync-testtool" tcp-burst 203.0.113.10 8090 46000 2500 "${C4[$k]}")
+		p=$(kv ports "$line")
+		if [ "$(kv echoed "$line")" = 1 ] && { [ "$p" -lt "$flo" ] || [ "$p" -gt $((flo + 2)) ]; }; then
+			through=$((through + 1))
+			continue
+		fi
+		line=$(nsx "$NS_CL" "$B/ctsync-testtool" tcp-burst 203.0.113.10 8091 46001 2500 "${C4[$k]}")
+		p=$(kv ports "$line")
+		if [ "$(kv echoed "$line")" = 1 ] && [ "$p" -ge "$flo" ] && [ "$p" -le $((flo + 2)) ]; then
+			refused=$((refused + 1))
+		else
+			fail "client ${C4[$k]}: refused towards 8090, and towards 8091: $line"
+		fi
+	done
+	info "the other $((NCL - 1)) clients: $through through other nodes, $refused through fw$full (refused there, through towards another port)"
+	[ "$through" -ge 1 ] && ok "the other nodes are unaffected: $through connections through them" ||
+		fail "no connection through another node"
+fi
+touch "$T/many.go"
+wait "$MANY_PID"
 finish "$NAME"

@@ -9,6 +9,9 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include <linux/netfilter/nf_conntrack_common.h>
+
+#include "sync/natuse.h"
 #include "sync/table.h"
 
 static struct ct mk(uint32_t i)
@@ -19,6 +22,100 @@ static struct ct mk(uint32_t i)
 	c.orig.sport = htons((uint16_t)i);
 	c.orig.dport = htons(53);
 	return c;
+}
+
+/* A flow from client i through SNAT to 203.0.113.1:pub, to dst:dport. */
+static struct ct snat(uint32_t i, uint8_t l4, uint32_t dst, uint16_t dport, uint16_t pub)
+{
+	struct ct c = { .l3 = AF_INET, .l4 = l4, .has = CT_HAS_STATUS | CT_HAS_REPLY,
+			.status = IPS_SRC_NAT | IPS_CONFIRMED };
+	c.orig.src.ip4 = htonl(0xc6336400u | i);                /* 198.51.100.i */
+	c.orig.dst.ip4 = htonl(dst);
+	c.orig.sport = htons(40000);
+	c.orig.dport = htons(dport);
+	c.reply.src = c.orig.dst;
+	c.reply.dst.ip4 = htonl(0xcb007101u);                   /* 203.0.113.1 */
+	c.reply.sport = c.orig.dport;
+	c.reply.dport = htons(pub);
+	if (l4 == IPPROTO_ICMP) {                               /* the id: sport */
+		c.orig.sport = htons(7);
+		c.reply.sport = htons(pub);
+		c.orig.dport = c.reply.dport = 0;
+	}
+	return c;
+}
+
+/* Flows mapped into a NAT block are counted by block and destination as
+ * they enter and leave; a block full towards one destination is said. */
+static void test_natuse(void **state)
+{
+	struct natuse_cfg cfg = { .naddr = 1, .lo = 20000, .size = 3, .blocks = 4 };
+	cfg.addr[0].l3 = AF_INET;
+	cfg.addr[0].a.ip4 = htonl(0xcb007101u);
+	struct table *t = table_new();
+	struct natuse *n = natuse_new(&cfg);
+	struct natuse_block b;
+	const char *dst = NULL;
+	struct flow *f[4];
+	const uint32_t srv = 0xcb00710au, other = 0xcb00710bu;  /* .10, .11 */
+
+	table_set_natuse(t, n);
+	/* block 1 (20000-20002) towards 203.0.113.10:8090, until full */
+	for (uint32_t i = 0; i < 3; i++) {
+		struct ct c = snat(10 + i, IPPROTO_TCP, srv, 8090, (uint16_t)(20000 + i));
+		f[i] = table_add(t, &c, 1);
+		assert_true(f[i]->nat);
+	}
+	assert_int_equal(natuse_fulls(n, 1, &dst), 1);
+	assert_string_equal(dst, "tcp 203.0.113.10:8090");
+	natuse_block(n, 1, &b);
+	assert_int_equal(b.flows, 3);
+	assert_int_equal(b.busiest, 3);
+	/* another destination, another protocol: not that one's count */
+	struct ct u = snat(20, IPPROTO_UDP, srv, 8090, 20001);
+	struct ct o = snat(21, IPPROTO_TCP, other, 8090, 20001);
+	struct flow *fu = table_add(t, &u, 1), *fo = table_add(t, &o, 1);
+	natuse_block(n, 1, &b);
+	assert_int_equal(b.flows, 5);
+	assert_int_equal(b.busiest, 3);
+	assert_int_equal(natuse_fulls(n, 1, &dst), 1);
+	/* an echo id in block 2 (20003-20005) */
+	struct ct e = snat(22, IPPROTO_ICMP, srv, 0, 20004);
+	f[3] = table_add(t, &e, 2);
+	natuse_block(n, 2, &b);
+	assert_int_equal(b.flows, 1);
+	/* not counted: no NAT, another address, a port outside every block */
+	struct ct plain = snat(23, IPPROTO_TCP, srv, 8090, 20002);
+	plain.status = IPS_CONFIRMED;
+	struct ct elsewhere = snat(24, IPPROTO_TCP, srv, 8090, 20002);
+	elsewhere.reply.dst.ip4 = htonl(0xcb007102u);
+	struct ct outside = snat(25, IPPROTO_TCP, srv, 8090, 20012);  /* 4 * 3 from 20000 */
+	assert_false(table_add(t, &plain, 1)->nat);
+	assert_false(table_add(t, &elsewhere, 1)->nat);
+	assert_false(table_add(t, &outside, 1)->nat);
+	/* leaving: the counts go down, the busiest with them */
+	table_remove(t, f[0]);
+	table_flow_free(f[0]);
+	table_remove(t, fu);
+	table_flow_free(fu);
+	natuse_block(n, 1, &b);
+	assert_int_equal(b.flows, 3);
+	assert_int_equal(b.busiest, 2);
+	table_remove(t, fo);
+	table_flow_free(fo);
+	table_remove(t, f[3]);
+	table_flow_free(f[3]);
+	natuse_block(n, 1, &b);
+	assert_int_equal(b.flows, 2);
+	natuse_block(n, 2, &b);
+	assert_int_equal(b.flows, 0);
+	/* full again: counted again */
+	struct ct again = snat(30, IPPROTO_TCP, srv, 8090, 20000);
+	table_add(t, &again, 1);
+	assert_int_equal(natuse_fulls(n, 1, &dst), 2);
+	natuse_block(n, 9, &b);                                 /* no such block */
+	assert_int_equal(b.flows, 0);
+	table_free(t);                                          /* frees n too */
 }
 
 static void test_add_find_remove(void **state)
@@ -173,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_owner_digest),
 		cmocka_unit_test(test_growth),
 		cmocka_unit_test(test_packing),
+		cmocka_unit_test(test_natuse),
 	};
 	return cmocka_run_group_tests_name("table", tests, NULL, NULL);
 }
