@@ -8,7 +8,7 @@
 # each line with the address and port it saw (ctsync-testtool tcp-whoami).
 #
 # Negative control first: the translation as one writes it for a single
-# firewall (`snat ip to 203.0.113.1` on every node) — each node keeps the
+# firewall (`snat to 203.0.113.1` on every node) — each node keeps the
 # clients' free source port, so two nodes give two clients the same public
 # address and port: connections fail, the server sees fewer than NCL, the
 # daemons count NAT clashes.  Then ctsyncd's own translation, each node in
@@ -55,38 +55,40 @@ rounds() {
 	done
 }
 
-opnat() {             # the single-firewall way, on every node
-	local i
-	for i in $FWS; do
-		nsx "$P-fw$i" nft -f - <<'EOF'
-table inet opnat {
-	chain post {
-		type nat hook postrouting priority srcnat; policy accept;
-		oifname "wan0" ip saddr 198.51.100.0/24 snat ip to 203.0.113.1
-		oifname "wan0" ip6 saddr 2001:db8:1::/64 snat ip6 to 2001:db8:2::1
-	}
-}
-EOF
+# icmp_rounds LABEL ID0: ROUNDS echo requests from every client at once,
+# all with one echo id; R_LOST: requests without their reply, and replies
+# that reached another client (two nodes kept the id: the server's replies
+# are alike, each node hands both to its own client)
+icmp_rounds() {
+	local r line
+	R_LOST=0
+	: > "$T/$1.log"
+	for r in $(seq 1 "$ROUNDS"); do
+		line=$(nsx "$NS_CL" "$B/ctsync-testtool" icmp-burst 203.0.113.10 $(($2 + r)) 2000 "${C4[@]}")
+		echo "$line" >> "$T/$1.log"
+		R_LOST=$((R_LOST + NCL - $(kv replied "$line") + $(kv wrong "$line")))
+		sleep 0.3
 	done
 }
 
-# -- negative control: every node translates to the whole range
-opnat
+# -- negative control: the ruleset's own `oifname "wan0" snat to
+# 203.0.113.1` (and to 2001:db8:2::1: lib.sh, ruleset), as for one firewall
 for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
 report_all_hold 15 || finish "$NAME"
 rounds neg4 4 41000
 lost4=$R_LOST dup4=$R_DUP
 rounds neg6 6 42000
 lost6=$R_LOST dup6=$R_DUP
+icmp_rounds negicmp 300
+losti=$R_LOST
 nc=$(clashes)
-info "negative control, $ROUNDS rounds of $NCL: IPv4 $lost4 lost, $dup4 sharing; IPv6 $lost6 lost, $dup6 sharing; nat_clashes $nc"
-if [ $((lost4 + dup4)) -gt 0 ] && [ $((lost6 + dup6)) -gt 0 ]; then
-	ok "negative control: one range for every node collides (IPv4 $lost4 lost, IPv6 $lost6 lost, $nc clashes)"
+info "negative control, $ROUNDS rounds of $NCL: IPv4 $lost4 lost, $dup4 sharing; IPv6 $lost6 lost, $dup6 sharing; echo requests (one id) $losti lost or misdelivered; nat_clashes $nc"
+if [ $((lost4 + dup4)) -gt 0 ] && [ $((lost6 + dup6)) -gt 0 ] && [ "$losti" -gt 0 ]; then
+	ok "negative control: one range for every node collides (IPv4 $lost4 lost, IPv6 $lost6, echo $losti; $nc clashes)"
 else
 	fail "negative control: no collision without blocks — the test cannot tell"
 fi
 aa_stop_all
-for i in $FWS; do nsx "$P-fw$i" nft delete table inet opnat; done
 
 # -- ctsyncd's translation: blocks of 4,032 ports (1024-65535 in 16)
 for i in $FWS; do
@@ -106,8 +108,12 @@ rounds pos4 4 43000
 lost4=$R_LOST dup4=$R_DUP
 rounds pos6 6 44000
 lost6=$R_LOST dup6=$R_DUP
+icmp_rounds posicmp 400
+losti=$R_LOST
 nc=$(clashes)
-info "with blocks, $ROUNDS rounds of $NCL: IPv4 $lost4 lost, $dup4 sharing; IPv6 $lost6 lost, $dup6 sharing; nat_clashes $nc"
+info "with blocks, $ROUNDS rounds of $NCL: IPv4 $lost4 lost, $dup4 sharing; IPv6 $lost6 lost, $dup6 sharing; echo requests $losti lost or misdelivered; nat_clashes $nc"
+[ "$losti" = 0 ] && ok "echo ids too: all $((ROUNDS * NCL)) echo requests with one id answered" ||
+	fail "echo requests with one id: $losti lost or misdelivered"
 if [ $((lost4 + dup4 + lost6 + dup6 + nc)) = 0 ]; then
 	ok "with blocks: all $((2 * ROUNDS * NCL)) connections echoed their own line, no two of a round given one public port, no clash"
 else
@@ -125,6 +131,36 @@ if [ "$n" = $((2 * ROUNDS * NCL)) ] && [ "$out" = 0 ]; then
 else
 	fail "public ports: $n seen, $out outside the blocks"
 fi
+
+# port forwards (DNAT) need no block: outside clients, one source port, to
+# 203.0.113.1:2222 forwarded to the inside server 198.51.100.10:8092
+bg "$NS_CL" whoami3 "$B/ctsync-testtool" tcp-whoami 8092
+OUT=()
+for k in $(seq 0 $((NCL - 1))); do
+	nsx "$NS_SV" ip addr add "203.0.113.$((20 + k))/24" dev eth0
+	OUT+=("203.0.113.$((20 + k))")
+done
+for i in $FWS; do
+	nsx "$P-fw$i" nft -f - <<'EOF'
+table ip pf {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		iifname "wan0" ip daddr 203.0.113.1 tcp dport 2222 dnat to 198.51.100.10:8092
+	}
+}
+add rule inet filter forward iifname "wan0" oifname "lan0" ct status dnat accept
+EOF
+done
+lostd=0
+for r in $(seq 1 6); do
+	line=$(nsx "$NS_SV" "$B/ctsync-testtool" tcp-burst 203.0.113.1 2222 47000 3000 "${OUT[@]}")
+	lostd=$((lostd + NCL - $(kv echoed "$line")))
+	[ "$(kv publics "$line")" = "$NCL" ] || lostd=$((lostd + 1))
+	sleep 0.3
+done
+nc=$(clashes)
+[ $((lostd + nc)) = 0 ] && ok "port forward alongside: 6 rounds of $NCL outside clients on one source port, all through, each seen from its own address, no clash" ||
+	fail "port forward: $lostd lost or not distinct, $nc clashes"
 
 # -- fw1 dies mid-stream and comes back: the connections it translated go
 # on through the survivors with the same public ports (their mapping is in

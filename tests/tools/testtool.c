@@ -49,6 +49,10 @@
  *                                       echoed with their own line, and the
  *                                       public address and port the server saw
  *                                       (two clients given one: dup_public)
+ *   icmp-burst DST ID MS SRC...         an ICMP echo request from each SRC (IPv4),
+ *                                       all with echo id ID, all at once;
+ *                                       counts the replies each got back, and
+ *                                       those that reached another (wrong)
  *   unsol-na IFNAME ADDR                unsolicited neighbour advertisement for
  *                                       ADDR (IPv6 "gratuitous ARP")
  *   held-sampler SECONDS MS NETNS...    every MS ms, the set `inet ctsync held` of
@@ -76,6 +80,8 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -337,6 +343,82 @@ static int tcp_burst(const char *host, const char *port, const char *sport, int 
 	}
 	printf("\n");
 	return echoed == n && !dup ? 0 : 1;
+}
+
+static uint16_t icmp_sum(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)b[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+static int icmp_burst(const char *dst, int id, int timeout_ms, char **srcs, int n)
+{
+	static int fd[MAXC];
+	static bool ok[MAXC];
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	int replied = 0, wrong = 0;
+
+	if (n > MAXC || inet_pton(AF_INET, dst, &to.sin_addr) != 1)
+		return 2;
+	for (int i = 0; i < n; i++) {
+		struct sockaddr_in from = { .sin_family = AF_INET };
+		ok[i] = false;
+		fd[i] = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_ICMP);
+		if (fd[i] < 0 || inet_pton(AF_INET, srcs[i], &from.sin_addr) != 1 ||
+		    bind(fd[i], (struct sockaddr *)&from, sizeof(from)) < 0) {
+			fprintf(stderr, "testtool: cannot bind a raw socket to %s\n", srcs[i]);
+			return 2;
+		}
+	}
+	for (int i = 0; i < n; i++) {           /* every request at once */
+		uint8_t pkt[8 + 16] = { 0 };
+		struct icmphdr *h = (struct icmphdr *)pkt;
+		h->type = ICMP_ECHO;
+		h->un.echo.id = htons((uint16_t)id);
+		h->un.echo.sequence = htons((uint16_t)i);
+		snprintf((char *)pkt + 8, 16, "icmp-burst %d", i);
+		h->checksum = icmp_sum(pkt, sizeof(pkt));
+		sendto(fd[i], pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to));
+	}
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	static struct pollfd p[MAXC];
+	while (replied < n && now_ms() < end) {
+		for (int i = 0; i < n; i++)
+			p[i] = (struct pollfd){ fd[i], POLLIN, 0 };
+		if (poll(p, (nfds_t)n, 50) <= 0)
+			continue;
+		for (int i = 0; i < n; i++) {
+			uint8_t buf[1500];
+			ssize_t r;
+			while (p[i].revents && (r = recv(fd[i], buf, sizeof(buf), 0)) > 0) {
+				const struct iphdr *ip = (const struct iphdr *)buf;
+				size_t hl = (size_t)ip->ihl * 4;
+				if ((size_t)r < hl + 8)
+					continue;
+				const struct icmphdr *h = (const struct icmphdr *)(buf + hl);
+				if (h->type != ICMP_ECHOREPLY || ntohs(h->un.echo.id) != id)
+					continue;
+				if (ntohs(h->un.echo.sequence) != i)
+					wrong++;        /* another client's reply, here */
+				else if (!ok[i]) {
+					ok[i] = true;
+					replied++;
+				}
+			}
+		}
+	}
+	for (int i = 0; i < n; i++)
+		close(fd[i]);
+	printf("tried=%d replied=%d wrong=%d\n", n, replied, wrong);
+	return replied == n && !wrong ? 0 : 1;
 }
 
 /* The next connection's source address (tcp-stream SRC), or none. */
@@ -1224,6 +1306,8 @@ int main(int argc, char **argv)
 		return tcp_echo(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "tcp-whoami") == 0)
 		return tcp_whoami(argv[2]);
+	if (argc >= 6 && strcmp(argv[1], "icmp-burst") == 0)
+		return icmp_burst(argv[2], atoi(argv[3]), atoi(argv[4]), argv + 5, argc - 5);
 	if (argc >= 7 && strcmp(argv[1], "tcp-burst") == 0)
 		return tcp_burst(argv[2], argv[3], argv[4], atoi(argv[5]), argv + 6, argc - 6);
 	if ((argc == 6 || argc == 7) && strcmp(argv[1], "tcp-stream") == 0) {
