@@ -112,7 +112,7 @@ icmp_rounds posicmp 400
 losti=$R_LOST
 nc=$(clashes)
 info "with blocks, $ROUNDS rounds of $NCL: IPv4 $lost4 lost, $dup4 sharing; IPv6 $lost6 lost, $dup6 sharing; echo requests $losti lost or misdelivered; nat_clashes $nc"
-[ "$losti" = 0 ] && ok "echo ids too: all $((ROUNDS * NCL)) echo requests with one id answered" ||
+[ "$losti" = 0 ] && ok "echo ids too: all $((ROUNDS * NCL)) echo requests with one id answered, each to its own client" ||
 	fail "echo requests with one id: $losti lost or misdelivered"
 if [ $((lost4 + dup4 + lost6 + dup6 + nc)) = 0 ]; then
 	ok "with blocks: all $((2 * ROUNDS * NCL)) connections echoed their own line, no two of a round given one public port, no clash"
