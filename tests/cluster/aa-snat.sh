@@ -132,6 +132,32 @@ else
 	fail "public ports: $n seen, $out outside the blocks"
 fi
 
+# the first reply racing the record: with an input chain that accepts what
+# is addressed to the shared address (the permissive case), a node whose
+# kernel lacks the flow yet would answer the server's SYN-ACK with a reset;
+# nat_guard drops it instead (the negative control, without it, is last)
+for i in $FWS; do
+	nsx "$P-fw$i" nft insert rule inet filter input ip daddr 203.0.113.1 accept
+	nsx "$P-fw$i" nft insert rule inet filter input ip6 daddr 2001:db8:2::1 accept
+done
+guarded() {           # packets nat_guard dropped on every node
+	local i n=0 c
+	for i in $FWS; do
+		c=$(nsx "$P-fw$i" nft list chain inet ctsync nat_guard 2>/dev/null |
+			awk '/packets/ { for (k = 1; k < NF; k++) if ($k == "packets") s += $(k + 1) } END { print s + 0 }')
+		n=$((n + c))
+	done
+	echo "$n"
+}
+g0=$(guarded)
+rounds race4 4 48000
+lostr=$R_LOST
+rounds race6 6 48500
+lostr=$((lostr + R_LOST))
+g1=$(guarded)
+[ "$lostr" = 0 ] && ok "permissive input: every connection through ($((g1 - g0)) early replies dropped by nat_guard)" ||
+	fail "permissive input, with nat_guard: $lostr connections lost"
+
 # port forwards (DNAT) need no block: outside clients, one source port, to
 # 203.0.113.1:2222 forwarded to the inside server 198.51.100.10:8092
 bg "$NS_CL" whoami3 "$B/ctsync-testtool" tcp-whoami 8092
@@ -273,4 +299,21 @@ if [ "$full" != 0 ]; then
 fi
 touch "$T/many.go"
 wait "$MANY_PID"
+
+# -- nat_guard's negative control: without it, the early replies that
+# reach a node without the flow are answered with resets (permissive input)
+aa_stop_all
+for i in $FWS; do
+	export "EXTRA_CONF$i=nat = { snat = ( { address = \"203.0.113.1\"; interface = \"wan0\"; },
+	{ address = \"2001:db8:2::1\"; interface = \"wan0\"; } ); };"
+done
+for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
+report_all_hold 15 || finish "$NAME"
+for i in $FWS; do nsx "$P-fw$i" nft flush chain inet ctsync nat_guard; done
+rounds raceneg4 4 49000
+lostn=$R_LOST
+rounds raceneg6 6 49500
+lostn=$((lostn + R_LOST))
+[ "$lostn" -gt 0 ] && ok "negative control: without nat_guard, $lostn of $((2 * ROUNDS * NCL)) connections lost to a node's reset" ||
+	fail "without nat_guard no connection was lost: the guard's test cannot tell"
 finish "$NAME"
