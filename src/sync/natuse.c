@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,32 +135,42 @@ static void describe(const struct dest *d, char *buf, size_t len)
 		snprintf(buf, len, "%s %s", ct_proto_name(d->l4), a);
 }
 
-bool natuse_count(struct natuse *n, const struct ct *ct, int delta)
+bool natuse_counts(const struct natuse *n, const struct ct *ct)
+{
+	struct dest k;
+
+	if (ct->l4 == IPPROTO_TCP && (ct->has & CT_HAS_TCP) &&
+	    (ct->tcp.state == TCP_CONNTRACK_TIME_WAIT || ct->tcp.state == TCP_CONNTRACK_CLOSE))
+		return false;
+	return classify(n, ct, &k);
+}
+
+void natuse_count(struct natuse *n, const struct ct *ct, int delta)
 {
 	struct dest k, **pp, *d;
 
 	if (!classify(n, ct, &k))
-		return false;
+		return;
 	struct natuse_block *b = &n->blk[k.block];
 	for (pp = &n->hash[slot(n, &k)]; (d = *pp) && !same(d, &k); pp = &d->next)
 		;
 	if (delta < 0) {
 		if (!d)
-			return true;
+			return;
 		b->flows -= b->flows > 0;
 		if (--d->count == 0) {
 			*pp = d->next;
 			free(d);
 			n->ndest--;
 		}
-		return true;
+		return;
 	}
 	if (!d) {
 		if (n->ndest >= n->nhash)
 			grow(n);
 		d = malloc(sizeof(*d));
 		if (!d)
-			return false;   /* not counted, nor taken out later */
+			return;         /* not counted; taking it out finds nothing */
 		*d = k;
 		d->count = 0;
 		pp = &n->hash[slot(n, d)];
@@ -174,7 +185,6 @@ bool natuse_count(struct natuse *n, const struct ct *ct, int delta)
 		b->fulls++;
 		describe(d, b->full_dst, sizeof(b->full_dst));
 	}
-	return true;
 }
 
 uint64_t natuse_fulls(const struct natuse *n, unsigned block, const char **dst)

@@ -36,8 +36,12 @@ struct natuse;
 
 struct natuse *natuse_new(const struct natuse_cfg *cfg);
 void natuse_free(struct natuse *n);
-/* Count ct in (delta +1) or out (-1); false if it is mapped into no block. */
-bool natuse_count(struct natuse *n, const struct ct *ct, int delta);
+/* Is ct to be counted now: mapped into a block, and not a TCP flow that
+ * is closing (TIME_WAIT or CLOSE: the kernel gives its mapping to a new
+ * connection that needs it, ending the old one)? */
+bool natuse_counts(const struct natuse *n, const struct ct *ct);
+/* Count ct in (delta +1; only if natuse_counts) or out (-1). */
+void natuse_count(struct natuse *n, const struct ct *ct, int delta);
 /* How many times a destination filled block `block`, and the last (cheap:
  * for a poll). */
 uint64_t natuse_fulls(const struct natuse *n, unsigned block, const char **dst);

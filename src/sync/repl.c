@@ -178,7 +178,7 @@ void repl_reread(struct repl *r, struct flow *f)
 	if (memcmp(now.seqadj, c.seqadj, sizeof(now.seqadj)) == 0 && now.status == c.status)
 		return;
 	ct_merge(&c, &now);
-	flow_set(f, &c);
+	table_flow_set(r->t, f, &c);
 	tx_mark_dirty(r, f, REC_FLOW_UPSERT);
 }
 
@@ -271,7 +271,7 @@ void repl_local_change(struct repl *r, enum ctnl_event ev, const struct ct *ct)
 	struct ct c;
 	flow_get(f, &c);
 	ct_merge(&c, ct);
-	flow_set(f, &c);
+	table_flow_set(r->t, f, &c);
 	tx_mark_dirty(r, f, REC_FLOW_UPSERT);
 }
 

@@ -248,7 +248,7 @@ void defer_hint(struct repl *r, struct peer *p, const struct ct *ct)
 		return;
 	}
 	r->st.hints_applied++;
-	flow_set(f, &c);
+	table_flow_set(r->t, f, &c);
 	if (f->in_kernel)
 		repl_inject(r, CTNL_OP_UPDATE, f);
 	tx_mark_dirty(r, f, REC_FLOW_UPSERT);

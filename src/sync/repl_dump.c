@@ -78,7 +78,7 @@ void dump_entry(struct repl *r, const struct ct *ct)
 	if (r->dump_mode != DUMP_REFRESH && !newer && (flow_get(f, &c), ct_differs(&c, ct))) {
 		/* events were lost (an overrun): the kernel's state wins */
 		ct_merge(&c, ct);
-		flow_set(f, &c);
+		table_flow_set(r->t, f, &c);
 		tx_mark_dirty(r, f, REC_FLOW_UPSERT);
 		return;
 	}

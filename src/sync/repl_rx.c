@@ -149,7 +149,7 @@ static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct, ui
 		same = f->owner != self && f->owner != OWNER_NONE && f->in_kernel &&
 		       had.has == ct->has && had.timeout == ct->timeout && !ct_differs(&had, ct);
 		table_set_owner(r->t, f, p->id);
-		flow_set(f, ct);
+		table_flow_set(r->t, f, ct);
 	}
 	f->claim = claim;
 	if (p->bulk_active)

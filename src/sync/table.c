@@ -325,9 +325,23 @@ struct flow *table_add_h(struct table *t, const struct ct *ct, uint32_t owner, u
 	t->bucket[i] = f;
 	t->count++;
 	account(t, f, +1);
-	if (t->nat)
-		f->nat = natuse_count(t->nat, ct, +1);
+	if (t->nat && natuse_counts(t->nat, ct)) {
+		natuse_count(t->nat, ct, +1);
+		f->nat = 1;
+	}
 	return f;
+}
+
+int table_flow_set(struct table *t, struct flow *f, const struct ct *ct)
+{
+	int rc = flow_set(f, ct);
+
+	if (t->nat && f->nat != natuse_counts(t->nat, ct)) {
+		/* (the mapping is fixed: counted out under the same key) */
+		natuse_count(t->nat, ct, f->nat ? -1 : +1);
+		f->nat = !f->nat;
+	}
+	return rc;
 }
 
 void table_remove(struct table *t, struct flow *f)

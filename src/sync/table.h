@@ -78,6 +78,9 @@ struct flow *table_add_h(struct table *t, const struct ct *ct, uint32_t owner, u
  * otherwise waits for two cache misses in turn (a fifth of the sender's
  * profile). */
 void table_prefetch(const struct table *t, const uint64_t *h, size_t n);
+/* flow_set() on a flow in the table, for what the table counts by state
+ * (natuse). */
+int table_flow_set(struct table *t, struct flow *f, const struct ct *ct);
 /* Unlink from the table; the caller frees it (table_flow_free) when done. */
 void table_remove(struct table *t, struct flow *f);
 void table_flow_free(struct flow *f);

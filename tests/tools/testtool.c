@@ -10,7 +10,8 @@
  *                                       N connections, one echo each; then wait
  *                                       for the file TRIGGER to exist and echo on
  *                                       each again (SECONDS bounds the wait)
- *   tcp-connects HOST PORT N TIMEOUT_MS one connection after the other, N of
+ *   tcp-connects HOST PORT N TIMEOUT_MS [SRC]
+ *                                       one connection after the other, N of
  *                                       them, each: connect, one line echoed,
  *                                       close; connect times in microseconds
  *                                       (slow: over 500 ms, a SYN sent again)
@@ -1316,8 +1317,10 @@ int main(int argc, char **argv)
 	}
 	if (argc == 7 && strcmp(argv[1], "tcp-many") == 0)
 		return tcp_many(argv[2], argv[3], atoi(argv[4]), argv[5], atoi(argv[6]));
-	if (argc == 6 && strcmp(argv[1], "tcp-connects") == 0)
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "tcp-connects") == 0) {
+		bind_src = argc == 7 ? argv[6] : NULL;
 		return tcp_connects(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
+	}
 	if (argc == 5 && strcmp(argv[1], "udp-push") == 0)
 		return udp_push(argv[2], atoi(argv[3]), atoi(argv[4]));
 	if (argc == 3 && strcmp(argv[1], "udp-echo") == 0)

@@ -109,8 +109,30 @@ static void test_natuse(void **state)
 	assert_int_equal(b.flows, 2);
 	natuse_block(n, 2, &b);
 	assert_int_equal(b.flows, 0);
+	/* a TCP flow closing (TIME_WAIT) no longer holds its port: the kernel
+	 * hands it to a new connection that needs it */
+	struct ct tw = snat(11, IPPROTO_TCP, srv, 8090, 20001);
+	tw.has |= CT_HAS_TCP;
+	tw.tcp.state = 7;                                       /* TIME_WAIT */
+	table_flow_set(t, f[1], &tw);
+	assert_false(f[1]->nat);
+	natuse_block(n, 1, &b);
+	assert_int_equal(b.flows, 1);
+	table_remove(t, f[1]);                                  /* not counted out twice */
+	table_flow_free(f[1]);
+	natuse_block(n, 1, &b);
+	assert_int_equal(b.flows, 1);
+	tw.tcp.state = 3;                                       /* (and back: counted) */
+	struct flow *fe = table_add(t, &tw, 1);
+	natuse_block(n, 1, &b);
+	assert_int_equal(b.flows, 2);
+	table_remove(t, fe);
+	table_flow_free(fe);
 	/* full again: counted again */
 	struct ct again = snat(30, IPPROTO_TCP, srv, 8090, 20000);
+	table_add(t, &again, 1);
+	assert_int_equal(natuse_fulls(n, 1, &dst), 1);         /* 2 of 3 */
+	again = snat(31, IPPROTO_TCP, srv, 8090, 20001);
 	table_add(t, &again, 1);
 	assert_int_equal(natuse_fulls(n, 1, &dst), 2);
 	natuse_block(n, 9, &b);                                 /* no such block */
