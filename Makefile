@@ -211,6 +211,10 @@ bench-transports: deps all
 bench-takeover: deps all
 	@BUILD=$(abspath $(BUILD)) bash bench/takeover.sh $(or $(TAKEOVER_FLOWS),200000) $(BENCH_REPS)
 
+# active-active with SNAT to the shared address: new connections/s
+bench-snat: deps all
+	@BUILD=$(abspath $(BUILD)) bash bench/snat.sh $(or $(SNAT_CONNECTIONS),3000) $(BENCH_REPS)
+
 bench-defer: deps all
 	@BUILD=$(abspath $(BUILD)) bash bench/defer.sh $(or $(DEFER_CONNECTIONS),2000) $(BENCH_REPS)
 
@@ -231,4 +235,4 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall bench \
-	bench-transports bench-takeover bench-defer bench-lease demo-aa
+	bench-transports bench-takeover bench-snat bench-defer bench-lease demo-aa

@@ -5,8 +5,10 @@
 # 203.0.113.1` on every node) and with ctsyncd's blocks of ports
 # (nat.snat; docs/BENCHMARKS.md, "SNAT in active-active").
 #
-#   bench/snat.sh [CONNS [REPS]]        (300 3)
+#   bench/snat.sh [CONNS [REPS]]        (3000 3)
 #
+# Modes: plain (the ruleset's snat alone), blocks (nat.snat, the default 16
+# blocks: 4,032 ports a node), blocks4 (blocks = 4: 16,128 ports a node).
 # Per mode and repetition: NCL (8) clients, each from its own address, open
 # CONNS connections one after the other (connect, one line echoed, close;
 # a connection not up within 1 s counts as failed) to one server port, the
@@ -16,12 +18,14 @@
 #             public port: the server answered one of them)
 #   clashes   the daemons' nat_clashes (a peer's record whose mapping this
 #             kernel had given to another flow)
+#   full      the daemons' nat_block_full (a block full towards the server)
 # Results: bench/results/snat-latest.txt (raw), a table on stdout.
-# BENCH_CHECK=1: exit 1 if a figure is missing or the blocks lost one.
+# BENCH_CHECK=1: exit 1 if a figure is missing, or with blocks a clash or a
+# full block was counted.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 export BUILD=${BUILD:-$TOP/build}
-CONNS=${1:-300}
+CONNS=${1:-3000}
 REPS=${2:-3}
 NFW=3
 NCL=8
@@ -38,10 +42,13 @@ export SYNC_EXTRA='mode = "active-active";'
 AA_DAEMONS=1
 
 run() {               # run MODE REP
-	local mode=$1 rep=$2 k i t0 t1 e=0 c=0 line
-	if [ "$mode" = blocks ]; then
+	local mode=$1 rep=$2 k i t0 t1 e=0 c=0 full=0 line
+	if [ "$mode" != plain ]; then
+		local nb=16
+		[ "$mode" = blocks4 ] && nb=4
 		for i in $FWS; do
-			export "EXTRA_CONF$i=nat = { snat = ( { address = \"203.0.113.1\"; interface = \"wan0\"; } ); };"
+			export "EXTRA_CONF$i=nat = { snat = ( { address = \"203.0.113.1\"; interface = \"wan0\"; } );
+	blocks = $nb; };"
 		done
 	else
 		for i in $FWS; do unset "EXTRA_CONF$i"; done
@@ -61,13 +68,16 @@ run() {               # run MODE REP
 		line=$(tail -n 1 "$T/conn-$mode-$rep-$k.log")
 		e=$((e + $(kv echoed "$line")))
 	done
-	for i in $FWS; do c=$((c + $(ctstat "$P-fw$i" nat_clashes))); done
+	for i in $FWS; do
+		c=$((c + $(ctstat "$P-fw$i" nat_clashes)))
+		full=$((full + $(ctstat "$P-fw$i" nat_block_full)))
+	done
 	python3 -c "
 import sys
 n, e, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[4]) - float(sys.argv[3])
-print('rep %s mode %s conns %d echoed %d failed %d secs %.2f rate %.0f clashes %s' %
-      (sys.argv[5], sys.argv[6], n, e, n - e, secs, e / secs, sys.argv[7]))" \
-		$((NCL * CONNS)) "$e" "$t0" "$t1" "$rep" "$mode" "$c" | tee -a "$OUT"
+print('rep %s mode %s conns %d echoed %d failed %d secs %.2f rate %.0f clashes %s full %s' %
+      (sys.argv[5], sys.argv[6], n, e, n - e, secs, e / secs, sys.argv[7], sys.argv[8]))" \
+		$((NCL * CONNS)) "$e" "$t0" "$t1" "$rep" "$mode" "$c" "$full" | tee -a "$OUT"
 	aa_stop_all
 	sleep 0.5
 }
@@ -75,21 +85,22 @@ print('rep %s mode %s conns %d echoed %d failed %d secs %.2f rate %.0f clashes %
 for r in $(seq 1 "$REPS"); do
 	run plain "$r" || exit 1
 	run blocks "$r" || exit 1
+	run blocks4 "$r" || exit 1
 done
 python3 - "$OUT" "${BENCH_CHECK:-0}" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.startswith('rep ')]
 bad = False
-for mode in ('plain', 'blocks'):
+for mode in ('plain', 'blocks', 'blocks4'):
     rs = [r for r in rows if r[r.index('mode') + 1] == mode]
     if not rs:
         bad = True
         continue
-    for name in ('rate', 'failed', 'clashes'):
+    for name in ('rate', 'failed', 'clashes', 'full'):
         v = [float(r[r.index(name) + 1]) for r in rs]
         print('%-7s %-8s median %.0f  (%.0f-%.0f)  n=%d' % (mode, name, statistics.median(v),
                                                              min(v), max(v), len(v)))
-        if mode == 'blocks' and name in ('failed', 'clashes') and max(v) > 0:
+        if mode != 'plain' and name in ('clashes', 'full') and max(v) > 0:
             bad = True
 sys.exit(1 if bad and sys.argv[2] == '1' else 0)
 EOF

@@ -135,6 +135,9 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "active-active takeover of 100,000 flows: no lease lapses" BENCH_CHECK=1 \
 		BENCH_OUT=/tmp/ctsync-bench-tk.$$ bash bench/takeover.sh 100000 2
 	rm -f /tmp/ctsync-bench-tk.$$
+	cluster "SNAT benchmark smoke (3 nodes, 2,400 connections)" BENCH_CHECK=1 \
+		BENCH_OUT=/tmp/ctsync-bench-snat.$$ bash bench/snat.sh 300 1
+	rm -f /tmp/ctsync-bench-snat.$$
 	cluster "defer benchmark smoke (100 connections)" BENCH_CHECK=1 \
 		BENCH_OUT=/tmp/ctsync-bench-df.$$ bash bench/defer.sh 100 1
 	rm -f /tmp/ctsync-bench-df.$$

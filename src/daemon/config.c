@@ -418,7 +418,7 @@ static void load_nat(struct ctx *c, const config_t *cf, struct config *cfg)
 	if (r && !parse_range(r, &nat->range_lo, &nat->range_hi))
 		err_at(c, config_setting_get_member(g, "ports"),
 		       "'ports' must be a range \"LO-HI\" within 1-65535 (got \"%s\")", r);
-	nat->blocks = (unsigned)get_int(c, g, "blocks", 16, 1, 1024, false);
+	nat->blocks = (unsigned)get_int(c, g, "blocks", 8, 1, 1024, false);
 	const config_setting_t *at = config_setting_get_member(g, "blocks");
 	if (nftb_nat_block(nat->range_lo, nat->range_hi, nat->blocks, cfg->repl.node_id,
 			   &nat->lo, &nat->hi) < 0) {

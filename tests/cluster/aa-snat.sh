@@ -90,7 +90,7 @@ else
 fi
 aa_stop_all
 
-# -- ctsyncd's translation: blocks of 4,032 ports (1024-65535 in 16)
+# -- ctsyncd's translation: blocks of 8,064 ports (1024-65535 in 8)
 for i in $FWS; do
 	export "EXTRA_CONF$i=nat = { snat = (
 	{ address = \"203.0.113.1\"; interface = \"wan0\"; from = [ \"198.51.100.0/24\" ]; },
@@ -98,10 +98,10 @@ for i in $FWS; do
 done
 for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
 report_all_hold 15 || finish "$NAME"
-rule=$(nsx "$NS_FW2" nft list chain inet ctsync nat_out | grep -c 'snat ip to 203.0.113.1:5056-9087')
-[ "$rule" = 2 ] && ok "fw2 translates into its block, 5056-9087 (TCP/UDP and echo ids)" ||
+rule=$(nsx "$NS_FW2" nft list chain inet ctsync nat_out | grep -c 'snat ip to 203.0.113.1:9088-17151')
+[ "$rule" = 2 ] && ok "fw2 translates into its block, 9088-17151 (TCP/UDP and echo ids)" ||
 	fail "fw2's nat_out chain: $(nsx "$NS_FW2" nft list chain inet ctsync nat_out)"
-ctl "$NS_FW2" status | grep -q '^nat: .*203.0.113.1.*5056-9087' &&
+ctl "$NS_FW2" status | grep -q '^nat: .*203.0.113.1.*9088-17151' &&
 	ok "status names the address and the block" ||
 	fail "status: $(ctl "$NS_FW2" status | grep -i nat)"
 rounds pos4 4 43000
@@ -124,10 +124,10 @@ ports=$(cat "$T/pos4.log" "$T/pos6.log" | grep -o 'ports=[0-9,]*' | cut -d= -f2 
 out=0 n=0
 for p in $ports; do
 	n=$((n + 1))
-	{ [ "$p" -ge 1024 ] && [ "$p" -le $((1024 + 3 * 4032 - 1)) ]; } || out=$((out + 1))
+	{ [ "$p" -ge 1024 ] && [ "$p" -le $((1024 + 3 * 8064 - 1)) ]; } || out=$((out + 1))
 done
 if [ "$n" = $((2 * ROUNDS * NCL)) ] && [ "$out" = 0 ]; then
-	ok "all $n public ports in the three nodes' blocks (1024-13119)"
+	ok "all $n public ports in the three nodes' blocks (1024-25215)"
 else
 	fail "public ports: $n seen, $out outside the blocks"
 fi
@@ -203,7 +203,7 @@ done
 sleep 2.5
 before=$(pub_ports)
 via1=0
-for p in $before; do [ "$p" -ge 1024 ] && [ "$p" -le 5055 ] && via1=$((via1 + 1)); done
+for p in $before; do [ "$p" -ge 1024 ] && [ "$p" -le 9087 ] && via1=$((via1 + 1)); done
 kill_daemon 1 KILL
 links_down 1
 info "fw1 died (daemon SIGKILLed, every link down) with $via1 of the $NCL streams (ports $before)"

@@ -343,9 +343,9 @@ static void test_nat(void **state)
 	assert_string_equal(c.nat.snat[0].ifname, "wan0");
 	assert_int_equal(c.nat.snat[0].nfrom, 1);
 	assert_string_equal(c.nat.snat[1].address, "2001:db8:2::1");    /* as nft writes it */
-	assert_int_equal(c.nat.blocks, 16);
-	assert_int_equal(c.nat.lo, 1024 + 4032);                        /* node 2's block */
-	assert_int_equal(c.nat.hi, 1024 + 2 * 4032 - 1);
+	assert_int_equal(c.nat.blocks, 8);
+	assert_int_equal(c.nat.lo, 1024 + 8064);                        /* node 2's block */
+	assert_int_equal(c.nat.hi, 1024 + 2 * 8064 - 1);
 	snprintf(text, sizeof(text), "%snat = { snat = ( { address = \"203.0.113.1\"; "
 		 "interface = \"wan0\"; } );\n  ports = \"20000-29999\"; blocks = 4; };\n", udp3);
 	assert_int_equal(load(text, &c, errs, sizeof(errs)), 0);
