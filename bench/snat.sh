@@ -11,8 +11,8 @@
 # blocks: 4,032 ports a node), blocks4 (blocks = 4: 16,128 ports a node).
 # Per mode and repetition: NCL (8) clients, each from its own address, open
 # CONNS connections one after the other (connect, one line echoed, close;
-# a connection not up within 1 s counts as failed) to one server port, the
-# eight at once.  The buckets spread the clients over the three nodes.
+# a connection not up within 1 s counts as failed) to one server port (a
+# new one for every run), the eight at once.  The buckets spread the clients over the three nodes.
 #   rate      connections echoed per second, all clients together
 #   failed    connections that did not echo (two nodes gave two clients one
 #             public port: the server answered one of them)
@@ -40,9 +40,19 @@ topology_shared
 . "$TOP/tests/cluster/aa-lib.sh"
 export SYNC_EXTRA='mode = "active-active";'
 AA_DAEMONS=1
+# the clients close first: their TIME_WAIT sockets (60 s) pile up over the
+# runs, and without reuse each connect() searched longer for a free port
+# (10 ms a connection by the fifth run, whatever the firewalls did)
+nsx "$NS_CL" sysctl -qw net.ipv4.tcp_tw_reuse=1
 
+# every run its own server port: the server's TIME_WAIT sockets of one run
+# (60 s) must not meet the next run's connections on the same public ports
+RUN=0
 run() {               # run MODE REP
-	local mode=$1 rep=$2 k i t0 t1 e=0 c=0 full=0 line
+	local mode=$1 rep=$2 k i t0 t1 e=0 c=0 full=0 line port=$((8100 + RUN))
+	RUN=$((RUN + 1))
+	bg "$NS_SV" "echo-$port" "$B/ctsync-testtool" tcp-echo "$port"
+	sleep 0.2
 	if [ "$mode" != plain ]; then
 		local nb=16
 		[ "$mode" = blocks4 ] && nb=4
@@ -58,7 +68,7 @@ run() {               # run MODE REP
 	local pids=()
 	t0=$(date +%s.%N)
 	for k in $(seq 0 $((NCL - 1))); do
-		bg "$NS_CL" "conn-$mode-$rep-$k" "$B/ctsync-testtool" tcp-connects 203.0.113.10 8080 \
+		bg "$NS_CL" "conn-$mode-$rep-$k" "$B/ctsync-testtool" tcp-connects 203.0.113.10 "$port" \
 			"$CONNS" 1000 "198.51.100.$((10 + k))"
 		pids+=("$BG_PID")
 	done
