@@ -71,18 +71,24 @@ icmp_rounds() {
 	done
 }
 
+# all_rounds LABEL SPORT ICMPID WHAT: TCP rounds over IPv4 (LABEL4) and
+# IPv6 (LABEL6), echo rounds (LABELicmp); lost4 dup4 lost6 dup6 losti nc
+all_rounds() {
+	rounds "${1}4" 4 "$2"
+	lost4=$R_LOST dup4=$R_DUP
+	rounds "${1}6" 6 $(($2 + 1000))
+	lost6=$R_LOST dup6=$R_DUP
+	icmp_rounds "${1}icmp" "$3"
+	losti=$R_LOST
+	nc=$(clashes)
+	info "$4, $ROUNDS rounds of $NCL: IPv4 $lost4 lost, $dup4 sharing; IPv6 $lost6 lost, $dup6 sharing; echo requests (one id) $losti lost or misdelivered; nat_clashes $nc"
+}
+
 # -- negative control: the ruleset's own `oifname "wan0" snat to
 # 203.0.113.1` (and to 2001:db8:2::1: lib.sh, ruleset), as for one firewall
 for i in $FWS; do start_daemon "$i" primary || finish "$NAME"; done
 report_all_hold 15 || finish "$NAME"
-rounds neg4 4 41000
-lost4=$R_LOST dup4=$R_DUP
-rounds neg6 6 42000
-lost6=$R_LOST dup6=$R_DUP
-icmp_rounds negicmp 300
-losti=$R_LOST
-nc=$(clashes)
-info "negative control, $ROUNDS rounds of $NCL: IPv4 $lost4 lost, $dup4 sharing; IPv6 $lost6 lost, $dup6 sharing; echo requests (one id) $losti lost or misdelivered; nat_clashes $nc"
+all_rounds neg 41000 300 "negative control"
 if [ $((lost4 + dup4)) -gt 0 ] && [ $((lost6 + dup6)) -gt 0 ] && [ "$losti" -gt 0 ]; then
 	ok "negative control: one range for every node collides (IPv4 $lost4 lost, IPv6 $lost6, echo $losti; $nc clashes)"
 else
@@ -104,14 +110,7 @@ rule=$(nsx "$NS_FW2" nft list chain inet ctsync nat_out | grep -c 'snat ip to 20
 ctl "$NS_FW2" status | grep -q '^nat: .*203.0.113.1.*9088-17151' &&
 	ok "status names the address and the block" ||
 	fail "status: $(ctl "$NS_FW2" status | grep -i nat)"
-rounds pos4 4 43000
-lost4=$R_LOST dup4=$R_DUP
-rounds pos6 6 44000
-lost6=$R_LOST dup6=$R_DUP
-icmp_rounds posicmp 400
-losti=$R_LOST
-nc=$(clashes)
-info "with blocks, $ROUNDS rounds of $NCL: IPv4 $lost4 lost, $dup4 sharing; IPv6 $lost6 lost, $dup6 sharing; echo requests $losti lost or misdelivered; nat_clashes $nc"
+all_rounds pos 43000 400 "with blocks"
 [ "$losti" = 0 ] && ok "echo ids too: all $((ROUNDS * NCL)) echo requests with one id answered, each to its own client" ||
 	fail "echo requests with one id: $losti lost or misdelivered"
 if [ $((lost4 + dup4 + lost6 + dup6 + nc)) = 0 ]; then

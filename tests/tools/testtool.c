@@ -141,39 +141,6 @@ static int listen_any(const char *port, int type)
 
 #define MAXC 4096
 
-__attribute__((noreturn)) static int tcp_echo(const char *port)
-{
-	static struct pollfd p[MAXC + 1];
-	int n = 1;
-	char buf[4096];
-
-	p[0].fd = listen_any(port, SOCK_STREAM);
-	p[0].events = POLLIN;
-	for (;;) {
-		if (poll(p, (nfds_t)n, -1) < 0 && errno != EINTR)
-			die("poll");
-		if ((p[0].revents & POLLIN) && n <= MAXC) {
-			int c = accept4(p[0].fd, NULL, NULL, SOCK_CLOEXEC);
-			if (c >= 0) {
-				p[n].fd = c;
-				p[n].events = POLLIN;
-				p[n].revents = 0;
-				n++;
-			}
-		}
-		for (int i = 1; i < n; i++) {
-			if (!p[i].revents)
-				continue;
-			ssize_t r = read(p[i].fd, buf, sizeof(buf));
-			if (r <= 0 || write(p[i].fd, buf, (size_t)r) != r) {
-				close(p[i].fd);
-				p[i] = p[--n];
-				i--;
-			}
-		}
-	}
-}
-
 static void peer_text(int fd, char *out, size_t len)
 {
 	struct sockaddr_storage ss;
@@ -193,12 +160,14 @@ static void peer_text(int fd, char *out, size_t len)
 	snprintf(out, len, "%s/%u", a, port);
 }
 
-__attribute__((noreturn)) static int tcp_whoami(const char *port)
+/* whoami: a chunk that starts "whoami " goes back prefixed with the
+ * client's address/port as seen here (tcp-whoami) */
+__attribute__((noreturn)) static int tcp_echo(const char *port, bool whoami)
 {
 	static struct pollfd p[MAXC + 1];
 	static char who[MAXC + 1][64];
 	int n = 1;
-	char buf[1024], out[1200];
+	char buf[4096], out[4200];
 
 	p[0].fd = listen_any(port, SOCK_STREAM);
 	p[0].events = POLLIN;
@@ -211,18 +180,22 @@ __attribute__((noreturn)) static int tcp_whoami(const char *port)
 				p[n].fd = c;
 				p[n].events = POLLIN;
 				p[n].revents = 0;
-				peer_text(c, who[n], sizeof(who[n]));
+				if (whoami)
+					peer_text(c, who[n], sizeof(who[n]));
 				n++;
 			}
 		}
 		for (int i = 1; i < n; i++) {
 			if (!p[i].revents)
 				continue;
-			ssize_t r = read(p[i].fd, buf, sizeof(buf) - 1);
-			bool ask = r > 7 && memcmp(buf, "whoami ", 7) == 0;
-			int l = r > 0 ? snprintf(out, sizeof(out), "%s%s%.*s", ask ? who[i] : "",
-						 ask ? " " : "", (int)r, buf) : 0;
-			if (r <= 0 || write(p[i].fd, out, (size_t)l) != l) {
+			ssize_t r = read(p[i].fd, buf, sizeof(buf));
+			const char *w = buf;
+			ssize_t l = r;
+			if (whoami && r > 7 && memcmp(buf, "whoami ", 7) == 0) {
+				l = snprintf(out, sizeof(out), "%s %.*s", who[i], (int)r, buf);
+				w = out;
+			}
+			if (r <= 0 || write(p[i].fd, w, (size_t)l) != l) {
 				close(p[i].fd);
 				p[i] = p[--n];
 				memcpy(who[i], who[n], sizeof(who[i]));
@@ -231,6 +204,7 @@ __attribute__((noreturn)) static int tcp_whoami(const char *port)
 		}
 	}
 }
+
 
 static int tcp_burst(const char *host, const char *port, const char *sport, int timeout_ms,
 		     char **srcs, int n)
@@ -1304,9 +1278,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && strcmp(argv[1], "tcp-echo") == 0)
-		return tcp_echo(argv[2]);
+		return tcp_echo(argv[2], false);
 	if (argc == 3 && strcmp(argv[1], "tcp-whoami") == 0)
-		return tcp_whoami(argv[2]);
+		return tcp_echo(argv[2], true);
 	if (argc >= 6 && strcmp(argv[1], "icmp-burst") == 0)
 		return icmp_burst(argv[2], atoi(argv[3]), atoi(argv[4]), argv + 5, argc - 5);
 	if (argc >= 7 && strcmp(argv[1], "tcp-burst") == 0)
