@@ -135,19 +135,24 @@ static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct, ui
 		}
 		if (f->owner == OWNER_NONE)
 			r->st.orphans_claimed++;
-		/* our kernel has this very state already, as another peer's
-		 * flow (a takeover tells every node of every flow taken,
-		 * unchanged): not written again — 100,000 such updates kept
-		 * the loop from our heartbeats and leases for half a second
-		 * (bench/takeover.sh).  A flow that was ours is written: our
-		 * kernel's entry is what our own packets made of it (its TCP
-		 * windows stale once another node forwards), and the write
-		 * makes it a peer's (tcp_window "liberal"); tcp-stream.sh's
-		 * failback breaks without. */
-		struct ct had;
-		flow_get(f, &had);
-		same = f->owner != self && f->owner != OWNER_NONE && f->in_kernel &&
-		       had.has == ct->has && had.timeout == ct->timeout && !ct_differs(&had, ct);
+		/* another peer's flow taken by this one, and our kernel has
+		 * this very state already (a takeover tells every node of
+		 * every flow taken, unchanged): not written again — 100,000
+		 * such updates kept the loop from our heartbeats and leases
+		 * for half a second (bench/takeover.sh).  A flow that was
+		 * ours is written: our kernel's entry is what our own packets
+		 * made of it (its TCP windows stale once another node
+		 * forwards), and the write makes it a peer's (tcp_window
+		 * "liberal"); tcp-stream.sh's failback breaks without.  (Only
+		 * on an owner change: an owner's own update costs no unpacking
+		 * here.) */
+		if (f->owner != p->id && f->owner != self && f->owner != OWNER_NONE &&
+		    f->in_kernel) {
+			struct ct had;
+			flow_get(f, &had);
+			same = had.has == ct->has && had.timeout == ct->timeout &&
+			       !ct_differs(&had, ct);
+		}
 		table_set_owner(r->t, f, p->id);
 		table_flow_set(r->t, f, ct);
 	}
