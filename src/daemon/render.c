@@ -91,8 +91,7 @@ static void render_nat(const struct control_ctx *ctx, const struct repl_status *
 
 	if (!n || !n->nsnat)
 		return;
-	unsigned size = ((unsigned)n->range_hi - n->range_lo + 1) / n->blocks;
-	unsigned block = ((unsigned)n->lo - n->range_lo) / size + 1;
+	unsigned size = (unsigned)n->hi - n->lo + 1, block = st->node_id;  /* id k: block k */
 	if (json) {
 		strbuf_printf(o, ",\"nat\":{\"snat\":[");
 		for (unsigned i = 0; i < n->nsnat; i++)

@@ -111,7 +111,7 @@ bool ct_differs(const struct ct *have, const struct ct *src)
 	       ((h & CT_HAS_LABELS) && memcmp(have->labels, src->labels, sizeof(src->labels)) != 0);
 }
 
-static bool has_ports(uint8_t l4)
+bool ct_has_ports(uint8_t l4)
 {
 	return l4 == IPPROTO_TCP || l4 == IPPROTO_UDP || l4 == IPPROTO_UDPLITE ||
 	       l4 == IPPROTO_SCTP || l4 == IPPROTO_DCCP;
@@ -119,7 +119,7 @@ static bool has_ports(uint8_t l4)
 
 bool ct_mirror(const struct ct *ct, struct ct_tuple *out)
 {
-	if (!has_ports(ct->l4))
+	if (!ct_has_ports(ct->l4))
 		return false;
 	memset(out, 0, sizeof(*out));
 	out->src = ct->orig.dst;
@@ -206,7 +206,7 @@ static void fmt_ep(char *out, size_t len, int l3, const union ct_addr *a,
 int ct_format(const struct ct *ct, char *buf, size_t len)
 {
 	char s[64], d[64], rs[64], rd[64];
-	bool p = has_ports(ct->l4);
+	bool p = ct_has_ports(ct->l4);
 
 	fmt_ep(s, sizeof(s), ct->l3, &ct->orig.src, ct->orig.sport, p);
 	fmt_ep(d, sizeof(d), ct->l3, &ct->orig.dst, ct->orig.dport, p);

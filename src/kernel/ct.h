@@ -93,6 +93,8 @@ uint64_t ct_key_hash(const struct ct *ct);
 void ct_merge(struct ct *dst, const struct ct *src);
 /* Would ct_merge(have, src) change anything but the timeout? */
 bool ct_differs(const struct ct *have, const struct ct *src);
+/* Does the protocol have ports in its tuple (TCP, UDP, UDP-Lite, SCTP, DCCP)? */
+bool ct_has_ports(uint8_t l4);
 /* Reply tuple for a protocol whose reply is the mirrored original, or false. */
 bool ct_mirror(const struct ct *ct, struct ct_tuple *out);
 /* Does the address (given as family + bytes) fall in ct's tuples? */

@@ -21,7 +21,7 @@ struct natuse {
 	struct natuse_cfg cfg;
 	struct dest **hash;
 	size_t nhash, ndest;
-	struct natuse_block *blk;       /* [1..blocks]; busiest kept on the way up */
+	struct natuse_block *blk;       /* [1..blocks]; busiest: natuse_block() */
 };
 
 struct natuse *natuse_new(const struct natuse_cfg *cfg)
@@ -55,12 +55,6 @@ void natuse_free(struct natuse *n)
 	free(n);
 }
 
-static bool has_ports(uint8_t l4)
-{
-	return l4 == IPPROTO_TCP || l4 == IPPROTO_UDP || l4 == IPPROTO_UDPLITE ||
-	       l4 == IPPROTO_SCTP || l4 == IPPROTO_DCCP;
-}
-
 /* The block ct is mapped into and its destination; false for none. */
 static bool classify(const struct natuse *n, const struct ct *ct, struct dest *k)
 {
@@ -68,7 +62,7 @@ static bool classify(const struct natuse *n, const struct ct *ct, struct dest *k
 	size_t alen = ct->l3 == AF_INET ? 4 : 16;
 
 	if ((ct->has & (CT_HAS_STATUS | CT_HAS_REPLY)) != (CT_HAS_STATUS | CT_HAS_REPLY) ||
-	    !(ct->status & IPS_SRC_NAT) || (!icmp && !has_ports(ct->l4)))
+	    !(ct->status & IPS_SRC_NAT) || (!icmp && !ct_has_ports(ct->l4)))
 		return false;
 	bool ours = false;
 	for (unsigned i = 0; i < n->cfg.naddr && !ours; i++)
@@ -179,9 +173,7 @@ void natuse_count(struct natuse *n, const struct ct *ct, int delta)
 		n->ndest++;
 	}
 	b->flows++;
-	if (++d->count > b->busiest)
-		b->busiest = d->count;
-	if (d->count == n->cfg.size) {
+	if (++d->count == n->cfg.size) {
 		b->fulls++;
 		describe(d, b->full_dst, sizeof(b->full_dst));
 	}
@@ -200,12 +192,11 @@ void natuse_block(struct natuse *n, unsigned block, struct natuse_block *out)
 	memset(out, 0, sizeof(*out));
 	if (!n || block < 1 || block > n->cfg.blocks)
 		return;
-	struct natuse_block *b = &n->blk[block];
-	/* the busiest may have shrunk since: counted again */
-	b->busiest = 0;
+	*out = n->blk[block];
+	/* the busiest destination, counted when asked (it shrinks as
+	 * flows end: not worth keeping on every change) */
 	for (size_t i = 0; i < n->nhash; i++)
 		for (const struct dest *d = n->hash[i]; d; d = d->next)
-			if (d->block == block && d->count > b->busiest)
-				b->busiest = d->count;
-	*out = *b;
+			if (d->block == block && d->count > out->busiest)
+				out->busiest = d->count;
 }
