@@ -26,7 +26,7 @@ CFLAGS_D = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
 KERNEL_SRC  = src/kernel/ctnl.c src/kernel/ctnl_inject.c src/kernel/ctnl_msg.c src/kernel/ct.c src/kernel/exp.c \
               src/kernel/nftb.c src/kernel/nfq.c src/kernel/nfq_rules.c
-SYNC_SRC    = src/sync/link.c src/sync/policy.c src/sync/bucket.c src/sync/codec.c src/sync/seal.c src/sync/keyfile.c src/sync/table.c src/sync/natuse.c src/sync/keyset.c src/sync/exps.c src/sync/ring.c src/sync/reorder.c src/sync/repl.c src/sync/repl_tx.c src/sync/repl_dump.c src/sync/repl_own.c src/sync/repl_quorum.c src/sync/repl_defer.c src/sync/repl_rx.c src/sync/repl_expect.c src/sync/epoch.c
+SYNC_SRC    = src/sync/link.c src/sync/policy.c src/sync/bucket.c src/sync/codec.c src/sync/seal.c src/sync/keyfile.c src/sync/table.c src/sync/natuse.c src/sync/keyset.c src/sync/exps.c src/sync/ring.c src/sync/reorder.c src/sync/repl.c src/sync/repl_tx.c src/sync/repl_dump.c src/sync/repl_own.c src/sync/repl_quorum.c src/sync/repl_defer.c src/sync/repl_rx.c src/sync/repl_expect.c src/sync/repl_filter.c src/sync/epoch.c
 CLUSTER_SRC = src/cluster/transport.c src/cluster/transport_cpg.c
 DAEMON_SRC  = src/daemon/config.c src/daemon/control.c src/daemon/render.c src/daemon/metrics.c \
               src/daemon/counters.c src/daemon/service.c src/util/log.c src/util/strbuf.c \

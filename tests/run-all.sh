@@ -89,6 +89,7 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "active-active, 2 nodes over CPG: second link, qnetd witness" bash $C/aa-twonode.sh
 	cluster "active-active SNAT to the shared address: a block of ports per node" bash $C/aa-snat.sh
 	cluster "FTP passive through active-active, node dies" bash $C/ftp-aa.sh
+	cluster "filters: TCP state, age, zone, attributes (each with its control)" bash $C/filters.sh
 	cluster "active-active on asymmetric paths: defer, IPv4" FAMILY=4 bash $C/asymmetric.sh
 	cluster "active-active on asymmetric paths: defer, IPv6" FAMILY=6 bash $C/asymmetric.sh
 	cluster "pacemaker: 3 nodes, promotable clone, promoted node killed" bash $C/pacemaker.sh

@@ -358,6 +358,12 @@ void sim_start(int idx, bool primary, bool immediate)
 	cfg.exp_sync = sim.exp_sync;
 	for (int i = 0; i < 256; i++)
 		cfg.proto[i] = true;
+	cfg.tcp_states = sim.filt.tcp_states;
+	cfg.min_age_ms = sim.filt.min_age_ms;
+	cfg.zones_exclude = sim.filt.zones_exclude;
+	cfg.nzones = sim.filt.nzones;
+	memcpy(cfg.zones, sim.filt.zones, sizeof(cfg.zones));
+	cfg.strip = sim.filt.strip;
 	cfg.nignore = 1;
 	cfg.ignore[0].family = AF_INET;
 	cfg.ignore[0].addr.ip4 = htonl(0x7f000000);

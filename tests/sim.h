@@ -111,6 +111,8 @@ struct sim {
 	uint64_t overlap_first;         /* when the first was seen (0: never) */
 	bool exp_sync;                  /* cfg.exp_sync */
 	size_t frame_size;              /* cfg.frame_size (0: 1472) */
+	/* cfg's filters (repl.h "Filters"): tcp_states, min_age_ms, zones, strip */
+	struct repl_config filt;
 	/* defer: packets let go, and what the peers' kernels held at that moment */
 	struct {
 		uint64_t cookie[64];

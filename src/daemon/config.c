@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/log.h"
 
@@ -696,9 +697,100 @@ static void load_transport(struct ctx *c, const config_t *cf, struct config *cfg
 	}
 }
 
+/* An array (or list) setting: its elements, or an error and -1. */
+static int elems(struct ctx *c, const config_setting_t *s, const char *what)
+{
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		err_at(c, s, "'%s' must be an array: %s = [ ... ];", config_setting_name(s), what);
+		return -1;
+	}
+	return config_setting_length(s);
+}
+
+/* filter.tcp_states, min_age, zones, strip (repl.h, "Filters") */
+static void load_filter_more(struct ctx *c, const config_setting_t *g, struct config *cfg)
+{
+	struct repl_config *rc = &cfg->repl;
+	const config_setting_t *s = config_setting_get_member(g, "tcp_states");
+	int n;
+
+	if (s && (n = elems(c, s, "\"ESTABLISHED\", \"FIN_WAIT\", ...")) >= 0) {
+		for (int i = 0; i < n; i++) {
+			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+			const char *v = config_setting_get_string(e);
+			int st = -1;
+			for (int k = 1; v && k < 10; k++)
+				if (strcasecmp(v, ct_tcp_state_name((uint8_t)k)) == 0)
+					st = k;
+			if (v && strcasecmp(v, "CLOSED") == 0)
+				st = 8;         /* conntrack(8)'s name for CLOSE */
+			if (st < 0)
+				err_at(c, e, "unknown TCP state \"%s\" (SYN_SENT, SYN_RECV, "
+				       "ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, "
+				       "CLOSE, SYN_SENT2)", v ? v : "(not a string)");
+			else
+				rc->tcp_states |= (uint16_t)(1u << st);
+		}
+		if (!n)
+			err_at(c, s, "'tcp_states' is empty: no TCP flow would ever be synced "
+			       "(leave it out to sync TCP flows in any state)");
+	}
+	rc->min_age_ms = (uint32_t)get_int(c, g, "min_age", 0, 0, 86400, false) * 1000;
+
+	s = config_setting_get_member(g, "zones");
+	if (s && !config_setting_is_group(s)) {
+		err_at(c, s, "'zones' must be a group: zones = { include = [ 1, 2 ]; } "
+		       "or zones = { exclude = [ 3 ]; }");
+	} else if (s) {
+		static const char *const zk[] = { "include", "exclude", NULL };
+		const config_setting_t *inc = config_setting_get_member(s, "include");
+		const config_setting_t *exc = config_setting_get_member(s, "exclude");
+		check_keys(c, s, "zones", zk);
+		if (inc && exc)
+			err_at(c, exc, "'zones' has 'include' or 'exclude', not both");
+		else if (!inc && !exc)
+			err_at(c, s, "'zones' needs 'include' or 'exclude'");
+		const config_setting_t *l = inc ? inc : exc;
+		rc->zones_exclude = !inc;
+		n = l ? elems(c, l, "[ 1, 2 ]") : -1;
+		for (int i = 0; i < n; i++) {
+			const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+			int t = config_setting_type(e);
+			long long z = config_setting_get_int64(e);
+			if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) || z < 0 || z > 65535)
+				err_at(c, e, "a zone is a number from 0 to 65535");
+			else if (rc->nzones == REPL_MAX_ZONES)
+				err_at(c, e, "at most %d zones", REPL_MAX_ZONES);
+			else
+				rc->zones[rc->nzones++] = (uint16_t)z;
+		}
+		if (n == 0)
+			err_at(c, l, inc ? "'include' is empty: nothing would be synced"
+				     : "'exclude' is empty (leave 'zones' out to sync every zone)");
+	}
+
+	s = config_setting_get_member(g, "strip");
+	if (s && (n = elems(c, s, "\"mark\", \"labels\", \"secmark\"")) >= 0) {
+		for (int i = 0; i < n; i++) {
+			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+			const char *v = config_setting_get_string(e);
+			if (v && strcmp(v, "mark") == 0)
+				rc->strip |= CT_HAS_MARK;
+			else if (v && strcmp(v, "labels") == 0)
+				rc->strip |= CT_HAS_LABELS;
+			else if (v && strcmp(v, "secmark") == 0)
+				rc->strip |= CT_HAS_SECMARK;
+			else
+				err_at(c, e, "unknown attribute \"%s\" (mark, labels, secmark)",
+				       v ? v : "(not a string)");
+		}
+	}
+}
+
 static void load_filter(struct ctx *c, const config_t *cf, struct config *cfg)
 {
-	static const char *const keys[] = { "ignore_addresses", "protocols", NULL };
+	static const char *const keys[] = { "ignore_addresses", "protocols", "tcp_states",
+					    "min_age", "zones", "strip", NULL };
 	static const char *const defproto[] = { "tcp", "udp", "icmp", "icmpv6", "sctp",
 						"dccp", "gre", "udplite", NULL };
 	const config_setting_t *g = group(c, cf, "filter", false);
@@ -747,6 +839,8 @@ static void load_filter(struct ctx *c, const config_t *cf, struct config *cfg)
 		for (int i = 0; defproto[i]; i++)
 			cfg->repl.proto[ct_proto_by_name(defproto[i])] = true;
 	}
+	if (g)
+		load_filter_more(c, g, cfg);
 }
 
 static void load_expectations(struct ctx *c, const config_t *cf, struct config *cfg)

@@ -52,6 +52,8 @@ void metrics_render(const struct control_ctx *ctx, struct strbuf *o)
 		  "set unless renewed (0: none held)", st.lease_left_ms > 0 ? (uint64_t)st.lease_left_ms : 0 },
 		{ "ctsync_defer_waiting", "defer: packets held now, waiting for acknowledgements",
 		  st.defer_waiting },
+		{ "ctsync_filter_waiting", "filter: flows the state or age filter holds back, "
+		  "unsent", st.filter_waiting },
 	};
 	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
 		metric(o, gauges[i].name, "gauge", gauges[i].help);

@@ -125,6 +125,85 @@ static void render_nat(const struct control_ctx *ctx, const struct repl_status *
 	}
 }
 
+/* What the filters hold back or cut (repl.h, "Filters"); nothing when
+ * none of them is set. */
+static void render_filter(const struct control_ctx *ctx, const struct repl_status *st,
+			  struct strbuf *o, bool json)
+{
+	const struct repl_config *c = repl_cfg(ctx->repl);
+	const struct repl_stats *rs = repl_stats(ctx->repl);
+	static const struct { uint32_t bit; const char *name; } parts[] = {
+		{ CT_HAS_MARK, "mark" }, { CT_HAS_LABELS, "labels" }, { CT_HAS_SECMARK, "secmark" },
+	};
+	const char *sep = "";
+
+	if (!c->tcp_states && !c->min_age_ms && !c->nzones && !c->strip)
+		return;
+	if (json) {
+		strbuf_printf(o, ",\"filter\":{\"tcp_states\":[");
+		for (unsigned k = 0; k < 16; k++)
+			if (c->tcp_states >> k & 1) {
+				strbuf_printf(o, "%s\"%s\"", sep, ct_tcp_state_name((uint8_t)k));
+				sep = ",";
+			}
+		strbuf_printf(o, "],\"min_age_s\":%u,\"zones\":", c->min_age_ms / 1000);
+		if (c->nzones) {
+			strbuf_printf(o, "{\"%s\":[", c->zones_exclude ? "exclude" : "include");
+			for (unsigned i = 0; i < c->nzones; i++)
+				strbuf_printf(o, "%s%u", i ? "," : "", c->zones[i]);
+			strbuf_printf(o, "]}");
+		} else {
+			strbuf_printf(o, "null");
+		}
+		strbuf_printf(o, ",\"strip\":[");
+		sep = "";
+		for (unsigned i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+			if (c->strip & parts[i].bit) {
+				strbuf_printf(o, "%s\"%s\"", sep, parts[i].name);
+				sep = ",";
+			}
+		strbuf_printf(o, "],\"waiting\":%u,\"synced_after_wait\":%llu,"
+			      "\"ended_unsent\":%llu,\"filtered_out\":%llu}", st->filter_waiting,
+			      (unsigned long long)rs->filter_synced,
+			      (unsigned long long)rs->filter_unsent,
+			      (unsigned long long)rs->ev_filtered);
+		return;
+	}
+	strbuf_printf(o, "filter:        ");
+	if (c->tcp_states) {
+		strbuf_printf(o, " TCP once ");
+		for (unsigned k = 0; k < 16; k++)
+			if (c->tcp_states >> k & 1) {
+				strbuf_printf(o, "%s%s", sep, ct_tcp_state_name((uint8_t)k));
+				sep = "/";
+			}
+		strbuf_printf(o, ";");
+	}
+	if (c->min_age_ms)
+		strbuf_printf(o, " flows once %u s old;", c->min_age_ms / 1000);
+	if (c->nzones) {
+		strbuf_printf(o, " zone%s", c->zones_exclude ? "s all but" : c->nzones > 1 ? "s" : "");
+		for (unsigned i = 0; i < c->nzones; i++)
+			strbuf_printf(o, "%s%u", i ? "," : " ", c->zones[i]);
+		strbuf_printf(o, ";");
+	}
+	if (c->strip) {
+		strbuf_printf(o, " not carried:");
+		sep = " ";
+		for (unsigned i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+			if (c->strip & parts[i].bit) {
+				strbuf_printf(o, "%s%s", sep, parts[i].name);
+				sep = ", ";
+			}
+		strbuf_printf(o, ";");
+	}
+	if (c->tcp_states || c->min_age_ms)
+		strbuf_printf(o, " %u waiting, %llu synced after waiting, %llu ended unsent;",
+			      st->filter_waiting, (unsigned long long)rs->filter_synced,
+			      (unsigned long long)rs->filter_unsent);
+	strbuf_printf(o, " %llu filtered out\n", (unsigned long long)rs->ev_filtered);
+}
+
 void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 {
 	struct repl_status st;
@@ -147,6 +226,7 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 		     st.starting ? "true" : "false",
 		     st.in_sync ? "true" : "false");
 		render_security(ctx, o, true);
+		render_filter(ctx, &st, o, true);
 		strbuf_printf(o, ",\"mode\":\"%s\"", st.active_active ? "active-active" : "active-backup");
 		if (st.active_active) {
 			strbuf_printf(o, ",\"ready\":%s,\"holds_buckets\":%s,\"buckets\":{\"count\":%u,"
@@ -281,6 +361,7 @@ void render_status(const struct control_ctx *ctx, struct strbuf *o, bool json)
 	}
 	strbuf_printf(o, "inject mode:    %s\n", st.immediate ? "immediate" : "on-promote");
 	render_security(ctx, o, false);
+	render_filter(ctx, &st, o, false);
 	strbuf_printf(o, "flows owned locally: %u\n", st.flows_local);
 	strbuf_printf(o, "flows held in total: %u", st.flows_total);
 	if (!st.immediate)

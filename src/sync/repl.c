@@ -59,6 +59,8 @@ struct repl *repl_new(const struct repl_config *cfg, const struct repl_ops *ops)
 		if (!r->peer[i].held)
 			goto fail;
 	}
+	if (filter_init(r) < 0)
+		goto fail;
 	if (cfg->nat.naddr) {
 		struct natuse *n = natuse_new(&cfg->nat);
 		if (!n)
@@ -97,6 +99,7 @@ void repl_free(struct repl *r)
 	free(r->dw);
 	for (unsigned i = 0; i < r->cfg.npeers; i++)
 		reorder_free(r->peer[i].held);
+	filter_free(r);
 	table_free(r->t);
 	exps_free(r->x);
 	ring_free(r->sent);
@@ -126,18 +129,6 @@ bool repl_peer_dead(struct repl *r, uint32_t id)
 }
 
 /* ---- kernel side -------------------------------------------------------- */
-
-static bool filtered(struct repl *r, const struct ct *ct)
-{
-	if (!r->cfg.proto[ct->l4])
-		return true;
-	for (unsigned i = 0; i < r->cfg.nignore; i++) {
-		const struct repl_net *n = &r->cfg.ignore[i];
-		if (ct_has_addr(ct, n->family, &n->addr, n->plen))
-			return true;
-	}
-	return false;
-}
 
 void repl_drop(struct repl *r, struct flow *f)
 {
@@ -219,7 +210,10 @@ void repl_local_change(struct repl *r, enum ctnl_event ev, const struct ct *ct)
 {
 	uint32_t self = r->cfg.node_id;
 
-	if (filtered(r, ct)) {
+	struct ct stripped;
+
+	ct = filter_strip(r, ct, &stripped);
+	if (filter_out(r, ct)) {
 		r->st.ev_filtered++;
 		return;
 	}
@@ -228,6 +222,8 @@ void repl_local_change(struct repl *r, enum ctnl_event ev, const struct ct *ct)
 		return;
 	}
 	struct flow *f = table_find(r->t, ct);
+	if (r->wait && filter_hold(r, ev, ct, f != NULL))
+		return;
 
 	if (ev == CTNL_EV_DESTROY) {
 		if (!f)
@@ -245,14 +241,9 @@ void repl_local_change(struct repl *r, enum ctnl_event ev, const struct ct *ct)
 	if (!f) {
 		struct ct full = *ct;
 		if (ev == CTNL_EV_NEW)
-			full.has |= CT_HAS_MARK | CT_HAS_LABELS | CT_HAS_HELPER | CT_HAS_ZONE;
-		f = table_add(r->t, &full, self);
-		if (!f)
-			return;
-		own_claim_new(r, f);
-		f->in_kernel = 1;
-		f->bulk_mark = r->dump_gen;
-		tx_mark_dirty(r, f, REC_FLOW_UPSERT);
+			full.has |= (CT_HAS_MARK | CT_HAS_LABELS | CT_HAS_HELPER | CT_HAS_ZONE) &
+				    ~r->cfg.strip;
+		repl_add_ours(r, &full);
 		return;
 	}
 	f->in_kernel = 1;
@@ -272,6 +263,18 @@ void repl_local_change(struct repl *r, enum ctnl_event ev, const struct ct *ct)
 	flow_get(f, &c);
 	ct_merge(&c, ct);
 	table_flow_set(r->t, f, &c);
+	tx_mark_dirty(r, f, REC_FLOW_UPSERT);
+}
+
+void repl_add_ours(struct repl *r, const struct ct *ct)
+{
+	struct flow *f = table_add(r->t, ct, r->cfg.node_id);
+
+	if (!f)
+		return;
+	own_claim_new(r, f);
+	f->in_kernel = 1;
+	f->bulk_mark = r->dump_gen;
 	tx_mark_dirty(r, f, REC_FLOW_UPSERT);
 }
 
@@ -351,6 +354,8 @@ unsigned repl_sweep(struct repl *r, uint32_t owner, uint32_t gen)
 {
 	struct sweep_ctx s = { r, owner, gen, 0 };
 	table_foreach(r->t, sweep_one, &s);
+	if (owner == r->cfg.node_id)
+		filter_sweep(r, gen);
 	expect_sweep(r, owner, gen);
 	r->st.swept += s.n;
 	return s.n;
@@ -383,6 +388,8 @@ void repl_poll(struct repl *r)
 	dump_poll(r);
 	expect_poll(r);
 	nat_poll(r);
+	if (r->young_head < r->nyoung)
+		filter_poll(r);
 }
 
 void repl_tick(struct repl *r)
@@ -516,6 +523,7 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 	st->exp_local = exps_count(r->x, r->cfg.node_id);
 	st->exp_total = exps_total(r->x);
 	st->starting = r->starting;
+	st->filter_waiting = filter_waiting(r);
 	if (!r->cfg.inject_immediate)
 		table_foreach(r->t, count_pending, &st->pending_commit);
 	st->npeers = r->cfg.npeers;
@@ -574,6 +582,11 @@ void repl_status(const struct repl *rc, struct repl_status *st)
 bool repl_active_active(const struct repl *r)
 {
 	return r->cfg.active_active;
+}
+
+const struct repl_config *repl_cfg(const struct repl *r)
+{
+	return &r->cfg;
 }
 
 const struct repl_stats *repl_stats(const struct repl *r)

@@ -39,6 +39,7 @@
 
 #define REPL_MAX_PEERS 32
 #define REPL_MAX_IGNORE 64
+#define REPL_MAX_ZONES 32
 
 struct repl_net {
 	int family;
@@ -74,6 +75,17 @@ struct repl_config {
 	unsigned nexp_helpers;          /* 0: every helper's */
 	char exp_helpers[8][CT_HELPER_LEN];
 	bool proto[256];                /* protocols to sync */
+	/* Filters (repl_filter.c): a TCP flow is synced once it is seen in
+	 * one of tcp_states (a bit per TCP_CONNTRACK_*; 0: in any), any flow
+	 * once it has lived min_age_ms (0: at once) — until then it waits,
+	 * unsent; only the zones listed (or, zones_exclude, all but those);
+	 * strip: CT_HAS_MARK, _LABELS, _SECMARK neither sent nor restored. */
+	uint16_t tcp_states;
+	uint32_t min_age_ms;
+	bool zones_exclude;
+	unsigned nzones;
+	uint16_t zones[REPL_MAX_ZONES];
+	uint32_t strip;
 	/* Active-active (policy.h): every node forwards the flows of the hash
 	 * buckets (bucket.h) it holds; inject must be immediate. */
 	bool active_active;
@@ -158,7 +170,9 @@ struct repl_ops {
 	X(ev_update) \
 	X(ev_destroy) \
 	X(ev_own) \
-	X(ev_filtered) \
+	X(ev_filtered) /* protocol, address or zone not synced */ \
+	X(filter_synced) /* synced once the state or age filter let them */ \
+	X(filter_unsent) /* ended while the state or age filter held them */ \
 	X(ev_foreign) \
 	X(adopted) \
 	X(ownership_conflicts) \
@@ -294,6 +308,7 @@ struct repl_status {
 	bool routed;                    /* the network picks the node (policy.h) */
 	uint32_t defer_ms;              /* 0: no defer */
 	unsigned defer_waiting;         /* packets held now */
+	unsigned filter_waiting;        /* flows the state or age filter holds back */
 	unsigned nbuckets;
 	unsigned buckets_held;          /* in the kernel's set now */
 	unsigned buckets_waiting;       /* ours by the map, their holders not gone yet */
@@ -393,6 +408,7 @@ void repl_quorum(struct repl *r, bool quorate);
 void repl_status(const struct repl *r, struct repl_status *st);
 bool repl_active_active(const struct repl *r);
 const struct repl_stats *repl_stats(const struct repl *r);
+const struct repl_config *repl_cfg(const struct repl *r);
 void repl_foreach(struct repl *r, void (*fn)(void *arg, const struct flow *f), void *arg);
 void repl_foreach_exp(struct repl *r, void (*fn)(void *arg, const struct exp *e, uint32_t owner,
 						 bool in_kernel), void *arg);

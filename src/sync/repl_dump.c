@@ -45,8 +45,11 @@ void dump_entry(struct repl *r, const struct ct *ct)
 			r->st.dump_stale++;
 			return;
 		}
+		if (r->wait && filter_hold(r, CTNL_EV_DUMP, ct, false))
+			return;
 		struct ct full = *ct;
-		full.has |= CT_HAS_MARK | CT_HAS_LABELS | CT_HAS_HELPER | CT_HAS_ZONE;
+		full.has |= (CT_HAS_MARK | CT_HAS_LABELS | CT_HAS_HELPER | CT_HAS_ZONE) &
+			    ~r->cfg.strip;
 		/* What the kernel holds when we start may be ours or a copy of a
 		 * peer's: it stays without owner until the peers' bulks tell. */
 		f = table_add(r->t, &full, r->loading ? OWNER_NONE : self);

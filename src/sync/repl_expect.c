@@ -65,6 +65,12 @@ void repl_kernel_exp_event(struct repl *r, enum ctnl_event ev, const struct exp 
 		struct ct key;
 		exp_master_key(e, &key);
 		struct flow *m = table_find(r->t, &key);
+		if (!m && r->wait) {
+			/* a master the state or age filter holds back: the
+			 * helper says it is in use, so it goes now */
+			filter_wanted(r, &key);
+			m = table_find(r->t, &key);
+		}
 		if (m && m->owner == self)
 			repl_reread(r, m);
 	}

@@ -176,6 +176,12 @@ struct repl {
 	uint32_t announce[POLICY_MAX_BUCKETS];
 	unsigned nwaiting;              /* ours by the map, not yet free to take */
 	unsigned conflicts;             /* let go at the last look: a peer holds them */
+	/* filters (repl_filter.c): flows the state or age filter holds back,
+	 * unsent (NULL: neither is configured), and of those still too
+	 * young, the order they came in */
+	struct table *wait;
+	struct flow **young;
+	size_t young_head, nyoung, young_cap;
 	/* defer: packets held, in the order they came */
 	struct defer_wait *dw;
 	unsigned ndw;
@@ -197,6 +203,32 @@ bool repl_peer_incompatible(struct repl *r, const struct peer *p);
 /* Start-up over, and every live peer's flows held in full. */
 bool repl_in_sync(struct repl *r);
 void repl_reread(struct repl *r, struct flow *f);
+
+/* Take ct (in full) as a new flow of ours, and advertise it. */
+void repl_add_ours(struct repl *r, const struct ct *ct);
+
+/* repl_filter.c: what is synced (repl_config "Filters") */
+int filter_init(struct repl *r);
+void filter_free(struct repl *r);
+/* ct without the parts the operator does not carry (buf holds the copy). */
+const struct ct *filter_strip(const struct repl *r, const struct ct *ct, struct ct *buf);
+/* Never synced: its protocol, an address or its zone. */
+bool filter_out(const struct repl *r, const struct ct *ct);
+/* A local event or dump entry (ev) of a flow our table holds (`held`) or
+ * not: true when the state or age filter holds it back (or it ended
+ * there), false when the caller goes on as without filters. */
+bool filter_hold(struct repl *r, enum ctnl_event ev, const struct ct *ct, bool held);
+/* A peer told us of ct, new to our table: a copy waiting here is stale
+ * (the peer speaks for it; our events update its copy). */
+void filter_peer_has(struct repl *r, const struct ct *ct);
+/* A flow held back is needed now (an expectation of it): synced at once,
+ * state filter permitting. */
+void filter_wanted(struct repl *r, const struct ct *key);
+/* Flows old enough now are synced (every poll). */
+void filter_poll(struct repl *r);
+/* After a dump of generation gen: what it did not show has ended. */
+void filter_sweep(struct repl *r, uint32_t gen);
+unsigned filter_waiting(const struct repl *r);
 
 /* repl_quorum.c: quorum by majority (UDP, multicast; policy.h "Quorum") */
 /* A heartbeat of p arrived: its echo of us dates our contact. */

@@ -105,10 +105,14 @@ static void apply_upsert(struct repl *r, struct peer *p, const struct ct *ct, ui
 	struct flow *f = table_find_h(r->t, ct, h);
 	uint32_t self = r->cfg.node_id;
 	bool same = false;
+	struct ct stripped;
 
 	r->st.rx_upserts++;
 	policy_seen(&r->pol, claim);
+	ct = filter_strip(r, ct, &stripped);    /* parts we do not restore */
 	if (!f) {
+		if (r->wait)
+			filter_peer_has(r, ct);
 		f = table_add_h(r->t, ct, p->id, h);
 		if (!f)
 			return;

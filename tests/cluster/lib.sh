@@ -371,7 +371,7 @@ sync = { role = "$role"; inject = "$INJECT"; heartbeat_ms = 100; dead_after = 5;
 transport = {
 	$tr
 };
-filter = { ignore_addresses = [ "127.0.0.0/8", "::1/128" ]; };
+filter = { ignore_addresses = [ "127.0.0.0/8", "::1/128" ]; ${FILTER_EXTRA:-} };
 control = { socket = "$T/fw$id.sock"; $control_extra };
 $security
 log = { level = "info"; };

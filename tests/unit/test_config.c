@@ -70,7 +70,9 @@ static const char *good =
 	"  peers = ( { id = 2; address = \"2001:db8:ff::2\"; }, { id = 3; address = \"2001:db8:ff::3\"; } );\n"
 	"};\n"
 	"filter = { ignore_addresses = [ \"198.51.100.0/24\", \"2001:db8::1\" ];\n"
-	"           protocols = [ \"tcp\", \"udp\" ]; };\n"
+	"           protocols = [ \"tcp\", \"udp\" ];\n"
+	"           tcp_states = [ \"ESTABLISHED\", \"closed\", \"TIME_WAIT\" ]; min_age = 10;\n"
+	"           zones = { exclude = [ 0, 7 ]; }; strip = [ \"labels\", \"secmark\" ]; };\n"
 	"control = { socket = \"/run/x.sock\"; };\n"
 	"log = { level = \"debug\"; target = \"syslog\"; };\n"
 	"kernel = { event_buffer = 8388608; };\n"
@@ -120,6 +122,12 @@ static void test_good(void **state)
 	assert_int_equal(c.repl.nexp_helpers, 3);       /* h323 is RAS and Q.931 */
 	assert_string_equal(c.repl.exp_helpers[0], "ftp");
 	assert_string_equal(c.repl.exp_helpers[2], "Q.931");
+	assert_int_equal(c.repl.tcp_states, (1u << 3) | (1u << 8) | (1u << 7));
+	assert_int_equal(c.repl.min_age_ms, 10000);
+	assert_true(c.repl.zones_exclude);
+	assert_int_equal(c.repl.nzones, 2);
+	assert_int_equal(c.repl.zones[1], 7);
+	assert_int_equal(c.repl.strip, CT_HAS_LABELS | CT_HAS_SECMARK);
 }
 
 static void test_defaults(void **state)
@@ -415,6 +423,15 @@ static void test_errors(void **state)
 		  "filter = { ignore_addresses = [ \"10.0.0.0/33\" ]; protocols = [ \"tcp\", \"xtp\" ]; };\n"
 		  "daemon = { nice = -21; };\n",
 		  { ":4: bad address or prefix", ":4: unknown protocol \"xtp\"", ":5: 'nice' must be between" },
+		  false },
+		{ "node = { id = 1; };\n"
+		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"
+		  "  peers = ( { id = 2; address = \"198.18.0.2\"; } ); };\n"
+		  "filter = { tcp_states = [ \"ESTABLISHED\",\n \"OPENED\" ]; min_age = -1;\n"
+		  "  zones = { include = [ 7 ]; exclude = [ 1 ]; };\n"
+		  "  strip = [ \"helper\" ]; };\n",
+		  { ":5: unknown TCP state \"OPENED\"", ":5: 'min_age' must be between",
+		    ":6: 'zones' has 'include' or 'exclude', not both", ":7: unknown attribute" },
 		  false },
 		{ "node = { id = 1; };\n"
 		  "transport = { type = \"udp\"; interface = \"s\"; address = \"198.18.0.1\";\n"

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -402,6 +403,186 @@ static void test_dead_peer_and_adoption(void **state)
 	assert_int_equal(repl_stats(sim.n[1].r)->adopted, 1);
 }
 
+static void kernel_update(int idx, const struct ct *c);
+static void kernel_destroy(int idx, const struct ct *c);
+
+static struct repl_status status_of(int idx)
+{
+	struct repl_status st;
+	repl_status(sim.n[idx].r, &st);
+	return st;
+}
+
+/* filter.tcp_states: a TCP flow goes once it is in a listed state, with
+ * what its NEW event said (the helper); from then on every change goes. */
+static void test_filter_tcp_states(void **state)
+{
+	sim.filt.tcp_states = 1u << 3;          /* ESTABLISHED */
+	sim_start(0, true, true);
+	sim_start(1, false, true);
+	sim_run(300);
+	struct ct c = sim_flow(1), d = sim_flow(2);
+	c.tcp.state = d.tcp.state = 1;          /* SYN_SENT */
+	snprintf(c.helper, sizeof(c.helper), "ftp");
+	c.has |= CT_HAS_HELPER;
+	sim_kernel_new(0, &c);
+	sim_kernel_new(0, &d);
+	sim_run(300);
+	assert_int_equal(sim.n[1].k.n, 0);      /* held back */
+	assert_int_equal(status_of(0).filter_waiting, 2);
+	kernel_destroy(0, &d);                  /* a SYN that was never answered */
+	sim_run(300);
+	assert_int_equal(repl_stats(sim.n[0].r)->filter_unsent, 1);
+	/* nothing of either was sent */
+	assert_int_equal(repl_stats(sim.n[1].r)->rx_upserts + repl_stats(sim.n[1].r)->rx_deletes, 0);
+	struct ct u = c;
+	u.tcp.state = 3;
+	u.has &= ~CT_HAS_HELPER;                /* an update event names no helper */
+	u.helper[0] = 0;
+	kernel_update(0, &u);
+	sim_run(300);
+	assert_int_equal(sim.n[1].k.n, 1);
+	assert_int_equal(sim.n[1].k.ct[sim_kfind(&sim.n[1].k, &c)].tcp.state, 3);
+	assert_string_equal(sim.n[1].k.ct[sim_kfind(&sim.n[1].k, &c)].helper, "ftp");
+	assert_int_equal(repl_stats(sim.n[0].r)->filter_synced, 1);
+	assert_int_equal(status_of(0).filter_waiting, 0);
+	u.tcp.state = 7;                        /* TIME_WAIT: not listed, still carried */
+	kernel_update(0, &u);
+	sim_run(300);
+	assert_int_equal(sim.n[1].k.ct[sim_kfind(&sim.n[1].k, &c)].tcp.state, 7);
+	kernel_destroy(0, &u);
+	sim_run(300);
+	assert_int_equal(sim.n[1].k.n, 0);
+	/* UDP is not TCP: not held */
+	struct ct v = sim_flow(3);
+	v.l4 = IPPROTO_UDP;
+	v.has &= ~CT_HAS_TCP;
+	sim_kernel_new(0, &v);
+	sim_run(300);
+	assert_int_equal(sim.n[1].k.n, 1);
+}
+
+/* filter.min_age: a flow goes once it has lived that long, in its latest
+ * state; one that ends first never goes; one that ends unseen is swept. */
+static void test_filter_min_age(void **state)
+{
+	sim.filt.min_age_ms = 3000;
+	sim_start(0, true, true);
+	sim_start(1, false, true);
+	sim_run(300);
+	struct ct c = sim_flow(1), d = sim_flow(2), e = sim_flow(3);
+	sim_kernel_new(0, &c);
+	sim_kernel_new(0, &d);
+	sim_kernel_new(0, &e);
+	sim_run(1000);
+	kernel_destroy(0, &d);                  /* a short one */
+	struct ct u = c;
+	u.timeout = 1234;
+	kernel_update(0, &u);
+	sim_run(1500);                          /* 2.5 s: refresh dumps ran meanwhile */
+	assert_int_equal(sim.n[1].k.n, 0);
+	assert_int_equal(repl_stats(sim.n[1].r)->rx_upserts + repl_stats(sim.n[1].r)->rx_deletes, 0);
+	assert_int_equal(repl_stats(sim.n[0].r)->filter_unsent, 1);
+	sim_run(1000);                          /* 3.5 s: old enough */
+	assert_int_equal(sim.n[1].k.n, 2);
+	int j = sim_kfind(&sim.n[1].k, &c);
+	assert_true(j >= 0);
+	assert_int_equal(sim.n[1].k.ct[j].timeout, 1234);      /* its latest state */
+	assert_int_equal(repl_stats(sim.n[0].r)->filter_synced, 2);
+	assert_int_equal(status_of(0).filter_waiting, 0);
+	assert_int_equal(sim_peer_of(1, 1).flows_held, 2);
+	assert_true(sim_in_sync(1));            /* digests agree: nothing half-sent */
+
+	/* with the state filter too, a flow old enough waits for its state;
+	 * one that ends then unseen (events lost) is swept by the dump that
+	 * follows the overrun */
+	sim_stop(0);
+	sim_stop(1);
+	memset(&sim.n, 0, sizeof(sim.n));
+	sim.filt.tcp_states = 1u << 3;
+	sim_start(0, true, true);
+	sim_start(1, false, true);
+	sim_run(300);
+	e.tcp.state = 1;
+	sim_kernel_new(0, &e);
+	sim_run(3500);
+	assert_int_equal(status_of(0).filter_waiting, 1);
+	struct simkernel *k = &sim.n[0].k;
+	int slot = sim_kfind(k, &e);
+	k->used[slot] = false;
+	k->n--;
+	repl_kernel_overrun(sim.n[0].r);
+	sim_run(500);
+	assert_int_equal(status_of(0).filter_waiting, 0);
+	assert_int_equal(repl_stats(sim.n[0].r)->filter_unsent, 1);
+	assert_int_equal(sim.n[1].k.n, 0);
+}
+
+static void test_filter_zones(void **state)
+{
+	sim.filt.nzones = 1;
+	sim.filt.zones[0] = 5;
+	sim_start(0, true, true);
+	sim_start(1, false, true);
+	sim_run(300);
+	struct ct c = sim_flow(1), d = sim_flow(2);
+	c.zone = 5;
+	c.has |= CT_HAS_ZONE;
+	sim_kernel_new(0, &c);
+	sim_kernel_new(0, &d);                  /* zone 0 */
+	sim_run(300);
+	assert_int_equal(sim.n[1].k.n, 1);
+	assert_true(sim_kfind(&sim.n[1].k, &c) >= 0);
+	assert_int_equal(repl_stats(sim.n[0].r)->ev_filtered, 1);
+	sim_stop(0);
+	sim_stop(1);
+	memset(&sim.n, 0, sizeof(sim.n));
+	sim.filt.zones_exclude = true;          /* every zone but 5 */
+	sim_start(0, true, true);
+	sim_start(1, false, true);
+	sim_run(300);
+	struct ct e = sim_flow(3), f = sim_flow(4);
+	e.zone = 5;
+	e.has |= CT_HAS_ZONE;
+	sim_kernel_new(0, &e);
+	sim_kernel_new(0, &f);
+	sim_run(300);
+	assert_int_equal(sim.n[1].k.n, 1);
+	assert_true(sim_kfind(&sim.n[1].k, &f) >= 0);
+}
+
+/* filter.strip: neither sent by a node that strips, nor restored by one. */
+static void test_filter_strip(void **state)
+{
+	sim.filt.strip = CT_HAS_LABELS | CT_HAS_MARK;
+	sim_start(0, true, true);
+	sim.filt.strip = CT_HAS_LABELS;
+	sim_start(1, false, true);
+	sim_run(300);
+	struct ct c = sim_flow(1);
+	c.mark = 7;
+	c.labels[0] = 0x81;
+	c.has |= CT_HAS_MARK | CT_HAS_LABELS;
+	sim_kernel_new(0, &c);
+	sim_run(300);
+	int j = sim_kfind(&sim.n[1].k, &c);
+	assert_true(j >= 0);
+	assert_int_equal(sim.n[1].k.ct[j].mark, 0);
+	assert_int_equal(sim.n[1].k.ct[j].labels[0], 0);
+	/* B strips labels only (it sends the mark); A restores neither */
+	struct ct d = sim_flow(2);
+	d.mark = 9;
+	d.labels[1] = 0x42;
+	d.has |= CT_HAS_MARK | CT_HAS_LABELS;
+	repl_promote(sim.n[1].r);
+	sim_kernel_new(1, &d);
+	sim_run(300);
+	j = sim_kfind(&sim.n[0].k, &d);
+	assert_true(j >= 0);
+	assert_int_equal(sim.n[0].k.ct[j].mark, 0);     /* A does not restore marks */
+	assert_int_equal(sim.n[0].k.ct[j].labels[1], 0);
+}
+
 static void test_filter(void **state)
 {
 	sim_start(0, true, true);
@@ -682,6 +863,10 @@ int main(void)
 		SIM_TEST(test_nat_clash_is_counted),
 		SIM_TEST(test_dead_peer_and_adoption),
 		SIM_TEST(test_filter),
+		SIM_TEST(test_filter_tcp_states),
+		SIM_TEST(test_filter_min_age),
+		SIM_TEST(test_filter_zones),
+		SIM_TEST(test_filter_strip),
 		SIM_TEST(test_random_links),
 		SIM_TEST(test_timeout_refresh),
 		SIM_TEST(test_refresh_skipped_for_long_timeouts),
