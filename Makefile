@@ -51,7 +51,7 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h)
 $(BUILD)/ctsyncd: $(call obj,$(KERNEL_SRC) $(SYNC_SRC) $(CLUSTER_SRC) $(DAEMON_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_D)
 
-$(BUILD)/ctsyncctl: $(call obj,src/ctl/ctsyncctl.c src/sync/keyfile.c)
+$(BUILD)/ctsyncctl: $(call obj,src/ctl/ctsyncctl.c src/ctl/import.c src/sync/keyfile.c)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/ctsync-testtool: tests/tools/testtool.c
@@ -215,6 +215,10 @@ bench-takeover: deps all
 bench-snat: deps all
 	@BUILD=$(abspath $(BUILD)) bash bench/snat.sh $(or $(SNAT_CONNECTIONS),3000) $(BENCH_REPS)
 
+# a DNS-like load with and without filter.min_age, beside conntrackd
+bench-age: deps all
+	@BENCH_PARTS=age BUILD=$(abspath $(BUILD)) bash bench/bench.sh $(or $(AGE_FLOWS),100000) $(BENCH_REPS)
+
 bench-defer: deps all
 	@BUILD=$(abspath $(BUILD)) bash bench/defer.sh $(or $(DEFER_CONNECTIONS),2000) $(BENCH_REPS)
 
@@ -235,4 +239,4 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall bench \
-	bench-transports bench-takeover bench-snat bench-defer bench-lease demo-aa
+	bench-transports bench-takeover bench-snat bench-defer bench-lease bench-age demo-aa

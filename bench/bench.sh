@@ -40,6 +40,16 @@
 #                   read-only listener / with fw1's daemon alone: the part of
 #                   the slowdown no event-fed daemon can take away
 # Results: bench/results/latest.txt (raw) and the table on stdout.
+#   dns_rate, dns_wire, dns_cpu_tx/rx  a DNS-like load: FLOWS short UDP
+#                   flows made by traffic at 20,000/s, each ended by the
+#                   kernel 2 s after its datagram (nf_conntrack_udp_timeout
+#                   2 on both firewalls, as on a resolver-facing firewall):
+#                   generator rate, sync bytes per flow (creation and end,
+#                   on fw1's sync interface), daemon CPU-s per 100k flows;
+#   dns_age_*       the same with ctsyncd's filter.min_age = 5: nothing of
+#                   a flow that ended younger should cross the link;
+#                   dns_age_synced: flows synced anyway (lived 5 s: the
+#                   kernel's garbage collection ended them late)
 # BENCH_LOSS_WAIT: seconds the loss figure waits for convergence (120).
 # BENCH_PARTS: which parts run, of "ctnetlink commit traffic loss events" (all);
 # BENCH_DAEMONS: which daemons, of "ctsyncd conntrackd" (both).  A subset
@@ -61,10 +71,10 @@ B=$BUILD
 LOAD=$B/ctsync-ctload
 OUT=${BENCH_OUT:-$TOP/bench/results/latest.txt}
 # a misspelt part or daemon stops the run before the last results are cleared
-PARTS=${BENCH_PARTS:-ctnetlink commit traffic loss events}
+PARTS=${BENCH_PARTS:-ctnetlink commit traffic loss events age}
 DAEMONS=${BENCH_DAEMONS:-ctsyncd conntrackd}
 for p in $PARTS; do
-	case $p in ctnetlink|commit|traffic|loss|events) ;; *) say "BENCH_PARTS: no part '$p'"; exit 2;; esac
+	case $p in ctnetlink|commit|traffic|loss|events|age) ;; *) say "BENCH_PARTS: no part '$p'"; exit 2;; esac
 done
 for d in $DAEMONS; do
 	case $d in ctsyncd|conntrackd) ;; *) say "BENCH_DAEMONS: no daemon '$d'"; exit 2;; esac
@@ -176,6 +186,7 @@ transport = { type = "udp"; interface = "sync0"; address = "198.18.0.$id";
 	peers = ( { id = $other; address = "198.18.0.$other"; } ); };
 control = { socket = "$T/ctsyncd-$id.sock"; };
 security = { key_file = "$T/sync.key"; };
+${CTSYNC_EXTRA:-}
 EOF
 }
 start_ctsyncd() {     # start_ctsyncd INJECT_ON_FW2 [NODES]
@@ -450,6 +461,49 @@ EOF
 	wait "$w"
 	rec_lag "$d" "$r" loss_conv_s loss_missing "$end" "$base2" "$LOSS_FLOWS"
 	bench_teardown
+}
+
+# A DNS-like load (keys dns_*, and dns_age_* for ctsyncd with min_age):
+# short UDP flows that the kernel ends 2 s after their datagram.
+part_age() {          # part_age DAEMON REP
+	local d=$1 r=$2 v k out ns c1 c2 t0 base1
+	for v in plain age; do
+		[ "$d" = conntrackd ] && [ "$v" = age ] && continue
+		k=dns_
+		[ "$v" = age ] && k=dns_age_
+		bench_topology
+		traffic_topology
+		for ns in "$NS_FW1" "$NS_FW2"; do
+			nsx "$ns" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=2 >/dev/null
+		done
+		if [ "$d" = ctsyncd ]; then
+			local extra=
+			[ "$v" = age ] && extra='filter = { min_age = 5; };'
+			CTSYNC_EXTRA=$extra start_ctsyncd immediate || return 1
+		else
+			start_conntrackd off || return 1
+		fi
+		base1=$(count "$NS_FW1")
+		c1=$(cpu_ticks "${DPID[1]}"); c2=$(cpu_ticks "${DPID[2]}")
+		t0=$(tx_bytes "$NS_FW1")
+		out=$(nsx "$NS_CL" "$LOAD" udp "$FLOWS" 198.19.0.0 20000)
+		rec "$d" "$r" "${k}rate" "$(kv rate "$out")"
+		# every flow ended by the kernel (its garbage collection), then
+		# past the age filter's 5 s, then the link quiet
+		nsx "$NS_FW1" "$LOAD" wait "$base1" 120 le >/dev/null ||
+			rec "$d" "$r" "${k}unended" "$(( $(count "$NS_FW1") - base1 ))"
+		sleep 5
+		quiet_link 30
+		rec "$d" "$r" "${k}wire" "$(awk -v b="$(( $(tx_bytes "$NS_FW1") - t0 ))" -v n="$FLOWS" \
+			'BEGIN { printf "%.2f", b / n }')"
+		rec "$d" "$r" "${k}cpu_tx" "$(cpu_per_100k "${DPID[1]}" "$c1")"
+		rec "$d" "$r" "${k}cpu_rx" "$(cpu_per_100k "${DPID[2]}" "$c2")"
+		if [ "$v" = age ]; then
+			rec "$d" "$r" dns_age_synced "$(nsx "$NS_FW1" "$B/ctsyncctl" --socket \
+				"$T/ctsyncd-1.sock" stats | awk '$1 == "filter_synced" { print $2 }')"
+		fi
+		bench_teardown
+	done
 }
 
 say "== bench: $FLOWS flows, $REPS repetitions, loss test $LOSS_FLOWS flows, parts: $PARTS; daemons: $DAEMONS ($(date -u +%FT%TZ))"

@@ -32,6 +32,15 @@ ROWS = [
     ("tcpu_tx", "traffic: CPU-s per 100k flows, sender", "<= 1/2 conntrackd"),
     ("tcpu_rx", "traffic: CPU-s per 100k flows, receiver", "<= 1/2 conntrackd"),
     ("tgen_short", "traffic: datagrams that made no entry on fw1", ""),
+    ("dns_rate", "DNS-like: generator, flows/s", ""),
+    ("dns_wire", "DNS-like: sync bytes per short flow", ""),
+    ("dns_cpu_tx", "DNS-like: CPU-s per 100k flows, sender", ""),
+    ("dns_cpu_rx", "DNS-like: CPU-s per 100k flows, receiver", ""),
+    ("dns_age_rate", "DNS-like, min_age 5 s: generator, flows/s", ""),
+    ("dns_age_wire", "DNS-like, min_age 5 s: sync bytes per flow", ""),
+    ("dns_age_cpu_tx", "DNS-like, min_age 5 s: CPU-s/100k, sender", ""),
+    ("dns_age_cpu_rx", "DNS-like, min_age 5 s: CPU-s/100k, receiver", ""),
+    ("dns_age_synced", "DNS-like, min_age 5 s: flows synced anyway", ""),
     ("e_own_kept", "generator kept, fw1's daemon alone, %", ""),
     ("e_share_floor", "event share of generator, listener, %", ""),
     ("e_share_own", "event share of generator, fw1's daemon, %", ""),
@@ -106,13 +115,16 @@ if "--check" in sys.argv[2:]:
                   "wire_del", "rss_tx", "rss_rx", "cpu_tx", "cpu_rx", "tgen_rate_off",
                   "tgen_rate_floor", "tgen_rate_on", "tcpu_tx", "tcpu_rx",
                   "e_rate_off", "e_rate_own", "e_share_floor", "e_share_own",
-                  "te_rate_off", "te_rate_own", "te_share_floor", "te_share_own"):
+                  "te_rate_off", "te_rate_own", "te_share_floor", "te_share_own",
+                  "dns_rate", "dns_wire", "dns_cpu_tx", "dns_cpu_rx"):
             if not vals.get((d, k)):
                 bad.append("%s: no %s" % (d, k))
     for k in ("missing", "tmissing", "tgen_short", "deletes_missing", "loss_missing",
               "commit_not_held", "commit_missing"):
         if any(v != 0 for v in vals.get(("ctsyncd", k), [])):
             bad.append("ctsyncd: %s %s" % (k, vals[("ctsyncd", k)]))
+    if not vals.get(("ctsyncd", "dns_age_wire")):
+        bad.append("ctsyncd: no dns_age_wire")
     if not vals.get(("ctsyncd", "lag_s")) or not vals.get(("ctsyncd", "tlag_s")) or \
             not vals.get(("ctsyncd", "loss_conv_s")):
         bad.append("ctsyncd: no lag or loss convergence figure")

@@ -25,6 +25,7 @@
  */
 #include "sync/repl.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,6 +205,31 @@ void filter_wanted(struct repl *r, const struct ct *key)
 		admit(r, w);
 }
 
+/* Old enough, but does the kernel still hold it?  An entry whose timeout
+ * ran out stays in the kernel's table, its end unreported, until the
+ * kernel's garbage collection passes — measured: 20,000 UDP flows with a
+ * 2 s timeout were all still there 20 s later — or a lookup finds it.
+ * Our look is such a lookup: an expired entry is reaped and not synced.
+ * The one read refreshes our copy of a live one. */
+static bool still_there(struct repl *r, struct flow *w, struct ct *c)
+{
+	struct ct now;
+
+	if (!r->ops.get)
+		return true;
+	int err = r->ops.get(r->ops.arg, c, &now);
+	if (err == -ENOENT) {
+		r->st.filter_unsent++;
+		wait_remove(r, w);
+		return false;
+	}
+	if (err == 0) {
+		ct_merge(c, &now);
+		table_flow_set(r->wait, w, c);
+	}
+	return true;
+}
+
 void filter_poll(struct repl *r)
 {
 	uint32_t now = (uint32_t)repl_now(r);
@@ -216,7 +242,9 @@ void filter_poll(struct repl *r)
 			w->pending = 1;
 			struct ct c;
 			flow_get(w, &c);
-			if (state_ok(r, &c))
+			if (!state_ok(r, &c))
+				;       /* old enough: it waits for its state */
+			else if (still_there(r, w, &c))
 				admit(r, w);
 		} else {
 			break;

@@ -470,12 +470,18 @@ static void test_filter_min_age(void **state)
 	sim_start(0, true, true);
 	sim_start(1, false, true);
 	sim_run(300);
-	struct ct c = sim_flow(1), d = sim_flow(2), e = sim_flow(3);
+	struct ct c = sim_flow(1), d = sim_flow(2), e = sim_flow(3), g = sim_flow(4);
 	sim_kernel_new(0, &c);
 	sim_kernel_new(0, &d);
 	sim_kernel_new(0, &e);
+	sim_kernel_new(0, &g);
 	sim_run(1000);
 	kernel_destroy(0, &d);                  /* a short one */
+	/* g times out, its end unreported (the kernel's garbage collection
+	 * has not passed): the look at 3 s finds it gone */
+	struct simkernel *ka = &sim.n[0].k;
+	ka->used[sim_kfind(ka, &g)] = false;
+	ka->n--;
 	struct ct u = c;
 	u.timeout = 1234;
 	kernel_update(0, &u);
@@ -489,6 +495,7 @@ static void test_filter_min_age(void **state)
 	assert_true(j >= 0);
 	assert_int_equal(sim.n[1].k.ct[j].timeout, 1234);      /* its latest state */
 	assert_int_equal(repl_stats(sim.n[0].r)->filter_synced, 2);
+	assert_int_equal(repl_stats(sim.n[0].r)->filter_unsent, 2);    /* d, g */
 	assert_int_equal(status_of(0).filter_waiting, 0);
 	assert_int_equal(sim_peer_of(1, 1).flows_held, 2);
 	assert_true(sim_in_sync(1));            /* digests agree: nothing half-sent */
