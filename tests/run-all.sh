@@ -57,6 +57,9 @@ cluster_join() {
 	BG_DESC=(); BG_PIDS=(); BG_OUT=(); BG_START=()
 }
 
+# no root needed: the importer and its corpus
+cluster "import-conntrackd: Debian's examples and our corpus" BUILD="${BUILD:-build}" bash tests/import.sh
+
 if [ "${CLUSTER:-1}" != 0 ]; then
 	C=tests/cluster
 	cluster_bg "UDP timeout refresh and expiry"   INJECT=immediate  bash $C/refresh.sh
@@ -90,6 +93,7 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 	cluster "active-active SNAT to the shared address: a block of ports per node" bash $C/aa-snat.sh
 	cluster "FTP passive through active-active, node dies" bash $C/ftp-aa.sh
 	cluster "filters: TCP state, age, zone, attributes (each with its control)" bash $C/filters.sh
+	cluster "migration from a conntrackd pair, converted by import-conntrackd" bash $C/migrate.sh
 	cluster "active-active on asymmetric paths: defer, IPv4" FAMILY=4 bash $C/asymmetric.sh
 	cluster "active-active on asymmetric paths: defer, IPv6" FAMILY=6 bash $C/asymmetric.sh
 	cluster "pacemaker: 3 nodes, promotable clone, promoted node killed" bash $C/pacemaker.sh

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl/import.h"
 #include "daemon/control_proto.h"
 #include "util/version.h"
 #include "sync/keyfile.h"
@@ -42,6 +43,9 @@ static void usage(FILE *f)
 		"  metrics                 every counter and gauge, Prometheus text format\n"
 		"  keygen [--id N]         print a new sync-link key (key id N, 1-255; random if not given);\n"
 		"                          written to a file (ctsyncctl keygen > FILE), the file is made 0600\n"
+		"  import-conntrackd [--peer ADDRESS]... [--key FILE] FILE\n"
+		"                          a conntrackd.conf as ctsyncd.conf, on stdout; what has no\n"
+		"                          counterpart is named on stderr (exit 1: not converted)\n"
 		"exit status: 0 ok, 1 daemon reported failure, 2 usage, 3 daemon unreachable\n");
 }
 
@@ -160,6 +164,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *name = argv[optind++];
+	if (strcmp(name, "import-conntrackd") == 0)
+		return import_conntrackd(argc - optind + 1, argv + optind - 1);
 	int cmd = 0;
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(name, cmds[i].name) == 0)
