@@ -188,6 +188,11 @@ install: $(BUILD)/ctsyncd $(BUILD)/ctsyncctl
 	install -m 755 scripts/ocf/ctsyncd $(DESTDIR)$(OCFDIR)/ctsyncd
 	install -m 644 README.md NEWS docs/*.md $(DESTDIR)$(DOCDIR)/
 
+# The Debian package (debian/): build/deb/ctsync_VERSION_ARCH.deb, from a
+# copy of the tree as from a clean checkout (scripts/deb.sh).
+deb: deps
+	@bash scripts/deb.sh $(abspath $(BUILD))/deb
+
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/ctsyncd $(DESTDIR)$(SBINDIR)/ctsyncctl \
 	    $(DESTDIR)$(MANDIR)/man8/ctsyncd.8 $(DESTDIR)$(MANDIR)/man8/ctsyncctl.8 \
@@ -238,5 +243,5 @@ demo-aa: deps all
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall bench \
+.PHONY: deb all deps unit check demo clean clang-build fuzz fuzz-seeds valgrind install uninstall bench \
 	bench-transports bench-takeover bench-snat bench-defer bench-lease bench-age demo-aa

@@ -9,7 +9,7 @@ PKGS="build-essential pkg-config clang libmnl-dev libnetfilter-conntrack-dev lib
       procps vsftpd tftpd-hpa tftp-hpa sip-tester pptpd
       pptp-linux python3 tcpdump strace valgrind keepalived resource-agents man-db groff-base
       python3-prometheus-client conntrackd linux-perf corosync corosync-qdevice corosync-qnetd libcpg-dev libcmap-dev libquorum-dev libcorosync-common-dev libnftables-dev libnftnl-dev
-      pacemaker pacemaker-cli-utils"
+      pacemaker pacemaker-cli-utils debhelper lintian dpkg-dev fakeroot"
 missing=()
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

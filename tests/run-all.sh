@@ -147,6 +147,7 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 		BENCH_OUT=/tmp/ctsync-bench-df.$$ bash bench/defer.sh 100 1
 	rm -f /tmp/ctsync-bench-df.$$
 	cluster "make install, unit, man pages"       bash tests/install.sh
+	cluster "Debian package: build, lintian, install and purge in a throw-away root" bash tests/package.sh
 fi
 
 if [ ${#failures[@]} -gt 0 ]; then
