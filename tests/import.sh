@@ -87,5 +87,18 @@ done
 "$B/ctsyncctl" import-conntrackd "$T/absent.conf" >/dev/null 2>&1
 [ $? = 1 ] && ok "a missing file: exit 1" || fail "a missing file: not exit 1"
 
+# hostile input: blocks nested without end, random bytes
+printf '%*s' 100000 '' | tr ' ' '{' > "$T/deep.conf"
+"$B/ctsyncctl" import-conntrackd "$T/deep.conf" >/dev/null 2>"$T/err"
+[ $? = 1 ] && grep -q 'nested deeper' "$T/err" && ok "100,000 nested blocks: exit 1, said why" ||
+	fail "100,000 nested blocks: $(tail -n 1 "$T/err")"
+bad=0
+for i in $(seq 50); do
+	head -c $((i * 97)) /dev/urandom > "$T/rnd.conf"
+	"$B/ctsyncctl" import-conntrackd "$T/rnd.conf" >/dev/null 2>&1
+	[ $? -le 2 ] || bad=$((bad + 1))
+done
+[ "$bad" = 0 ] && ok "50 files of random bytes: a clear exit status each" || fail "$bad random files crashed it"
+
 if [ "$FAILED" = 0 ]; then echo "PASS: import-conntrackd, $n conversions"; exit 0; fi
 echo "FAIL: import-conntrackd"; exit 1

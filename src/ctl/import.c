@@ -26,6 +26,7 @@
 #define MAX_WORDS 32
 #define MAX_PEERS 32
 #define MAX_LIST 64
+#define MAX_DEPTH 16           /* conntrackd's own go 3 deep */
 
 struct stmt {
 	char *w[MAX_WORDS];
@@ -39,6 +40,7 @@ struct in {
 	FILE *f;
 	int line, c;
 	int fatal;              /* errors that stop the conversion */
+	bool stop;              /* so bad that reading stops */
 	int unmapped;           /* keys named on stderr */
 };
 
@@ -147,7 +149,16 @@ static struct stmt *parse(struct in *in, int depth, int open_line)
 				tail = &cur->next;
 			}
 			cur->block = true;
+			if (depth == MAX_DEPTH) {
+				FATAL(in, line, "blocks nested deeper than %d: not a conntrackd.conf",
+				      MAX_DEPTH);
+				in->stop = true;
+			}
+			if (in->stop)
+				return head;
 			cur->child = parse(in, depth + 1, line);
+			if (in->stop)
+				return head;
 			cur = NULL;
 			continue;
 		}
@@ -251,6 +262,62 @@ static int list_words(const struct stmt *blk, char **out, int max)
 
 /* ---- conntrackd's sections ---------------------------------------------- */
 
+/* Keys without a counterpart, and why. */
+struct why {
+	const char *key, *why;
+};
+
+static const struct why mode_none[] = {
+	{ "DisableInternalCache", "ctsyncd always keeps the flows it owns (they answer a "
+	  "peer's resync)" },
+	{ "ResendQueueSize", "ctsyncd keeps sent frames by size (sync.resend_buffer, 4 MiB by "
+	  "default), not by count" },
+	{ "ACKWindowSize", "ctsyncd's receivers ask for what they miss (NACKs); nothing to size" },
+	{ "CommitTimeout", "`ctsyncctl commit` returns once every flow is in the kernel" },
+	{ "PurgeTimeout", "a backup that is promoted owns the flows it holds; stale ones end "
+	  "with their kernel timeout" },
+	{ "StartupResync", "ctsyncd always asks its peers for their flows at start" },
+	{ "RefreshTime", "ALARM mode's; ctsyncd refreshes peers' timeouts itself "
+	  "(sync.refresh_ms)" },
+	{ "CacheTimeout", "ALARM mode's; ctsyncd refreshes peers' timeouts itself "
+	  "(sync.refresh_ms)" },
+	{ NULL, NULL },
+};
+
+static const struct why general_none[] = {
+	{ "HashSize", "ctsyncd's table grows with the flows (the kernel's nf_conntrack_max "
+	  "bounds them)" },
+	{ "HashLimit", "ctsyncd's table grows with the flows (the kernel's nf_conntrack_max "
+	  "bounds them)" },
+	{ "LockFile", "a second ctsyncd is refused by its control socket; `ctsyncd --pidfile` "
+	  "writes a PID file" },
+	{ "UNIX", "ctsyncd's control socket speaks ctsyncctl's protocol, not conntrackd "
+	  "-c/-f/-n: left at ctsyncd's own (docs/MIGRATING.md maps the commands)" },
+	{ "NetlinkOverrunResync", "ctsyncd re-reads the kernel table after every overrun, "
+	  "always" },
+	{ "NetlinkEventsReliable", "ctsyncd finds lost events itself (an overrun makes it "
+	  "re-read the table); the kernel does not hold flows back for it" },
+	{ "PollSecs", "ctsyncd reads the kernel's events; it has no polling mode" },
+	{ "EventIterationLimit", "ctsyncd reads events in bounded slices of its own" },
+	{ "Scheduler", "set CPUSchedulingPolicy= and CPUSchedulingPriority= in "
+	  "ctsyncd.service" },
+	{ "Systemd", "ctsyncd.service tells systemd itself" },
+	{ "StartupResync", "ctsyncd always asks its peers at start" },
+	{ NULL, NULL },
+};
+
+/* Key k is one of t's: named with its reason. */
+static bool no_counterpart(struct in *in, const struct stmt *s, const char *k,
+			   const struct why *t)
+{
+	for (; t->key; t++)
+		if (strcasecmp(k, t->key) == 0) {
+			UNMAPPED(in, s, "%s: %s", k, t->why);
+			return true;
+		}
+	return false;
+}
+
 static void conv_mode(struct in *in, const struct stmt *m, struct out *o)
 {
 	const char *mode = m->nw > 1 ? m->w[1] : "";
@@ -273,28 +340,7 @@ static void conv_mode(struct in *in, const struct stmt *m, struct out *o)
 		const char *v = s->nw > 1 ? s->w[1] : NULL;
 		if (strcasecmp(k, "DisableExternalCache") == 0 && is_onoff(v))
 			o->inject = is_on(v) ? "immediate" : "on-promote";
-		else if (strcasecmp(k, "DisableInternalCache") == 0)
-			UNMAPPED(in, s, "DisableInternalCache: ctsyncd always keeps the flows it "
-				 "owns (they answer a peer's resync)");
-		else if (strcasecmp(k, "ResendQueueSize") == 0)
-			UNMAPPED(in, s, "ResendQueueSize: ctsyncd keeps sent frames by size "
-				 "(sync.resend_buffer, 4 MiB by default), not by count");
-		else if (strcasecmp(k, "ACKWindowSize") == 0)
-			UNMAPPED(in, s, "ACKWindowSize: ctsyncd's receivers ask for what they "
-				 "miss (NACKs); nothing to size");
-		else if (strcasecmp(k, "CommitTimeout") == 0)
-			UNMAPPED(in, s, "CommitTimeout: `ctsyncctl commit` returns once every "
-				 "flow is in the kernel");
-		else if (strcasecmp(k, "PurgeTimeout") == 0)
-			UNMAPPED(in, s, "PurgeTimeout: a backup that is promoted owns the flows "
-				 "it holds; stale ones end with their kernel timeout");
-		else if (strcasecmp(k, "StartupResync") == 0)
-			UNMAPPED(in, s, "StartupResync: ctsyncd always asks its peers for their "
-				 "flows at start");
-		else if (strcasecmp(k, "RefreshTime") == 0 || strcasecmp(k, "CacheTimeout") == 0)
-			UNMAPPED(in, s, "%s: ALARM mode's; ctsyncd refreshes peers' timeouts "
-				 "itself (sync.refresh_ms)", k);
-		else
+		else if (!no_counterpart(in, s, k, mode_none))
 			UNMAPPED(in, s, "%s: not a key of Mode %s known to this importer", k, mode);
 	}
 }
@@ -550,7 +596,9 @@ static void conv_general(struct in *in, const struct stmt *blk, struct out *o)
 		long n;
 		if (strcasecmp(k, "Filter") == 0 && s->block) {
 			conv_filter(in, s, o);
-		} else if (strcasecmp(k, "Nice") == 0 && number(v, -20, 19, &n)) {
+		} else if (strcasecmp(k, "Nice") == 0) {
+			if (!number(v, -20, 19, &n))
+				FATAL(in, s->line, "Nice: \"%s\" is not a nice value", v ? v : "");
 			o->nice = n;
 			o->nice_set = true;
 		} else if (strcasecmp(k, "NetlinkBufferSize") == 0 ||
@@ -571,37 +619,7 @@ static void conv_general(struct in *in, const struct stmt *blk, struct out *o)
 			if (v && strcasecmp(v, "off"))
 				UNMAPPED(in, s, "LogFile: ctsyncd logs to syslog or stderr (the "
 					 "journal under systemd), not to a file of its own");
-		} else if (strcasecmp(k, "HashSize") == 0 || strcasecmp(k, "HashLimit") == 0) {
-			UNMAPPED(in, s, "%s: ctsyncd's table grows with the flows (the kernel's "
-				 "nf_conntrack_max bounds them)", k);
-		} else if (strcasecmp(k, "LockFile") == 0) {
-			UNMAPPED(in, s, "LockFile: a second ctsyncd is refused by its control "
-				 "socket; `ctsyncd --pidfile` writes a PID file");
-		} else if (strcasecmp(k, "UNIX") == 0) {
-			UNMAPPED(in, s, "UNIX: ctsyncd's control socket speaks ctsyncctl's "
-				 "protocol, not conntrackd -c/-f/-n: left at ctsyncd's own "
-				 "(docs/MIGRATING.md maps the commands)");
-		} else if (strcasecmp(k, "NetlinkOverrunResync") == 0) {
-			UNMAPPED(in, s, "NetlinkOverrunResync: ctsyncd re-reads the kernel table "
-				 "after every overrun, always");
-		} else if (strcasecmp(k, "NetlinkEventsReliable") == 0) {
-			UNMAPPED(in, s, "NetlinkEventsReliable: ctsyncd finds lost events itself "
-				 "(an overrun makes it re-read the table); the kernel does not "
-				 "hold flows back for it");
-		} else if (strcasecmp(k, "PollSecs") == 0) {
-			UNMAPPED(in, s, "PollSecs: ctsyncd reads the kernel's events; it has no "
-				 "polling mode");
-		} else if (strcasecmp(k, "EventIterationLimit") == 0) {
-			UNMAPPED(in, s, "EventIterationLimit: ctsyncd reads events in bounded "
-				 "slices of its own");
-		} else if (strcasecmp(k, "Scheduler") == 0) {
-			UNMAPPED(in, s, "Scheduler: set CPUSchedulingPolicy= and "
-				 "CPUSchedulingPriority= in ctsyncd.service");
-		} else if (strcasecmp(k, "Systemd") == 0) {
-			UNMAPPED(in, s, "Systemd: ctsyncd.service tells systemd itself");
-		} else if (strcasecmp(k, "StartupResync") == 0) {
-			UNMAPPED(in, s, "StartupResync: ctsyncd always asks its peers at start");
-		} else {
+		} else if (!no_counterpart(in, s, k, general_none)) {
 			UNMAPPED(in, s, "%s: not a General key known to this importer", k);
 		}
 	}
@@ -681,6 +699,9 @@ static int write_out(struct in *in, struct out *o, const struct opts *op)
 			addrs[n++] = op->peers[i];
 	} else if (c->dest[0]) {
 		addrs[n++] = c->dest;
+		if (op->npeers)
+			note(in, c->line, "--peer: this channel names its peer "
+			     "(its destination address); --peer is not used");
 	} else {
 		FATAL(in, c->line, "the channel names no destination (IPv4_Destination_Address)");
 	}
@@ -817,7 +838,7 @@ int import_conntrackd(int argc, char **argv)
 	fclose(in.f);
 	struct out o = { .exp = -1, .nprotos = -1 };
 	bool sync = false;
-	for (const struct stmt *s = top; s; s = s->next) {
+	for (const struct stmt *s = in.stop ? NULL : top; s; s = s->next) {
 		const char *k = s->w[0] ? s->w[0] : "{";
 		if (strcasecmp(k, "Sync") == 0 && s->block) {
 			sync = true;
@@ -831,7 +852,7 @@ int import_conntrackd(int argc, char **argv)
 			UNMAPPED(&in, s, "%s: not a section of conntrackd.conf", k);
 		}
 	}
-	if (!sync && !in.fatal)
+	if (!sync && !in.fatal && !in.stop)
 		FATAL(&in, 1, "no Sync section: a statistics-only conntrackd has nothing "
 		      "ctsyncd would do");
 	int rc = in.fatal ? 1 : write_out(&in, &o, &op);

@@ -125,6 +125,33 @@ static void render_nat(const struct control_ctx *ctx, const struct repl_status *
 	}
 }
 
+static const char *tcp_state(unsigned k)
+{
+	return ct_tcp_state_name((uint8_t)k);
+}
+
+/* filter.strip: a CT_HAS_* bit's name */
+static const char *part_name(unsigned k)
+{
+	uint32_t bit = 1u << k;
+	return bit == CT_HAS_MARK ? "mark" : bit == CT_HAS_LABELS ? "labels" :
+	       bit == CT_HAS_SECMARK ? "secmark" : "?";
+}
+
+/* The names of the bits set in `bits`, quoted for JSON or not, `sep`
+ * between them. */
+static void render_names(struct strbuf *o, uint32_t bits, const char *(*name)(unsigned),
+			 bool json, const char *sep)
+{
+	const char *s = "";
+
+	for (unsigned k = 0; k < 32; k++)
+		if (bits >> k & 1) {
+			strbuf_printf(o, json ? "%s\"%s\"" : "%s%s", s, name(k));
+			s = sep;
+		}
+}
+
 /* What the filters hold back or cut (repl.h, "Filters"); nothing when
  * none of them is set. */
 static void render_filter(const struct control_ctx *ctx, const struct repl_status *st,
@@ -132,20 +159,12 @@ static void render_filter(const struct control_ctx *ctx, const struct repl_statu
 {
 	const struct repl_config *c = repl_cfg(ctx->repl);
 	const struct repl_stats *rs = repl_stats(ctx->repl);
-	static const struct { uint32_t bit; const char *name; } parts[] = {
-		{ CT_HAS_MARK, "mark" }, { CT_HAS_LABELS, "labels" }, { CT_HAS_SECMARK, "secmark" },
-	};
-	const char *sep = "";
 
 	if (!c->tcp_states && !c->min_age_ms && !c->nzones && !c->strip)
 		return;
 	if (json) {
 		strbuf_printf(o, ",\"filter\":{\"tcp_states\":[");
-		for (unsigned k = 0; k < 16; k++)
-			if (c->tcp_states >> k & 1) {
-				strbuf_printf(o, "%s\"%s\"", sep, ct_tcp_state_name((uint8_t)k));
-				sep = ",";
-			}
+		render_names(o, c->tcp_states, tcp_state, true, ",");
 		strbuf_printf(o, "],\"min_age_s\":%u,\"zones\":", c->min_age_ms / 1000);
 		if (c->nzones) {
 			strbuf_printf(o, "{\"%s\":[", c->zones_exclude ? "exclude" : "include");
@@ -156,12 +175,7 @@ static void render_filter(const struct control_ctx *ctx, const struct repl_statu
 			strbuf_printf(o, "null");
 		}
 		strbuf_printf(o, ",\"strip\":[");
-		sep = "";
-		for (unsigned i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-			if (c->strip & parts[i].bit) {
-				strbuf_printf(o, "%s\"%s\"", sep, parts[i].name);
-				sep = ",";
-			}
+		render_names(o, c->strip, part_name, true, ",");
 		strbuf_printf(o, "],\"waiting\":%u,\"synced_after_wait\":%llu,"
 			      "\"ended_unsent\":%llu,\"filtered_out\":%llu}", st->filter_waiting,
 			      (unsigned long long)rs->filter_synced,
@@ -172,11 +186,7 @@ static void render_filter(const struct control_ctx *ctx, const struct repl_statu
 	strbuf_printf(o, "filter:        ");
 	if (c->tcp_states) {
 		strbuf_printf(o, " TCP once ");
-		for (unsigned k = 0; k < 16; k++)
-			if (c->tcp_states >> k & 1) {
-				strbuf_printf(o, "%s%s", sep, ct_tcp_state_name((uint8_t)k));
-				sep = "/";
-			}
+		render_names(o, c->tcp_states, tcp_state, false, "/");
 		strbuf_printf(o, ";");
 	}
 	if (c->min_age_ms)
@@ -188,13 +198,8 @@ static void render_filter(const struct control_ctx *ctx, const struct repl_statu
 		strbuf_printf(o, ";");
 	}
 	if (c->strip) {
-		strbuf_printf(o, " not carried:");
-		sep = " ";
-		for (unsigned i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-			if (c->strip & parts[i].bit) {
-				strbuf_printf(o, "%s%s", sep, parts[i].name);
-				sep = ", ";
-			}
+		strbuf_printf(o, " not carried: ");
+		render_names(o, c->strip, part_name, false, ", ");
 		strbuf_printf(o, ";");
 	}
 	if (c->tcp_states || c->min_age_ms)

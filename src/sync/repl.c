@@ -209,7 +209,6 @@ void repl_kernel_event(struct repl *r, enum ctnl_event ev, const struct ct *ct, 
 void repl_local_change(struct repl *r, enum ctnl_event ev, const struct ct *ct)
 {
 	uint32_t self = r->cfg.node_id;
-
 	struct ct stripped;
 
 	ct = filter_strip(r, ct, &stripped);

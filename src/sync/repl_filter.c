@@ -6,9 +6,11 @@
  *  - not yet: a TCP flow not in one of tcp_states, any flow younger than
  *    min_age_ms.  It waits here, unsent, in a table of its own (`wait`),
  *    kept up to date by its events; the first moment it is both old
- *    enough and in a listed state it joins the engine's table as a new
- *    flow of ours and is advertised (filter_synced).  One that ends
- *    first costs the sync link nothing (filter_unsent).  From then on it
+ *    enough (and the kernel, asked then, still has it: still_there) and
+ *    in a listed state it joins the engine's table as a new flow of ours
+ *    and is advertised (filter_synced); so does one whose helper makes an
+ *    expectation, at once.  One that ends first costs the sync link
+ *    nothing (filter_unsent).  From then on it
  *    is an ordinary flow: every later change and its end are synced,
  *    whatever its state (FIN_WAIT, TIME_WAIT …);
  *  - parts: the mark, labels or secmark (strip) are cut from every flow

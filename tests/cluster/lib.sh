@@ -702,6 +702,20 @@ tables_equal() {
 	fi
 }
 
+# stream_control SERVER: the negative control of a failover test, the
+# daemons not running: a 5 s stream to SERVER:8080 through fw1 must break
+# when fw1 fails over to fw2; the cluster is reset after
+stream_control() {
+	local client
+	bg "$NS_CL" neg "$B/ctsync-testtool" tcp-stream "$1" 8080 5 20
+	client=$BG_PID
+	sleep 2
+	failover "$NS_FW1" "$NS_FW2"
+	wait "$client"
+	stream_broke "$T/neg.log"
+	reset_cluster
+}
+
 # stream_broke LOG: the negative control of a tcp-stream test — the stream
 # whose summary is LOG's last line connected, then stopped at the failover
 stream_broke() {

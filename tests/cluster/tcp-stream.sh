@@ -15,13 +15,7 @@ bg "$NS_SV" echo "$B/ctsync-testtool" tcp-echo 8080
 sleep 0.3
 
 # -- negative control: no daemons
-bg "$NS_CL" neg "$B/ctsync-testtool" tcp-stream "$SERVER" 8080 5 20
-client=$BG_PID
-sleep 2
-failover "$NS_FW1" "$NS_FW2"
-wait "$client"
-stream_broke "$T/neg.log"
-reset_cluster
+stream_control "$SERVER"
 
 # -- with ctsyncd
 start_daemons || finish "$NAME"
