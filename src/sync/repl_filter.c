@@ -232,11 +232,18 @@ static bool still_there(struct repl *r, struct flow *w, struct ct *c)
 	return true;
 }
 
+/* Kernel lookups per poll (every 10 ms): each is a synchronous netlink
+ * round trip of some 10 us, so a burst of flows coming of age cannot hold
+ * the loop — heartbeats, leases — for more than about 10 ms a turn; beyond
+ * some 100,000 a second, flows wait a little longer than min_age. */
+#define POLL_LOOKUPS 1024
+
 void filter_poll(struct repl *r)
 {
 	uint32_t now = (uint32_t)repl_now(r);
+	unsigned lookups = 0;
 
-	while (r->young_head < r->nyoung) {
+	while (r->young_head < r->nyoung && lookups < POLL_LOOKUPS) {
 		struct flow *w = r->young[r->young_head];
 		if (w->dead) {
 			table_flow_free(w);
@@ -244,10 +251,11 @@ void filter_poll(struct repl *r)
 			w->pending = 1;
 			struct ct c;
 			flow_get(w, &c);
-			if (!state_ok(r, &c))
-				;       /* old enough: it waits for its state */
-			else if (still_there(r, w, &c))
-				admit(r, w);
+			if (state_ok(r, &c)) {  /* (else it waits for its state) */
+				lookups++;
+				if (still_there(r, w, &c))
+					admit(r, w);
+			}
 		} else {
 			break;
 		}

@@ -525,6 +525,28 @@ static void test_filter_min_age(void **state)
 	assert_int_equal(sim.n[1].k.n, 0);
 }
 
+/* A burst coming of age at once is looked up 1024 at a time a poll (each
+ * lookup is a kernel round trip: the loop is never held for long). */
+static void test_filter_age_burst(void **state)
+{
+	sim.filt.min_age_ms = 1000;
+	sim_start(0, true, true);
+	sim_start(1, false, true);
+	sim_run(300);
+	for (uint32_t i = 0; i < 2000; i++) {
+		struct ct c = sim_flow(3000 + i);
+		sim_kernel_new(0, &c);
+	}
+	sim_run(990);
+	assert_int_equal(repl_stats(sim.n[0].r)->filter_synced, 0);
+	sim_run(10);                            /* the poll at 1 s */
+	assert_int_equal(repl_stats(sim.n[0].r)->filter_synced, 1024);
+	sim_run(10);
+	assert_int_equal(repl_stats(sim.n[0].r)->filter_synced, 2000);
+	sim_run(500);
+	assert_int_equal(sim.n[1].k.n, 2000);
+}
+
 static void test_filter_zones(void **state)
 {
 	sim.filt.nzones = 1;
@@ -872,6 +894,7 @@ int main(void)
 		SIM_TEST(test_filter),
 		SIM_TEST(test_filter_tcp_states),
 		SIM_TEST(test_filter_min_age),
+		SIM_TEST(test_filter_age_burst),
 		SIM_TEST(test_filter_zones),
 		SIM_TEST(test_filter_strip),
 		SIM_TEST(test_random_links),
