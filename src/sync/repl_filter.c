@@ -233,9 +233,9 @@ static bool still_there(struct repl *r, struct flow *w, struct ct *c)
 }
 
 /* Kernel lookups per poll (every 10 ms): each is a synchronous netlink
- * round trip of some 10 us, so a burst of flows coming of age cannot hold
- * the loop — heartbeats, leases — for more than about 10 ms a turn; beyond
- * some 100,000 a second, flows wait a little longer than min_age. */
+ * round trip, so a burst of flows coming of age is looked up a slice at a
+ * time, heartbeats and leases served in between; beyond 1024 per poll
+ * (about 100,000 a second), flows wait a little longer than min_age. */
 #define POLL_LOOKUPS 1024
 
 void filter_poll(struct repl *r)
