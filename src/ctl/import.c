@@ -498,6 +498,45 @@ static const char *const tcp_states[] = { "SYN_SENT", "SYN_RECV", "ESTABLISHED",
 					  "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE",
 					  "SYN_SENT2", NULL };
 
+static const char *state_name(const char *w)
+{
+	const char *st = strcasecmp(w, "CLOSED") == 0 ? "CLOSE" : w;
+
+	for (int i = 0; tcp_states[i]; i++)
+		if (strcasecmp(tcp_states[i], st) == 0)
+			return tcp_states[i];
+	return NULL;
+}
+
+/* An Accept or Ignore list (w, n words) of s over `known` (at most 16,
+ * NULL-ended; `ours` names a word as one of them, or NULL): what is left
+ * to sync, into out, and its count.  A word not known is named; nothing
+ * left is an error. */
+static int pick(struct in *in, const struct stmt *s, bool accept, char *const *w, int n,
+		const char *const *known, const char *(*ours)(const char *), char **out)
+{
+	bool want[16];
+	int k, nout = 0;
+
+	for (k = 0; known[k]; k++)
+		want[k] = !accept;
+	for (int i = 0; i < n; i++) {
+		const char *name = ours(w[i]);
+		for (k = 0; name && known[k] && strcmp(known[k], name); k++)
+			;
+		if (!name || !known[k])
+			UNMAPPED(in, s, "%s %s: not one ctsyncd syncs", s->w[0], w[i]);
+		else
+			want[k] = accept;
+	}
+	for (k = 0; known[k]; k++)
+		if (want[k])
+			out[nout++] = (char *)known[k];
+	if (!nout)
+		FATAL(in, s->line, "%s: nothing left to sync", s->w[0]);
+	return nout;
+}
+
 static void conv_filter(struct in *in, const struct stmt *f, struct out *o)
 {
 	if (f->nw > 2 && strcasecmp(f->w[2], "Kernelspace") == 0)
@@ -515,25 +554,7 @@ static void conv_filter(struct in *in, const struct stmt *f, struct out *o)
 			continue;
 		}
 		if (strcasecmp(k, "Protocol") == 0) {
-			bool want[8] = { false };
-			for (int i = 0; all_protos[i]; i++)
-				want[i] = !accept;
-			for (int i = 0; i < n; i++) {
-				const char *p = proto_name(w[i]);
-				int j = 0;
-				while (p && all_protos[j] && strcmp(all_protos[j], p))
-					j++;
-				if (!p || !all_protos[j])
-					UNMAPPED(in, s, "Protocol %s: not one ctsyncd syncs", w[i]);
-				else
-					want[j] = accept;
-			}
-			o->nprotos = 0;
-			for (int i = 0; all_protos[i]; i++)
-				if (want[i])
-					o->protos[o->nprotos++] = (char *)all_protos[i];
-			if (!o->nprotos)
-				FATAL(in, s->line, "Protocol: no protocol left to sync");
+			o->nprotos = pick(in, s, accept, w, n, all_protos, proto_name, o->protos);
 		} else if (strcasecmp(k, "Address") == 0) {
 			if (accept) {
 				UNMAPPED(in, s, "Address Accept: ctsyncd cannot sync only some "
@@ -548,37 +569,20 @@ static void conv_filter(struct in *in, const struct stmt *f, struct out *o)
 				    !addr_family(av))
 					UNMAPPED(in, a, "Address Ignore: \"%s %s\" is not an address "
 						 "this importer takes", ak, av);
-				else if (o->nignore < MAX_LIST)
+				else if (o->nignore == MAX_LIST - 8)    /* room for ctsyncd's own */
+					UNMAPPED(in, a, "Address Ignore: more than %d addresses; "
+						 "use prefixes (\"%s\" not written)", MAX_LIST - 8, av);
+				else
 					o->ignore[o->nignore++] = strdup(av);
 			}
 		} else if (strcasecmp(k, "State") == 0) {
-			bool want[9] = { false }, tcp = false;
-			for (int i = 0; tcp_states[i]; i++)
-				want[i] = !accept;
-			for (int i = 0; i < n; i++) {
-				if (strcasecmp(w[i], "for") == 0)
-					continue;
-				if (strcasecmp(w[i], "TCP") == 0) {
-					tcp = true;
-					continue;
-				}
-				const char *st = strcasecmp(w[i], "CLOSED") == 0 ? "CLOSE" : w[i];
-				int j = 0;
-				while (tcp_states[j] && strcasecmp(tcp_states[j], st))
-					j++;
-				if (!tcp_states[j])
-					UNMAPPED(in, s, "State %s: not a TCP state", w[i]);
-				else
-					want[j] = accept;
-			}
+			/* "ESTABLISHED CLOSED ... for TCP": the states, then whose */
+			bool tcp = n >= 2 && strcasecmp(w[n - 2], "for") == 0 &&
+				   strcasecmp(w[n - 1], "TCP") == 0;
 			if (!tcp)
 				UNMAPPED(in, s, "State: only TCP states are filtered (\"... for TCP\")");
-			o->nstates = 0;
-			for (int i = 0; tcp_states[i]; i++)
-				if (want[i])
-					o->states[o->nstates++] = (char *)tcp_states[i];
-			if (!o->nstates)
-				FATAL(in, s->line, "State: no TCP state left to sync");
+			o->nstates = pick(in, s, accept, w, tcp ? n - 2 : n, tcp_states, state_name,
+					  o->states);
 			note(in, s->line, "State %s: a TCP flow is synced once it is in one of "
 			     "these states, and from then on to its end, whatever its state "
 			     "(conntrackd dropped the changes into other states)", pol);
@@ -597,10 +601,12 @@ static void conv_general(struct in *in, const struct stmt *blk, struct out *o)
 		if (strcasecmp(k, "Filter") == 0 && s->block) {
 			conv_filter(in, s, o);
 		} else if (strcasecmp(k, "Nice") == 0) {
-			if (!number(v, -20, 19, &n))
+			if (!number(v, -20, 19, &n)) {
 				FATAL(in, s->line, "Nice: \"%s\" is not a nice value", v ? v : "");
-			o->nice = n;
-			o->nice_set = true;
+			} else {
+				o->nice = n;
+				o->nice_set = true;
+			}
 		} else if (strcasecmp(k, "NetlinkBufferSize") == 0 ||
 			   strcasecmp(k, "NetlinkBufferSizeMaxGrowth") == 0) {
 			/* ctsyncd sizes its buffer once: the larger of the two */
