@@ -3,7 +3,7 @@
 # (scripts/deb.sh, what `make deb` runs), the versions of VERSION, NEWS and
 # debian/changelog agreeing, lintian reporting no error and no warning, then
 # installed in a throw-away root — an overlay of this machine's own root in
-# a mount and network namespace of its own, so that its dependencies are
+# a mount, network and PID namespace of its own, so that its dependencies are
 # there and nothing reaches the host — where ctsyncd --version and ctsyncctl
 # --help run from it, the unit is enabled and nothing started, and
 # `dpkg -r` then `dpkg -P` leave nothing of it behind.
@@ -38,13 +38,16 @@ arch=$(dpkg --print-architecture)
 	ok "dpkg-buildpackage -us -uc -b: $(basename "$deb") ($((SECONDS - t0)) s)" ||
 	fail "package named $(basename "$deb"), expected ctsync_${want}_$arch.deb"
 
-# lintian: every tag it shows, and no error or warning
+# lintian: no error or warning by its own exit status (--fail-on: a
+# lintian that could not run fails too), then every tag shown, overridden
+# ones included (with --show-overrides those would count for --fail-on)
+lintian --pedantic -I --fail-on error,warning "$W"/out/ctsync_*.changes >/dev/null 2>&1
+rc=$?
 lint=$(lintian --pedantic -I --show-overrides "$W"/out/ctsync_*.changes 2>&1 |
 	grep -v 'running with root privileges')
-rc=$?
 printf '%s\n' "$lint" | sed 's/^/    lintian: /'
-if printf '%s\n' "$lint" | grep -qE '^[EW]: '; then
-	fail "lintian reports an error or a warning"
+if [ "$rc" != 0 ] || printf '%s\n' "$lint" | grep -qE '^[EW]: '; then
+	fail "lintian: exit $rc, or an error or a warning"
 else
 	ok "lintian --pedantic: no error, no warning ($(printf '%s\n' "$lint" | grep -cE '^[IPX]: ') info/pedantic tags, $(printf '%s\n' "$lint" | grep -c '^O: ') overridden)"
 fi
@@ -62,7 +65,8 @@ dpkg-deb -f "$deb" Depends | grep -q 'libnftables1' && dpkg-deb -f "$deb" Depend
 	ok "depends: $(dpkg-deb -f "$deb" Depends)" || fail "depends: $(dpkg-deb -f "$deb" Depends)"
 
 # The throw-away root: this machine's root, read-only below a tmpfs that
-# takes every write, in a mount and network namespace of its own
+# takes every write, in a mount, network and PID namespace of its own (its
+# ps sees only what runs there)
 mkdir -p "$W/root" "$W/rw"
 mount -t tmpfs -o size=512m tmpfs "$W/rw" && mkdir -p "$W/rw/upper" "$W/rw/work" ||
 	{ echo "FAIL: tmpfs"; exit 1; }
@@ -90,7 +94,7 @@ echo "version $(inr /usr/sbin/ctsyncd --version)"
 inr /usr/sbin/ctsyncctl --help >/dev/null && echo "help ok"
 [ -L "$R/etc/systemd/system/multi-user.target.wants/ctsyncd.service" ] && echo "enabled yes"
 echo "stat $(stat -c %a "$R/etc/ctsyncd")"
-echo "running $(ps -eo comm | grep -cx ctsyncd)"
+echo "running $(inr ps -eo comm | grep -cx ctsyncd)"
 echo "step remove"
 inr dpkg -r ctsync >/dev/null || exit 2
 [ -e "$R/usr/sbin/ctsyncd" ] && echo "left-after-remove /usr/sbin/ctsyncd"
@@ -105,7 +109,7 @@ done
 echo "status-after $(inr dpkg-query -W -f='${Status}' ctsync 2>&1 | head -n 1)"
 exit 0
 EOF
-out=$(unshare -m -n --propagation private bash "$W/rw/inside.sh" "$W/root" "$W/rw" 2>&1)
+out=$(unshare -m -n -p --fork --propagation private bash "$W/rw/inside.sh" "$W/root" "$W/rw" 2>&1)
 rc=$?
 printf '%s\n' "$out" | grep -E '^(step|status|conffiles|version|help|enabled|stat|running|left|conffile)' |
 	sed 's/^/    /'
